@@ -1,0 +1,1 @@
+"""SubmitQueue and Stovepipe."""

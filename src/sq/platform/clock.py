@@ -1,0 +1,66 @@
+"""Time as a seam: the real clock, and a fake one that tests advance by hand."""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import time
+from typing import Protocol
+
+
+class Clock(Protocol):
+    """Where code gets the time and waits.
+
+    `now_ms` is wall-clock epoch milliseconds (what is stored); `sleep` waits `seconds` of this
+    clock's time and may be woken early only by cancellation.
+    """
+
+    def now_ms(self) -> int: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    def now_ms(self) -> int:
+        return time.time_ns() // 1_000_000
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))
+
+
+class FakeClock:
+    """A clock that moves only when a test calls `advance`.
+
+    Sleepers wake in deadline order as time passes them. `sleep(0)` yields once and returns, so code
+    that polls in a loop still gives other tasks a turn.
+    """
+
+    def __init__(self, start_ms: int = 1_700_000_000_000) -> None:
+        self._now_ms = start_ms
+        self._sleepers: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._ids = itertools.count()
+
+    def now_ms(self) -> int:
+        return self._now_ms
+
+    async def sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        deadline = self._now_ms + max(1, round(seconds * 1000))
+        heapq.heappush(self._sleepers, (deadline, next(self._ids), future))
+        await future
+
+    def advance(self, seconds: float) -> None:
+        """Move time forward and wake every sleeper whose deadline has passed."""
+        self._now_ms += round(seconds * 1000)
+        while self._sleepers and self._sleepers[0][0] <= self._now_ms:
+            _, _, future = heapq.heappop(self._sleepers)
+            if not future.done():
+                future.set_result(None)
+
+    @property
+    def sleepers(self) -> int:
+        return sum(1 for _, _, f in self._sleepers if not f.done())
