@@ -1,0 +1,99 @@
+"""Database engines for SQLite (embedded default) and PostgreSQL (scale-out).
+
+Storage code is plain synchronous SQLAlchemy Core, one transaction per function, called from
+asyncio through a thread (python-stack.md §2.2).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.pool import StaticPool
+
+
+class DatabaseURLError(ValueError):
+    """A database URL that cannot be used, with a one-line reason."""
+
+
+def normalize_url(url: str) -> sa.URL:
+    """Parse a URL; `postgresql://` means psycopg 3, a bare path means a SQLite file."""
+    if "://" not in url:
+        url = f"sqlite:///{Path(url).expanduser()}"
+    try:
+        parsed = sa.make_url(url)
+    except sa.exc.ArgumentError as exc:
+        raise DatabaseURLError(f"not a database URL: {url!r}") from exc
+    backend = parsed.get_backend_name()
+    if backend == "postgresql":
+        if parsed.drivername in ("postgresql", "postgres"):
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        elif parsed.drivername != "postgresql+psycopg":
+            raise DatabaseURLError(
+                f"unsupported PostgreSQL driver {parsed.drivername!r}; use psycopg"
+            )
+    elif backend != "sqlite":
+        raise DatabaseURLError(f"unsupported database {backend!r}: use sqlite or postgresql")
+    return parsed
+
+
+def create_engine(url: str | sa.URL, *, synchronous: str = "NORMAL") -> Engine:
+    """An engine with our settings: SQLite in WAL with BEGIN IMMEDIATE; PostgreSQL with pre-ping."""
+    parsed = normalize_url(url) if isinstance(url, str) else url
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(parsed, synchronous)
+    return sa.create_engine(parsed, pool_pre_ping=True, pool_size=8, max_overflow=8)
+
+
+def _sqlite_engine(url: sa.URL, synchronous: str) -> Engine:
+    database = url.database or ""
+    in_memory = database in ("", ":memory:") or "mode=memory" in str(url)
+    if not in_memory:
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}}
+    if in_memory:
+        kwargs["poolclass"] = StaticPool
+    engine = sa.create_engine(url, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: sqlite3.Connection, _record: object) -> None:
+        # Autocommit at the driver so that SQLAlchemy's "begin" below decides how a transaction
+        # starts: IMMEDIATE takes the write lock up front, so a read-then-write transaction never
+        # fails with SQLITE_BUSY_SNAPSHOT, which busy_timeout cannot wait out.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        if not in_memory:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA journal_size_limit=67108864")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA temp_store=MEMORY")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: sa.Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def check_connection(engine: Engine) -> None:
+    """Connect once, turning a failure into a one-line DatabaseURLError."""
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except sa.exc.SQLAlchemyError as exc:
+        reason = str(exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc).strip()
+        first = reason.splitlines()[0] if reason else type(exc).__name__
+        raise DatabaseURLError(
+            f"cannot connect to {engine.url.render_as_string()}: {first}"
+        ) from exc

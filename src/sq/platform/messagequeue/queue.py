@@ -1,0 +1,160 @@
+"""The message queue as the rest of the system sees it: publish, subscribe, close."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import socket
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import structlog
+
+from sq.platform.clock import Clock, SystemClock
+from sq.platform.messagequeue.model import (
+    DEFAULT_MAX_PAYLOAD_BYTES,
+    OutgoingMessage,
+    SubscriptionConfig,
+    encode_payload,
+    validate_message,
+    validate_topic,
+)
+from sq.platform.messagequeue.store import QueueStore
+from sq.platform.messagequeue.subscriber import Signal, Subscription
+from sq.platform.messagequeue.wakeup import Waker
+from sq.platform.messagequeue.worker import Handler
+
+log = structlog.get_logger("sq.mq")
+
+
+def default_subscriber_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+class PublisherClosedError(RuntimeError):
+    pass
+
+
+class MessageQueue:
+    """A durable, partitioned, at-least-once queue with consumer groups over one `QueueStore`."""
+
+    def __init__(
+        self,
+        store: QueueStore,
+        *,
+        clock: Clock | None = None,
+        waker: Waker | None = None,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+        subscriber_name: str | None = None,
+        on_signal: Signal | None = None,
+    ) -> None:
+        self.store = store
+        self.clock: Clock = clock or SystemClock()
+        self.waker = waker or Waker()
+        self.max_payload_bytes = max_payload_bytes
+        self.subscriber_name = subscriber_name or default_subscriber_name()
+        self.on_signal = on_signal
+        self.subscriptions: list[Subscription] = []
+        self._closed = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def message(
+        self,
+        topic: str,
+        partition_key: str,
+        message_id: str,
+        payload: Any,
+        metadata: Mapping[str, str] | None = None,
+    ) -> OutgoingMessage:
+        """Build and validate a message; raises InvalidMessageError with a one-line reason."""
+        validate_topic(topic)
+        message = OutgoingMessage(
+            topic=topic,
+            partition_key=partition_key,
+            message_id=message_id,
+            payload=encode_payload(payload, self.max_payload_bytes),
+            metadata=dict(metadata or {}),
+            published_at_ms=self.clock.now_ms(),
+        )
+        validate_message(message, self.max_payload_bytes)
+        return message
+
+    async def publish(
+        self,
+        topic: str,
+        partition_key: str,
+        message_id: str,
+        payload: Any,
+        metadata: Mapping[str, str] | None = None,
+    ) -> bool:
+        """Publish one message; False when its (topic, partition key, id) was already stored."""
+        stored = await self.publish_many(
+            [self.message(topic, partition_key, message_id, payload, metadata)]
+        )
+        return stored[0]
+
+    async def publish_many(self, messages: Sequence[OutgoingMessage]) -> list[bool]:
+        """Publish messages in one transaction (all or none)."""
+        self._loop = asyncio.get_running_loop()
+        return await asyncio.to_thread(self.publish_sync, messages)
+
+    def publish_sync(self, messages: Sequence[OutgoingMessage]) -> list[bool]:
+        if self._closed:
+            raise PublisherClosedError("publisher is closed")
+        for message in messages:
+            validate_message(message, self.max_payload_bytes)
+        stored = self.store.publish(messages, self.clock.now_ms())
+        self.woke(messages, stored)
+        return stored
+
+    def woke(self, messages: Sequence[OutgoingMessage], stored: Sequence[bool]) -> None:
+        """Wake local readers of what was stored (call after a caller's transaction commits)."""
+        for message, ok in zip(messages, stored, strict=True):
+            if ok:
+                self._call_soon(message.topic, message.partition_key)
+
+    def _call_soon(self, topic: str, partition_key: str) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            if self._loop is None or self._loop.is_closed():
+                return
+            self._loop.call_soon_threadsafe(self.waker.notify, topic, partition_key)
+            return
+        loop.call_soon(self.waker.notify, topic, partition_key)
+
+    async def subscribe(
+        self, topic: str, config: SubscriptionConfig, handler: Handler
+    ) -> Subscription:
+        """Start consuming `topic` as `config.consumer_group`; returns the running subscription."""
+        validate_topic(topic)
+        if self._closed:
+            raise PublisherClosedError("queue is closed")
+        self._loop = asyncio.get_running_loop()
+        subscription = Subscription(
+            store=self.store,
+            clock=self.clock,
+            waker=self.waker,
+            topic=topic,
+            config=config,
+            handler=handler,
+            subscriber_name=self.subscriber_name,
+            on_signal=self.on_signal,
+        )
+        self.subscriptions.append(subscription)
+        subscription.start()
+        return subscription
+
+    async def unsubscribe(self, subscription: Subscription) -> None:
+        await subscription.stop()
+        self.subscriptions.remove(subscription)
+
+    def is_idle(self) -> bool:
+        return all(s.is_idle() for s in self.subscriptions)
+
+    async def close(self) -> None:
+        """Stop every subscription (handing back unstarted deliveries), then refuse publishes."""
+        for subscription in list(self.subscriptions):
+            await self.unsubscribe(subscription)
+        self._closed = True

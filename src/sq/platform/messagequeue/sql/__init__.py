@@ -1,0 +1,1 @@
+"""The SQL backend (SQLite and PostgreSQL through SQLAlchemy Core)."""

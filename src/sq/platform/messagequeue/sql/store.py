@@ -1,0 +1,629 @@
+"""`QueueStore` on SQLite and PostgreSQL: one schema, one code path, dialect upserts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+
+from sq.platform.messagequeue import window
+from sq.platform.messagequeue.model import (
+    LeaseLostError,
+    OutgoingMessage,
+    StoredMessage,
+    dlq_topic,
+)
+from sq.platform.messagequeue.sql.schema import (
+    delivery,
+    heartbeats,
+    leases,
+    messages,
+    offsets,
+    partitions,
+)
+from sq.platform.messagequeue.store import (
+    CycleResult,
+    Fence,
+    Fetched,
+    FetchSpec,
+    Lease,
+    Outcome,
+    OutcomeKind,
+    PartitionInfo,
+)
+
+NOTIFY_CHANNEL = "sq_mq"
+_WATERMARK_SCAN = 1000
+
+
+class SqlQueueStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._postgres = engine.dialect.name == "postgresql"
+
+    def _insert(self, table: sa.Table) -> Any:
+        return postgresql.insert(table) if self._postgres else sqlite.insert(table)
+
+    # --- publish ---------------------------------------------------------------------------------
+
+    def publish(self, batch: Sequence[OutgoingMessage], now_ms: int) -> list[bool]:
+        with self.engine.begin() as conn:
+            return self.publish_in(conn, batch, now_ms)
+
+    def publish_in(
+        self, conn: Connection, batch: Sequence[OutgoingMessage], now_ms: int
+    ) -> list[bool]:
+        """Publish inside the caller's transaction: the messages commit or roll back with it."""
+        stored = [self._insert_message(conn, m, now_ms) for m in batch]
+        if self._postgres:
+            woken = sorted(
+                {(m.topic, m.partition_key) for m, ok in zip(batch, stored, strict=True) if ok}
+            )
+            for topic, key in woken:
+                conn.execute(sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, f"{topic}\n{key}")))
+        return stored
+
+    def _insert_message(
+        self, conn: Connection, m: OutgoingMessage, now_ms: int, **failure: Any
+    ) -> bool:
+        duplicate = conn.execute(
+            sa.select(sa.literal(1)).where(
+                messages.c.topic == m.topic,
+                messages.c.partition_key == m.partition_key,
+                messages.c.message_id == m.message_id,
+            )
+        ).first()
+        if duplicate:
+            return False
+        # The upsert locks the partition row until commit, so concurrent publishers to one
+        # partition commit in the order they got their sequence numbers (platform-spec §7.2-1).
+        upsert = self._insert(partitions).values(
+            topic=m.topic, partition_key=m.partition_key, last_seq=1
+        )
+        upsert = upsert.on_conflict_do_update(
+            index_elements=[partitions.c.topic, partitions.c.partition_key],
+            set_={"last_seq": partitions.c.last_seq + 1},
+        ).returning(partitions.c.last_seq)
+        seq = conn.execute(upsert).scalar_one()
+        row = {
+            "topic": m.topic,
+            "partition_key": m.partition_key,
+            "seq": seq,
+            "message_id": m.message_id,
+            "payload": m.payload,
+            "metadata": json.dumps(dict(m.metadata), sort_keys=True) if m.metadata else None,
+            "created_at_ms": failure.pop("created_at_ms", now_ms),
+            "published_at_ms": m.published_at_ms or now_ms,
+            **failure,
+        }
+        insert = (
+            self._insert(messages)
+            .values(**row)
+            .on_conflict_do_nothing(
+                index_elements=[messages.c.topic, messages.c.partition_key, messages.c.message_id]
+            )
+            .returning(messages.c.seq)
+        )
+        return conn.execute(insert).scalar_one_or_none() is not None
+
+    # --- discovery, leases, heartbeats -----------------------------------------------------------
+
+    def discover(self, consumer_group: str, topic: str) -> list[str]:
+        o = offsets.alias("o")
+        query = (
+            sa.select(partitions.c.partition_key)
+            .select_from(
+                partitions.outerjoin(
+                    o,
+                    sa.and_(
+                        o.c.consumer_group == consumer_group,
+                        o.c.topic == partitions.c.topic,
+                        o.c.partition_key == partitions.c.partition_key,
+                    ),
+                )
+            )
+            .where(partitions.c.topic == topic)
+            .where(partitions.c.last_seq > sa.func.coalesce(o.c.acked_seq, 0))
+            .order_by(partitions.c.partition_key)
+        )
+        with self.engine.connect() as conn:
+            return list(conn.execute(query).scalars())
+
+    def leases(self, consumer_group: str, topic: str) -> list[Lease]:
+        query = sa.select(leases).where(
+            leases.c.consumer_group == consumer_group, leases.c.topic == topic
+        )
+        with self.engine.connect() as conn:
+            return [
+                Lease(
+                    partition_key=r.partition_key,
+                    owner=r.leased_by,
+                    epoch=r.epoch,
+                    renewed_at_ms=r.renewed_at_ms,
+                )
+                for r in conn.execute(query.order_by(leases.c.partition_key))
+            ]
+
+    def try_acquire(
+        self,
+        consumer_group: str,
+        topic: str,
+        partition_key: str,
+        owner: str,
+        now_ms: int,
+        stale_before_ms: int,
+    ) -> Lease | None:
+        stmt = self._insert(leases).values(
+            consumer_group=consumer_group,
+            topic=topic,
+            partition_key=partition_key,
+            leased_by=owner,
+            epoch=1,
+            leased_at_ms=now_ms,
+            renewed_at_ms=now_ms,
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[leases.c.consumer_group, leases.c.topic, leases.c.partition_key],
+            set_={
+                "leased_by": owner,
+                "epoch": leases.c.epoch + 1,
+                "leased_at_ms": now_ms,
+                "renewed_at_ms": now_ms,
+            },
+            where=sa.or_(leases.c.leased_by == "", leases.c.renewed_at_ms < stale_before_ms),
+        ).returning(leases.c.epoch)
+        with self.engine.begin() as conn:
+            epoch = conn.execute(stmt).scalar_one_or_none()
+        if epoch is None:
+            return None
+        return Lease(partition_key=partition_key, owner=owner, epoch=epoch, renewed_at_ms=now_ms)
+
+    def renew(self, fences: Sequence[Fence], now_ms: int) -> list[str]:
+        lost = []
+        with self.engine.begin() as conn:
+            for fence in fences:
+                done = conn.execute(
+                    sa.update(leases).where(*_lease_is(fence)).values(renewed_at_ms=now_ms)
+                )
+                if done.rowcount != 1:
+                    lost.append(fence.partition_key)
+        return lost
+
+    def release(self, fence: Fence) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(leases).where(*_lease_is(fence)).values(leased_by=""))
+
+    def heartbeat(self, consumer_group: str, topic: str, owner: str, now_ms: int) -> None:
+        stmt = self._insert(heartbeats).values(
+            consumer_group=consumer_group, topic=topic, subscriber=owner, heartbeat_at_ms=now_ms
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[
+                heartbeats.c.consumer_group,
+                heartbeats.c.topic,
+                heartbeats.c.subscriber,
+            ],
+            set_={"heartbeat_at_ms": now_ms},
+        )
+        with self.engine.begin() as conn:
+            conn.execute(stmt)
+
+    def active_subscribers(self, consumer_group: str, topic: str, since_ms: int) -> list[str]:
+        query = sa.select(heartbeats.c.subscriber).where(
+            heartbeats.c.consumer_group == consumer_group,
+            heartbeats.c.topic == topic,
+            heartbeats.c.heartbeat_at_ms >= since_ms,
+        )
+        with self.engine.connect() as conn:
+            return sorted(conn.execute(query).scalars())
+
+    def deregister(self, consumer_group: str, topic: str, owner: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.delete(heartbeats).where(
+                    heartbeats.c.consumer_group == consumer_group,
+                    heartbeats.c.topic == topic,
+                    heartbeats.c.subscriber == owner,
+                )
+            )
+
+    def purge_stale(self, consumer_group: str, topic: str, before_ms: int) -> int:
+        group_topic = (leases.c.consumer_group == consumer_group, leases.c.topic == topic)
+        with self.engine.begin() as conn:
+            gone = conn.execute(
+                sa.delete(heartbeats).where(
+                    heartbeats.c.consumer_group == consumer_group,
+                    heartbeats.c.topic == topic,
+                    heartbeats.c.heartbeat_at_ms < before_ms,
+                )
+            ).rowcount
+            # Freed, not deleted: the row keeps the epoch, so a takeover always raises it.
+            gone += conn.execute(
+                sa.update(leases)
+                .where(*group_topic, leases.c.leased_by != "", leases.c.renewed_at_ms < before_ms)
+                .values(leased_by="")
+            ).rowcount
+        return int(gone)
+
+    # --- the partition cycle ---------------------------------------------------------------------
+
+    def cycle(
+        self, fence: Fence, outcomes: Sequence[Outcome], fetch: FetchSpec | None, now_ms: int
+    ) -> CycleResult:
+        with self.engine.begin() as conn:
+            self._check_fence(conn, fence)
+            dead = sum(self._apply(conn, fence, o, now_ms) for o in outcomes)
+            watermark = self._advance(conn, fence, now_ms)
+            if fetch is None:
+                return CycleResult(
+                    deliveries=[], watermark=watermark, next_due_ms=None, dead_lettered=dead
+                )
+            fetched, next_due, exceeded = self._claim(conn, fence, fetch, watermark, now_ms)
+            return CycleResult(
+                deliveries=fetched,
+                watermark=watermark,
+                next_due_ms=next_due,
+                dead_lettered=dead + exceeded,
+            )
+
+    def _check_fence(self, conn: Connection, fence: Fence) -> None:
+        # FOR SHARE (PostgreSQL) makes a concurrent takeover wait for this transaction to end.
+        query = sa.select(leases.c.epoch).where(*_lease_is(fence)).with_for_update(read=True)
+        if conn.execute(query).first() is None:
+            raise LeaseLostError(
+                f"lease on {fence.topic}/{fence.partition_key} for {fence.consumer_group} "
+                f"is no longer held by {fence.owner} at epoch {fence.epoch}"
+            )
+
+    def _state_upsert(self, fence: Fence, seq: int, **values: Any) -> Any:
+        stmt = self._insert(delivery).values(
+            consumer_group=fence.consumer_group,
+            topic=fence.topic,
+            partition_key=fence.partition_key,
+            seq=seq,
+            **values,
+        )
+        return stmt.on_conflict_do_update(
+            index_elements=[
+                delivery.c.consumer_group,
+                delivery.c.topic,
+                delivery.c.partition_key,
+                delivery.c.seq,
+            ],
+            set_=values,
+        )
+
+    def _apply(self, conn: Connection, fence: Fence, outcome: Outcome, now_ms: int) -> int:
+        key = _delivery_is(fence, outcome.seq)
+        if outcome.kind is OutcomeKind.ACK:
+            conn.execute(self._state_upsert(fence, outcome.seq, acked=True))
+        elif outcome.kind is OutcomeKind.RETRY:
+            conn.execute(
+                sa.update(delivery)
+                .where(*key, delivery.c.acked.is_(False))
+                .values(invisible_until_ms=outcome.until_ms, postponed=False)
+            )
+        elif outcome.kind is OutcomeKind.POSTPONE:
+            conn.execute(
+                sa.update(delivery)
+                .where(*key, delivery.c.acked.is_(False))
+                .values(invisible_until_ms=outcome.until_ms, postponed=True, retry_count=0)
+            )
+        elif outcome.kind is OutcomeKind.HAND_BACK:
+            if outcome.previous_retry_count is None:
+                conn.execute(sa.delete(delivery).where(*key, delivery.c.acked.is_(False)))
+            else:
+                conn.execute(
+                    sa.update(delivery)
+                    .where(*key, delivery.c.acked.is_(False))
+                    .values(invisible_until_ms=0, retry_count=outcome.previous_retry_count)
+                )
+        elif outcome.kind is OutcomeKind.DEAD_LETTER:
+            return self._dead_letter(conn, fence, outcome, now_ms)
+        return 0
+
+    def _dead_letter(self, conn: Connection, fence: Fence, outcome: Outcome, now_ms: int) -> int:
+        """Copy the message to `<topic>_dlq` for this group only, then ack it for this group.
+
+        The DLQ row's id is `<group>:<id>`, so two groups failing one message keep two letters,
+        and a letter written twice (a redelivered dead-letter) is stored once.
+        """
+        source = conn.execute(
+            sa.select(messages).where(
+                messages.c.topic == fence.topic,
+                messages.c.partition_key == fence.partition_key,
+                messages.c.seq == outcome.seq,
+            )
+        ).first()
+        stored = 0
+        if source is not None:
+            failure = outcome.failure
+            letter = OutgoingMessage(
+                topic=dlq_topic(fence.topic),
+                partition_key=fence.partition_key,
+                message_id=f"{fence.consumer_group}:{source.message_id}",
+                payload=source.payload,
+                metadata=json.loads(source.metadata) if source.metadata else {},
+                published_at_ms=source.published_at_ms,
+            )
+            encoded = failure.encode() if failure else None
+            stored = int(
+                self._insert_message(
+                    conn,
+                    letter,
+                    now_ms,
+                    created_at_ms=source.created_at_ms,
+                    failed_at_ms=now_ms,
+                    failure_count=outcome.failure_count,
+                    last_error=failure.message if failure else "",
+                    original_topic=fence.topic,
+                    failure_detail=json.dumps(encoded) if encoded else None,
+                    failed_group=fence.consumer_group,
+                )
+            )
+            if stored and self._postgres:
+                conn.execute(
+                    sa.select(
+                        sa.func.pg_notify(NOTIFY_CHANNEL, f"{letter.topic}\n{letter.partition_key}")
+                    )
+                )
+        conn.execute(self._state_upsert(fence, outcome.seq, acked=True))
+        return stored
+
+    def _advance(self, conn: Connection, fence: Fence, now_ms: int) -> int:
+        group_partition = (
+            offsets.c.consumer_group == fence.consumer_group,
+            offsets.c.topic == fence.topic,
+            offsets.c.partition_key == fence.partition_key,
+        )
+        current = conn.execute(sa.select(offsets.c.acked_seq).where(*group_partition)).scalar()
+        if current is None:
+            conn.execute(
+                self._insert(offsets)
+                .values(
+                    consumer_group=fence.consumer_group,
+                    topic=fence.topic,
+                    partition_key=fence.partition_key,
+                    acked_seq=0,
+                    updated_at_ms=now_ms,
+                )
+                .on_conflict_do_nothing()
+            )
+            current = 0
+        # Read last_seq before the rows: every seq up to it belongs to a committed publish, so
+        # the row scan below sees all of them (or their absence is final).
+        last_seq = (
+            conn.execute(
+                sa.select(partitions.c.last_seq).where(
+                    partitions.c.topic == fence.topic,
+                    partitions.c.partition_key == fence.partition_key,
+                )
+            ).scalar()
+            or 0
+        )
+        rows = conn.execute(
+            sa.select(messages.c.seq, sa.func.coalesce(delivery.c.acked, False))
+            .select_from(messages.outerjoin(delivery, _joined_state(fence)))
+            .where(*_partition_rows(fence), messages.c.seq > current, messages.c.seq <= last_seq)
+            .order_by(messages.c.seq)
+            .limit(_WATERMARK_SCAN)
+        ).all()
+        walked = [(int(seq), bool(acked)) for seq, acked in rows]
+        advanced = window.advance_watermark(
+            current, last_seq, walked, len(walked) < _WATERMARK_SCAN
+        )
+        if advanced > current:
+            conn.execute(
+                sa.update(offsets)
+                .where(*group_partition, offsets.c.acked_seq < advanced)
+                .values(acked_seq=advanced, updated_at_ms=now_ms)
+            )
+            conn.execute(
+                sa.delete(delivery).where(
+                    delivery.c.consumer_group == fence.consumer_group,
+                    delivery.c.topic == fence.topic,
+                    delivery.c.partition_key == fence.partition_key,
+                    delivery.c.seq <= advanced,
+                )
+            )
+        return advanced
+
+    def _claim(
+        self, conn: Connection, fence: Fence, fetch: FetchSpec, watermark: int, now_ms: int
+    ) -> tuple[list[Fetched], int | None, int]:
+        rows = conn.execute(
+            sa.select(
+                messages,
+                delivery.c.acked,
+                delivery.c.invisible_until_ms,
+                delivery.c.retry_count,
+                delivery.c.postponed,
+                delivery.c.seq.label("state_seq"),
+            )
+            .select_from(messages.outerjoin(delivery, _joined_state(fence)))
+            .where(*_partition_rows(fence), messages.c.seq > watermark)
+            .order_by(messages.c.seq)
+            .limit(fetch.batch_size)
+        ).all()
+        fetched: list[Fetched] = []
+        next_due: int | None = None
+        exceeded = 0
+        for row in rows:
+            state = None
+            if row.state_seq is not None:
+                state = window.RowState(
+                    bool(row.acked), row.invisible_until_ms, row.retry_count, bool(row.postponed)
+                )
+            verdict = window.classify(state, now_ms)
+            if verdict in (window.Verdict.BARRIER, window.Verdict.SKIP_INVISIBLE):
+                assert state is not None
+                next_due = min(next_due or state.invisible_until_ms, state.invisible_until_ms)
+                if verdict is window.Verdict.BARRIER:
+                    break
+                continue
+            if verdict is window.Verdict.SKIP_ACKED:
+                continue
+            retry_count = window.next_retry_count(state)
+            message = _stored(row)
+            if retry_count >= fetch.max_attempts:
+                exceeded += self._exhausted(conn, fence, fetch, row.seq, retry_count, now_ms)
+                continue
+            conn.execute(
+                self._state_upsert(
+                    fence,
+                    row.seq,
+                    acked=False,
+                    invisible_until_ms=now_ms + fetch.visibility_timeout_ms,
+                    retry_count=retry_count,
+                    postponed=False,
+                )
+            )
+            fetched.append(
+                Fetched(
+                    message=message,
+                    attempt=retry_count + 1,
+                    previous_retry_count=None if state is None else state.retry_count,
+                )
+            )
+        return fetched, next_due, exceeded
+
+    def _exhausted(
+        self,
+        conn: Connection,
+        fence: Fence,
+        fetch: FetchSpec,
+        seq: int,
+        retry_count: int,
+        now_ms: int,
+    ) -> int:
+        """A delivery that never reached a nack (a crash loop) and has no attempts left."""
+        from sq.platform.errs import Failure
+
+        if not fetch.dead_letter:
+            conn.execute(self._state_upsert(fence, seq, acked=True))
+            return 0
+        outcome = Outcome(
+            seq=seq,
+            kind=OutcomeKind.DEAD_LETTER,
+            failure_count=retry_count,
+            failure=Failure(message="exceeded retry limit"),
+        )
+        return self._dead_letter(conn, fence, outcome, now_ms)
+
+    def extend(self, fence: Fence, seq: int, until_ms: int) -> bool:
+        with self.engine.begin() as conn:
+            self._check_fence(conn, fence)
+            done = conn.execute(
+                sa.update(delivery)
+                .where(*_delivery_is(fence, seq), delivery.c.acked.is_(False))
+                .values(invisible_until_ms=until_ms)
+            )
+            return bool(done.rowcount == 1)
+
+    # --- collection and inspection ---------------------------------------------------------------
+
+    def gc(self, topic: str, partition_key: str, created_before_ms: int) -> int:
+        with self.engine.begin() as conn:
+            low = conn.execute(
+                sa.select(sa.func.min(offsets.c.acked_seq)).where(
+                    offsets.c.topic == topic, offsets.c.partition_key == partition_key
+                )
+            ).scalar()
+            if not low:
+                return 0
+            gone = conn.execute(
+                sa.delete(messages).where(
+                    messages.c.topic == topic,
+                    messages.c.partition_key == partition_key,
+                    messages.c.seq <= low,
+                    messages.c.created_at_ms < created_before_ms,
+                )
+            ).rowcount
+            return int(gone)
+
+    def partitions(self, topic: str) -> list[PartitionInfo]:
+        counts = (
+            sa.select(messages.c.partition_key, sa.func.count().label("n"))
+            .where(messages.c.topic == topic)
+            .group_by(messages.c.partition_key)
+            .subquery()
+        )
+        query = (
+            sa.select(
+                partitions.c.partition_key, partitions.c.last_seq, sa.func.coalesce(counts.c.n, 0)
+            )
+            .select_from(
+                partitions.outerjoin(counts, counts.c.partition_key == partitions.c.partition_key)
+            )
+            .where(partitions.c.topic == topic)
+            .order_by(partitions.c.partition_key)
+        )
+        with self.engine.connect() as conn:
+            return [
+                PartitionInfo(topic=topic, partition_key=k, last_seq=s, messages=int(n))
+                for k, s, n in conn.execute(query)
+            ]
+
+    def watermark(self, consumer_group: str, topic: str, partition_key: str) -> int:
+        query = sa.select(offsets.c.acked_seq).where(
+            offsets.c.consumer_group == consumer_group,
+            offsets.c.topic == topic,
+            offsets.c.partition_key == partition_key,
+        )
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar() or 0)
+
+
+def _lease_is(fence: Fence) -> tuple[sa.ColumnElement[bool], ...]:
+    return (
+        leases.c.consumer_group == fence.consumer_group,
+        leases.c.topic == fence.topic,
+        leases.c.partition_key == fence.partition_key,
+        leases.c.leased_by == fence.owner,
+        leases.c.epoch == fence.epoch,
+    )
+
+
+def _delivery_is(fence: Fence, seq: int) -> tuple[sa.ColumnElement[bool], ...]:
+    return (
+        delivery.c.consumer_group == fence.consumer_group,
+        delivery.c.topic == fence.topic,
+        delivery.c.partition_key == fence.partition_key,
+        delivery.c.seq == seq,
+    )
+
+
+def _partition_rows(fence: Fence) -> tuple[sa.ColumnElement[bool], ...]:
+    return (messages.c.topic == fence.topic, messages.c.partition_key == fence.partition_key)
+
+
+def _joined_state(fence: Fence) -> sa.ColumnElement[bool]:
+    return sa.and_(
+        delivery.c.consumer_group == fence.consumer_group,
+        delivery.c.topic == messages.c.topic,
+        delivery.c.partition_key == messages.c.partition_key,
+        delivery.c.seq == messages.c.seq,
+    )
+
+
+def _stored(row: Any) -> StoredMessage:
+    return StoredMessage(
+        topic=row.topic,
+        partition_key=row.partition_key,
+        seq=row.seq,
+        message_id=row.message_id,
+        payload=row.payload,
+        metadata=json.loads(row.metadata) if row.metadata else {},
+        created_at_ms=row.created_at_ms,
+        published_at_ms=row.published_at_ms,
+        failed_at_ms=row.failed_at_ms,
+        failure_count=row.failure_count,
+        last_error=row.last_error,
+        original_topic=row.original_topic,
+        failure_detail=json.loads(row.failure_detail) if row.failure_detail else None,
+        failed_group=row.failed_group,
+    )

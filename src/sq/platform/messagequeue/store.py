@@ -1,0 +1,162 @@
+"""The storage contract every queue backend implements (in-memory, SQLite, PostgreSQL).
+
+Each method is one synchronous transaction. The asyncio engine (`subscriber.py`) calls them through
+a thread, so a backend never sees the event loop.
+
+Fencing: every write to a group's state for a partition (`cycle`, `extend`, `release`) names the
+lease it holds as a `Fence`. A write whose fence no longer matches the lease row — the lease was
+taken over, or released — raises `LeaseLostError` and changes nothing.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from sq.platform.errs import Failure
+from sq.platform.messagequeue.model import OutgoingMessage, StoredMessage
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Fence:
+    consumer_group: str
+    topic: str
+    partition_key: str
+    owner: str
+    epoch: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Lease:
+    partition_key: str
+    owner: str
+    epoch: int
+    renewed_at_ms: int
+
+
+class OutcomeKind(enum.StrEnum):
+    ACK = "ack"
+    RETRY = "retry"
+    POSTPONE = "postpone"
+    DEAD_LETTER = "dead_letter"
+    HAND_BACK = "hand_back"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outcome:
+    """How one delivery ended, to be written in the next `cycle`.
+
+    RETRY and POSTPONE make the row deliverable again at `until_ms`; POSTPONE also resets the
+    attempt count and makes the row a barrier for its partition. DEAD_LETTER copies the message to
+    `<topic>_dlq` for this group and acks it here. HAND_BACK undoes a delivery that never started.
+    """
+
+    seq: int
+    kind: OutcomeKind
+    until_ms: int = 0
+    failure: Failure | None = None
+    failure_count: int = 0
+    previous_retry_count: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FetchSpec:
+    batch_size: int
+    visibility_timeout_ms: int
+    max_attempts: int
+    dead_letter: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Fetched:
+    message: StoredMessage
+    attempt: int
+    previous_retry_count: int | None
+    """The row's retry count before this fetch (None: first delivery); a hand-back restores it."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CycleResult:
+    deliveries: list[Fetched]
+    watermark: int
+    next_due_ms: int | None
+    """The earliest time a skipped row of the window becomes deliverable, if any."""
+    dead_lettered: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PartitionInfo:
+    topic: str
+    partition_key: str
+    last_seq: int
+    messages: int
+
+
+class QueueStore(Protocol):
+    def publish(self, messages: Sequence[OutgoingMessage], now_ms: int) -> list[bool]:
+        """Store messages in one transaction; True for each one stored, False for a duplicate.
+
+        Sequence numbers are allocated per partition inside the transaction, so a partition's rows
+        become visible in sequence order whatever the commit order of concurrent publishers.
+        """
+
+    def discover(self, consumer_group: str, topic: str) -> list[str]:
+        """Partition keys of `topic` with messages past the group's watermark, sorted."""
+
+    def leases(self, consumer_group: str, topic: str) -> list[Lease]:
+        """Every lease row of the group and topic (released ones have an empty owner)."""
+
+    def try_acquire(
+        self,
+        consumer_group: str,
+        topic: str,
+        partition_key: str,
+        owner: str,
+        now_ms: int,
+        stale_before_ms: int,
+    ) -> Lease | None:
+        """Take the lease if it is free, released, or not renewed since `stale_before_ms`.
+
+        A takeover bumps the epoch. Returns the new lease, or None when someone else holds it.
+        """
+
+    def renew(self, fences: Sequence[Fence], now_ms: int) -> list[str]:
+        """Renew each lease still held under its fence; returns the partition keys lost."""
+
+    def release(self, fence: Fence) -> None:
+        """Give the lease up (idempotent; a lease already lost is left alone)."""
+
+    def heartbeat(self, consumer_group: str, topic: str, owner: str, now_ms: int) -> None: ...
+
+    def active_subscribers(self, consumer_group: str, topic: str, since_ms: int) -> list[str]:
+        """Subscriber names with a heartbeat at or after `since_ms`, sorted."""
+
+    def deregister(self, consumer_group: str, topic: str, owner: str) -> None: ...
+
+    def purge_stale(self, consumer_group: str, topic: str, before_ms: int) -> int:
+        """Delete heartbeats older than `before_ms` and free leases not renewed since then."""
+
+    def cycle(
+        self, fence: Fence, outcomes: Sequence[Outcome], fetch: FetchSpec | None, now_ms: int
+    ) -> CycleResult:
+        """Write `outcomes`, advance the watermark, then (with `fetch`) claim the next window.
+
+        The window is the first `batch_size` rows past the watermark. In order: acked rows are
+        skipped; an invisible postponed row stops the scan (a barrier); other invisible rows are
+        skipped; the rest are marked delivered (invisible for the visibility timeout, attempt + 1,
+        unless the previous delivery was a postpone) and returned. A row whose attempts are spent
+        is dead-lettered instead (a crash loop never reached its nack).
+        """
+
+    def extend(self, fence: Fence, seq: int, until_ms: int) -> bool:
+        """Keep an unacked delivery invisible until `until_ms`; False when it is already acked."""
+
+    def gc(self, topic: str, partition_key: str, created_before_ms: int) -> int:
+        """Delete rows every group with a watermark has passed, created before the cutoff."""
+
+    def partitions(self, topic: str) -> list[PartitionInfo]: ...
+
+    def watermark(self, consumer_group: str, topic: str, partition_key: str) -> int:
+        """The group's contiguous-ack watermark for the partition (0 when it has none)."""

@@ -1,0 +1,261 @@
+"""One supervisor per (topic, consumer group) in a process: owns leases and partition workers.
+
+Discovery finds partitions with work past the group's watermark and takes free or stale leases up
+to this subscriber's fair share; the lease tick sheds surplus, renews what it keeps, heartbeats and
+purges stale rows; a partition drained for two lease durations is released (platform-spec §1.7).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+
+import structlog
+
+from sq.platform.messagequeue import fairshare
+from sq.platform.messagequeue.model import SubscriptionConfig
+from sq.platform.messagequeue.store import Fence, QueueStore
+from sq.platform.messagequeue.worker import Handler, PartitionWorker
+
+if TYPE_CHECKING:
+    from sq.platform.clock import Clock
+    from sq.platform.messagequeue.wakeup import Waker
+
+P = ParamSpec("P")
+T = TypeVar("T")
+Signal = Callable[[str, str, str, str], None]
+"""Test hook: (kind, topic, consumer group, partition key) after each poll ("poll") or
+discovery/lease tick ("partitions", partition key "")."""
+
+log = structlog.get_logger("sq.mq")
+SWEEP_EVERY_LEASES = 2
+PURGE_AFTER_LEASES = 10
+DRAINED_GRACE_LEASES = 2
+
+
+class Subscription:
+    def __init__(
+        self,
+        *,
+        store: QueueStore,
+        clock: Clock,
+        waker: Waker,
+        topic: str,
+        config: SubscriptionConfig,
+        handler: Handler,
+        subscriber_name: str,
+        on_signal: Signal | None = None,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.waker = waker
+        self.topic = topic
+        self.config = config
+        self.handler = handler
+        self.name = subscriber_name
+        self._on_signal = on_signal
+        self.workers: dict[str, PartitionWorker] = {}
+        self._discovered: list[str] = []
+        self._drained_since: dict[str, int] = {}
+        self._wake = asyncio.Event()
+        self._sleeping = False
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self._unlisten = waker.listen(topic, self._on_publish)
+        self._unlisten_all = waker.listen_all(self._on_anything)
+
+    @property
+    def group(self) -> str:
+        return self.config.consumer_group
+
+    # --- plumbing --------------------------------------------------------------------------------
+
+    async def store_call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+    def signal(self, kind: str, partition_key: str) -> None:
+        if self._on_signal is not None:
+            self._on_signal(kind, self.topic, self.group, partition_key)
+
+    def _on_publish(self, partition_key: str) -> None:
+        worker = self.workers.get(partition_key)
+        if worker is not None:
+            worker.wake()
+        else:
+            self._wake.set()
+
+    def _on_anything(self) -> None:
+        self._wake.set()
+        for worker in self.workers.values():
+            worker.wake()
+
+    def is_idle(self) -> bool:
+        if self._task is None or self._task.done():
+            return True
+        return self._sleeping and not self._wake.is_set() and all(w.idle for w in self.workers.values())
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(
+            self._run(), name=f"mq-supervisor:{self.topic}:{self.group}"
+        )
+
+    async def stop(self) -> None:
+        """Stop every worker (each hands back what it has not started), release leases, leave."""
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._unlisten()
+        self._unlisten_all()
+        for worker in list(self.workers.values()):
+            await self._stop_worker(worker, release=True)
+        with contextlib.suppress(Exception):
+            await self.store_call(self.store.deregister, self.group, self.topic, self.name)
+
+    async def _run(self) -> None:
+        structlog.contextvars.bind_contextvars(topic=self.topic, group=self.group)
+        config = self.config
+        now = self.clock.now_ms()
+        next_lease_tick = now
+        next_discovery = now
+        self._next_sweep = now + SWEEP_EVERY_LEASES * config.lease_duration_ms
+        while not self._stopping:
+            try:
+                now = self.clock.now_ms()
+                if now >= next_lease_tick:
+                    await self._lease_tick()
+                    next_lease_tick = now + config.lease_renewal_interval_ms
+                if self._wake.is_set() or now >= next_discovery:
+                    self._wake.clear()
+                    await self._discovery_tick()
+                    next_discovery = now + config.discovery_interval_ms
+                self.signal("partitions", "")
+            except Exception:
+                log.warning("subscription tick failed; retrying next tick", exc_info=True)
+            wait_ms = max(1, min(next_lease_tick, next_discovery) - self.clock.now_ms())
+            await self._wait(wait_ms / 1000)
+
+    async def _wait(self, seconds: float) -> None:
+        self._sleeping = True
+        waiter = asyncio.create_task(self._wake.wait())
+        sleeper = asyncio.create_task(self.clock.sleep(seconds))
+        try:
+            await asyncio.wait({waiter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self._sleeping = False
+            waiter.cancel()
+            sleeper.cancel()
+
+    # --- ticks -----------------------------------------------------------------------------------
+
+    async def _cap(self) -> int:
+        now = self.clock.now_ms()
+        active = await self.store_call(
+            self.store.active_subscribers,
+            self.group,
+            self.topic,
+            now - self.config.lease_duration_ms,
+        )
+        universe = set(self.workers) | set(self._discovered)
+        return fairshare.fair_share_cap(self.name, active, len(universe))
+
+    async def _discovery_tick(self) -> None:
+        now = self.clock.now_ms()
+        sweep = now >= self._next_sweep
+        if sweep:
+            self._next_sweep = now + SWEEP_EVERY_LEASES * self.config.lease_duration_ms
+        cap = 0 if sweep else await self._cap()
+        discovered = await self.store_call(self.store.discover, self.group, self.topic)
+        stale_before = now - self.config.lease_duration_ms
+        held = {
+            lease.partition_key: lease
+            for lease in await self.store_call(self.store.leases, self.group, self.topic)
+        }
+        for key in discovered:
+            if key in self.workers:
+                continue
+            if cap and len(self.workers) >= cap:
+                break
+            lease = held.get(key)
+            if lease is not None and lease.owner and lease.renewed_at_ms >= stale_before:
+                continue
+            acquired = await self.store_call(
+                self.store.try_acquire, self.group, self.topic, key, self.name, now, stale_before
+            )
+            if acquired is not None:
+                self._start_worker(
+                    Fence(
+                        consumer_group=self.group,
+                        topic=self.topic,
+                        partition_key=key,
+                        owner=self.name,
+                        epoch=acquired.epoch,
+                    )
+                )
+        self._discovered = discovered
+        self._drained_since = fairshare.track_drained(
+            self._drained_since, list(self.workers), set(discovered), now
+        )
+        grace = DRAINED_GRACE_LEASES * self.config.lease_duration_ms
+        for key in fairshare.expired(self._drained_since, grace, now):
+            worker = self.workers.get(key)
+            if worker is not None and worker.idle and not worker.pending:
+                await self._stop_worker(worker, release=True)
+                self._drained_since.pop(key, None)
+
+    async def _lease_tick(self) -> None:
+        now = self.clock.now_ms()
+        cap = await self._cap()
+        for key in fairshare.surplus(self.workers, cap):
+            await self._stop_worker(self.workers[key], release=True)
+        fences = [w.fence for w in self.workers.values()]
+        if fences:
+            lost = await self.store_call(self.store.renew, fences, now)
+            for key in lost:
+                worker = self.workers.get(key)
+                if worker is not None:
+                    worker.lost = True
+                    await self._stop_worker(worker, release=False)
+        await self.store_call(self.store.heartbeat, self.group, self.topic, self.name, now)
+        await self.store_call(
+            self.store.purge_stale,
+            self.group,
+            self.topic,
+            now - PURGE_AFTER_LEASES * self.config.lease_duration_ms,
+        )
+
+    # --- workers ---------------------------------------------------------------------------------
+
+    def _start_worker(self, fence: Fence) -> None:
+        worker = PartitionWorker(self, fence)
+        self.workers[fence.partition_key] = worker
+        worker.start()
+
+    async def _stop_worker(self, worker: PartitionWorker, *, release: bool) -> None:
+        await worker.stop()
+        self.workers.pop(worker.partition_key, None)
+        if release and not worker.lost:
+            with contextlib.suppress(Exception):
+                await self.store_call(self.store.release, worker.fence)
+
+    def worker_ended(self, worker: PartitionWorker) -> None:
+        if self.workers.get(worker.partition_key) is worker and worker.lost:
+            del self.workers[worker.partition_key]
+            self._wake.set()
+
+    def owned(self) -> list[str]:
+        return sorted(self.workers)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "topic": self.topic,
+            "group": self.group,
+            "subscriber": self.name,
+            "partitions": self.owned(),
+        }

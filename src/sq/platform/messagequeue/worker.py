@@ -1,0 +1,167 @@
+"""One task per leased partition: write outcomes, claim a window, run the handler on each."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+import structlog
+
+from sq.platform.errs import attribution
+from sq.platform.messagequeue.delivery import Delivery
+from sq.platform.messagequeue.model import LeaseLostError, dlq_topic
+from sq.platform.messagequeue.store import Fence, FetchSpec, Outcome
+
+if TYPE_CHECKING:
+    from sq.platform.messagequeue.subscriber import Subscription
+
+Handler = Callable[[Delivery], Awaitable[None]]
+log = structlog.get_logger("sq.mq")
+
+
+class PartitionWorker:
+    def __init__(self, subscription: Subscription, fence: Fence) -> None:
+        self.sub = subscription
+        self.fence = fence
+        self.pending: list[Outcome] = []
+        self.lost = False
+        self.sleeping = False
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._last_gc_ms = 0
+        config = subscription.config
+        self._fetch = FetchSpec(
+            batch_size=config.batch_size,
+            visibility_timeout_ms=config.visibility_timeout_ms,
+            max_attempts=config.retry.max_attempts,
+            dead_letter=config.dead_letter,
+        )
+        self.task: asyncio.Task[None] | None = None
+
+    @property
+    def partition_key(self) -> str:
+        return self.fence.partition_key
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(
+            self._run(), name=f"mq:{self.fence.topic}:{self.partition_key}"
+        )
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def record(self, outcome: Outcome) -> None:
+        self.pending.append(outcome)
+        self._wake.set()
+
+    async def stop(self) -> None:
+        """Finish the delivery under way, hand the rest back, write every outcome, end."""
+        self._stopping = True
+        self._wake.set()
+        if self.task is not None:
+            await asyncio.shield(self.task)
+
+    async def _run(self) -> None:
+        sub = self.sub
+        structlog.contextvars.bind_contextvars(
+            topic=self.fence.topic, partition=self.partition_key, group=self.fence.consumer_group
+        )
+        try:
+            while not self._stopping:
+                await self._cycle(fetch=True)
+        except LeaseLostError as exc:
+            self.lost = True
+            log.warning("lease lost", reason=str(exc))
+        except Exception:
+            log.exception("partition worker failed; the lease will lapse and be taken over")
+            self.lost = True
+        finally:
+            if not self.lost:
+                with contextlib.suppress(LeaseLostError):
+                    await self._flush()
+            sub.worker_ended(self)
+
+    async def _cycle(self, *, fetch: bool) -> None:
+        sub = self.sub
+        outcomes, self.pending = self.pending, []
+        self._wake.clear()
+        result = await sub.store_call(
+            sub.store.cycle,
+            self.fence,
+            outcomes,
+            self._fetch if fetch else None,
+            sub.clock.now_ms(),
+        )
+        if result.dead_lettered:
+            sub.waker.notify(dlq_topic(self.fence.topic), self.partition_key)
+        sub.signal("poll", self.partition_key)
+        if result.deliveries:
+            for index, fetched in enumerate(result.deliveries):
+                if self._stopping:
+                    self.pending.extend(
+                        self._delivery(f).hand_back() for f in result.deliveries[index:]
+                    )
+                    break
+                await self._dispatch(self._delivery(fetched))
+            return
+        await self._maybe_gc()
+        if self._stopping or self.pending:
+            return
+        wait_ms = sub.config.poll_interval_ms
+        if result.next_due_ms is not None:
+            wait_ms = min(wait_ms, max(1, result.next_due_ms - sub.clock.now_ms()))
+        await self._wait(wait_ms / 1000)
+
+    def _delivery(self, fetched: object) -> Delivery:
+        from sq.platform.messagequeue.store import Fetched
+
+        assert isinstance(fetched, Fetched)
+        return Delivery(fetched, self.sub.config, self.sub.clock.now_ms, self.record, self._extend)
+
+    async def _extend(self, seq: int, until_ms: int) -> bool:
+        return bool(await self.sub.store_call(self.sub.store.extend, self.fence, seq, until_ms))
+
+    async def _dispatch(self, delivery: Delivery) -> None:
+        try:
+            await self.sub.handler(delivery)
+        except Exception as exc:
+            log.exception(
+                "handler raised; the delivery will be retried", message_id=delivery.message_id
+            )
+            if not delivery.finalized:
+                delivery.nack(attribution(exc))
+
+    async def _flush(self) -> None:
+        if self.pending:
+            await self._cycle(fetch=False)
+
+    async def _maybe_gc(self) -> None:
+        sub = self.sub
+        now = sub.clock.now_ms()
+        if now - self._last_gc_ms < sub.config.gc_interval_ms:
+            return
+        self._last_gc_ms = now
+        try:
+            await sub.store_call(
+                sub.store.gc, self.fence.topic, self.partition_key, now - sub.config.retention_ms
+            )
+        except Exception:
+            log.warning("garbage collection failed", exc_info=True)
+
+    @property
+    def idle(self) -> bool:
+        """Waiting for work with nothing to write: what `settle()` in tests waits for."""
+        return self.sleeping and not self.pending and not self._wake.is_set()
+
+    async def _wait(self, seconds: float) -> None:
+        self.sleeping = True
+        waiter = asyncio.create_task(self._wake.wait())
+        sleeper = asyncio.create_task(self.sub.clock.sleep(seconds))
+        try:
+            await asyncio.wait({waiter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self.sleeping = False
+            waiter.cancel()
+            sleeper.cancel()

@@ -1,0 +1,40 @@
+"""Fresh databases for tests: SQLite files in tmp_path, PostgreSQL databases created and dropped."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+import sqlalchemy as sa
+
+PG_ENV = "SQ_TEST_POSTGRES_URL"
+
+
+def postgres_server_url() -> str:
+    url = os.environ.get(PG_ENV)
+    if not url:
+        if os.environ.get("CI"):
+            pytest.fail(f"{PG_ENV} must be set in CI: PostgreSQL tests may not be skipped there")
+        pytest.skip(f"{PG_ENV} is not set, so the PostgreSQL variant is skipped")
+    return url
+
+
+@contextmanager
+def fresh_postgres_database() -> Iterator[str]:
+    """Create a database with a unique name on the test server; drop it afterwards."""
+    server = sa.make_url(postgres_server_url())
+    name = f"sqtest_{uuid.uuid4().hex[:16]}"
+    admin = sa.create_engine(server.set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        yield server.set(drivername="postgresql+psycopg", database=name).render_as_string(
+            hide_password=False
+        )
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
