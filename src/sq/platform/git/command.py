@@ -42,7 +42,7 @@ RUNWAY_IDENTITY = Identity(name="SubmitQueue Runway", email="runway@submitqueue.
 
 
 class GitError(Exception):
-    """A git command failed: carries the argv, the exit code (None if it never exited) and stderr."""
+    """A git command failed; carries the argv, the exit code (None: it never exited), stderr."""
 
     def __init__(
         self, message: str, *, argv: Sequence[str], returncode: int | None, stderr: str = ""

@@ -73,12 +73,10 @@ async def push(
     """
     if not updates:
         return PushResult(refs=())
-    args = ["push", "--porcelain", "--no-verify"]
+    args = ["push", "--porcelain"]
     if atomic and len(updates) > 1:
         args.append("--atomic")
-    for update in updates:
-        if update.expected is not None:
-            args.append(f"--force-with-lease={update.ref}:{update.expected}")
+    args += [f"--force-with-lease={u.ref}:{u.expected}" for u in updates if u.expected is not None]
     args.append(remote)
     args += [f"{u.new}:{u.ref}" for u in updates]
     out = await repo.run(*args, ok=(0, 1))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -96,10 +98,10 @@ class GitRepo:
     @classmethod
     async def init_bare(cls, path: Path, *, initial_branch: str = "main") -> GitRepo:
         """Create (or re-initialise, harmlessly) a bare repository at `path`."""
-        path.mkdir(parents=True, exist_ok=True)
-        repo = cls(path)
-        await repo.run("init", "--quiet", "--bare", f"--initial-branch={initial_branch}")
-        return repo
+        await run_git(
+            ["init", "--quiet", "--bare", f"--initial-branch={initial_branch}", str(path)]
+        )
+        return cls(path)
 
     @classmethod
     async def open_workspace(
@@ -117,8 +119,7 @@ class GitRepo:
         remote has no fetch refspec, so a fetch updates only the refs it names. Nothing is fetched
         here; call `fetch`.
         """
-        if "://" not in remote_url and not _SCP_LIKE.match(remote_url):
-            remote_url = str(Path(remote_url).resolve())
+        remote_url = _absolute_remote(remote_url)
         repo = await cls.init_bare(path)
         repo.identity, repo.timeout_s = identity, timeout_s
         await repo.run("config", f"remote.{remote}.url", remote_url)
@@ -195,7 +196,7 @@ class GitRepo:
     # --- talking to a remote -------------------------------------------------------------------
 
     async def ls_remote(self, refs: Sequence[str], *, remote: str = "origin") -> dict[str, str]:
-        """The remote's advertised value of each of `refs` that exists (absent refs are left out)."""
+        """The remote's advertised value of each of `refs` that exists; absent refs are left out."""
         if not refs:
             return {}
         out = await self.run("ls-remote", "--refs", remote, *refs, ok=(0, 2))
@@ -215,7 +216,12 @@ class GitRepo:
             )
 
     async def fetch_commit(
-        self, sha: str, *, ref: str | None = None, local_ref: str | None = None, remote: str = "origin"
+        self,
+        sha: str,
+        *,
+        ref: str | None = None,
+        local_ref: str | None = None,
+        remote: str = "origin",
     ) -> bool:
         """Make commit `sha` present locally: already there, via `ref`, or by asking for the sha.
 
@@ -225,10 +231,9 @@ class GitRepo:
         """
         if not await self.has_commit(sha):
             if ref is not None:
-                try:
+                # The ref may be gone or moved; the sha itself is asked for next.
+                with contextlib.suppress(GitError):
                     await self.fetch([ref], remote=remote)
-                except GitError:
-                    pass  # the ref may be gone; the sha itself is tried next
             if not await self.has_commit(sha):
                 args = ("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", remote, sha)
                 out = await self.run(*args, ok=(0, 1, 128))
@@ -244,6 +249,13 @@ class GitRepo:
         if local_ref is not None:
             await self.run("update-ref", local_ref, sha)
         return True
+
+
+def _absolute_remote(url: str) -> str:
+    """A local path remote is made absolute: git resolves it against the workspace otherwise."""
+    if "://" in url or _SCP_LIKE.match(url):
+        return url
+    return os.path.abspath(url)
 
 
 def _unreachable(stderr: str) -> bool:

@@ -71,11 +71,16 @@ class Worktree:
             unmerged = await self._unmerged_paths()
             if unmerged:
                 await self.git.run("cherry-pick", "--abort")
-                return Replay(created=tuple(created), conflict=Conflict(commit=commit, paths=unmerged))
+                return Replay(
+                    created=tuple(created), conflict=Conflict(commit=commit, paths=unmerged)
+                )
             staged = await self.git.run("diff", "--cached", "--quiet", ok=(0, 1))
             if await self.git.resolve("CHERRY_PICK_HEAD") is None or staged.returncode != 0:
                 raise GitError(
-                    "cherry-pick failed", argv=out.argv, returncode=out.returncode, stderr=out.stderr
+                    "cherry-pick failed",
+                    argv=out.argv,
+                    returncode=out.returncode,
+                    stderr=out.stderr,
                 )
             await self.git.run("cherry-pick", "--abort")
         return Replay(created=tuple(created))
@@ -85,7 +90,14 @@ class Worktree:
         and return it."""
         tree = await self.git.tree_of("HEAD")
         out = await self.git.run(
-            "commit-tree", tree, "-p", onto, "-F", "-", stdin=message.encode(), env=author.author_env()
+            "commit-tree",
+            tree,
+            "-p",
+            onto,
+            "-F",
+            "-",
+            stdin=message.encode(),
+            env=author.author_env(),
         )
         sha = out.text.strip()
         await self.git.run("reset", "--quiet", "--soft", sha)
@@ -128,7 +140,6 @@ async def worktrees_root(repo: GitRepo) -> Path:
 async def add_worktree(repo: GitRepo, commit: str) -> Worktree:
     """A new temporary worktree of `repo` with `commit` checked out on a detached HEAD."""
     path = await worktrees_root(repo) / uuid.uuid4().hex
-    path.parent.mkdir(parents=True, exist_ok=True)
     await repo.run("worktree", "add", "--quiet", "--detach", str(path), commit)
     return Worktree(repo, path)
 
