@@ -1,3 +1,5 @@
 """Imports every command module so that each registers itself on the `sq` group."""
 
 from __future__ import annotations
+
+from sq.service.cli import speculate  # noqa: F401

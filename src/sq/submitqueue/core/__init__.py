@@ -1,0 +1,1 @@
+"""Domain logic shared by SubmitQueue controllers, free of I/O."""

@@ -1,0 +1,130 @@
+"""Verdict rules over one head and its path set (speculation-spec §3.4).
+
+Every function takes `state_of`, the batch states of the run's snapshot; a batch the snapshot does
+not hold has state `UNKNOWN` and so is unresolved.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sq.submitqueue.entity.batch import Batch, BatchID, BatchState, is_terminal
+from sq.submitqueue.entity.path import Assumption, PathID, SpeculationPath
+from sq.submitqueue.entity.pathset import PathEntry, PathSet, PathStatus, is_path_terminal
+
+StateOf = Callable[[BatchID], BatchState]
+
+_FAILED_OR_CANCELLED = frozenset({BatchState.FAILED, BatchState.CANCELLED})
+_DEAD_PATH_STATUSES = frozenset({PathStatus.FAILED, PathStatus.CANCELLED})
+
+
+def assumption_broken(path: SpeculationPath, state_of: StateOf) -> bool:
+    """A finished dependency contradicts one of the path's guesses."""
+    for dependency in path.dependencies:
+        state = state_of(dependency.batch)
+        if not is_terminal(state):
+            continue
+        succeeded = state is BatchState.SUCCEEDED
+        if dependency.assumption is Assumption.SUCCEEDS and not succeeded:
+            return True
+        if dependency.assumption is Assumption.FAILS and succeeded:
+            return True
+    return False
+
+
+def all_settled(path: SpeculationPath, state_of: StateOf) -> bool:
+    """Every guess has come true. Merging, cancelling and speculating dependencies are unsettled."""
+    for dependency in path.dependencies:
+        state = state_of(dependency.batch)
+        if dependency.assumption is Assumption.SUCCEEDS and state is not BatchState.SUCCEEDED:
+            return False
+        if dependency.assumption is Assumption.FAILS and state not in _FAILED_OR_CANCELLED:
+            return False
+        if dependency.assumption is Assumption.UNKNOWN:
+            return False
+    return True
+
+
+def mergeable_path(path_set: PathSet | None, state_of: StateOf) -> PathEntry | None:
+    """The first passed entry whose guesses have all come true: the exact tree that may land."""
+    for entry in path_set.paths if path_set else ():
+        if entry.status is PathStatus.PASSED and all_settled(entry.path, state_of):
+            return entry
+    return None
+
+
+def live_passed_path(path_set: PathSet | None, state_of: StateOf) -> PathEntry | None:
+    """The first passed entry not (yet) contradicted; reported to the user, never acted on."""
+    for entry in path_set.paths if path_set else ():
+        if entry.status is PathStatus.PASSED and not assumption_broken(entry.path, state_of):
+            return entry
+    return None
+
+
+def no_viable_future(head: Batch, path_set: PathSet | None, state_of: StateOf) -> bool:
+    """Every dependency has finished and every path still consistent with them is dead.
+
+    A head with no consistent entry is not failed: it waits for one to be funded. Unlike the
+    reference, a consistent entry that ended `cancelled` counts as dead like `failed` (spec §7):
+    the allocator never rebuilds a finished path, so otherwise the head would wait forever. The
+    controller retries a build CI cancelled on its own before it ever ends here (see fold.py).
+    """
+    if not all(is_terminal(state_of(d)) for d in head.dependencies):
+        return False
+    live = (
+        [e for e in path_set.paths if not assumption_broken(e.path, state_of)] if path_set else []
+    )
+    return bool(live) and all(e.status in _DEAD_PATH_STATUSES for e in live)
+
+
+class Verdict(enum.StrEnum):
+    MERGE = "merge"
+    FAIL = "fail"
+    WAIT = "wait"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Decision:
+    verdict: Verdict
+    winner: PathEntry | None = None  # the path that lands, for MERGE
+
+
+def decide(head: Batch, path_set: PathSet | None, state_of: StateOf) -> Decision:
+    """Merge on a mergeable path; else fail when no future is viable; else wait."""
+    winner = mergeable_path(path_set, state_of)
+    if winner is not None:
+        return Decision(verdict=Verdict.MERGE, winner=winner)
+    if no_viable_future(head, path_set, state_of):
+        return Decision(verdict=Verdict.FAIL)
+    return Decision(verdict=Verdict.WAIT)
+
+
+def mark_cancelling(
+    path_set: PathSet, keep: Callable[[PathEntry], bool], now_ms: int
+) -> tuple[PathSet, bool]:
+    """Every entry neither finished, already cancelling, nor kept becomes `cancelling`."""
+
+    def change(entry: PathEntry) -> PathEntry:
+        if is_path_terminal(entry.status) or entry.status is PathStatus.CANCELLING or keep(entry):
+            return entry
+        return entry.with_status(PathStatus.CANCELLING, now_ms)
+
+    return path_set.map_entries(change)
+
+
+def cancel_broken(path_set: PathSet, state_of: StateOf, now_ms: int) -> tuple[PathSet, bool]:
+    return mark_cancelling(path_set, lambda e: not assumption_broken(e.path, state_of), now_ms)
+
+
+def supersede(path_set: PathSet, winner: PathID, now_ms: int) -> tuple[PathSet, bool]:
+    return mark_cancelling(path_set, lambda e: e.id == winner, now_ms)
+
+
+def cancel_all(path_set: PathSet, now_ms: int) -> tuple[PathSet, bool]:
+    return mark_cancelling(path_set, lambda e: False, now_ms)
+
+
+def all_paths_stopped(path_set: PathSet | None) -> bool:
+    return all(is_path_terminal(e.status) for e in path_set.paths) if path_set else True

@@ -1,0 +1,51 @@
+"""Execution records written by build stages, folded in by speculate (speculation-spec §1.7)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import NewType
+
+from sq.submitqueue.entity.batch import BatchID
+from sq.submitqueue.entity.path import PathID
+
+BuildID = NewType("BuildID", str)
+
+
+class BuildStatus(enum.StrEnum):
+    UNKNOWN = ""
+    ACCEPTED = "accepted"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+TERMINAL_BUILD_STATUSES = frozenset(
+    {BuildStatus.SUCCEEDED, BuildStatus.FAILED, BuildStatus.CANCELLED}
+)
+
+
+def is_build_terminal(status: BuildStatus) -> bool:
+    return status in TERMINAL_BUILD_STATUSES
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Build:
+    """One CI build of one attempt of one path; `id` is minted by the build runner."""
+
+    id: BuildID
+    batch_id: BatchID
+    path_id: PathID
+    attempt: int
+    status: BuildStatus
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PathBuild:
+    """The write-once link from an attempt of a path to the build that runs it."""
+
+    queue: str
+    path_id: PathID
+    attempt: int
+    build_id: BuildID

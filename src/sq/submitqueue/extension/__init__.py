@@ -1,0 +1,1 @@
+"""Extension seams of SubmitQueue: one Protocol per package, implementations beside it."""
