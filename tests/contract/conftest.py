@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
-from support.databases import fresh_postgres_database
 
 from sq.platform import migrations
 from sq.platform.db import create_engine
 from sq.platform.messagequeue.memory import MemoryQueueStore
 from sq.platform.messagequeue.sql.store import SqlQueueStore
 from sq.platform.messagequeue.store import QueueStore
+from support.databases import fresh_postgres_database
 
 
 def migrated(url: str) -> Engine:

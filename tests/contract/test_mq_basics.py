@@ -6,10 +6,10 @@ import asyncio
 import threading
 
 import pytest
-from support.mq import Harness
 
 from sq.platform.messagequeue import InvalidMessageError
 from sq.platform.messagequeue.store import QueueStore
+from support.mq import Harness
 
 pytestmark = pytest.mark.anyio
 
@@ -143,8 +143,13 @@ async def test_concurrent_publishers_lose_nothing(store: QueueStore) -> None:
     ],
 )
 async def test_bad_input_is_refused_and_nothing_is_stored(
-    store: QueueStore, topic: str, key: str, message_id: str, payload: object,
-    metadata: dict[str, str] | None, reason: str,
+    store: QueueStore,
+    topic: str,
+    key: str,
+    message_id: str,
+    payload: object,
+    metadata: dict[str, str] | None,
+    reason: str,
 ) -> None:
     h = Harness(store)
     h.queue.max_payload_bytes = 1024

@@ -27,7 +27,9 @@ def fresh_postgres_database() -> Iterator[str]:
     """Create a database with a unique name on the test server; drop it afterwards."""
     server = sa.make_url(postgres_server_url())
     name = f"sqtest_{uuid.uuid4().hex[:16]}"
-    admin = sa.create_engine(server.set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT")
+    admin = sa.create_engine(
+        server.set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT"
+    )
     try:
         with admin.connect() as conn:
             conn.execute(sa.text(f'CREATE DATABASE "{name}"'))

@@ -18,14 +18,19 @@ SAFETY_SECONDS = 20.0
 class Inbox:
     """Collects deliveries; optionally acks each one on arrival."""
 
-    def __init__(self, auto_ack: bool = False) -> None:
+    def __init__(
+        self, auto_ack: bool = False, decide: Callable[[Delivery], None] | None = None
+    ) -> None:
         self.auto_ack = auto_ack
+        self.decide = decide
         self.queue: asyncio.Queue[Delivery] = asyncio.Queue()
         self.seen: list[Delivery] = []
 
     async def __call__(self, delivery: Delivery) -> None:
         self.seen.append(delivery)
-        if self.auto_ack:
+        if self.decide is not None:
+            self.decide(delivery)
+        elif self.auto_ack:
             delivery.ack()
         await self.queue.put(delivery)
 
@@ -61,13 +66,26 @@ class Harness:
         """Another subscriber process on the same store and clock."""
         return Harness(self.store, self.clock, name)
 
-    async def publish(self, topic: str, key: str, message_id: str, payload: Any = None,
-                      metadata: dict[str, str] | None = None) -> bool:
-        return await self.queue.publish(topic, key, message_id, payload if payload is not None else {},
-                                        metadata)
+    async def publish(
+        self,
+        topic: str,
+        key: str,
+        message_id: str,
+        payload: Any = None,
+        metadata: dict[str, str] | None = None,
+    ) -> bool:
+        return await self.queue.publish(
+            topic, key, message_id, payload if payload is not None else {}, metadata
+        )
 
-    async def consume(self, topic: str, group: str = "g", inbox: Inbox | None = None,
-                      auto_ack: bool = False, **overrides: Any) -> Inbox:
+    async def consume(
+        self,
+        topic: str,
+        group: str = "g",
+        inbox: Inbox | None = None,
+        auto_ack: bool = False,
+        **overrides: Any,
+    ) -> Inbox:
         inbox = inbox or Inbox(auto_ack=auto_ack)
         await self.queue.subscribe(topic, config(group, **overrides), inbox)
         return inbox
@@ -77,6 +95,8 @@ class Harness:
         await settle(self.queue)
 
     async def advance(self, seconds: float) -> None:
+        """Let everything under way finish, move time, and settle again."""
+        await self.settle()
         self.clock.advance(seconds)
         await self.settle()
 

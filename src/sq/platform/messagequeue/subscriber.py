@@ -61,6 +61,7 @@ class Subscription:
         self._drained_since: dict[str, int] = {}
         self._wake = asyncio.Event()
         self._sleeping = False
+        self._sleeper: asyncio.Future[None] | None = None
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._unlisten = waker.listen(topic, self._on_publish)
@@ -94,7 +95,13 @@ class Subscription:
     def is_idle(self) -> bool:
         if self._task is None or self._task.done():
             return True
-        return self._sleeping and not self._wake.is_set() and all(w.idle for w in self.workers.values())
+        woken = self._sleeper is not None and self._sleeper.done()
+        return (
+            self._sleeping
+            and not woken
+            and not self._wake.is_set()
+            and all(w.idle for w in self.workers.values())
+        )
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -107,6 +114,8 @@ class Subscription:
         """Stop every worker (each hands back what it has not started), release leases, leave."""
         self._stopping = True
         self._wake.set()
+        for worker in self.workers.values():
+            worker.begin_stop()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -144,7 +153,7 @@ class Subscription:
     async def _wait(self, seconds: float) -> None:
         self._sleeping = True
         waiter = asyncio.create_task(self._wake.wait())
-        sleeper = asyncio.create_task(self.clock.sleep(seconds))
+        sleeper = self._sleeper = asyncio.ensure_future(self.clock.sleep(seconds))
         try:
             await asyncio.wait({waiter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
         finally:

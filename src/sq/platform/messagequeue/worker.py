@@ -28,6 +28,7 @@ class PartitionWorker:
         self.pending: list[Outcome] = []
         self.lost = False
         self.sleeping = False
+        self._sleeper: asyncio.Future[None] | None = None
         self._wake = asyncio.Event()
         self._stopping = False
         self._last_gc_ms = 0
@@ -56,10 +57,14 @@ class PartitionWorker:
         self.pending.append(outcome)
         self._wake.set()
 
-    async def stop(self) -> None:
-        """Finish the delivery under way, hand the rest back, write every outcome, end."""
+    def begin_stop(self) -> None:
+        """From now on, start no new delivery."""
         self._stopping = True
         self._wake.set()
+
+    async def stop(self) -> None:
+        """Finish the delivery under way, hand the rest back, write every outcome, end."""
+        self.begin_stop()
         if self.task is not None:
             await asyncio.shield(self.task)
 
@@ -111,8 +116,10 @@ class PartitionWorker:
             return
         wait_ms = sub.config.poll_interval_ms
         if result.next_due_ms is not None:
-            wait_ms = min(wait_ms, max(1, result.next_due_ms - sub.clock.now_ms()))
-        await self._wait(wait_ms / 1000)
+            # A due time already passed (the clock moved during the cycle): go round again.
+            wait_ms = min(wait_ms, result.next_due_ms - sub.clock.now_ms())
+        if wait_ms > 0:
+            await self._wait(wait_ms / 1000)
 
     def _delivery(self, fetched: object) -> Delivery:
         from sq.platform.messagequeue.store import Fetched
@@ -153,12 +160,13 @@ class PartitionWorker:
     @property
     def idle(self) -> bool:
         """Waiting for work with nothing to write: what `settle()` in tests waits for."""
-        return self.sleeping and not self.pending and not self._wake.is_set()
+        woken = self._sleeper is not None and self._sleeper.done()
+        return self.sleeping and not woken and not self.pending and not self._wake.is_set()
 
     async def _wait(self, seconds: float) -> None:
         self.sleeping = True
         waiter = asyncio.create_task(self._wake.wait())
-        sleeper = asyncio.create_task(self.sub.clock.sleep(seconds))
+        sleeper = self._sleeper = asyncio.ensure_future(self.sub.clock.sleep(seconds))
         try:
             await asyncio.wait({waiter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
         finally:
