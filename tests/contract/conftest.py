@@ -25,7 +25,7 @@ def migrated(url: str) -> Engine:
 @pytest.fixture(params=["memory", "sqlite", "postgres"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     return_value: str = request.param
-    yield return_value
+    return return_value
 
 
 @pytest.fixture
