@@ -1,0 +1,119 @@
+"""Controllers and the outcome table that turns what they do into ack / retry / DLQ / hold.
+
+A controller's `process(delivery)` returns to ack, calls `delivery.hold(seconds)` and returns to
+come back later as a barrier, or raises: the error is classified once (platform/errs) — retryable
+errors are retried with backoff, everything else is dead-lettered at once. A failure beats a hold.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Protocol
+
+import structlog
+
+from sq.platform import errs
+from sq.platform.consumer.gate import RECHECK_MS, Gate, NoopGate, ParkedDelivery
+from sq.platform.messagequeue import Delivery
+from sq.platform.messagequeue.worker import Handler
+
+log = structlog.get_logger("sq.consumer")
+
+
+class Controller(Protocol):
+    """The business logic of one stage. Must be idempotent: deliveries are at-least-once."""
+
+    @property
+    def name(self) -> str: ...
+
+    async def process(self, delivery: Delivery) -> None:
+        """Handle one message. Return to ack; raise to fail (classified by platform/errs)."""
+
+
+def controller_handler(
+    controller: Controller,
+    *,
+    consumer_group: str,
+    classifiers: Sequence[errs.Classifier] = errs.DEFAULT_CLASSIFIERS,
+    gate: Gate | None = None,
+    always_retry: bool = False,
+) -> Handler:
+    """Wrap a controller as a delivery handler: gate check, process, outcome (platform-spec §2.5).
+
+    `always_retry` is for DLQ reconcilers: every error is retried, never dead-lettered again.
+    """
+    gate = gate or NoopGate()
+    dlq_group = (
+        consumer_group[: -len("-dlq")] if always_retry and consumer_group.endswith("-dlq") else None
+    )
+
+    async def handle(delivery: Delivery) -> None:
+        structlog.contextvars.bind_contextvars(
+            message_id=delivery.message_id, attempt=delivery.attempt, stage=controller.name
+        )
+        if dlq_group is not None and delivery.message.failed_group not in ("", dlq_group):
+            delivery.ack()  # another group's dead letter: not ours to reconcile
+            return
+        if await _blocked(gate, consumer_group, delivery):
+            return
+        try:
+            await controller.process(delivery)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001  every failure goes through the outcome table
+            verdict = (
+                errs.Verdict.INFRA_RETRYABLE if always_retry else errs.verdict_of(exc, classifiers)
+            )
+            failure = errs.attribution(exc)
+            if delivery.hold_ms is not None:
+                log.warning("hold ignored because the controller failed")
+            if errs.is_retryable(verdict):
+                log.info("retryable failure", error=failure.message, verdict=str(verdict))
+                delivery.nack(failure)
+            else:
+                log.warning("failure; dead-lettering", error=failure.message, verdict=str(verdict))
+                delivery.reject(failure)
+            return
+        if delivery.hold_ms is not None:
+            delivery.postpone(delivery.hold_ms)
+        else:
+            delivery.ack()
+
+    return handle
+
+
+async def _blocked(gate: Gate, consumer_group: str, delivery: Delivery) -> bool:
+    message = delivery.message
+    try:
+        closed = await asyncio.to_thread(gate.is_closed, consumer_group, message.partition_key)
+    except Exception:
+        log.warning("gate unreadable; failing open", exc_info=True)
+        return False
+    try:
+        if closed:
+            await asyncio.to_thread(
+                gate.park,
+                ParkedDelivery(
+                    consumer_group=consumer_group,
+                    topic=message.topic,
+                    partition_key=message.partition_key,
+                    message_id=message.message_id,
+                    payload=message.payload,
+                    attempt=delivery.attempt,
+                    parked_at_ms=delivery.received_at_ms,
+                ),
+            )
+        elif delivery.attempt == 1 and message.seq:
+            await asyncio.to_thread(
+                gate.unpark,
+                consumer_group,
+                message.topic,
+                message.partition_key,
+                message.message_id,
+            )
+    except Exception:
+        log.warning("parking record not written", exc_info=True)
+    if closed:
+        delivery.postpone(RECHECK_MS)
+    return closed
