@@ -1,0 +1,1 @@
+"""What `sq demo` runs."""

@@ -1,0 +1,201 @@
+"""Synthetic workloads: when changes arrive, which are good, how long builds take, what conflicts.
+
+Everything random is a pure function of the seed. Per-change facts come from one seeded generator;
+pairwise facts (conflicts, flaky builds) are hashed from the seed and their keys, so every
+strategy sees the same world and asking in a different order changes nothing.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import math
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+MINUTE_MS = 60_000
+HOUR_MS = 60 * MINUTE_MS
+
+
+def unit(seed: int, *key: object) -> float:
+    """A uniform number in [0, 1) fixed by `seed` and `key` (stable across runs and platforms)."""
+    text = ":".join(str(k) for k in (seed, *key)).encode()
+    digest = hashlib.blake2b(text, digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2.0**64
+
+
+class BuildDistribution(enum.StrEnum):
+    FIXED = "fixed"
+    LOGNORMAL = "lognormal"
+
+
+class ConflictKind(enum.StrEnum):
+    PAIRWISE = "pairwise"  # any two changes conflict with a fixed probability
+    FOLDER = "folder"  # changes touch top-level folders; sharing one is a conflict
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConflictSpec:
+    kind: ConflictKind = ConflictKind.PAIRWISE
+    probability: float = 0.05  # pairwise: chance that two changes conflict
+    folders: int = 40  # folder: how many top-level folders the repository has
+    folders_per_change: int = 1  # folder: how many each change touches (popular ones more often)
+
+    def label(self) -> str:
+        if self.kind is ConflictKind.PAIRWISE:
+            return f"q={self.probability:g}"
+        return f"folders={self.folders}x{self.folders_per_change}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkloadSpec:
+    """One synthetic workload. Changes arrive over `horizon_hours`; the strategies are scored on
+    those arriving in `[warmup_hours, window_hours)`, the rest keep the queue loaded meanwhile."""
+
+    rate_per_hour: float
+    build_minutes: float
+    failure_probability: float
+    conflict: ConflictSpec = field(default_factory=ConflictSpec)
+    build_distribution: BuildDistribution = BuildDistribution.FIXED
+    build_sigma: float = 0.5  # lognormal shape; the mean stays `build_minutes`
+    flaky_rate: float = 0.0
+    authors: int = 50
+    author_spread: float = 4.0  # Beta concentration of per-author failure rates; lower spreads more
+    warmup_hours: float = 0.5
+    window_hours: float = 2.0
+    tail_hours: float = 1.5
+
+    @property
+    def horizon_hours(self) -> float:
+        return self.window_hours + self.tail_hours
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Change:
+    """One change as submitted. `good` is the truth every build of it reveals (flakes aside)."""
+
+    index: int
+    arrival_ms: int
+    good: bool
+    build_ms: int
+    author: str
+    areas: tuple[str, ...]
+    lines_changed: int
+
+    @property
+    def name(self) -> str:
+        return f"c{self.index}"
+
+    def files(self) -> tuple[str, ...]:
+        return tuple(f"{area}/{self.name}.py" for area in self.areas)
+
+
+class Workload:
+    """The changes of one run and the facts relating them."""
+
+    def __init__(
+        self,
+        spec: WorkloadSpec,
+        seed: int,
+        changes: Sequence[Change],
+        pairs: Iterable[tuple[int, int]] = (),
+    ) -> None:
+        self.spec = spec
+        self.seed = seed
+        self.changes = tuple(changes)
+        self._explicit = frozenset((min(a, b), max(a, b)) for a, b in pairs)
+        self._cache: dict[tuple[int, int], bool] = {}
+
+    @property
+    def start_ms(self) -> int:
+        return int(self.spec.warmup_hours * HOUR_MS)
+
+    @property
+    def end_ms(self) -> int:
+        return int(self.spec.window_hours * HOUR_MS)
+
+    @property
+    def horizon_ms(self) -> int:
+        return int(self.spec.horizon_hours * HOUR_MS)
+
+    def measured(self, change: Change) -> bool:
+        return self.start_ms <= change.arrival_ms < self.end_ms
+
+    def conflicts(self, a: int, b: int) -> bool:
+        """Whether changes `a` and `b` touch the same thing (symmetric; never a change itself)."""
+        if a == b:
+            return False
+        key = (min(a, b), max(a, b))
+        if self._explicit:
+            return key in self._explicit
+        cached = self._cache.get(key)
+        if cached is None:
+            conflict = self.spec.conflict
+            if conflict.kind is ConflictKind.PAIRWISE:
+                cached = unit(self.seed, "conflict", *key) < conflict.probability
+            else:
+                cached = not set(self.changes[a].areas).isdisjoint(self.changes[b].areas)
+            self._cache[key] = cached
+        return cached
+
+    def flaky(self, *key: object) -> bool:
+        return self.spec.flaky_rate > 0 and unit(self.seed, "flaky", *key) < self.spec.flaky_rate
+
+    def build_ms(self, included: Iterable[int]) -> int:
+        """A build takes as long as the slowest change it includes."""
+        return max(self.changes[i].build_ms for i in included)
+
+    def passes(self, included: Iterable[int], *flake_key: object) -> bool:
+        """A build passes iff every change it includes is good and it does not flake."""
+        return all(self.changes[i].good for i in included) and not self.flaky(*flake_key)
+
+
+def generate(spec: WorkloadSpec, seed: int) -> Workload:
+    """Poisson arrivals at `rate_per_hour` over the horizon, per-author failure rates averaging
+    `failure_probability` (so a history of outcomes carries signal), and build times."""
+    rng = random.Random(seed)
+    authors = _author_failure_rates(spec, rng)
+    weights = [1.0 / (rank + 1) for rank in range(spec.conflict.folders)]  # Zipf-like popularity
+    folders = [f"f{k:02d}" for k in range(spec.conflict.folders)]
+    changes: list[Change] = []
+    now = 0.0
+    horizon = spec.horizon_hours * HOUR_MS
+    while True:
+        now += rng.expovariate(spec.rate_per_hour) * HOUR_MS
+        if now >= horizon:
+            break
+        author = rng.randrange(spec.authors)
+        picked: set[str] = set()
+        while len(picked) < min(spec.conflict.folders_per_change, len(folders)):
+            picked.add(rng.choices(folders, weights)[0])
+        changes.append(
+            Change(
+                index=len(changes),
+                arrival_ms=int(now),
+                good=rng.random() >= authors[author],
+                build_ms=_build_ms(spec, rng),
+                author=f"a{author}",
+                areas=tuple(sorted(picked)),
+                lines_changed=int(rng.lognormvariate(math.log(60), 1.2)),
+            )
+        )
+    return Workload(spec, seed, changes)
+
+
+def _author_failure_rates(spec: WorkloadSpec, rng: random.Random) -> list[float]:
+    p = spec.failure_probability
+    if p <= 0.0 or p >= 1.0:
+        return [p] * spec.authors
+    return [
+        rng.betavariate(p * spec.author_spread, (1 - p) * spec.author_spread)
+        for _ in range(spec.authors)
+    ]
+
+
+def _build_ms(spec: WorkloadSpec, rng: random.Random) -> int:
+    mean = spec.build_minutes * MINUTE_MS
+    if spec.build_distribution is BuildDistribution.FIXED:
+        return round(mean)
+    sigma = spec.build_sigma
+    return max(1, round(rng.lognormvariate(math.log(mean) - sigma * sigma / 2, sigma)))
