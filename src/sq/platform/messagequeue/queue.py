@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import socket
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import structlog
@@ -48,6 +49,7 @@ class MessageQueue:
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
         subscriber_name: str | None = None,
         on_signal: Signal | None = None,
+        watcher: Callable[[Waker], Awaitable[None]] | None = None,
     ) -> None:
         self.store = store
         self.clock: Clock = clock or SystemClock()
@@ -58,6 +60,8 @@ class MessageQueue:
         self.subscriptions: list[Subscription] = []
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._watcher = watcher
+        self._watching: asyncio.Future[None] | None = None
 
     def message(
         self,
@@ -132,6 +136,8 @@ class MessageQueue:
         if self._closed:
             raise PublisherClosedError("queue is closed")
         self._loop = asyncio.get_running_loop()
+        if self._watcher is not None and self._watching is None:
+            self._watching = asyncio.ensure_future(self._watcher(self.waker))
         subscription = Subscription(
             store=self.store,
             clock=self.clock,
@@ -157,4 +163,9 @@ class MessageQueue:
         """Stop every subscription (handing back unstarted deliveries), then refuse publishes."""
         for subscription in list(self.subscriptions):
             await self.unsubscribe(subscription)
+        if self._watching is not None:
+            self._watching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watching
+            self._watching = None
         self._closed = True

@@ -143,7 +143,7 @@ class Workload:
         return self.spec.flaky_rate > 0 and unit(self.seed, "flaky", *key) < self.spec.flaky_rate
 
     def build_ms(self, included: Iterable[int]) -> int:
-        """A build takes as long as the slowest change it includes."""
+        """A build verifying these changes takes as long as the slowest of them."""
         return max(self.changes[i].build_ms for i in included)
 
     def passes(self, included: Iterable[int], *flake_key: object) -> bool:

@@ -1,0 +1,50 @@
+"""The queue throughput benchmark runs end to end and ends with a parseable RESULT line.
+
+Speed is not asserted here: the benchmark prints ratios, and doc/benchmarks.md records them.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "queue_throughput.py"
+KEYS = ("sqlite_vs_raw", "pg_vs_raw", "pg_vs_procrastinate")
+
+
+def parse_result(line: str) -> dict[str, float | None]:
+    head, *pairs = line.split()
+    assert head == "RESULT"
+    values: dict[str, float | None] = {}
+    for pair in pairs:
+        key, _, text = pair.partition("=")
+        values[key] = None if text == "n/a" else float(text)
+    return values
+
+
+def test_quick_sqlite_run_prints_a_parseable_result_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "SQ_TEST_POSTGRES_URL"}
+    env["TMPDIR"] = str(tmp_path)  # the benchmark's SQLite files live (and are removed) here
+    done = subprocess.run(
+        [sys.executable, str(BENCH), "--quick", "--messages", "200", "--sqlite-only"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=240,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+    lines = done.stdout.strip().splitlines()
+    result = parse_result(lines[-1])
+    assert tuple(result) == KEYS
+    sqlite_vs_raw = result["sqlite_vs_raw"]
+    assert sqlite_vs_raw is not None and math.isfinite(sqlite_vs_raw) and sqlite_vs_raw > 0
+    assert result["pg_vs_raw"] is None and result["pg_vs_procrastinate"] is None
+    assert any("publish, 1 msg/tx" in line for line in lines)
+    assert any("publish_many, 100 msgs/tx" in line for line in lines)
+    assert "sqlite raw commits" in done.stderr
+    assert list(tmp_path.iterdir()) == []
