@@ -1,4 +1,4 @@
-"""Another process's publish wakes a subscriber at once (PostgreSQL NOTIFY, SQLite data_version)."""
+"""Another process's publish wakes a subscriber at once (NOTIFY, SQLite data_version)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
-from support.databases import fresh_postgres_database
-from support.mq import Inbox, config
 
 from sq.platform import migrations
 from sq.platform.db import create_engine
 from sq.platform.messagequeue import MessageQueue
 from sq.platform.messagequeue.sql.store import SqlQueueStore
 from sq.platform.messagequeue.sql.watch import watcher_for
+from support.databases import fresh_postgres_database
+from support.mq import Inbox, config
 
 pytestmark = pytest.mark.anyio
 
@@ -37,7 +37,9 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
 async def test_a_publish_elsewhere_wakes_a_slow_polling_subscriber(engine: Engine) -> None:
     # Polling every hour: only the watcher can deliver the message in time.
     slow = {"poll_interval_ms": 3_600_000, "discovery_interval_ms": 3_600_000}
-    reader = MessageQueue(SqlQueueStore(engine), watcher=watcher_for(engine, sqlite_interval_s=0.02))
+    reader = MessageQueue(
+        SqlQueueStore(engine), watcher=watcher_for(engine, sqlite_interval_s=0.02)
+    )
     inbox = Inbox(auto_ack=True)
     await reader.subscribe("t", config("g", **slow), inbox)
     other_process = MessageQueue(SqlQueueStore(engine))  # its waker is not the reader's

@@ -1,4 +1,4 @@
-"""The outcome table, the gate, and the pipeline engine on the in-memory queue (platform-spec §6.9)."""
+"""The outcome table, the gate and the pipeline engine on the in-memory queue (spec §6.9)."""
 
 from __future__ import annotations
 

@@ -61,7 +61,7 @@ async def test_stop_reaches_every_member() -> None:
 def wrapped(outer: BaseException, inner: BaseException) -> BaseException:
     try:
         try:
-            raise inner
+            raise inner  # noqa: TRY301  builds a real cause chain
         except BaseException as exc:
             raise outer from exc
     except BaseException as exc:
