@@ -350,3 +350,40 @@ def test_sigkill_mid_delivery_hands_partitions_to_the_survivor(
     leases = {lease.partition_key: lease for lease in store.leases(GROUP, TOPIC)}
     assert all(lease.owner in ("", survivor.name) for lease in leases.values()), leases
     assert leases[marker_key].epoch > epoch_before[marker_key]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="subscriber.py _lease_tick awaits the shed worker's running handler inline, so renewals "
+    "and heartbeats stop and the partition is redelivered while its handler still runs",
+)
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_shedding_a_partition_whose_handler_still_runs_keeps_the_process_renewing(
+    fleet: Fleet, store: SqlQueueStore
+) -> None:
+    # Alone, proc-a takes all four partitions and blocks in the handler of the largest key. When
+    # proc-b joins, proc-a's fair share drops to two and it sheds p02 and p03. It can only give
+    # p03 up when that handler returns; until then it must keep renewing what it holds.
+    marker = "marker"
+    a = fleet.start("proc-a", block_on=marker)
+    wait_for_subscribers(fleet, store, a.name)
+    publish(store, {"p00": ["m0"], "p01": ["m1"], "p02": ["m2"], "p03": [marker]})
+    fleet.wait_until(
+        "proc-a blocks on the marker and acks the rest",
+        lambda: bool(fleet.events("blocked")) and len(fleet.events("end")) == 3,
+    )
+    b = fleet.start("proc-b", block_on=marker)
+    wait_for_subscribers(fleet, store, a.name, b.name)
+
+    def a_went_silent() -> bool:
+        since = time.time_ns() // 1_000_000 - SUBSCRIBER["lease_duration_ms"]
+        return a.name not in store.active_subscribers(GROUP, TOPIC, since)
+
+    fleet.watch(
+        LEASE_S + VISIBILITY_S,
+        "proc-a, alive, stopped heartbeating and renewing its leases",
+        a_went_silent,
+    )
+    assert [e["name"] for e in fleet.events("start") if e["id"] == marker] == [a.name], (
+        "the marker was redelivered while proc-a's handler was still processing it"
+    )

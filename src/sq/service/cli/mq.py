@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from rich.table import Table
 
 from sq.platform import migrations
 from sq.platform.consumer.gate import GateState, SqlGate
-from sq.platform.db import normalize_url
+from sq.platform.db import DatabaseURLError, normalize_url
 from sq.platform.messagequeue.model import DLQ_SUFFIX
 from sq.platform.messagequeue.sql.admin import NotFoundError, QueueAdmin, message_dict
 from sq.service.cli import cli
@@ -42,8 +43,11 @@ class _Ctx:
     @property
     def engine(self) -> sa.Engine:
         if self._engine is None:
-            parsed = normalize_url(self.url) if "://" in self.url else None
-            if parsed is not None and parsed.get_backend_name() == "sqlite":
+            try:
+                parsed = normalize_url(self.url)
+            except DatabaseURLError as exc:
+                fail(str(exc))
+            if parsed.get_backend_name() == "sqlite":
                 path = parsed.database or ""
                 if path and path != ":memory:" and not Path(path).exists():
                     fail(f"no queue database at {path}")
@@ -78,7 +82,7 @@ def topics(obj: _Ctx, as_json: bool) -> None:
     table = Table("topic", "partitions", "messages", "dead letters")
     for r in rows:
         table.add_row(r.topic, str(r.partitions), str(r.messages), str(r.dead_letters))
-    _emit([r.__dict__ for r in rows] if as_json else None, as_json, table)
+    _emit([asdict(r) for r in rows] if as_json else None, as_json, table)
 
 
 @mq.command("partitions")
@@ -106,7 +110,7 @@ def partitions_(obj: _Ctx, topic: str, as_json: bool) -> None:
                 "partition_key": r.partition_key,
                 "last_seq": r.last_seq,
                 "messages": r.messages,
-                "groups": [g.__dict__ for g in r.groups],
+                "groups": [asdict(g) for g in r.groups],
             }
         )
         for i, g in enumerate([*r.groups] or [None]):
@@ -269,7 +273,7 @@ def gate_list(obj: _Ctx, as_json: bool) -> None:
             str(waiting),
         )
     _emit(
-        {"gates": [g.__dict__ for g in gates], "parked": [p.__dict__ for p in parked]},
+        {"gates": [asdict(g) for g in gates], "parked": [asdict(p) for p in parked]},
         as_json,
         table,
     )

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sq.submitqueue.sim.events import EventQueue
 from sq.submitqueue.sim.ledger import Ledger
-from sq.submitqueue.sim.strategies import Arrival, arrivals, finish_build, start_build
+from sq.submitqueue.sim.strategies import Arrival, Event, arrivals, finish_build, start_build
 from sq.submitqueue.sim.workload import Workload
 
 
@@ -47,39 +48,33 @@ class OptimisticStrategy:
                     continue
                 item = by_build.pop(event.build_id, None)
                 passed = finish_build(workload, ledger, event.build_id, now)
-                if item is None or passed is None:
-                    continue  # a build that was cancelled when its item was reset
-                item.running, item.passed = False, passed
-                if not passed:
-                    self._reset_behind(queue, item, ledger, by_build, now)
-            self._settle_front(queue, ledger, now)
-            running = sum(1 for i in queue if i.running)
-            ahead: list[int] = []
-            for item in queue:
-                if running >= self.capacity:
+                if item is not None and passed is not None:
+                    item.running, item.passed = False, passed
+            while True:
+                self._reset_stale(queue, ledger, by_build, now)
+                if not self._settle_front(queue, ledger, now):
                     break
-                if item.build is None:
-                    item.base = tuple(ahead)
-                    item.build = start_build(workload, ledger, events, (*item.base, item.change), now)
-                    item.running = True
-                    by_build[item.build] = item
-                    running += 1
-                if item.passed is not False:
-                    ahead.append(item.change)
+            self._start_builds(workload, ledger, events, queue, by_build, now)
 
     @staticmethod
-    def _reset_behind(
-        queue: list[_Item], failed: _Item, ledger: Ledger, by_build: dict[int, _Item], now: int
+    def _reset_stale(
+        queue: list[_Item], ledger: Ledger, by_build: dict[int, _Item], now: int
     ) -> None:
+        """Restart every item not built on exactly the non-failing items now ahead of it."""
+        ahead: list[int] = []
         for item in queue:
-            if failed.change in item.base:
-                if item.running and item.build is not None:
+            if item.build is not None and not _built_on(item, ahead, ledger):
+                if item.running:
                     ledger.cancel_build(item.build, now)
                     by_build.pop(item.build, None)
                 item.reset()
+            if item.passed is not False:
+                ahead.append(item.change)
 
     @staticmethod
-    def _settle_front(queue: list[_Item], ledger: Ledger, now: int) -> None:
+    def _settle_front(queue: list[_Item], ledger: Ledger, now: int) -> bool:
+        """Land or reject the front while its verdict is in; whether anything left the queue."""
+        settled = False
         while queue and queue[0].passed is not None:
             front = queue.pop(0)
             assert front.build is not None
@@ -87,3 +82,38 @@ class OptimisticStrategy:
                 ledger.land((front.change,), front.build, now)
             else:
                 ledger.reject(front.change, now)
+            settled = True
+        return settled
+
+    def _start_builds(
+        self,
+        workload: Workload,
+        ledger: Ledger,
+        events: EventQueue[Event],
+        queue: list[_Item],
+        by_build: dict[int, _Item],
+        now: int,
+    ) -> None:
+        running = sum(1 for i in queue if i.running)
+        ahead: list[int] = []
+        for item in queue:
+            if running >= self.capacity:
+                break
+            if item.build is None:
+                item.base = tuple(ahead)
+                included = (*item.base, item.change)
+                item.build = start_build(workload, ledger, events, included, now)
+                item.running = True
+                by_build[item.build] = item
+                running += 1
+            if item.passed is not False:
+                ahead.append(item.change)
+
+
+def _built_on(item: _Item, ahead: list[int], ledger: Ledger) -> bool:
+    """The item's base is what has landed since it started, then exactly `ahead`."""
+    base = item.base
+    cut = len(base) - len(ahead)
+    if cut < 0 or list(base[cut:]) != ahead:
+        return False
+    return all(c in ledger.landed_at for c in base[:cut])

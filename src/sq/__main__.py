@@ -1,0 +1,3 @@
+from sq.service.cli import main
+
+main()

@@ -1,0 +1,150 @@
+"""Scoring a ledger against its workload, and checking that every landing was justified."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sq.submitqueue.sim.ledger import BuildRecord, Landing, Ledger
+from sq.submitqueue.sim.workload import HOUR_MS, MINUTE_MS, Workload
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StrategyMetrics:
+    """One strategy on one workload, over the changes arriving in the measured window.
+
+    Turnaround is arrival to landing, in minutes, over measured good changes; one still waiting at
+    the horizon counts with its wait so far (`censored` of them), so percentiles are then lower
+    bounds. Builds are counted when they start inside the window, against changes landed inside it.
+    """
+
+    strategy: str
+    landed: int
+    rejected: int
+    false_rejections: int
+    censored: int
+    throughput_per_hour: float
+    p50_min: float
+    p95_min: float
+    p99_min: float
+    builds_per_landed: float
+    build_hours_per_landed: float
+    cancelled_builds: int
+    violations: tuple[str, ...]
+
+    @property
+    def verified(self) -> bool:
+        return not self.violations
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (`q` in (0, 1]); NaN for no values."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+def measure(strategy: str, workload: Workload, ledger: Ledger) -> StrategyMetrics:
+    start, end, horizon = workload.start_ms, workload.end_ms, workload.horizon_ms
+    turnaround: list[float] = []
+    landed = rejected = false_rejections = censored = 0
+    for change in workload.changes:
+        if not workload.measured(change):
+            continue
+        landed_at = ledger.landed_at.get(change.index)
+        if landed_at is not None:
+            landed += 1
+            turnaround.append((landed_at - change.arrival_ms) / MINUTE_MS)
+        elif change.index in ledger.rejected_at:
+            rejected += 1
+            false_rejections += change.good
+        elif change.good:
+            censored += 1
+            turnaround.append((horizon - change.arrival_ms) / MINUTE_MS)
+    landed_in_window = sum(
+        len(landing.changes) for landing in ledger.landings if start <= landing.time_ms < end
+    )
+    in_window = [b for b in ledger.builds if start <= b.start_ms < end]
+    build_ms = sum((b.end_ms if b.end_ms is not None else horizon) - b.start_ms for b in in_window)
+    per_landed = max(landed_in_window, 1)
+    return StrategyMetrics(
+        strategy=strategy,
+        landed=landed,
+        rejected=rejected,
+        false_rejections=false_rejections,
+        censored=censored,
+        throughput_per_hour=landed_in_window / ((end - start) / HOUR_MS),
+        p50_min=percentile(turnaround, 0.50),
+        p95_min=percentile(turnaround, 0.95),
+        p99_min=percentile(turnaround, 0.99),
+        builds_per_landed=len(in_window) / per_landed,
+        build_hours_per_landed=build_ms / HOUR_MS / per_landed,
+        cancelled_builds=sum(1 for b in in_window if b.cancelled),
+        violations=tuple(verify(workload, ledger)),
+    )
+
+
+def verify(workload: Workload, ledger: Ledger) -> list[str]:
+    """Every way the ledger breaks "each landed state passed its build"; empty when it holds.
+
+    A landing is justified by a build that finished and passed, that included the landed changes,
+    whose other changes had all landed earlier, and that saw every conflicting change landed
+    before it (in the master it started on, or in what it included). A passing build must not
+    include a bad change; nothing lands twice, lands after being rejected, or is built before it
+    arrived.
+    """
+    problems: list[str] = []
+    changes = workload.changes
+    for build in ledger.builds:
+        if build.passed and not all(changes[i].good for i in build.included):
+            problems.append(f"build {build.id} passed although it includes a bad change")
+        if any(changes[i].arrival_ms > build.start_ms for i in build.included):
+            problems.append(f"build {build.id} includes a change that had not arrived")
+    seq_of: dict[int, int] = {}
+    for landing in ledger.landings:
+        problems.extend(_check_landing(workload, ledger, landing, seq_of))
+        for change in landing.changes:
+            if change in seq_of:
+                problems.append(f"c{change} landed twice")
+            if change in ledger.rejected_at:
+                problems.append(f"c{change} was rejected and landed")
+            seq_of.setdefault(change, landing.seq)
+    return problems
+
+
+def _check_landing(
+    workload: Workload, ledger: Ledger, landing: Landing, seq_of: dict[int, int]
+) -> list[str]:
+    if not 0 <= landing.build_id < len(ledger.builds):
+        return [f"landing {landing.seq} names unknown build {landing.build_id}"]
+    build: BuildRecord = ledger.builds[landing.build_id]
+    where = f"landing {landing.seq} ({_names(landing.changes)}) on build {build.id}"
+    if build.cancelled or build.passed is None or build.end_ms is None:
+        return [f"{where}: the build did not finish"]
+    problems: list[str] = []
+    if not build.passed:
+        problems.append(f"{where}: the build failed")
+    if build.end_ms > landing.time_ms:
+        problems.append(f"{where}: landed before the build finished")
+    included = set(build.included)
+    if not included.issuperset(landing.changes):
+        problems.append(f"{where}: the build did not include what landed")
+    stale = [
+        c for c in included.difference(landing.changes) if seq_of.get(c, landing.seq) >= landing.seq
+    ]
+    if stale:
+        problems.append(f"{where}: the build included {_names(stale)}, not landed before")
+    for earlier in ledger.landings[build.master_landings : landing.seq]:
+        for other in earlier.changes:
+            if other in included:
+                continue
+            missed = [c for c in landing.changes if workload.conflicts(c, other)]
+            if missed:
+                problems.append(f"{where}: never tested with c{other}, which conflicts and landed")
+    return problems
+
+
+def _names(changes: Sequence[int] | set[int]) -> str:
+    return ",".join(f"c{c}" for c in sorted(changes))
