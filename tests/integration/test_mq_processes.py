@@ -202,7 +202,8 @@ def spread(prefix: str, count: int, keys: list[str]) -> dict[str, list[str]]:
 def drained(store: SqlQueueStore) -> bool:
     """Every partition's watermark has reached its last seq: every ack is durable."""
     return all(
-        store.watermark(GROUP, TOPIC, p.partition_key) == p.last_seq for p in store.partitions(TOPIC)
+        store.watermark(GROUP, TOPIC, p.partition_key) == p.last_seq
+        for p in store.partitions(TOPIC)
     )
 
 
