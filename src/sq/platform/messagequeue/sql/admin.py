@@ -10,8 +10,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from sq.platform.messagequeue.model import DLQ_SUFFIX, OutgoingMessage, StoredMessage
+from sq.platform.messagequeue.sql.rows import stored_message as _stored
 from sq.platform.messagequeue.sql.schema import leases, messages, offsets, partitions
-from sq.platform.messagequeue.sql.store import SqlQueueStore, _stored
+from sq.platform.messagequeue.sql.store import SqlQueueStore
 
 
 class NotFoundError(LookupError):

@@ -14,12 +14,18 @@ from sq.platform.messagequeue import window
 from sq.platform.messagequeue.model import (
     LeaseLostError,
     OutgoingMessage,
-    StoredMessage,
     dlq_topic,
+)
+from sq.platform.messagequeue.sql.ownership import SqlOwnership
+from sq.platform.messagequeue.sql.rows import (
+    delivery_is,
+    joined_state,
+    lease_is,
+    partition_rows,
+    stored_message,
 )
 from sq.platform.messagequeue.sql.schema import (
     delivery,
-    heartbeats,
     leases,
     messages,
     offsets,
@@ -30,7 +36,6 @@ from sq.platform.messagequeue.store import (
     Fence,
     Fetched,
     FetchSpec,
-    Lease,
     Outcome,
     OutcomeKind,
     PartitionInfo,
@@ -40,7 +45,7 @@ NOTIFY_CHANNEL = "sq_mq"
 _WATERMARK_SCAN = 1000
 
 
-class SqlQueueStore:
+class SqlQueueStore(SqlOwnership):
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._postgres = engine.dialect.name == "postgresql"
@@ -110,145 +115,6 @@ class SqlQueueStore:
         )
         return conn.execute(insert).scalar_one_or_none() is not None
 
-    # --- discovery, leases, heartbeats -----------------------------------------------------------
-
-    def discover(self, consumer_group: str, topic: str) -> list[str]:
-        o = offsets.alias("o")
-        query = (
-            sa.select(partitions.c.partition_key)
-            .select_from(
-                partitions.outerjoin(
-                    o,
-                    sa.and_(
-                        o.c.consumer_group == consumer_group,
-                        o.c.topic == partitions.c.topic,
-                        o.c.partition_key == partitions.c.partition_key,
-                    ),
-                )
-            )
-            .where(partitions.c.topic == topic)
-            .where(partitions.c.last_seq > sa.func.coalesce(o.c.acked_seq, 0))
-            .order_by(partitions.c.partition_key)
-        )
-        with self.engine.connect() as conn:
-            return list(conn.execute(query).scalars())
-
-    def leases(self, consumer_group: str, topic: str) -> list[Lease]:
-        query = sa.select(leases).where(
-            leases.c.consumer_group == consumer_group, leases.c.topic == topic
-        )
-        with self.engine.connect() as conn:
-            return [
-                Lease(
-                    partition_key=r.partition_key,
-                    owner=r.leased_by,
-                    epoch=r.epoch,
-                    renewed_at_ms=r.renewed_at_ms,
-                )
-                for r in conn.execute(query.order_by(leases.c.partition_key))
-            ]
-
-    def try_acquire(
-        self,
-        consumer_group: str,
-        topic: str,
-        partition_key: str,
-        owner: str,
-        now_ms: int,
-        stale_before_ms: int,
-    ) -> Lease | None:
-        stmt = self._insert(leases).values(
-            consumer_group=consumer_group,
-            topic=topic,
-            partition_key=partition_key,
-            leased_by=owner,
-            epoch=1,
-            leased_at_ms=now_ms,
-            renewed_at_ms=now_ms,
-        )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[leases.c.consumer_group, leases.c.topic, leases.c.partition_key],
-            set_={
-                "leased_by": owner,
-                "epoch": leases.c.epoch + 1,
-                "leased_at_ms": now_ms,
-                "renewed_at_ms": now_ms,
-            },
-            where=sa.or_(leases.c.leased_by == "", leases.c.renewed_at_ms < stale_before_ms),
-        ).returning(leases.c.epoch)
-        with self.engine.begin() as conn:
-            epoch = conn.execute(stmt).scalar_one_or_none()
-        if epoch is None:
-            return None
-        return Lease(partition_key=partition_key, owner=owner, epoch=epoch, renewed_at_ms=now_ms)
-
-    def renew(self, fences: Sequence[Fence], now_ms: int) -> list[str]:
-        lost = []
-        with self.engine.begin() as conn:
-            for fence in fences:
-                done = conn.execute(
-                    sa.update(leases).where(*_lease_is(fence)).values(renewed_at_ms=now_ms)
-                )
-                if done.rowcount != 1:
-                    lost.append(fence.partition_key)
-        return lost
-
-    def release(self, fence: Fence) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(sa.update(leases).where(*_lease_is(fence)).values(leased_by=""))
-
-    def heartbeat(self, consumer_group: str, topic: str, owner: str, now_ms: int) -> None:
-        stmt = self._insert(heartbeats).values(
-            consumer_group=consumer_group, topic=topic, subscriber=owner, heartbeat_at_ms=now_ms
-        )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[
-                heartbeats.c.consumer_group,
-                heartbeats.c.topic,
-                heartbeats.c.subscriber,
-            ],
-            set_={"heartbeat_at_ms": now_ms},
-        )
-        with self.engine.begin() as conn:
-            conn.execute(stmt)
-
-    def active_subscribers(self, consumer_group: str, topic: str, since_ms: int) -> list[str]:
-        query = sa.select(heartbeats.c.subscriber).where(
-            heartbeats.c.consumer_group == consumer_group,
-            heartbeats.c.topic == topic,
-            heartbeats.c.heartbeat_at_ms >= since_ms,
-        )
-        with self.engine.connect() as conn:
-            return sorted(conn.execute(query).scalars())
-
-    def deregister(self, consumer_group: str, topic: str, owner: str) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(
-                sa.delete(heartbeats).where(
-                    heartbeats.c.consumer_group == consumer_group,
-                    heartbeats.c.topic == topic,
-                    heartbeats.c.subscriber == owner,
-                )
-            )
-
-    def purge_stale(self, consumer_group: str, topic: str, before_ms: int) -> int:
-        group_topic = (leases.c.consumer_group == consumer_group, leases.c.topic == topic)
-        with self.engine.begin() as conn:
-            gone = conn.execute(
-                sa.delete(heartbeats).where(
-                    heartbeats.c.consumer_group == consumer_group,
-                    heartbeats.c.topic == topic,
-                    heartbeats.c.heartbeat_at_ms < before_ms,
-                )
-            ).rowcount
-            # Freed, not deleted: the row keeps the epoch, so a takeover always raises it.
-            gone += conn.execute(
-                sa.update(leases)
-                .where(*group_topic, leases.c.leased_by != "", leases.c.renewed_at_ms < before_ms)
-                .values(leased_by="")
-            ).rowcount
-        return int(gone)
-
     # --- the partition cycle ---------------------------------------------------------------------
 
     def cycle(
@@ -272,7 +138,7 @@ class SqlQueueStore:
 
     def _check_fence(self, conn: Connection, fence: Fence) -> None:
         # FOR SHARE (PostgreSQL) makes a concurrent takeover wait for this transaction to end.
-        query = sa.select(leases.c.epoch).where(*_lease_is(fence)).with_for_update(read=True)
+        query = sa.select(leases.c.epoch).where(*lease_is(fence)).with_for_update(read=True)
         if conn.execute(query).first() is None:
             raise LeaseLostError(
                 f"lease on {fence.topic}/{fence.partition_key} for {fence.consumer_group} "
@@ -298,7 +164,7 @@ class SqlQueueStore:
         )
 
     def _apply(self, conn: Connection, fence: Fence, outcome: Outcome, now_ms: int) -> int:
-        key = _delivery_is(fence, outcome.seq)
+        key = delivery_is(fence, outcome.seq)
         if outcome.kind is OutcomeKind.ACK:
             conn.execute(self._state_upsert(fence, outcome.seq, acked=True))
         elif outcome.kind is OutcomeKind.RETRY:
@@ -407,8 +273,8 @@ class SqlQueueStore:
         )
         rows = conn.execute(
             sa.select(messages.c.seq, sa.func.coalesce(delivery.c.acked, False))
-            .select_from(messages.outerjoin(delivery, _joined_state(fence)))
-            .where(*_partition_rows(fence), messages.c.seq > current, messages.c.seq <= last_seq)
+            .select_from(messages.outerjoin(delivery, joined_state(fence)))
+            .where(*partition_rows(fence), messages.c.seq > current, messages.c.seq <= last_seq)
             .order_by(messages.c.seq)
             .limit(_WATERMARK_SCAN)
         ).all()
@@ -444,8 +310,8 @@ class SqlQueueStore:
                 delivery.c.postponed,
                 delivery.c.seq.label("state_seq"),
             )
-            .select_from(messages.outerjoin(delivery, _joined_state(fence)))
-            .where(*_partition_rows(fence), messages.c.seq > watermark)
+            .select_from(messages.outerjoin(delivery, joined_state(fence)))
+            .where(*partition_rows(fence), messages.c.seq > watermark)
             .order_by(messages.c.seq)
             .limit(fetch.batch_size)
         ).all()
@@ -468,7 +334,7 @@ class SqlQueueStore:
             if verdict is window.Verdict.SKIP_ACKED:
                 continue
             retry_count = window.next_retry_count(state)
-            message = _stored(row)
+            message = stored_message(row)
             if retry_count >= fetch.max_attempts:
                 exceeded += self._exhausted(conn, fence, fetch, row.seq, retry_count, now_ms)
                 continue
@@ -519,7 +385,7 @@ class SqlQueueStore:
             self._check_fence(conn, fence)
             done = conn.execute(
                 sa.update(delivery)
-                .where(*_delivery_is(fence, seq), delivery.c.acked.is_(False))
+                .where(*delivery_is(fence, seq), delivery.c.acked.is_(False))
                 .values(invisible_until_ms=until_ms)
             )
             return bool(done.rowcount == 1)
@@ -576,54 +442,3 @@ class SqlQueueStore:
         )
         with self.engine.connect() as conn:
             return int(conn.execute(query).scalar() or 0)
-
-
-def _lease_is(fence: Fence) -> tuple[sa.ColumnElement[bool], ...]:
-    return (
-        leases.c.consumer_group == fence.consumer_group,
-        leases.c.topic == fence.topic,
-        leases.c.partition_key == fence.partition_key,
-        leases.c.leased_by == fence.owner,
-        leases.c.epoch == fence.epoch,
-    )
-
-
-def _delivery_is(fence: Fence, seq: int) -> tuple[sa.ColumnElement[bool], ...]:
-    return (
-        delivery.c.consumer_group == fence.consumer_group,
-        delivery.c.topic == fence.topic,
-        delivery.c.partition_key == fence.partition_key,
-        delivery.c.seq == seq,
-    )
-
-
-def _partition_rows(fence: Fence) -> tuple[sa.ColumnElement[bool], ...]:
-    return (messages.c.topic == fence.topic, messages.c.partition_key == fence.partition_key)
-
-
-def _joined_state(fence: Fence) -> sa.ColumnElement[bool]:
-    return sa.and_(
-        delivery.c.consumer_group == fence.consumer_group,
-        delivery.c.topic == messages.c.topic,
-        delivery.c.partition_key == messages.c.partition_key,
-        delivery.c.seq == messages.c.seq,
-    )
-
-
-def _stored(row: Any) -> StoredMessage:
-    return StoredMessage(
-        topic=row.topic,
-        partition_key=row.partition_key,
-        seq=row.seq,
-        message_id=row.message_id,
-        payload=row.payload,
-        metadata=json.loads(row.metadata) if row.metadata else {},
-        created_at_ms=row.created_at_ms,
-        published_at_ms=row.published_at_ms,
-        failed_at_ms=row.failed_at_ms,
-        failure_count=row.failure_count,
-        last_error=row.last_error,
-        original_topic=row.original_topic,
-        failure_detail=json.loads(row.failure_detail) if row.failure_detail else None,
-        failed_group=row.failed_group,
-    )

@@ -1,0 +1,159 @@
+"""Who reads which partition: discovery, leases with epochs, heartbeats (platform-spec §1.7)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from sq.platform.messagequeue.sql.rows import lease_is
+from sq.platform.messagequeue.sql.schema import heartbeats, leases, offsets, partitions
+from sq.platform.messagequeue.store import Fence, Lease
+
+
+class SqlOwnership:
+    engine: Engine
+
+    def _insert(self, table: sa.Table) -> Any:
+        raise NotImplementedError
+
+    # --- discovery, leases, heartbeats -----------------------------------------------------------
+
+    def discover(self, consumer_group: str, topic: str) -> list[str]:
+        o = offsets.alias("o")
+        query = (
+            sa.select(partitions.c.partition_key)
+            .select_from(
+                partitions.outerjoin(
+                    o,
+                    sa.and_(
+                        o.c.consumer_group == consumer_group,
+                        o.c.topic == partitions.c.topic,
+                        o.c.partition_key == partitions.c.partition_key,
+                    ),
+                )
+            )
+            .where(partitions.c.topic == topic)
+            .where(partitions.c.last_seq > sa.func.coalesce(o.c.acked_seq, 0))
+            .order_by(partitions.c.partition_key)
+        )
+        with self.engine.connect() as conn:
+            return list(conn.execute(query).scalars())
+
+    def leases(self, consumer_group: str, topic: str) -> list[Lease]:
+        query = sa.select(leases).where(
+            leases.c.consumer_group == consumer_group, leases.c.topic == topic
+        )
+        with self.engine.connect() as conn:
+            return [
+                Lease(
+                    partition_key=r.partition_key,
+                    owner=r.leased_by,
+                    epoch=r.epoch,
+                    renewed_at_ms=r.renewed_at_ms,
+                )
+                for r in conn.execute(query.order_by(leases.c.partition_key))
+            ]
+
+    def try_acquire(
+        self,
+        consumer_group: str,
+        topic: str,
+        partition_key: str,
+        owner: str,
+        now_ms: int,
+        stale_before_ms: int,
+    ) -> Lease | None:
+        stmt = self._insert(leases).values(
+            consumer_group=consumer_group,
+            topic=topic,
+            partition_key=partition_key,
+            leased_by=owner,
+            epoch=1,
+            leased_at_ms=now_ms,
+            renewed_at_ms=now_ms,
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[leases.c.consumer_group, leases.c.topic, leases.c.partition_key],
+            set_={
+                "leased_by": owner,
+                "epoch": leases.c.epoch + 1,
+                "leased_at_ms": now_ms,
+                "renewed_at_ms": now_ms,
+            },
+            where=sa.or_(leases.c.leased_by == "", leases.c.renewed_at_ms < stale_before_ms),
+        ).returning(leases.c.epoch)
+        with self.engine.begin() as conn:
+            epoch = conn.execute(stmt).scalar_one_or_none()
+        if epoch is None:
+            return None
+        return Lease(partition_key=partition_key, owner=owner, epoch=epoch, renewed_at_ms=now_ms)
+
+    def renew(self, fences: Sequence[Fence], now_ms: int) -> list[str]:
+        lost = []
+        with self.engine.begin() as conn:
+            for fence in fences:
+                done = conn.execute(
+                    sa.update(leases).where(*lease_is(fence)).values(renewed_at_ms=now_ms)
+                )
+                if done.rowcount != 1:
+                    lost.append(fence.partition_key)
+        return lost
+
+    def release(self, fence: Fence) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(leases).where(*lease_is(fence)).values(leased_by=""))
+
+    def heartbeat(self, consumer_group: str, topic: str, owner: str, now_ms: int) -> None:
+        stmt = self._insert(heartbeats).values(
+            consumer_group=consumer_group, topic=topic, subscriber=owner, heartbeat_at_ms=now_ms
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[
+                heartbeats.c.consumer_group,
+                heartbeats.c.topic,
+                heartbeats.c.subscriber,
+            ],
+            set_={"heartbeat_at_ms": now_ms},
+        )
+        with self.engine.begin() as conn:
+            conn.execute(stmt)
+
+    def active_subscribers(self, consumer_group: str, topic: str, since_ms: int) -> list[str]:
+        query = sa.select(heartbeats.c.subscriber).where(
+            heartbeats.c.consumer_group == consumer_group,
+            heartbeats.c.topic == topic,
+            heartbeats.c.heartbeat_at_ms >= since_ms,
+        )
+        with self.engine.connect() as conn:
+            return sorted(conn.execute(query).scalars())
+
+    def deregister(self, consumer_group: str, topic: str, owner: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.delete(heartbeats).where(
+                    heartbeats.c.consumer_group == consumer_group,
+                    heartbeats.c.topic == topic,
+                    heartbeats.c.subscriber == owner,
+                )
+            )
+
+    def purge_stale(self, consumer_group: str, topic: str, before_ms: int) -> int:
+        group_topic = (leases.c.consumer_group == consumer_group, leases.c.topic == topic)
+        with self.engine.begin() as conn:
+            gone = conn.execute(
+                sa.delete(heartbeats).where(
+                    heartbeats.c.consumer_group == consumer_group,
+                    heartbeats.c.topic == topic,
+                    heartbeats.c.heartbeat_at_ms < before_ms,
+                )
+            ).rowcount
+            # Freed, not deleted: the row keeps the epoch, so a takeover always raises it.
+            gone += conn.execute(
+                sa.update(leases)
+                .where(*group_topic, leases.c.leased_by != "", leases.c.renewed_at_ms < before_ms)
+                .values(leased_by="")
+            ).rowcount
+        return int(gone)
