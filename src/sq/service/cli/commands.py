@@ -2,4 +2,4 @@
 
 from __future__ import annotations
 
-from sq.service.cli import demo, mq, speculate  # noqa: F401
+from sq.service.cli import demo, mq, serve, speculate  # noqa: F401

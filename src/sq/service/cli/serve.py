@@ -1,0 +1,71 @@
+"""`sq serve`: run services (all of them in one process by default) until a signal."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import click
+
+from sq.platform.lifecycle import Group
+from sq.platform.log import configure_logging
+from sq.platform.process import serve as serve_until_signal
+from sq.service import services  # noqa: F401  (registers every service builder)
+from sq.service.cli import cli
+from sq.service.cli.common import fail
+from sq.service.cli.options import config_options, settings_from
+from sq.service.http import HttpServer, build_app
+from sq.service.runtime import SERVICES, Runtime
+
+
+@cli.command("serve")
+@click.argument("names", nargs=-1)
+@config_options
+@click.option("--host", default=None, help="Listen address (default from the config: 127.0.0.1).")
+@click.option("--port", default=None, type=int, help="Port for every HTTP API (default 8080).")
+def serve(
+    names: tuple[str, ...],
+    config_path: Path,
+    data_dir: Path | None,
+    host: str | None,
+    port: int | None,
+) -> None:
+    """Run NAMES (gateway, orchestrator, runway, stovepipe; default: all) in this process."""
+    settings = settings_from(config_path, data_dir)
+    wanted = list(names) or ["all"]
+    if wanted == ["all"]:
+        wanted = sorted(SERVICES)
+    unknown = [n for n in wanted if n not in SERVICES]
+    if unknown:
+        fail(f"unknown service {unknown[0]!r}; choose from: all, {', '.join(sorted(SERVICES))}")
+    configure_logging(settings.log.level, settings.log.format)
+    raise SystemExit(
+        asyncio.run(
+            _run(settings, wanted, host or settings.host, settings.port if port is None else port)
+        )
+    )
+
+
+async def _run(settings: object, wanted: list[str], host: str, port: int) -> int:
+    from sq.service.settings import Settings
+
+    assert isinstance(settings, Settings)
+    runtime = Runtime(settings)
+    parts = [SERVICES[name](runtime) for name in wanted]
+    started = {"ok": False}
+    app = build_app([r for p in parts for r in p.routers], ready=lambda: started["ok"])
+    http = HttpServer(app, host, port)
+
+    class Ready:
+        async def start(self) -> None:
+            started["ok"] = True
+
+        async def stop(self) -> None:
+            started["ok"] = False
+
+    group = Group(*[c for p in parts for c in p.components], http, Ready())
+    try:
+        return await serve_until_signal(group, drain_seconds=settings.mq.drain_seconds)
+    finally:
+        await runtime.queue.close()
+        runtime.dispose()

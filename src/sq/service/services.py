@@ -1,0 +1,3 @@
+"""Imports each service's wiring module, so that each registers its builder."""
+
+from __future__ import annotations

@@ -1,0 +1,66 @@
+"""SubmitQueue's queue payloads and topic keys (submitqueue-spec §1.2-§1.3)."""
+
+from __future__ import annotations
+
+import enum
+from typing import Literal
+
+from pydantic import Field
+
+from sq.api.base import Payload
+
+TOPIC_START = "start"
+TOPIC_CANCEL = "cancel"
+TOPIC_VALIDATE = "validate"
+TOPIC_BATCH = "batch"
+TOPIC_DEPENDENCY_ANALYSIS = "dependency-analysis"
+TOPIC_SPECULATE = "speculate"
+TOPIC_BUILD = "build"
+TOPIC_BUILDSIGNAL = "buildsignal"
+TOPIC_MERGE = "submitqueue-merge"
+TOPIC_CONCLUDE = "conclude"
+TOPIC_LOG = "log"
+
+
+class LandStrategy(enum.StrEnum):
+    REBASE = "rebase"
+    SQUASH_REBASE = "squash-rebase"
+    MERGE = "merge"
+
+
+class ChangeRef(Payload):
+    uris: tuple[str, ...]
+
+
+class LandRequest(Payload):
+    id: str
+    queue: str
+    change: ChangeRef
+    land_strategy: LandStrategy | None = None
+
+
+class CancelRequest(Payload):
+    id: str
+    queue: str
+    reason: str = ""
+
+
+class EntityRef(Payload):
+    """RequestID, BatchID and BuildID: an entity of a queue."""
+
+    id: str
+    queue: str = ""
+
+
+class RequestLog(Payload):
+    """One entry of a request's history; the gateway is the only writer of the request log."""
+
+    request_id: str
+    queue: str
+    timestamp_ms: int
+    type: Literal["status", "event"] = "status"
+    status: str = ""
+    event: str = ""
+    request_version: int = 0
+    last_error: str = ""
+    metadata: dict[str, str] = Field(default_factory=dict)
