@@ -57,6 +57,7 @@ class Subscription:
         self.name = subscriber_name
         self._on_signal = on_signal
         self.workers: dict[str, PartitionWorker] = {}
+        self._draining: dict[str, PartitionWorker] = {}
         self._discovered: list[str] = []
         self._drained_since: dict[str, int] = {}
         self._wake = asyncio.Event()
@@ -114,7 +115,7 @@ class Subscription:
         """Stop every worker (each hands back what it has not started), release leases, leave."""
         self._stopping = True
         self._wake.set()
-        for worker in self.workers.values():
+        for worker in [*self.workers.values(), *self._draining.values()]:
             worker.begin_stop()
         if self._task is not None:
             self._task.cancel()
@@ -122,7 +123,7 @@ class Subscription:
                 await self._task
         self._unlisten()
         self._unlisten_all()
-        for worker in list(self.workers.values()):
+        for worker in [*self.workers.values(), *self._draining.values()]:
             await self._stop_worker(worker, release=True)
         with contextlib.suppress(Exception):
             await self.store_call(self.store.deregister, self.group, self.topic, self.name)
@@ -187,7 +188,7 @@ class Subscription:
             for lease in await self.store_call(self.store.leases, self.group, self.topic)
         }
         for key in discovered:
-            if key in self.workers:
+            if key in self.workers or key in self._draining:
                 continue
             if cap and len(self.workers) >= cap:
                 break
@@ -219,18 +220,19 @@ class Subscription:
                 self._drained_since.pop(key, None)
 
     async def _lease_tick(self) -> None:
+        # Nothing here waits for a handler: a tick that did would stop renewing every other lease.
         now = self.clock.now_ms()
         cap = await self._cap()
         for key in fairshare.surplus(self.workers, cap):
-            await self._stop_worker(self.workers[key], release=True)
-        fences = [w.fence for w in self.workers.values()]
-        if fences:
-            lost = await self.store_call(self.store.renew, fences, now)
-            for key in lost:
-                worker = self.workers.get(key)
-                if worker is not None:
+            self._shed(self.workers[key])
+        keeping = [*self.workers.values(), *self._draining.values()]
+        if keeping:
+            lost = set(await self.store_call(self.store.renew, [w.fence for w in keeping], now))
+            for worker in keeping:
+                if worker.partition_key in lost:
                     worker.lost = True
-                    await self._stop_worker(worker, release=False)
+                    worker.begin_stop()
+                    self.workers.pop(worker.partition_key, None)
         await self.store_call(self.store.heartbeat, self.group, self.topic, self.name, now)
         await self.store_call(
             self.store.purge_stale,
@@ -246,6 +248,14 @@ class Subscription:
         self.workers[fence.partition_key] = worker
         worker.start()
 
+    def _shed(self, worker: PartitionWorker) -> None:
+        """Give a partition up without waiting: the worker finishes the delivery under way, hands
+        the rest back and releases the lease itself; until then its lease is still renewed."""
+        self.workers.pop(worker.partition_key, None)
+        self._draining[worker.partition_key] = worker
+        worker.release_on_exit = True
+        worker.begin_stop()
+
     async def _stop_worker(self, worker: PartitionWorker, *, release: bool) -> None:
         await worker.stop()
         self.workers.pop(worker.partition_key, None)
@@ -254,6 +264,8 @@ class Subscription:
                 await self.store_call(self.store.release, worker.fence)
 
     def worker_ended(self, worker: PartitionWorker) -> None:
+        if self._draining.get(worker.partition_key) is worker:
+            del self._draining[worker.partition_key]
         if self.workers.get(worker.partition_key) is worker and worker.lost:
             del self.workers[worker.partition_key]
             self._wake.set()

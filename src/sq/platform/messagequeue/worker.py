@@ -27,6 +27,7 @@ class PartitionWorker:
         self.fence = fence
         self.pending: list[Outcome] = []
         self.lost = False
+        self.release_on_exit = False
         self.sleeping = False
         self._sleeper: asyncio.Future[None] | None = None
         self._wake = asyncio.Event()
@@ -86,6 +87,9 @@ class PartitionWorker:
             if not self.lost:
                 with contextlib.suppress(LeaseLostError):
                     await self._flush()
+                if self.release_on_exit:
+                    with contextlib.suppress(Exception):
+                        await sub.store_call(sub.store.release, self.fence)
             sub.worker_ended(self)
 
     async def _cycle(self, *, fetch: bool) -> None:
