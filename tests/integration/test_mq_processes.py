@@ -8,6 +8,7 @@ over those files and tables, and every process is killed by its pid when the tes
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -232,18 +233,18 @@ def processings(fleet: Fleet) -> list[Processing]:
     out = []
     for m in fleet.members:
         ends = {(e["id"], e["attempt"]): e["t"] for e in m.events() if e["ev"] == "end"}
-        for e in m.events():
-            if e["ev"] == "start":
-                out.append(
-                    Processing(
-                        name=m.name,
-                        key=e["key"],
-                        message_id=e["id"],
-                        attempt=e["attempt"],
-                        start=e["t"],
-                        end=ends.get((e["id"], e["attempt"]), m.killed_at_ns),
-                    )
-                )
+        out += [
+            Processing(
+                name=m.name,
+                key=e["key"],
+                message_id=e["id"],
+                attempt=e["attempt"],
+                start=e["t"],
+                end=ends.get((e["id"], e["attempt"]), m.killed_at_ns),
+            )
+            for e in m.events()
+            if e["ev"] == "start"
+        ]
     return sorted(out, key=lambda p: p.start)
 
 
@@ -253,7 +254,7 @@ def assert_partitions_never_processed_twice_at_once(runs: list[Processing]) -> N
     for run in runs:
         by_key[run.key].append(run)
     for key, ordered in by_key.items():
-        for before, after in zip(ordered, ordered[1:], strict=False):
+        for before, after in itertools.pairwise(ordered):
             assert before.end is not None and before.end < after.start, (
                 f"partition {key}: {after.name} started {after.message_id} "
                 f"(attempt {after.attempt}) while {before.name} was still processing "
@@ -353,11 +354,6 @@ def test_sigkill_mid_delivery_hands_partitions_to_the_survivor(
     assert leases[marker_key].epoch > epoch_before[marker_key]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="subscriber.py _lease_tick awaits the shed worker's running handler inline, so renewals "
-    "and heartbeats stop and the partition is redelivered while its handler still runs",
-)
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_shedding_a_partition_whose_handler_still_runs_keeps_the_process_renewing(
     fleet: Fleet, store: SqlQueueStore

@@ -76,3 +76,7 @@ class BuildRunner(Protocol):
 
     async def log(self, build_id: str) -> str:
         """The build's output so far (empty when there is none)."""
+
+
+class BuildRunnerError(Exception):
+    """The runner could not start a build or report on one (not a verdict on the code)."""

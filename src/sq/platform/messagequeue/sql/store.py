@@ -16,12 +16,11 @@ from sq.platform.messagequeue.model import (
     OutgoingMessage,
     dlq_topic,
 )
+from sq.platform.messagequeue.sql import statements
 from sq.platform.messagequeue.sql.ownership import SqlOwnership
 from sq.platform.messagequeue.sql.rows import (
     delivery_is,
-    joined_state,
     lease_is,
-    partition_rows,
     stored_message,
 )
 from sq.platform.messagequeue.sql.schema import (
@@ -63,57 +62,33 @@ class SqlQueueStore(SqlOwnership):
         self, conn: Connection, batch: Sequence[OutgoingMessage], now_ms: int
     ) -> list[bool]:
         """Publish inside the caller's transaction: the messages commit or roll back with it."""
-        stored = [self._insert_message(conn, m, now_ms) for m in batch]
-        if self._postgres:
-            woken = sorted(
-                {(m.topic, m.partition_key) for m, ok in zip(batch, stored, strict=True) if ok}
-            )
-            for topic, key in woken:
-                conn.execute(sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, f"{topic}\n{key}")))
-        return stored
+        return [self._insert_message(conn, m, now_ms) for m in batch]
 
     def _insert_message(
         self, conn: Connection, m: OutgoingMessage, now_ms: int, **failure: Any
     ) -> bool:
-        duplicate = conn.execute(
-            sa.select(sa.literal(1)).where(
-                messages.c.topic == m.topic,
-                messages.c.partition_key == m.partition_key,
-                messages.c.message_id == m.message_id,
-            )
-        ).first()
-        if duplicate:
-            return False
-        # The upsert locks the partition row until commit, so concurrent publishers to one
-        # partition commit in the order they got their sequence numbers (platform-spec §7.2-1).
-        upsert = self._insert(partitions).values(
-            topic=m.topic, partition_key=m.partition_key, last_seq=1
-        )
-        upsert = upsert.on_conflict_do_update(
-            index_elements=[partitions.c.topic, partitions.c.partition_key],
-            set_={"last_seq": partitions.c.last_seq + 1},
-        ).returning(partitions.c.last_seq)
-        seq = conn.execute(upsert).scalar_one()
         row = {
             "topic": m.topic,
             "partition_key": m.partition_key,
-            "seq": seq,
             "message_id": m.message_id,
             "payload": m.payload,
             "metadata": json.dumps(dict(m.metadata), sort_keys=True) if m.metadata else None,
             "created_at_ms": failure.pop("created_at_ms", now_ms),
             "published_at_ms": m.published_at_ms or now_ms,
+            "failed_at_ms": 0,
+            "failure_count": 0,
+            "last_error": "",
+            "original_topic": "",
+            "failure_detail": None,
+            "failed_group": "",
             **failure,
         }
-        insert = (
-            self._insert(messages)
-            .values(**row)
-            .on_conflict_do_nothing(
-                index_elements=[messages.c.topic, messages.c.partition_key, messages.c.message_id]
-            )
-            .returning(messages.c.seq)
-        )
-        return conn.execute(insert).scalar_one_or_none() is not None
+        if self._postgres:
+            return conn.execute(statements.PUBLISH_POSTGRES, row).first() is not None
+        seq = conn.execute(statements.NEXT_SEQ, row).scalar()
+        if seq is None:
+            return False
+        return conn.execute(statements.INSERT_MESSAGE, {**row, "seq": seq}).first() is not None
 
     # --- the partition cycle ---------------------------------------------------------------------
 
@@ -121,9 +96,9 @@ class SqlQueueStore(SqlOwnership):
         self, fence: Fence, outcomes: Sequence[Outcome], fetch: FetchSpec | None, now_ms: int
     ) -> CycleResult:
         with self.engine.begin() as conn:
-            self._check_fence(conn, fence)
-            dead = sum(self._apply(conn, fence, o, now_ms) for o in outcomes)
-            watermark = self._advance(conn, fence, now_ms)
+            watermark, last_seq = self._open(conn, fence, now_ms)
+            dead = self._apply_all(conn, fence, outcomes, now_ms)
+            watermark = self._advance(conn, fence, watermark, last_seq, now_ms)
             if fetch is None:
                 return CycleResult(
                     deliveries=[], watermark=watermark, next_due_ms=None, dead_lettered=dead
@@ -136,14 +111,60 @@ class SqlQueueStore(SqlOwnership):
                 dead_lettered=dead + exceeded,
             )
 
+    def _open(self, conn: Connection, fence: Fence, now_ms: int) -> tuple[int, int]:
+        """Check the fence and read the watermark and the partition's last sequence number.
+
+        `last_seq` is read before any row: every seq up to it belongs to a committed publish, so
+        later scans see all of those rows (or their absence is final).
+        """
+        query = statements.OPEN_POSTGRES if self._postgres else statements.OPEN_SQLITE
+        found = conn.execute(
+            query, _keys(fence) | {"owner": fence.owner, "epoch": fence.epoch}
+        ).first()
+        if found is None:
+            raise LeaseLostError(
+                f"lease on {fence.topic}/{fence.partition_key} for {fence.consumer_group} "
+                f"is no longer held by {fence.owner} at epoch {fence.epoch}"
+            )
+        _, acked_seq, last_seq = found
+        if acked_seq is None:
+            conn.execute(
+                self._insert(offsets)
+                .values(**_keys_columns(fence), acked_seq=0, updated_at_ms=now_ms)
+                .on_conflict_do_nothing()
+            )
+            acked_seq = 0
+        return int(acked_seq), int(last_seq or 0)
+
     def _check_fence(self, conn: Connection, fence: Fence) -> None:
-        # FOR SHARE (PostgreSQL) makes a concurrent takeover wait for this transaction to end.
         query = sa.select(leases.c.epoch).where(*lease_is(fence)).with_for_update(read=True)
         if conn.execute(query).first() is None:
             raise LeaseLostError(
                 f"lease on {fence.topic}/{fence.partition_key} for {fence.consumer_group} "
                 f"is no longer held by {fence.owner} at epoch {fence.epoch}"
             )
+
+    def _apply_all(
+        self, conn: Connection, fence: Fence, outcomes: Sequence[Outcome], now_ms: int
+    ) -> int:
+        acks = [o.seq for o in outcomes if o.kind is OutcomeKind.ACK]
+        if acks:
+            rows = [_keys_columns(fence) | {"seq": seq, "acked": True} for seq in acks]
+            stmt = self._insert(delivery).values(rows)
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[
+                        delivery.c.consumer_group,
+                        delivery.c.topic,
+                        delivery.c.partition_key,
+                        delivery.c.seq,
+                    ],
+                    set_={"acked": stmt.excluded.acked},
+                )
+            )
+        return sum(
+            self._apply(conn, fence, o, now_ms) for o in outcomes if o.kind is not OutcomeKind.ACK
+        )
 
     def _state_upsert(self, fence: Fence, seq: int, **values: Any) -> Any:
         stmt = self._insert(delivery).values(
@@ -240,81 +261,26 @@ class SqlQueueStore(SqlOwnership):
         conn.execute(self._state_upsert(fence, outcome.seq, acked=True))
         return stored
 
-    def _advance(self, conn: Connection, fence: Fence, now_ms: int) -> int:
-        group_partition = (
-            offsets.c.consumer_group == fence.consumer_group,
-            offsets.c.topic == fence.topic,
-            offsets.c.partition_key == fence.partition_key,
-        )
-        current = conn.execute(sa.select(offsets.c.acked_seq).where(*group_partition)).scalar()
-        if current is None:
-            conn.execute(
-                self._insert(offsets)
-                .values(
-                    consumer_group=fence.consumer_group,
-                    topic=fence.topic,
-                    partition_key=fence.partition_key,
-                    acked_seq=0,
-                    updated_at_ms=now_ms,
-                )
-                .on_conflict_do_nothing()
-            )
-            current = 0
-        # Read last_seq before the rows: every seq up to it belongs to a committed publish, so
-        # the row scan below sees all of them (or their absence is final).
-        last_seq = (
-            conn.execute(
-                sa.select(partitions.c.last_seq).where(
-                    partitions.c.topic == fence.topic,
-                    partitions.c.partition_key == fence.partition_key,
-                )
-            ).scalar()
-            or 0
-        )
-        rows = conn.execute(
-            sa.select(messages.c.seq, sa.func.coalesce(delivery.c.acked, False))
-            .select_from(messages.outerjoin(delivery, joined_state(fence)))
-            .where(*partition_rows(fence), messages.c.seq > current, messages.c.seq <= last_seq)
-            .order_by(messages.c.seq)
-            .limit(_WATERMARK_SCAN)
-        ).all()
-        walked = [(int(seq), bool(acked)) for seq, acked in rows]
-        advanced = window.advance_watermark(
-            current, last_seq, walked, len(walked) < _WATERMARK_SCAN
-        )
+    def _advance(
+        self, conn: Connection, fence: Fence, current: int, last_seq: int, now_ms: int
+    ) -> int:
+        params = _keys(fence) | {"low": current, "high": last_seq}
+        first_unacked = conn.execute(statements.FIRST_UNACKED, params).scalar()
+        # Every seq below the first unacked row is acked or settled-absent (see `_open`).
+        advanced = last_seq if first_unacked is None else int(first_unacked) - 1
         if advanced > current:
-            conn.execute(
-                sa.update(offsets)
-                .where(*group_partition, offsets.c.acked_seq < advanced)
-                .values(acked_seq=advanced, updated_at_ms=now_ms)
-            )
-            conn.execute(
-                sa.delete(delivery).where(
-                    delivery.c.consumer_group == fence.consumer_group,
-                    delivery.c.topic == fence.topic,
-                    delivery.c.partition_key == fence.partition_key,
-                    delivery.c.seq <= advanced,
-                )
-            )
-        return advanced
+            moved = _keys(fence) | {"watermark": advanced, "now": now_ms}
+            conn.execute(statements.MOVE_WATERMARK, moved)
+            conn.execute(statements.FORGET_STATES, moved)
+        return max(advanced, current)
 
     def _claim(
         self, conn: Connection, fence: Fence, fetch: FetchSpec, watermark: int, now_ms: int
     ) -> tuple[list[Fetched], int | None, int]:
         rows = conn.execute(
-            sa.select(
-                messages,
-                delivery.c.acked,
-                delivery.c.invisible_until_ms,
-                delivery.c.retry_count,
-                delivery.c.postponed,
-                delivery.c.seq.label("state_seq"),
-            )
-            .select_from(messages.outerjoin(delivery, joined_state(fence)))
-            .where(*partition_rows(fence), messages.c.seq > watermark)
-            .order_by(messages.c.seq)
-            .limit(fetch.batch_size)
+            statements.WINDOW, _keys(fence) | {"low": watermark, "limit": fetch.batch_size}
         ).all()
+        claimed: list[dict[str, Any]] = []
         fetched: list[Fetched] = []
         next_due: int | None = None
         exceeded = 0
@@ -338,21 +304,37 @@ class SqlQueueStore(SqlOwnership):
             if retry_count >= fetch.max_attempts:
                 exceeded += self._exhausted(conn, fence, fetch, row.seq, retry_count, now_ms)
                 continue
-            conn.execute(
-                self._state_upsert(
-                    fence,
-                    row.seq,
-                    acked=False,
-                    invisible_until_ms=now_ms + fetch.visibility_timeout_ms,
-                    retry_count=retry_count,
-                    postponed=False,
-                )
+            claimed.append(
+                _keys_columns(fence)
+                | {
+                    "seq": row.seq,
+                    "acked": False,
+                    "invisible_until_ms": now_ms + fetch.visibility_timeout_ms,
+                    "retry_count": retry_count,
+                    "postponed": False,
+                }
             )
             fetched.append(
                 Fetched(
                     message=message,
                     attempt=retry_count + 1,
                     previous_retry_count=None if state is None else state.retry_count,
+                )
+            )
+        if claimed:
+            stmt = self._insert(delivery).values(claimed)
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[
+                        delivery.c.consumer_group,
+                        delivery.c.topic,
+                        delivery.c.partition_key,
+                        delivery.c.seq,
+                    ],
+                    set_={
+                        c: stmt.excluded[c]
+                        for c in ("acked", "invisible_until_ms", "retry_count", "postponed")
+                    },
                 )
             )
         return fetched, next_due, exceeded
@@ -442,3 +424,19 @@ class SqlQueueStore(SqlOwnership):
         )
         with self.engine.connect() as conn:
             return int(conn.execute(query).scalar() or 0)
+
+
+def _keys(fence: Fence) -> dict[str, Any]:
+    return {
+        "group": fence.consumer_group,
+        "topic": fence.topic,
+        "partition_key": fence.partition_key,
+    }
+
+
+def _keys_columns(fence: Fence) -> dict[str, Any]:
+    return {
+        "consumer_group": fence.consumer_group,
+        "topic": fence.topic,
+        "partition_key": fence.partition_key,
+    }
