@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from sq.submitqueue.sim.ledger import BuildRecord, Landing, Ledger
@@ -17,6 +17,9 @@ class StrategyMetrics:
     Turnaround is arrival to landing, in minutes, over measured good changes; one still waiting at
     the horizon counts with its wait so far (`censored` of them), so percentiles are then lower
     bounds. Builds are counted when they start inside the window, against changes landed inside it.
+    Where the time goes, as means over the landed: `wait_min` from arrival to the start of the
+    build that landed the change, `build_min` that build, `hold_min` from its end to the landing
+    (waiting for what it was built on to land).
     """
 
     strategy: str
@@ -31,6 +34,9 @@ class StrategyMetrics:
     builds_per_landed: float
     build_hours_per_landed: float
     cancelled_builds: int
+    wait_min: float
+    build_min: float
+    hold_min: float
     violations: tuple[str, ...]
 
     @property
@@ -49,6 +55,8 @@ def percentile(values: Sequence[float], q: float) -> float:
 def measure(strategy: str, workload: Workload, ledger: Ledger) -> StrategyMetrics:
     start, end, horizon = workload.start_ms, workload.end_ms, workload.horizon_ms
     turnaround: list[float] = []
+    phases: list[tuple[int, int, int]] = []
+    build_of = {c: landing.build_id for landing in ledger.landings for c in landing.changes}
     landed = rejected = false_rejections = censored = 0
     for change in workload.changes:
         if not workload.measured(change):
@@ -57,6 +65,11 @@ def measure(strategy: str, workload: Workload, ledger: Ledger) -> StrategyMetric
         if landed_at is not None:
             landed += 1
             turnaround.append((landed_at - change.arrival_ms) / MINUTE_MS)
+            build = ledger.builds[build_of[change.index]]
+            end_ms = build.end_ms if build.end_ms is not None else landed_at
+            phases.append(
+                (build.start_ms - change.arrival_ms, end_ms - build.start_ms, landed_at - end_ms)
+            )
         elif change.index in ledger.rejected_at:
             rejected += 1
             false_rejections += change.good
@@ -82,8 +95,16 @@ def measure(strategy: str, workload: Workload, ledger: Ledger) -> StrategyMetric
         builds_per_landed=len(in_window) / per_landed,
         build_hours_per_landed=build_ms / HOUR_MS / per_landed,
         cancelled_builds=sum(1 for b in in_window if b.cancelled),
+        wait_min=_mean_minutes(p[0] for p in phases),
+        build_min=_mean_minutes(p[1] for p in phases),
+        hold_min=_mean_minutes(p[2] for p in phases),
         violations=tuple(verify(workload, ledger)),
     )
+
+
+def _mean_minutes(values: Iterable[int]) -> float:
+    items = list(values)
+    return sum(items) / len(items) / MINUTE_MS if items else math.nan
 
 
 def verify(workload: Workload, ledger: Ledger) -> list[str]:

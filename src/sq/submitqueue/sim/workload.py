@@ -99,12 +99,16 @@ class Workload:
         spec: WorkloadSpec,
         seed: int,
         changes: Sequence[Change],
-        pairs: Iterable[tuple[int, int]] = (),
+        pairs: Iterable[tuple[int, int]] | None = None,
     ) -> None:
+        """`pairs`, when given, are exactly the conflicting pairs (for hand-made cases); otherwise
+        the spec's conflict model decides."""
         self.spec = spec
         self.seed = seed
         self.changes = tuple(changes)
-        self._explicit = frozenset((min(a, b), max(a, b)) for a, b in pairs)
+        self._explicit = (
+            None if pairs is None else frozenset((min(a, b), max(a, b)) for a, b in pairs)
+        )
         self._cache: dict[tuple[int, int], bool] = {}
 
     @property
@@ -127,7 +131,7 @@ class Workload:
         if a == b:
             return False
         key = (min(a, b), max(a, b))
-        if self._explicit:
+        if self._explicit is not None:
             return key in self._explicit
         cached = self._cache.get(key)
         if cached is None:
@@ -154,7 +158,7 @@ class Workload:
 def generate(spec: WorkloadSpec, seed: int) -> Workload:
     """Poisson arrivals at `rate_per_hour` over the horizon, per-author failure rates averaging
     `failure_probability` (so a history of outcomes carries signal), and build times."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311  (a reproducible simulation, not a secret)
     authors = _author_failure_rates(spec, rng)
     weights = [1.0 / (rank + 1) for rank in range(spec.conflict.folders)]  # Zipf-like popularity
     folders = [f"f{k:02d}" for k in range(spec.conflict.folders)]

@@ -28,7 +28,8 @@ class BisectStrategy:
                 if isinstance(event, Arrival):
                     waiting.append(event.change)
                     continue
-                assert current is not None and current[1] == event.build_id
+                assert current is not None
+                assert current[1] == event.build_id
                 batch, build_id = current
                 current = None
                 if finish_build(workload, ledger, build_id, now):

@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections import deque
 
 from sq.submitqueue.sim.ledger import Ledger
-from sq.submitqueue.sim.strategies import Arrival, Event, Finished
-from sq.submitqueue.sim.events import EventQueue
+from sq.submitqueue.sim.strategies import Arrival, Finished, arrivals
 from sq.submitqueue.sim.workload import Workload
 
 
@@ -22,9 +21,7 @@ class OracleStrategy:
         self.capacity = capacity
 
     def run(self, workload: Workload, ledger: Ledger) -> None:
-        events: EventQueue[Event] = EventQueue()
-        for change in workload.changes:
-            events.push(change.arrival_ms, Arrival(change.index))
+        events = arrivals(workload)
         waiting: deque[int] = deque()
         unlanded: list[int] = []  # good changes seen and not landed yet, in arrival order
         built: dict[int, int] = {}  # change -> its finished build

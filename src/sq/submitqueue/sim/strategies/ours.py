@@ -233,8 +233,10 @@ class _EngineQueue:
             if path_set is None or self.batches[bid].state is not BatchState.SPECULATING:
                 continue
             for entry in path_set.paths:
+                if entry.status is not PathStatus.PENDING:
+                    continue
                 attempt = entry.execution
-                if entry.status is not PathStatus.PENDING or attempt in self.builds:
+                if attempt in self.builds:
                     continue
                 base = tuple(self.change_of[d] for d in entry.path.base())
                 included = (*base, self.change_of[bid])
@@ -255,10 +257,10 @@ class _EngineQueue:
         for bid in self.active:
             path_set = self.sets.get(bid)
             for entry in path_set.paths if path_set else ():
-                build = self.builds.get(entry.execution)
-                if entry.status is not PathStatus.CANCELLING or build is None:
+                if entry.status is not PathStatus.CANCELLING:
                     continue
-                if is_build_terminal(build.status):
+                build = self.builds.get(entry.execution)
+                if build is None or is_build_terminal(build.status):
                     continue
                 self.ledger.cancel_build(self.ledger_build[entry.execution], now)
                 self.builds[entry.execution] = dataclasses.replace(

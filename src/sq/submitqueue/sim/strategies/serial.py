@@ -22,7 +22,8 @@ class SerialStrategy:
                 if isinstance(event, Arrival):
                     waiting.append(event.change)
                     continue
-                assert current is not None and current[1] == event.build_id
+                assert current is not None
+                assert current[1] == event.build_id
                 change, build_id = current
                 if finish_build(workload, ledger, build_id, now):
                     ledger.land((change,), build_id, now)

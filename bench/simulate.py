@@ -1,0 +1,48 @@
+"""Speculation simulator benchmark: every strategy on the headline grid; RESULT line last.
+
+    uv run --frozen --no-sync python bench/simulate.py [--seed 1] [--jobs 2] [--out bench/out/sim]
+
+Runs the paper setting (500 changes/hour, 500 workers, 30-minute builds, p = 0.05/0.1/0.2) and
+the small-team setting (20 changes/hour, 4 workers, 10-minute builds), prints the markdown table,
+writes the CSV and chart, and ends with the RESULT line for the headline (paper, p = 0.1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from sq.submitqueue.sim import report
+from sq.submitqueue.sim.runner import default_grid, run_grid
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=Path("bench/out/sim"))
+    parser.add_argument("--conflict-probability", type=float, default=None)
+    parser.add_argument("--paper-window-hours", type=float, default=2.0)
+    args = parser.parse_args()
+
+    started = time.perf_counter()
+    grid = default_grid(args.conflict_probability, args.paper_window_hours)
+    results = run_grid(grid, args.seed, jobs=args.jobs)
+    print(report.markdown_table(results))
+    args.out.mkdir(parents=True, exist_ok=True)
+    report.write_csv(results, args.out / report.CSV_NAME)
+    if report.chart_available():
+        report.write_chart(results, args.out / report.PNG_NAME)
+    else:
+        print("note: matplotlib is not installed; wrote the CSV only (uv sync --group bench)")
+    slowest = max((s, name, r.scenario.name) for r in results for name, s in r.seconds.items())
+    print(
+        f"seed {args.seed}; {len(grid)} scenarios in {time.perf_counter() - started:.0f} s wall "
+        f"({args.jobs} jobs); slowest: {slowest[1]} on {slowest[2]} {slowest[0]:.0f} s"
+    )
+    print(report.result_line(results))
+
+
+if __name__ == "__main__":
+    main()

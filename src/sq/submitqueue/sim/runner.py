@@ -1,0 +1,163 @@
+"""Scenarios and the grid: every strategy on the same workload and seed."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+
+from sq.submitqueue.sim.ledger import Ledger
+from sq.submitqueue.sim.metrics import StrategyMetrics, measure
+from sq.submitqueue.sim.strategies import Strategy
+from sq.submitqueue.sim.strategies.bisect import BisectStrategy
+from sq.submitqueue.sim.strategies.optimistic import OptimisticStrategy
+from sq.submitqueue.sim.strategies.oracle import OracleStrategy
+from sq.submitqueue.sim.strategies.ours import ScorerKind, SpeculatorStrategy
+from sq.submitqueue.sim.strategies.serial import SerialStrategy
+from sq.submitqueue.sim.workload import (
+    BuildDistribution,
+    ConflictKind,
+    ConflictSpec,
+    WorkloadSpec,
+    generate,
+)
+
+STRATEGY_NAMES = ("serial", "optimistic", "bisect", "ours", "ours+history", "oracle")
+PAPER_CONFLICT = 0.03
+"""Pairwise conflict chance for the paper setting: 1 - 0.97**16 ≈ 0.39, the slides' "40% chance
+of a problem at 16 concurrent changes"."""
+SMALL_TEAM_CONFLICT = 0.3
+"""A small repository: about one in three pairs of changes touch the same targets."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Scenario:
+    name: str
+    workload: WorkloadSpec
+    capacity: int
+    headline: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScenarioResult:
+    scenario: Scenario
+    seed: int
+    changes: int
+    bad_share: float
+    rows: tuple[StrategyMetrics, ...]
+    seconds: dict[str, float]
+
+    def row(self, strategy: str) -> StrategyMetrics | None:
+        return next((r for r in self.rows if r.strategy == strategy), None)
+
+
+def make_strategy(name: str, capacity: int) -> Strategy:
+    makers: dict[str, Callable[[], Strategy]] = {
+        "serial": SerialStrategy,
+        "optimistic": lambda: OptimisticStrategy(capacity),
+        "bisect": BisectStrategy,
+        "ours": lambda: SpeculatorStrategy(capacity),
+        "ours+history": lambda: SpeculatorStrategy(capacity, ScorerKind.HISTORY),
+        "oracle": lambda: OracleStrategy(capacity),
+    }
+    if name not in makers:
+        raise ValueError(f"unknown strategy {name!r}; expected one of {', '.join(makers)}")
+    return makers[name]()
+
+
+def run_scenario(
+    scenario: Scenario, seed: int, strategies: Sequence[str] = STRATEGY_NAMES
+) -> ScenarioResult:
+    workload = generate(scenario.workload, seed)
+    rows: list[StrategyMetrics] = []
+    seconds: dict[str, float] = {}
+    for name in strategies:
+        strategy = make_strategy(name, scenario.capacity)
+        ledger = Ledger()
+        started = time.perf_counter()
+        strategy.run(workload, ledger)
+        seconds[name] = time.perf_counter() - started
+        rows.append(measure(strategy.name, workload, ledger))
+    bad = sum(1 for c in workload.changes if not c.good)
+    return ScenarioResult(
+        scenario=scenario,
+        seed=seed,
+        changes=len(workload.changes),
+        bad_share=bad / max(1, len(workload.changes)),
+        rows=tuple(rows),
+        seconds=seconds,
+    )
+
+
+def run_grid(
+    scenarios: Iterable[Scenario],
+    seed: int,
+    strategies: Sequence[str] = STRATEGY_NAMES,
+    jobs: int = 1,
+) -> list[ScenarioResult]:
+    """Run every scenario (in `jobs` processes when more than one); results in scenario order."""
+    items = list(scenarios)
+    if jobs <= 1 or len(items) <= 1:
+        return [run_scenario(s, seed, strategies) for s in items]
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(run_scenario, s, seed, strategies) for s in items]
+        return [f.result() for f in futures]
+
+
+def paper_scenario(
+    p: float, conflict: float = PAPER_CONFLICT, window_hours: float = 2.0
+) -> Scenario:
+    """EuroSys 2019 setting: 500 changes/hour, 500 workers, 30-minute builds."""
+    spec = WorkloadSpec(
+        rate_per_hour=500,
+        build_minutes=30,
+        failure_probability=p,
+        conflict=ConflictSpec(probability=conflict),
+        warmup_hours=0.5,
+        window_hours=window_hours,
+        tail_hours=0.5,
+    )
+    return Scenario(name=f"paper p={p:g} q={conflict:g}", workload=spec, capacity=500)
+
+
+def small_team_scenario(
+    p: float,
+    conflict: ConflictSpec | None = None,
+    *,
+    lognormal: bool = False,
+    flaky: float = 0.0,
+    window_hours: float = 42.0,
+) -> Scenario:
+    """20 changes/hour, 4 CI workers, 10-minute builds (so C ≈ λ·T)."""
+    conflict = conflict or ConflictSpec(probability=SMALL_TEAM_CONFLICT)
+    spec = WorkloadSpec(
+        rate_per_hour=20,
+        build_minutes=10,
+        failure_probability=p,
+        conflict=conflict,
+        build_distribution=BuildDistribution.LOGNORMAL if lognormal else BuildDistribution.FIXED,
+        flaky_rate=flaky,
+        warmup_hours=2.0,
+        window_hours=window_hours,
+        tail_hours=3.0,
+    )
+    extra = (" lognormal" if lognormal else "") + (f" f={flaky:g}" if flaky else "")
+    return Scenario(name=f"small p={p:g} {conflict.label()}{extra}", workload=spec, capacity=4)
+
+
+def default_grid(conflict: float | None = None, paper_window_hours: float = 2.0) -> list[Scenario]:
+    """The paper setting and the small-team setting at p ∈ {0.05, 0.1, 0.2}, plus two small-team
+    variants (lognormal builds with flakes; the folder conflict model). The headline is the paper
+    setting at p = 0.1. `conflict` overrides both settings' pairwise conflict probability."""
+    ps = (0.05, 0.1, 0.2)
+    paper_q = PAPER_CONFLICT if conflict is None else conflict
+    small_q = ConflictSpec(probability=SMALL_TEAM_CONFLICT if conflict is None else conflict)
+    grid = [paper_scenario(p, paper_q, paper_window_hours) for p in ps]
+    grid[1] = dataclasses.replace(grid[1], headline=True)
+    grid += [small_team_scenario(p, small_q) for p in ps]
+    grid.append(small_team_scenario(0.1, small_q, lognormal=True, flaky=0.02))
+    folders = ConflictSpec(kind=ConflictKind.FOLDER, folders=12, folders_per_change=1)
+    grid.append(small_team_scenario(0.1, folders))
+    return grid

@@ -1,0 +1,116 @@
+"""Determinism, the report and `sq sim`."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from sq.service.cli import sim as sim_cli
+from sq.service.cli.sim import sim
+from sq.submitqueue.sim import report
+from sq.submitqueue.sim.runner import (
+    Scenario,
+    default_grid,
+    run_scenario,
+    small_team_scenario,
+)
+from sq.submitqueue.sim.workload import ConflictKind
+
+
+def small(window_hours: float = 6) -> Scenario:
+    return dataclasses.replace(small_team_scenario(0.1, window_hours=window_hours), headline=True)
+
+
+def without_timing(rows: list[dict[str, object]]) -> list[dict[str, object]]:
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in rows]
+
+
+def test_the_same_seed_gives_the_same_results() -> None:
+    first = report.csv_rows([run_scenario(small(), seed=5)])
+    second = report.csv_rows([run_scenario(small(), seed=5)])
+    other = report.csv_rows([run_scenario(small(), seed=6)])
+
+    assert without_timing(first) == without_timing(second)
+    assert without_timing(first) != without_timing(other)
+
+
+def test_the_result_line_names_the_headline_ratios() -> None:
+    result = run_scenario(small(), seed=5)
+    ours, oracle = result.row("ours"), result.row("oracle")
+    assert ours is not None
+    assert oracle is not None
+
+    line = report.result_line([result])
+
+    assert line.startswith("RESULT ours_p50_vs_oracle=")
+    assert f"ours_p50_vs_oracle={ours.p50_min / oracle.p50_min:.2f}" in line
+    assert f"ours_builds_per_landed={ours.builds_per_landed:.2f}" in line
+    assert [k.split("=")[0] for k in line.split()[1:]] == [
+        "ours_p50_vs_oracle",
+        "optimistic_p50_vs_oracle",
+        "serial_p50_vs_oracle",
+        "ours_builds_per_landed",
+    ]
+
+
+def test_the_grid_has_the_paper_and_small_team_settings_at_every_p() -> None:
+    grid = default_grid()
+    paper = [s for s in grid if s.workload.rate_per_hour == 500]
+    team = [s for s in grid if s.workload.rate_per_hour == 20 and s.workload.flaky_rate == 0]
+
+    assert [s.workload.failure_probability for s in paper] == [0.05, 0.1, 0.2]
+    assert {(s.capacity, s.workload.build_minutes) for s in paper} == {(500, 30)}
+    assert {0.05, 0.1, 0.2} <= {s.workload.failure_probability for s in team}
+    assert {s.capacity for s in team} == {4}
+    assert [s.name for s in grid if s.headline] == [paper[1].name]
+    pairwise = [s for s in default_grid(0.5) if s.workload.conflict.kind is ConflictKind.PAIRWISE]
+    assert {s.workload.conflict.probability for s in pairwise} == {0.5}
+
+
+def invoke(tmp_path: Path) -> list[str]:
+    args = ["--rate", "20", "--capacity", "4", "--window-hours", "3", "--out", str(tmp_path)]
+    result = CliRunner().invoke(sim, args)
+    assert result.exit_code == 0, result.output
+    return result.output.strip().splitlines()
+
+
+def test_sq_sim_writes_csv_and_chart_and_ends_with_result(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    lines = invoke(tmp_path)
+
+    assert lines[-1].startswith("RESULT ours_p50_vs_oracle=")
+    assert (tmp_path / "sim.png").stat().st_size > 0
+    with (tmp_path / "sim.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["strategy"] for r in rows] == [
+        "serial",
+        "optimistic",
+        "bisect",
+        "ours",
+        "ours+history",
+        "oracle",
+    ]
+    assert {r["verified"] for r in rows} == {"yes"}
+
+
+def test_sq_sim_without_matplotlib_writes_the_csv_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sim_cli.report, "chart_available", lambda: False)
+    lines = invoke(tmp_path)
+
+    assert lines[-1].startswith("RESULT ")
+    assert lines[-2].startswith("note: matplotlib is not installed")
+    assert (tmp_path / "sim.csv").exists()
+    assert not (tmp_path / "sim.png").exists()
+
+
+def test_sq_sim_rejects_an_unknown_strategy() -> None:
+    result = CliRunner().invoke(sim, ["--rate", "20", "--strategies", "ours,psychic"])
+
+    assert result.exit_code == 2
+    assert "unknown strategies psychic" in result.output
