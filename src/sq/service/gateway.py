@@ -1,0 +1,96 @@
+"""Wiring of the gateway service: its database, the `log` stage, and the HTTP API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sq.platform import migrations
+from sq.platform.counter import Counter
+from sq.platform.pipeline import Pipeline, Stage, construct
+from sq.service.runtime import Runtime, ServiceParts, register
+from sq.service.settings_submitqueue import QueueConfig, SubmitQueueSettings
+from sq.submitqueue.core.messages import TOPIC_CANCEL, TOPIC_LOG, TOPIC_START
+from sq.submitqueue.gateway.api import build_router
+from sq.submitqueue.gateway.auth import Auth
+from sq.submitqueue.gateway.logsink import LogController, LogReconciler
+from sq.submitqueue.gateway.materializer import Materializer
+from sq.submitqueue.gateway.service import Gateway
+from sq.submitqueue.gateway.storage import RequestLogStore, schema_set
+from sq.submitqueue.gateway.validation import QueueInfo
+
+CONSUMER_GROUP = "gateway-log"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GatewayDeps:
+    materializer: Materializer
+
+
+def stages() -> list[Stage[GatewayDeps]]:
+    return [
+        Stage(
+            key=TOPIC_LOG,
+            consumer_group=CONSUMER_GROUP,
+            new=lambda deps, _: LogController(deps.materializer),
+            dlq=lambda deps, _: LogReconciler(deps.materializer),
+        )
+    ]
+
+
+class PipelinePublisher:
+    """Publishes to the pipeline's topic keys (`start`, `cancel`)."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+
+    async def publish(self, key: str, partition_key: str, message_id: str, payload: Any) -> bool:
+        topic = self.pipeline.topics.name(key)
+        return await self.pipeline.queue.publish(topic, partition_key, message_id, payload)
+
+
+def queue_info(config: QueueConfig) -> QueueInfo:
+    return QueueInfo(
+        name=config.name,
+        provider=config.provider,
+        strategy=config.strategy,
+        settings=config.model_dump(mode="json"),
+    )
+
+
+def build_gateway(runtime: Runtime, settings: SubmitQueueSettings) -> tuple[Gateway, Pipeline]:
+    engine = runtime.engine_for(
+        "gateway",
+        schema_set(),
+        migrations.counter_schema(),
+        url=settings.gateway_database_url,
+    )
+    store = RequestLogStore(engine)
+    counter = Counter(engine)
+    materializer = Materializer(store)
+    pipeline = construct(
+        runtime.queue,
+        GatewayDeps(materializer=materializer),
+        stages(),
+        publish_only=[TOPIC_START, TOPIC_CANCEL],
+        gate=runtime.gate,
+        base_config={"poll_interval_ms": runtime.settings.mq.poll_interval_ms},
+    )
+    gateway = Gateway(
+        store=store,
+        queues={q.name: queue_info(q) for q in settings.queues},
+        publisher=PipelinePublisher(pipeline),
+        next_number=lambda queue: counter.next(queue, "request"),
+        clock=runtime.clock,
+    )
+    return gateway, pipeline
+
+
+@register("gateway")
+def gateway_service(runtime: Runtime) -> ServiceParts:
+    settings = runtime.settings.submitqueue
+    gateway, pipeline = build_gateway(runtime, settings)
+    auth = Auth.from_tokens(settings.auth_tokens(), protect_reads=settings.auth_reads)
+    return ServiceParts(
+        name="gateway", routers=[build_router(gateway, auth)], components=[pipeline]
+    )

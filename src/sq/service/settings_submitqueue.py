@@ -1,0 +1,109 @@
+"""SubmitQueue's part of `sq.yaml`: its queues, and who may write to the gateway.
+
+A queue has the shape of ARCHITECTURE.md §7; an absent section means one `demo` queue on the fake
+provider. Secrets never live in the file: write tokens come from the environment variable that
+`auth_tokens_env` names (comma-separated; unset or empty means an open gateway).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+from sq.submitqueue.core.messages import LandStrategy
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+QUEUE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def parse_duration(value: object) -> object:
+    """`90`, `90s`, `30m`, `1.5h`, `500ms` → seconds; anything else is left to the validator."""
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match is None:
+            raise ValueError(f"{value!r} is not a duration (e.g. 90s, 30m, 1h)")
+        return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    return value
+
+
+Seconds = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BuildConfig(_Section):
+    runner: Literal["fake", "command", "buildkite", "github-actions"] = "fake"
+    command: str = Field(default="", description="What the command runner runs in the tree")
+    timeout: Seconds = Field(default=1800.0, description="Seconds (or 30m, 90s, 1h)")
+
+    @model_validator(mode="after")
+    def _command_needs_text(self) -> BuildConfig:
+        if self.runner == "command" and not self.command.strip():
+            raise ValueError("build.runner 'command' needs build.command")
+        return self
+
+
+class QueueConfig(_Section):
+    name: str
+    provider: Literal["fake", "git", "github"] = "fake"
+    repository: str = Field(default="", description="A path or any URL git can fetch and push")
+    target: str = "refs/heads/main"
+    strategy: LandStrategy = LandStrategy.REBASE
+    build: BuildConfig = BuildConfig()
+    conflict_analyzer: Literal["all", "none", "pathoverlap"] = "all"
+    build_budget: int = Field(default=4, ge=1)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not QUEUE_NAME.match(value):
+            raise ValueError("queue names are 1-100 letters, digits, '.', '_' or '-'")
+        return value
+
+    @field_validator("target")
+    @classmethod
+    def _target(cls, value: str) -> str:
+        if not value.startswith("refs/") or value == "refs/":
+            raise ValueError("target must be a fully-qualified ref such as refs/heads/main")
+        return value
+
+    @model_validator(mode="after")
+    def _repository_when_real(self) -> QueueConfig:
+        if self.provider != "fake" and not self.repository:
+            raise ValueError(f"queue {self.name!r}: provider {self.provider} needs a repository")
+        return self
+
+
+def _demo_queues() -> list[QueueConfig]:
+    return [QueueConfig(name="demo")]
+
+
+class SubmitQueueSettings(_Section):
+    queues: list[QueueConfig] = Field(default_factory=_demo_queues)
+    auth_tokens_env: str = Field(
+        default="SQ_GATEWAY_TOKENS",
+        description="Environment variable holding accepted bearer tokens, comma-separated",
+    )
+    auth_reads: bool = Field(default=False, description="Require a token for reads too")
+    gateway_database_url: str | None = Field(
+        default=None, description="The gateway's database; default <data_dir>/gateway.db"
+    )
+
+    @field_validator("queues")
+    @classmethod
+    def _unique(cls, queues: list[QueueConfig]) -> list[QueueConfig]:
+        names = [q.name for q in queues]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"queue names must be unique: {', '.join(twice)}")
+        return queues
+
+    def auth_tokens(self) -> list[str]:
+        raw = os.environ.get(self.auth_tokens_env, "")
+        return [t.strip() for t in raw.split(",") if t.strip()]

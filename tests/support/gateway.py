@@ -1,0 +1,126 @@
+"""A gateway on the in-memory queue and a SQLite file, driven over HTTP in-process."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx2
+
+from sq.platform import migrations
+from sq.platform.counter import Counter
+from sq.platform.db import create_engine
+from sq.platform.messagequeue.memory import MemoryQueueStore
+from sq.platform.pipeline import Pipeline, construct
+from sq.service.gateway import GatewayDeps, PipelinePublisher, queue_info, stages
+from sq.service.http import build_app
+from sq.service.settings_submitqueue import QueueConfig
+from sq.submitqueue.core.messages import TOPIC_CANCEL, TOPIC_LOG, TOPIC_START, RequestLog
+from sq.submitqueue.gateway.api import build_router
+from sq.submitqueue.gateway.auth import Auth
+from sq.submitqueue.gateway.materializer import Materializer
+from sq.submitqueue.gateway.service import Gateway
+from sq.submitqueue.gateway.storage import RequestLogStore, schema_set
+from support.mq import Harness, Inbox
+
+QUEUES = [
+    QueueConfig(name="demo"),
+    QueueConfig(name="gitq", provider="git", repository="/srv/git/repo.git"),
+]
+SHA = "0123456789abcdef0123456789abcdef01234567"
+
+
+@dataclass
+class World:
+    h: Harness
+    gateway: Gateway
+    pipeline: Pipeline
+    store: RequestLogStore
+    http: httpx2.AsyncClient
+    starts: Inbox
+    cancels: Inbox
+
+    async def land(self, *uris: str, queue: str = "demo", **extra: Any) -> dict[str, Any]:
+        response = await self.http.post(
+            "/api/v1/requests", json={"queue": queue, "change_uris": list(uris), **extra}
+        )
+        assert response.status_code == 201, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def get(self, path: str, **params: Any) -> httpx2.Response:
+        return await self.http.get(f"/api/v1{path}", params=params)
+
+    async def log(
+        self,
+        sqid: str,
+        value: str,
+        *,
+        at_ms: int,
+        kind: str = "status",
+        version: int = 0,
+        last_error: str = "",
+        key: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> None:
+        """Publish what the orchestrator would: one RequestLog to the `log` topic."""
+        queue = sqid.rpartition("/")[0]
+        entry = RequestLog(
+            request_id=sqid,
+            queue=queue,
+            timestamp_ms=at_ms,
+            type="event" if kind == "event" else "status",
+            status=value if kind == "status" else "",
+            event=value if kind == "event" else "",
+            request_version=version,
+            last_error=last_error,
+            metadata=metadata or {},
+        )
+        await self.h.publish(TOPIC_LOG, sqid, key or f"{sqid}/{value}", entry)
+
+    async def settle(self) -> None:
+        await self.h.settle()
+
+
+def migrated_engine(path: Path) -> Any:
+    engine = create_engine(f"sqlite:///{path}")
+    migrations.upgrade(engine, schema_set(), migrations.counter_schema())
+    return engine
+
+
+@asynccontextmanager
+async def gateway_world(
+    tmp_path: Path, auth: Auth | None = None, queues: list[QueueConfig] | None = None
+) -> AsyncIterator[World]:
+    h = Harness(MemoryQueueStore())
+    engine = migrated_engine(tmp_path / "gateway.db")
+    store = RequestLogStore(engine)
+    counter = Counter(engine)
+    pipeline = construct(
+        h.queue,
+        GatewayDeps(materializer=Materializer(store)),
+        stages(),
+        publish_only=[TOPIC_START, TOPIC_CANCEL],
+    )
+    gateway = Gateway(
+        store=store,
+        queues={q.name: queue_info(q) for q in queues or QUEUES},
+        publisher=PipelinePublisher(pipeline),
+        next_number=lambda queue: counter.next(queue, "request"),
+        clock=h.clock,
+    )
+    app = build_app([build_router(gateway, auth or Auth())], ready=lambda: True)
+    starts = await h.consume(TOPIC_START, group="orchestrator", auto_ack=True)
+    cancels = await h.consume(TOPIC_CANCEL, group="orchestrator", auto_ack=True)
+    await pipeline.start()
+    transport = httpx2.ASGITransport(app=app)
+    async with httpx2.AsyncClient(transport=transport, base_url="http://gateway") as http:
+        try:
+            yield World(h, gateway, pipeline, store, http, starts, cancels)
+        finally:
+            await pipeline.stop()
+            await h.queue.close()
+            engine.dispose()
