@@ -1,0 +1,223 @@
+"""A build runner that runs a shell command on the exact tree of a build, on this machine.
+
+Each build gets a temporary git worktree (from `prepare_tree`: `base`, then each layer's commits
+in order) in a bare clone of the repository that the runner keeps per repository, and runs
+`request.command` in it through `/bin/sh` in a new process group. At most `max_concurrent`
+builds run at once per queue (the `queue` label); the rest wait as `pending`. A build past its
+`timeout_s` is killed and failed; `cancel` kills its whole process group. Output goes to
+`<log_dir>/<build id>.log`, which outlives the process; statuses are in memory only, so after a
+restart an old id is unknown (`UnknownBuildError`) though its log is still readable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import hashlib
+import os
+import re
+import signal
+from pathlib import Path
+
+from sq.platform.build import BuildRequest, BuildState, BuildStatus, UnknownBuildError
+from sq.platform.changeuri import ChangeURIError, parse
+from sq.platform.clock import Clock, SystemClock
+from sq.platform.git import ChangeCommits, GitError, GitRepo, TreeConflict, prepare_tree
+
+
+class _Build:
+    def __init__(self, status: BuildStatus) -> None:
+        self.status = status
+        self.task: asyncio.Task[None] | None = None
+        self.pid: int | None = None
+        self.cancelled = False
+
+
+class CommandBuildRunner:
+    def __init__(
+        self,
+        *,
+        workspace_dir: Path,
+        log_dir: Path,
+        max_concurrent: int = 2,
+        clock: Clock | None = None,
+    ) -> None:
+        if max_concurrent < 1:
+            raise ValueError("max_concurrent must be at least 1")
+        self._workspace_dir = workspace_dir
+        self._log_dir = log_dir
+        self._max = max_concurrent
+        self._clock = clock or SystemClock()
+        self._builds: dict[str, _Build] = {}
+        self._slots: dict[str, asyncio.Semaphore] = {}
+        self._repo_locks: dict[str, asyncio.Lock] = {}
+
+    def log_path(self, build_id: str) -> Path:
+        safe = re.sub(r"[^A-Za-z0-9._-]", "_", build_id)[:80]
+        digest = hashlib.sha256(build_id.encode()).hexdigest()[:12]
+        return self._log_dir / f"{safe}-{digest}.log"
+
+    async def trigger(self, request: BuildRequest) -> BuildStatus:
+        known = self._builds.get(request.build_id)
+        if known is not None:
+            return known.status
+        build = _Build(
+            BuildStatus(
+                build_id=request.build_id,
+                state=BuildState.PENDING,
+                log_path=str(self.log_path(request.build_id)),
+            )
+        )
+        self._builds[request.build_id] = build
+        build.task = asyncio.get_running_loop().create_task(self._run(build, request))
+        return build.status
+
+    async def status(self, build_id: str) -> BuildStatus:
+        build = self._builds.get(build_id)
+        if build is None:
+            raise UnknownBuildError(build_id)
+        return build.status
+
+    async def cancel(self, build_id: str) -> BuildStatus:
+        build = self._builds.get(build_id)
+        if build is None:
+            raise UnknownBuildError(build_id)
+        if not build.status.state.finished:
+            build.cancelled = True
+            self._kill(build)
+            if build.task is not None:
+                build.task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await build.task
+            self._finish(build, BuildState.CANCELLED, "cancelled")
+        return build.status
+
+    async def log(self, build_id: str) -> str:
+        path = self.log_path(build_id)
+        try:
+            return await asyncio.to_thread(path.read_text, "utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+    async def close(self) -> None:
+        """Cancel every unfinished build (used on shutdown)."""
+        for build_id, build in list(self._builds.items()):
+            if not build.status.state.finished:
+                await self.cancel(build_id)
+
+    # --- running -------------------------------------------------------------------------------
+
+    async def _run(self, build: _Build, request: BuildRequest) -> None:
+        queue = request.labels.get("queue", "")
+        slots = self._slots.setdefault(queue, asyncio.Semaphore(self._max))
+        try:
+            async with slots:
+                self._update(build, state=BuildState.RUNNING, started_at_ms=self._clock.now_ms())
+                await self._build(build, request)
+        except asyncio.CancelledError:
+            self._finish(build, BuildState.CANCELLED, "cancelled")
+        except (GitError, OSError, ChangeURIError) as exc:
+            self._write_log(request.build_id, f"\nbuild could not run: {exc}\n")
+            self._finish(build, BuildState.ERROR, f"could not prepare the tree: {exc}")
+
+    async def _build(self, build: _Build, request: BuildRequest) -> None:
+        repo, base = await self._fetch(request)
+        layers = [ChangeCommits(name=layer.name, commits=layer.commits) for layer in request.layers]
+        tree = await prepare_tree(repo, base=base, changes=layers)
+        if isinstance(tree, TreeConflict):
+            self._write_log(request.build_id, f"tree does not apply: {tree.reason}\n")
+            self._finish(build, BuildState.FAILED, tree.reason)
+            return
+        try:
+            self._write_log(request.build_id, f"$ {request.command}  # at {tree.sha}\n")
+            code = await self._execute(build, request, tree.path)
+        finally:
+            await tree.remove()
+        if code is None:
+            self._finish(build, BuildState.FAILED, f"timed out after {request.timeout_s:g}s")
+        elif code == 0:
+            self._finish(build, BuildState.PASSED, "command passed", exit_code=0)
+        else:
+            self._finish(build, BuildState.FAILED, f"command exited {code}", exit_code=code)
+
+    async def _fetch(self, request: BuildRequest) -> tuple[GitRepo, str]:
+        digest = hashlib.sha256(request.repository.encode()).hexdigest()[:16]
+        async with self._repo_locks.setdefault(digest, asyncio.Lock()):
+            repo = await GitRepo.open_workspace(self._workspace_dir / digest, request.repository)
+            if request.base.startswith("refs/"):
+                local = f"refs/sq/builds/{hashlib.sha256(request.build_id.encode()).hexdigest()}"
+                await repo.fetch([f"+{request.base}:{local}"])
+                base = await repo.resolve(local)
+            else:
+                base = request.base if await repo.fetch_commit(request.base) else None
+            if base is None:
+                raise GitError(f"base {request.base} not found", argv=[], returncode=None)
+            for layer in request.layers:
+                ref = _ref_of(layer.name)
+                for sha in layer.commits:
+                    if not await repo.fetch_commit(sha, ref=ref):
+                        raise GitError(
+                            f"commit {sha} of {layer.name} not found", argv=[], returncode=None
+                        )
+            return repo, base
+
+    async def _execute(self, build: _Build, request: BuildRequest, cwd: Path) -> int | None:
+        env = dict(os.environ)
+        env.update(SQ_BUILD_ID=request.build_id, SQ_BASE=request.base)
+        if request.baseline:
+            env["SQ_BASELINE"] = request.baseline
+        path = self.log_path(request.build_id)
+        with path.open("ab") as out:
+            proc = await asyncio.create_subprocess_shell(
+                request.command,
+                cwd=cwd,
+                env=env,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=out,
+                stderr=asyncio.subprocess.STDOUT,
+                start_new_session=True,
+            )
+            build.pid = proc.pid
+            try:
+                async with asyncio.timeout(request.timeout_s):
+                    return await proc.wait()
+            except TimeoutError:
+                return None
+            finally:
+                if proc.returncode is None:
+                    self._kill(build)
+                    await proc.wait()
+
+    def _kill(self, build: _Build) -> None:
+        if build.pid is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(build.pid, signal.SIGKILL)
+
+    def _write_log(self, build_id: str, text: str) -> None:
+        self._log_dir.mkdir(parents=True, exist_ok=True)
+        with self.log_path(build_id).open("a", encoding="utf-8") as out:
+            out.write(text)
+
+    def _update(self, build: _Build, **changes: object) -> None:
+        build.status = dataclasses.replace(build.status, **changes)  # type: ignore[arg-type]
+
+    def _finish(
+        self, build: _Build, state: BuildState, reason: str, exit_code: int | None = None
+    ) -> None:
+        if build.status.state.finished:
+            return
+        self._update(
+            build,
+            state=state,
+            reason=reason,
+            exit_code=exit_code,
+            finished_at_ms=self._clock.now_ms(),
+        )
+
+
+def _ref_of(name: str) -> str | None:
+    try:
+        return getattr(parse(name), "ref", None)
+    except ChangeURIError:
+        return None

@@ -1,0 +1,1 @@
+"""Runway's controllers: dry-run conflict checks and landings, each with its DLQ reconciler."""

@@ -1,0 +1,1 @@
+"""The SubmitQueue orchestrator: from a land request to a landed (or refused) change."""

@@ -1,0 +1,109 @@
+"""buildsignal: poll one build until it finishes, stopping it once unwanted (spec §4.8)."""
+
+from __future__ import annotations
+
+import structlog
+
+from sq.platform.build import BuildState, UnknownBuildError
+from sq.platform.build import BuildStatus as RunnerStatus
+from sq.platform.errs import attribute
+from sq.platform.messagequeue import Delivery
+from sq.platform.pipeline import StageContext
+from sq.platform.publish import intent_id
+from sq.submitqueue.core import messages as m
+from sq.submitqueue.entity.batch import Batch, is_halted
+from sq.submitqueue.entity.build import Build, BuildStatus, is_build_terminal
+from sq.submitqueue.entity.pathset import PathStatus
+from sq.submitqueue.orchestrator.controller.common import (
+    Log,
+    batch_subject,
+    db,
+    decode,
+    load_batch,
+)
+from sq.submitqueue.orchestrator.profile import OrchestratorDeps
+
+log = structlog.get_logger("sq.orchestrator.buildsignal")
+
+_STATUS = {
+    BuildState.PENDING: BuildStatus.ACCEPTED,
+    BuildState.RUNNING: BuildStatus.RUNNING,
+    BuildState.PASSED: BuildStatus.SUCCEEDED,
+    BuildState.FAILED: BuildStatus.FAILED,
+    BuildState.CANCELLED: BuildStatus.CANCELLED,
+    # The runner could not build the tree (it does not apply, say): no future for this path.
+    BuildState.ERROR: BuildStatus.FAILED,
+}
+
+
+class BuildSignalController:
+    name = "buildsignal"
+
+    def __init__(self, deps: OrchestratorDeps, ctx: StageContext) -> None:
+        self.deps, self.ctx, self.log = deps, ctx, Log(deps, ctx)
+
+    async def process(self, delivery: Delivery) -> None:
+        ref = decode(delivery, m.EntityRef)
+        build = await db(self.deps.storage.get_build, ref.queue, ref.id)
+        if build is None:
+            return
+        batch = await load_batch(self.deps, ref.queue, build.batch_id)
+        runner = self.deps.profiles.get(batch.queue).runner
+        try:
+            status = await self._observe(build, batch)
+        except Exception as exc:
+            attribute(exc, batch_subject(batch.id))
+            raise
+        if not is_build_terminal(status) and await self._unwanted(build, batch):
+            try:
+                status = _STATUS[(await runner.cancel(build.id)).state]
+            except Exception:
+                log.warning("cancel failed", build=build.id, exc_info=True)
+        if status is not build.status:
+            meta = {
+                "batch_id": batch.id,
+                "build_id": build.id,
+                "path_id": build.path_id,
+                "attempt": str(build.attempt),
+            }
+            for request_id in batch.contains:
+                await self.log.event(
+                    request_id, batch.queue, "building", occurrence=build.id, metadata=meta
+                )
+                if status is BuildStatus.SUCCEEDED:
+                    await self.log.event(
+                        request_id, batch.queue, "built", occurrence=build.id, metadata=meta
+                    )
+            await db(self.deps.storage.set_build_status, batch.queue, build.id, status)
+        await self.ctx.publish(
+            m.TOPIC_SPECULATE,
+            batch.queue,
+            intent_id(batch.id, "build-signal", build.id, status.value),
+            m.EntityRef(id=batch.id, queue=batch.queue),
+        )
+        if not is_build_terminal(status):
+            running = status is BuildStatus.RUNNING
+            delivery.hold(
+                self.deps.build_poll_running_s if running else self.deps.build_poll_other_s
+            )
+
+    async def _observe(self, build: Build, batch: Batch) -> BuildStatus:
+        runner = self.deps.profiles.get(batch.queue).runner
+        try:
+            seen: RunnerStatus = await runner.status(build.id)
+        except UnknownBuildError:
+            # The runner lost it (a restart): a cancellation nobody asked for, which speculate
+            # answers with a new attempt of the path.
+            return BuildStatus.CANCELLED
+        return _STATUS[seen.state]
+
+    async def _unwanted(self, build: Build, batch: Batch) -> bool:
+        if is_halted(batch.state):
+            return True
+        path_set = await db(self.deps.storage.get_path_set, batch.queue, batch.id)
+        entry = path_set.entry(build.path_id) if path_set else None
+        if entry is None:
+            return False
+        if entry.status in (PathStatus.CANCELLING, PathStatus.CANCELLED):
+            return True
+        return entry.attempt != build.attempt

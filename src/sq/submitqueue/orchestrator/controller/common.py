@@ -1,0 +1,151 @@
+"""What every stage shares: decoding, storage calls off the event loop, and request logs."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from sq.platform.errs import Subject, UserError, attribute
+from sq.platform.messagequeue import Delivery
+from sq.platform.pipeline import StageContext
+from sq.platform.publish import intent_id
+from sq.submitqueue.core import messages as m
+from sq.submitqueue.entity.batch import Batch
+from sq.submitqueue.entity.request import Request, RequestState, is_request_terminal
+from sq.submitqueue.orchestrator.profile import OrchestratorDeps
+
+M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
+
+
+def decode(delivery: Delivery, model: type[M]) -> M:
+    try:
+        return model.model_validate(delivery.json())
+    except (ValidationError, ValueError) as exc:
+        raise UserError(f"malformed {model.__name__} payload: {exc}") from exc
+
+
+async def db(fn: Callable[..., T], *args: Any) -> T:
+    return await asyncio.to_thread(fn, *args)
+
+
+def request_subject(request_id: str) -> Subject:
+    return Subject(type="request", id=request_id)
+
+
+def batch_subject(batch_id: str) -> Subject:
+    return Subject(type="batch", id=batch_id)
+
+
+def check_queue(payload_queue: str, entity_queue: str, what: str) -> None:
+    if payload_queue and payload_queue != entity_queue:
+        raise UserError(f"{what}: queue mismatch ({payload_queue!r} != {entity_queue!r})")
+
+
+async def load_request(deps: OrchestratorDeps, queue: str, request_id: str) -> Request:
+    request = await db(deps.storage.get_request, queue, request_id)
+    if request is None:
+        raise attribute(UserError(f"request {request_id} not found"), request_subject(request_id))
+    return request
+
+
+async def load_batch(deps: OrchestratorDeps, queue: str, batch_id: str) -> Batch:
+    batch = await db(deps.storage.get_batch, queue, batch_id)
+    if batch is None:
+        raise attribute(UserError(f"batch {batch_id} not found"), batch_subject(batch_id))
+    return batch
+
+
+class Log:
+    """Publishes request logs to the gateway; ids dedup per request, value and occurrence."""
+
+    def __init__(self, deps: OrchestratorDeps, ctx: StageContext) -> None:
+        self._deps = deps
+        self._ctx = ctx
+
+    async def status(
+        self,
+        request_id: str,
+        queue: str,
+        status: str,
+        *,
+        version: int = 0,
+        occurrence: str | None = None,
+        last_error: str = "",
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        await self._publish(
+            request_id, queue, "status", status, version, occurrence, last_error, metadata
+        )
+
+    async def event(
+        self,
+        request_id: str,
+        queue: str,
+        event: str,
+        *,
+        occurrence: str,
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        await self._publish(request_id, queue, "event", event, 0, occurrence, "", metadata)
+
+    async def _publish(
+        self,
+        request_id: str,
+        queue: str,
+        kind: str,
+        value: str,
+        version: int,
+        occurrence: str | None,
+        last_error: str,
+        metadata: Mapping[str, str] | None,
+    ) -> None:
+        entry = m.RequestLog(
+            request_id=request_id,
+            queue=queue,
+            timestamp_ms=self._deps.clock.now_ms(),
+            type="status" if kind == "status" else "event",
+            status=value if kind == "status" else "",
+            event=value if kind == "event" else "",
+            request_version=version,
+            last_error=last_error,
+            metadata=dict(metadata or {}),
+        )
+        causes = (value, occurrence) if occurrence else (value,)
+        await self._ctx.publish(m.TOPIC_LOG, request_id, intent_id(request_id, *causes), entry)
+
+
+async def terminate_request(
+    deps: OrchestratorDeps,
+    log: Log,
+    queue: str,
+    request_id: str,
+    target: RequestState,
+    *,
+    last_error: str = "",
+    metadata: Mapping[str, str] | None = None,
+) -> bool:
+    """Move a request to a terminal state once (spec §3.1 TerminateRequest); True if it is there.
+
+    Already there: the log is published again (its id dedups). Another terminal state: left
+    alone. Missing: nothing to do (False).
+    """
+    request = await db(deps.storage.get_request, queue, request_id)
+    if request is None:
+        return False
+    if request.state is not target:
+        if is_request_terminal(request.state):
+            return False
+        request = await db(deps.storage.update_request, request, target)
+    await log.status(
+        request_id,
+        queue,
+        target.value,
+        version=request.version,
+        last_error=last_error,
+        metadata=metadata,
+    )
+    return True

@@ -1,0 +1,184 @@
+"""DLQ reconcilers: drive what a dead-lettered message was about to a conservative terminal
+state, never retrying the work itself (spec §4.13). They retry forever, so they must converge."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import structlog
+from pydantic import BaseModel
+
+from sq.api import runway as rw
+from sq.platform.messagequeue import Delivery
+from sq.platform.pipeline import StageContext
+from sq.platform.publish import unique_id
+from sq.submitqueue.core import messages as m
+from sq.submitqueue.entity.batch import (
+    ACTIVE_STATES,
+    Batch,
+    BatchState,
+    is_terminal,
+)
+from sq.submitqueue.entity.request import RequestState
+from sq.submitqueue.orchestrator.controller.common import Log, db, decode, terminate_request
+from sq.submitqueue.orchestrator.profile import OrchestratorDeps
+
+log = structlog.get_logger("sq.orchestrator.dlq")
+
+IdOf = Callable[[Delivery], tuple[str, str]]
+"""(queue, entity id) named by a dead letter."""
+
+
+def _ref(model: type[BaseModel]) -> IdOf:
+    def id_of(delivery: Delivery) -> tuple[str, str]:
+        payload = decode(delivery, model)
+        if isinstance(payload, rw.MergeResult):
+            return payload.queue_name, payload.id
+        return str(getattr(payload, "queue", "")), str(getattr(payload, "id", ""))
+
+    return id_of
+
+
+def _why(delivery: Delivery) -> tuple[str, dict[str, str]]:
+    failure = delivery.failure
+    message = failure.message if failure else delivery.metadata.get("dlq.last_error", "")
+    meta = {k: v for k, v in delivery.metadata.items() if k.startswith("dlq.")}
+    meta.setdefault("dlq.original_topic", delivery.message.topic.removesuffix("_dlq"))
+    for subject in failure.subjects if failure else ():
+        meta[f"dlq.subject.{subject.type}"] = subject.id
+    return f"dead-lettered: {message or 'unknown failure'}", meta
+
+
+class _Reconciler:
+    def __init__(self, name: str, deps: OrchestratorDeps, ctx: StageContext) -> None:
+        self.name, self.deps, self.ctx, self.log = name, deps, ctx, Log(deps, ctx)
+
+    async def fail_batch(self, batch: Batch, reason: str, meta: dict[str, str]) -> bool:
+        """Fail the batch and every request in it; True when the batch moved."""
+        moved = False
+        if batch.state in (BatchState.SUCCEEDED, BatchState.CANCELLED):
+            return False
+        if not is_terminal(batch.state):
+            batch = await db(self.deps.storage.transition_batch, batch, BatchState.FAILED)
+            moved = True
+        for request_id in batch.contains:
+            await terminate_request(
+                self.deps,
+                self.log,
+                batch.queue,
+                request_id,
+                RequestState.ERROR,
+                last_error=reason,
+                metadata={**meta, "batch_id": batch.id},
+            )
+        # Dependents re-plan against the failure.
+        await self.ctx.publish(
+            m.TOPIC_SPECULATE,
+            batch.queue,
+            unique_id(batch.id),
+            m.EntityRef(id=batch.id, queue=batch.queue),
+        )
+        return moved
+
+
+class RequestReconciler(_Reconciler):
+    """start, cancel, validate, batch, merge-conflict-check-signal: fail the request unless a live
+    batch owns it (then conclude decides)."""
+
+    def __init__(
+        self,
+        name: str,
+        deps: OrchestratorDeps,
+        ctx: StageContext,
+        id_of: IdOf,
+        *,
+        direct: bool = False,
+    ) -> None:
+        super().__init__(name, deps, ctx)
+        self._id_of, self._direct = id_of, direct
+
+    async def process(self, delivery: Delivery) -> None:
+        queue, request_id = self._id_of(delivery)
+        reason, meta = _why(delivery)
+        request = await db(self.deps.storage.get_request, queue, request_id)
+        if request is None:
+            log.warning("dead letter names no request", request=request_id)
+            return
+        if not self._direct:
+            for batch in await db(self.deps.storage.batches_of_request, queue, request_id):
+                if not is_terminal(batch.state) and batch.state is not BatchState.CREATING:
+                    return
+        await terminate_request(
+            self.deps,
+            self.log,
+            queue,
+            request_id,
+            RequestState.ERROR,
+            last_error=reason,
+            metadata=meta,
+        )
+
+
+class BatchReconciler(_Reconciler):
+    """dependency-analysis, build, submitqueue-merge, conclude, merge-signal: fail the batch."""
+
+    def __init__(self, name: str, deps: OrchestratorDeps, ctx: StageContext, id_of: IdOf) -> None:
+        super().__init__(name, deps, ctx)
+        self._id_of = id_of
+
+    async def process(self, delivery: Delivery) -> None:
+        queue, batch_id = self._id_of(delivery)
+        batch = await db(self.deps.storage.get_batch, queue, batch_id)
+        if batch is None:
+            log.warning("dead letter names no batch", batch=batch_id)
+            return
+        await self.fail_batch(batch, *_why(delivery))
+
+
+class BuildSignalReconciler(_Reconciler):
+    async def process(self, delivery: Delivery) -> None:
+        ref = decode(delivery, m.EntityRef)
+        build = await db(self.deps.storage.get_build, ref.queue, ref.id)
+        if build is None:
+            return
+        batch = await db(self.deps.storage.get_batch, ref.queue, build.batch_id)
+        if batch is None:
+            return
+        await self.fail_batch(batch, *_why(delivery))
+
+
+class SpeculateReconciler(_Reconciler):
+    """Fail the batches the failure was attributed to, else the one the message named."""
+
+    async def process(self, delivery: Delivery) -> None:
+        ref = decode(delivery, m.EntityRef)
+        failure = delivery.failure
+        ids = failure.ids_of_type("batch") if failure else []
+        reason, meta = _why(delivery)
+        for batch_id in ids or [ref.id]:
+            batch = await db(self.deps.storage.get_batch, ref.queue, batch_id)
+            if batch is not None:
+                await self.fail_batch(batch, reason, meta)
+        active = await db(self.deps.storage.list_batches, ref.queue, ACTIVE_STATES)
+        if active:
+            first = active[0]
+            await self.ctx.publish(
+                m.TOPIC_SPECULATE,
+                ref.queue,
+                unique_id(first.id),
+                m.EntityRef(id=first.id, queue=ref.queue),
+            )
+
+
+def request_reconciler(
+    model: type[BaseModel], *, direct: bool = False
+) -> Callable[[OrchestratorDeps, StageContext], RequestReconciler]:
+    return lambda deps, ctx: RequestReconciler(
+        f"{ctx.topic_key}-reconciler", deps, ctx, _ref(model), direct=direct
+    )
+
+
+def batch_reconciler(
+    model: type[BaseModel],
+) -> Callable[[OrchestratorDeps, StageContext], BatchReconciler]:
+    return lambda deps, ctx: BatchReconciler(f"{ctx.topic_key}-reconciler", deps, ctx, _ref(model))

@@ -1,0 +1,193 @@
+"""speculate: one run per dirty signal re-plans the whole queue (speculation-spec §3).
+
+Read once; admit `created` batches; finalize (merge, fail, cancel-complete), committing each
+verdict before anything is derived from it; ask the queue's Speculator; check its proposals;
+persist each changed path set under compare-and-swap; hand heads with pending paths to build.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Generator
+
+from sq.platform.errs import RetryableError, Subject, VersionMismatchError, attribute
+from sq.platform.messagequeue import Delivery
+from sq.platform.pipeline import StageContext
+from sq.platform.publish import intent_id, unique_id
+from sq.submitqueue.core import messages as m
+from sq.submitqueue.core.speculation.check import check_proposals
+from sq.submitqueue.core.speculation.dispatch import apply_proposals, needs_dispatch
+from sq.submitqueue.core.speculation.finalize import (
+    Finalization,
+    Outcome,
+    OutcomeKind,
+    finalize_steps,
+)
+from sq.submitqueue.entity.batch import Batch, BatchID, BatchState, is_terminal
+from sq.submitqueue.entity.pathset import PathSet
+from sq.submitqueue.entity.proposal import Speculation
+from sq.submitqueue.entity.request import is_request_halted
+from sq.submitqueue.extension.speculator import SpeculatorError
+from sq.submitqueue.orchestrator.controller.common import Log, db, decode, load_batch
+from sq.submitqueue.orchestrator.controller.speculate_read import read_snapshot
+from sq.submitqueue.orchestrator.profile import OrchestratorDeps
+
+
+class SpeculateController:
+    name = "speculate"
+
+    def __init__(self, deps: OrchestratorDeps, ctx: StageContext) -> None:
+        self.deps, self.ctx, self.log = deps, ctx, Log(deps, ctx)
+
+    async def process(self, delivery: Delivery) -> None:
+        ref = decode(delivery, m.EntityRef)
+        named = await load_batch(self.deps, ref.queue, ref.id)
+        try:
+            if is_terminal(named.state):
+                await self._publish(m.TOPIC_CONCLUDE, unique_id(named.id), named)
+            elif named.state is BatchState.CREATED:
+                await self._admit(named)
+            elif named.state is BatchState.MERGING:
+                await self._dispatch_merge(named)
+            await self._run(named.queue, trigger=named.id)
+        except SpeculatorError as exc:
+            raise attribute(RetryableError(f"speculator failed: {exc}"), *_queue(named)) from exc
+        except Exception as exc:
+            attribute(exc, *_queue(named))
+            raise
+
+    async def _run(self, queue: str, *, trigger: BatchID) -> None:
+        now = self.deps.clock.now_ms()
+        snapshot, dirty = await db(read_snapshot, self.deps.storage, queue, now)
+        current = {b.id: b for b in snapshot.in_flight}
+        for batch in snapshot.in_flight:
+            if batch.state is BatchState.CREATED:
+                try:
+                    admitted = await self._admit(batch)
+                except VersionMismatchError:
+                    continue
+                current[batch.id] = admitted
+                snapshot = snapshot.with_state(batch.id, admitted.state)
+        steps = finalize_steps(snapshot, now_ms=now, dirty=dirty)
+        done = await self._finalize(steps, current, trigger)
+        await self._report(done, current)
+        proposals: list[Speculation] = []
+        if done.open_heads:
+            speculator = self.deps.profiles.get(queue).speculator
+            proposals = list(await db(speculator.speculate, done.snapshot))
+        by_head: dict[BatchID, list[Speculation]] = defaultdict(list)
+        for proposal in check_proposals(done.snapshot, proposals).accepted:
+            by_head[proposal.path.head].append(proposal)
+        for batch in done.snapshot.in_flight:
+            path_set = done.snapshot.path_set(batch.id) or PathSet(queue=queue, head=batch.id)
+            path_set, applied = apply_proposals(path_set, by_head.get(batch.id, ()), now)
+            if applied or batch.id in done.dirty:
+                try:
+                    path_set = await db(self.deps.storage.save_path_set, path_set)
+                except VersionMismatchError:
+                    continue  # another run got there first; the next run re-plans
+            if needs_dispatch(path_set):
+                await self._publish(m.TOPIC_BUILD, unique_id(batch.id), batch, partition=batch.id)
+
+    async def _finalize(
+        self,
+        steps: Generator[Outcome, bool, Finalization],
+        current: dict[BatchID, Batch],
+        trigger: BatchID,
+    ) -> Finalization:
+        try:
+            outcome = next(steps)
+            while True:
+                committed = await self._commit(outcome, current, trigger)
+                outcome = steps.send(committed)
+        except StopIteration as stop:
+            done: Finalization = stop.value
+            return done
+
+    async def _commit(
+        self, outcome: Outcome, current: dict[BatchID, Batch], trigger: BatchID
+    ) -> bool:
+        batch = current[outcome.head]
+        if outcome.persist_path_set and outcome.path_set is not None:
+            try:
+                await db(self.deps.storage.save_path_set, outcome.path_set)
+            except VersionMismatchError:
+                return False
+        if outcome.head != trigger:  # so that recovery has a message naming it
+            await self._publish(m.TOPIC_SPECULATE, unique_id(batch.id), batch)
+        try:
+            batch = await db(self.deps.storage.transition_batch, batch, outcome.new_state)
+        except VersionMismatchError:
+            return False
+        current[batch.id] = batch
+        if outcome.kind is OutcomeKind.MERGE:
+            await self._dispatch_merge(batch)
+        else:
+            meta = {"failure_reason": outcome.failure_reason} if outcome.failure_reason else None
+            await self._publish(
+                m.TOPIC_CONCLUDE, intent_id(batch.id, "conclude", "speculate"), batch, metadata=meta
+            )
+        return True
+
+    async def _admit(self, batch: Batch) -> Batch:
+        halted = False
+        for request_id in batch.contains:
+            request = await db(self.deps.storage.get_request, batch.queue, request_id)
+            halted = halted or request is None or is_request_halted(request.state)
+        if halted:  # a cancel overtook the batch's creation: stop it instead
+            return await db(self.deps.storage.transition_batch, batch, BatchState.CANCELLING)
+        for request_id in batch.contains:
+            await self.log.status(
+                request_id,
+                batch.queue,
+                "speculating",
+                occurrence=batch.id,
+                metadata={"batch_id": batch.id},
+            )
+        return await db(self.deps.storage.transition_batch, batch, BatchState.SPECULATING)
+
+    async def _dispatch_merge(self, batch: Batch) -> None:
+        for request_id in batch.contains:
+            await self.log.status(
+                request_id,
+                batch.queue,
+                "speculated",
+                occurrence=batch.id,
+                metadata={"batch_id": batch.id},
+            )
+        await self._publish(m.TOPIC_MERGE, intent_id(batch.id, "merge-dispatch"), batch)
+
+    async def _report(self, done: Finalization, current: dict[BatchID, Batch]) -> None:
+        for event in done.events:
+            batch = current.get(event.head) or done.snapshot.batch(event.head)
+            if batch is None:
+                continue
+            for request_id in batch.contains:
+                await self.log.event(
+                    request_id,
+                    batch.queue,
+                    event.kind.value,
+                    occurrence=event.path_id,
+                    metadata={"batch_id": batch.id, "path_id": event.path_id},
+                )
+
+    async def _publish(
+        self,
+        topic: str,
+        message_id: str,
+        batch: Batch,
+        *,
+        partition: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> None:
+        await self.ctx.publish(
+            topic,
+            partition or batch.queue,
+            message_id,
+            m.EntityRef(id=batch.id, queue=batch.queue),
+            metadata,
+        )
+
+
+def _queue(batch: Batch) -> tuple[Subject, ...]:
+    return (Subject(type="queue", id=batch.queue),)

@@ -1,0 +1,57 @@
+"""What the orchestrator needs to know about each queue: its chosen implementations and target."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sq.platform.build import BuildRunner
+from sq.platform.clock import Clock
+from sq.platform.errs import UserError
+from sq.submitqueue.extension.changeprovider import ChangeProvider
+from sq.submitqueue.extension.conflictanalyzer import ConflictAnalyzer
+from sq.submitqueue.extension.speculator import Speculator
+from sq.submitqueue.orchestrator.storage import OrchestratorStorage
+
+
+class UnknownQueueError(UserError):
+    """A message names a queue this orchestrator is not configured for."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueProfile:
+    name: str
+    provider: ChangeProvider
+    analyzer: ConflictAnalyzer
+    speculator: Speculator
+    runner: BuildRunner
+    repository: str = ""
+    """What builds fetch from (any URL or path git understands); empty for fake builds."""
+    target: str = "refs/heads/main"
+    strategy: str = "rebase"
+    """Default landing strategy for requests that name none."""
+    build_command: str = ""
+    build_timeout_s: float = 1800.0
+
+
+class Profiles:
+    def __init__(self, profiles: Iterable[QueueProfile]) -> None:
+        self._profiles = {p.name: p for p in profiles}
+
+    def get(self, queue: str) -> QueueProfile:
+        try:
+            return self._profiles[queue]
+        except KeyError:
+            raise UnknownQueueError(f"queue {queue!r} is not configured") from None
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self._profiles.values())
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrchestratorDeps:
+    storage: OrchestratorStorage
+    profiles: Profiles
+    clock: Clock
+    build_poll_running_s: float = 2.0
+    build_poll_other_s: float = 5.0

@@ -1,0 +1,34 @@
+"""The orchestrator's storage: plain synchronous SQLAlchemy Core, one transaction per function,
+compare-and-swap on `version` (a lost race raises `VersionMismatchError`). Call it from asyncio
+through `asyncio.to_thread`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+
+from sq.platform.counter import Counter
+from sq.platform.migrations import SchemaSet
+from sq.submitqueue.orchestrator.storage.batches import BatchStore
+from sq.submitqueue.orchestrator.storage.requests import AlreadyExistsError, RequestStore
+from sq.submitqueue.orchestrator.storage.tables import metadata
+
+__all__ = ["AlreadyExistsError", "BatchStore", "OrchestratorStorage", "RequestStore", "schema"]
+
+
+def schema() -> SchemaSet:
+    return SchemaSet(
+        name="orchestrator", directory=Path(__file__).parent / "versions", metadata=metadata
+    )
+
+
+class OrchestratorStorage(RequestStore, BatchStore):
+    """Every orchestrator table on one engine, plus the batch-id counter."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.counter = Counter(engine)
+
+    def next_batch_number(self, queue: str) -> int:
+        return self.counter.next(queue, "batch")

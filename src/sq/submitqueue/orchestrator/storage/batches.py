@@ -1,0 +1,249 @@
+"""Batches, their request associations, builds, path-build links and path sets."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from sq.platform.errs import VersionMismatchError
+from sq.submitqueue.entity.batch import Batch, BatchID, BatchState, RequestID
+from sq.submitqueue.entity.build import Build, BuildID, BuildStatus
+from sq.submitqueue.entity.path import Assumption, PathDependency, PathID, SpeculationPath
+from sq.submitqueue.entity.pathset import PathEntry, PathSet, PathStatus
+from sq.submitqueue.orchestrator.storage import tables as t
+from sq.submitqueue.orchestrator.storage.requests import insert_or_exists
+
+
+def _batch(row: Any) -> Batch:
+    return Batch(
+        id=BatchID(row.id),
+        queue=row.queue,
+        contains=tuple(RequestID(x) for x in row.contains),
+        dependencies=tuple(BatchID(x) for x in row.dependencies),
+        state=BatchState(row.state),
+        version=row.version,
+    )
+
+
+def _entry_json(entry: PathEntry) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "deps": [[d.batch, d.assumption.value] for d in entry.path.dependencies],
+        "status": entry.status.value,
+        "attempt": entry.attempt,
+        "version": entry.version,
+        "created_at_ms": entry.created_at_ms,
+        "updated_at_ms": entry.updated_at_ms,
+    }
+
+
+def _entry(head: BatchID, raw: dict[str, Any]) -> PathEntry:
+    deps = tuple(PathDependency(batch=BatchID(b), assumption=Assumption(a)) for b, a in raw["deps"])
+    return PathEntry(
+        id=PathID(raw["id"]),
+        path=SpeculationPath(head=head, dependencies=deps),
+        status=PathStatus(raw["status"]),
+        attempt=int(raw["attempt"]),
+        version=int(raw.get("version", 1)),
+        created_at_ms=int(raw.get("created_at_ms", 0)),
+        updated_at_ms=int(raw.get("updated_at_ms", 0)),
+    )
+
+
+class BatchStore:
+    engine: Engine
+
+    # --- batches -------------------------------------------------------------------------------
+
+    def create_batch(self, batch: Batch) -> bool:
+        return insert_or_exists(
+            self.engine,
+            t.batch,
+            queue=batch.queue,
+            id=batch.id,
+            contains=list(batch.contains),
+            dependencies=list(batch.dependencies),
+            state=batch.state.value,
+            version=batch.version,
+        )
+
+    def get_batch(self, queue: str, batch_id: str) -> Batch | None:
+        b = t.batch.c
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(t.batch).where(b.queue == queue, b.id == batch_id)
+            ).one_or_none()
+        return None if row is None else _batch(row)
+
+    def get_batches(self, queue: str, ids: Iterable[str]) -> dict[BatchID, Batch]:
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            return {}
+        b = t.batch.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(t.batch).where(b.queue == queue, b.id.in_(wanted)))
+            return {BatchID(row.id): _batch(row) for row in rows}
+
+    def list_batches(self, queue: str, states: Iterable[BatchState]) -> list[Batch]:
+        """Batches in `states`, oldest first (by their number, so `batch/10` follows `batch/9`)."""
+        b = t.batch.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(t.batch).where(b.queue == queue, b.state.in_([s.value for s in states]))
+            ).all()
+        return sorted((_batch(r) for r in rows), key=lambda x: _number(x.id))
+
+    def transition_batch(
+        self, batch: Batch, state: BatchState, dependencies: tuple[BatchID, ...] | None = None
+    ) -> Batch:
+        """CAS the batch to `state` (and its dependencies, when given); returns the new value."""
+        deps = batch.dependencies if dependencies is None else dependencies
+        b = t.batch.c
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                sa.update(t.batch)
+                .where(b.queue == batch.queue, b.id == batch.id, b.version == batch.version)
+                .values(state=state.value, dependencies=list(deps), version=batch.version + 1)
+            )
+        if done.rowcount != 1:
+            raise VersionMismatchError(f"batch {batch.id} changed under us")
+        return dataclasses.replace(batch, state=state, dependencies=deps, version=batch.version + 1)
+
+    def associate(self, queue: str, request_id: str, batch_id: str) -> None:
+        insert_or_exists(
+            self.engine, t.request_batch, queue=queue, request_id=request_id, batch_id=batch_id
+        )
+
+    def batches_of_request(self, queue: str, request_id: str) -> list[Batch]:
+        rb = t.request_batch.c
+        with self.engine.connect() as conn:
+            ids = list(
+                conn.execute(
+                    sa.select(rb.batch_id).where(rb.queue == queue, rb.request_id == request_id)
+                ).scalars()
+            )
+        found = self.get_batches(queue, ids)
+        return sorted(found.values(), key=lambda x: _number(x.id))
+
+    def creating_batches_of_request(self, queue: str, request_id: str) -> list[Batch]:
+        """Batches still `creating` that contain the request (not yet associated)."""
+        return [
+            b for b in self.list_batches(queue, [BatchState.CREATING]) if request_id in b.contains
+        ]
+
+    # --- builds and links ----------------------------------------------------------------------
+
+    def create_build(self, queue: str, build: Build) -> None:
+        insert_or_exists(
+            self.engine,
+            t.build,
+            queue=queue,
+            id=build.id,
+            batch_id=build.batch_id,
+            path_id=build.path_id,
+            attempt=build.attempt,
+            status=build.status.value,
+        )
+
+    def get_build(self, queue: str, build_id: str) -> Build | None:
+        c = t.build.c
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(t.build).where(c.queue == queue, c.id == build_id)
+            ).one_or_none()
+        if row is None:
+            return None
+        return Build(
+            id=BuildID(row.id),
+            batch_id=BatchID(row.batch_id),
+            path_id=PathID(row.path_id),
+            attempt=row.attempt,
+            status=BuildStatus(row.status),
+        )
+
+    def set_build_status(self, queue: str, build_id: str, status: BuildStatus) -> None:
+        c = t.build.c
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(t.build)
+                .where(c.queue == queue, c.id == build_id)
+                .values(status=status.value)
+            )
+
+    def link_build(self, queue: str, path_id: str, attempt: int, build_id: str) -> bool:
+        return insert_or_exists(
+            self.engine,
+            t.path_build,
+            queue=queue,
+            path_id=path_id,
+            attempt=attempt,
+            build_id=build_id,
+        )
+
+    def linked_build(self, queue: str, path_id: str, attempt: int) -> str | None:
+        c = t.path_build.c
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                sa.select(c.build_id).where(
+                    c.queue == queue, c.path_id == path_id, c.attempt == attempt
+                )
+            ).scalar_one_or_none()
+        return None if found is None else str(found)
+
+    # --- path sets -----------------------------------------------------------------------------
+
+    def get_path_set(self, queue: str, head: str) -> PathSet | None:
+        c = t.path_set.c
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(t.path_set).where(c.queue == queue, c.head == head)
+            ).one_or_none()
+        if row is None:
+            return None
+        head_id = BatchID(row.head)
+        return PathSet(
+            queue=row.queue,
+            head=head_id,
+            paths=tuple(_entry(head_id, e) for e in row.paths),
+            version=row.version,
+        )
+
+    def save_path_set(self, path_set: PathSet) -> PathSet:
+        """Create (version 0 → 1) or CAS-update the set; VersionMismatchError on a lost race."""
+        paths = [_entry_json(e) for e in path_set.paths]
+        new_version = path_set.version + 1
+        if path_set.version == 0:
+            created = insert_or_exists(
+                self.engine,
+                t.path_set,
+                queue=path_set.queue,
+                head=path_set.head,
+                paths=paths,
+                version=1,
+            )
+            if not created:
+                raise VersionMismatchError(f"path set of {path_set.head} was created under us")
+        else:
+            c = t.path_set.c
+            with self.engine.begin() as conn:
+                done = conn.execute(
+                    sa.update(t.path_set)
+                    .where(
+                        c.queue == path_set.queue,
+                        c.head == path_set.head,
+                        c.version == path_set.version,
+                    )
+                    .values(paths=paths, version=new_version)
+                )
+            if done.rowcount != 1:
+                raise VersionMismatchError(f"path set of {path_set.head} changed under us")
+        return dataclasses.replace(path_set, version=new_version)
+
+
+def _number(batch_id: str) -> tuple[int, str]:
+    tail = batch_id.rsplit("/", 1)[-1]
+    return (int(tail), batch_id) if tail.isdigit() else (0, batch_id)

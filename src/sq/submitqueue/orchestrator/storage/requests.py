@@ -1,0 +1,138 @@
+"""Requests, cancel intents and change claims."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Engine
+
+from sq.platform.errs import VersionMismatchError
+from sq.submitqueue.entity.batch import RequestID
+from sq.submitqueue.entity.request import ChangedFile, ChangeInfo, Request, RequestState
+from sq.submitqueue.orchestrator.storage import tables as t
+
+
+class AlreadyExistsError(Exception):
+    """A create found the row already there (a redelivery, usually: callers decide)."""
+
+
+def insert_or_exists(engine: Engine, table: sa.Table, **values: Any) -> bool:
+    """Insert a row; False when its key was already taken."""
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.insert(table).values(**values))
+    except sa_exc.IntegrityError:
+        return False
+    return True
+
+
+def details_json(info: ChangeInfo) -> dict[str, Any]:
+    return {
+        "author": info.author,
+        "commits": list(info.commits),
+        "files": [dataclasses.asdict(f) for f in info.files],
+    }
+
+
+def details_of(uri: str, raw: dict[str, Any]) -> ChangeInfo:
+    return ChangeInfo(
+        uri=uri,
+        author=str(raw.get("author", "")),
+        commits=tuple(raw.get("commits", ())),
+        files=tuple(ChangedFile(**f) for f in raw.get("files", ())),
+    )
+
+
+class RequestStore:
+    engine: Engine
+
+    def create_request(self, request: Request) -> bool:
+        """Store a new request; False when it already exists."""
+        return insert_or_exists(
+            self.engine,
+            t.request,
+            queue=request.queue,
+            id=request.id,
+            uris=list(request.uris),
+            strategy=request.strategy,
+            state=request.state.value,
+            version=request.version,
+        )
+
+    def get_request(self, queue: str, request_id: str) -> Request | None:
+        r = t.request.c
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(t.request).where(r.queue == queue, r.id == request_id)
+            ).one_or_none()
+        if row is None:
+            return None
+        return Request(
+            id=RequestID(row.id),
+            queue=row.queue,
+            uris=tuple(row.uris),
+            strategy=row.strategy,
+            state=RequestState(row.state),
+            version=row.version,
+        )
+
+    def update_request(self, request: Request, state: RequestState) -> Request:
+        """CAS the request to `state`; returns the new version of it."""
+        r = t.request.c
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                sa.update(t.request)
+                .where(r.queue == request.queue, r.id == request.id, r.version == request.version)
+                .values(state=state.value, version=request.version + 1)
+            )
+        if done.rowcount != 1:
+            raise VersionMismatchError(f"request {request.id} changed under us")
+        return dataclasses.replace(request, state=state, version=request.version + 1)
+
+    def put_cancel_intent(self, queue: str, request_id: str, reason: str) -> None:
+        insert_or_exists(
+            self.engine, t.cancel_intent, queue=queue, request_id=request_id, reason=reason
+        )
+
+    def cancel_intent(self, queue: str, request_id: str) -> str | None:
+        c = t.cancel_intent.c
+        with self.engine.connect() as conn:
+            reason = conn.execute(
+                sa.select(c.reason).where(c.queue == queue, c.request_id == request_id)
+            ).scalar_one_or_none()
+        return None if reason is None else str(reason)
+
+    def claim_changes(self, request: Request, infos: list[ChangeInfo]) -> None:
+        """Record which request owns each change (idempotent)."""
+        for info in infos:
+            insert_or_exists(
+                self.engine,
+                t.change,
+                queue=request.queue,
+                uri=info.uri,
+                request_id=request.id,
+                details=details_json(info),
+            )
+
+    def claimants(self, queue: str, uri: str) -> list[str]:
+        c = t.change.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(c.request_id).where(c.queue == queue, c.uri == uri).order_by(c.request_id)
+            )
+            return [str(x) for x in rows.scalars()]
+
+    def changes_of(self, request: Request) -> list[ChangeInfo]:
+        """The claimed details of each URI of `request`, in its order (missing ones are bare)."""
+        c = t.change.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(c.uri, c.details).where(
+                    c.queue == request.queue, c.request_id == request.id
+                )
+            ).all()
+        found = {row.uri: details_of(row.uri, row.details) for row in rows}
+        return [found.get(uri) or ChangeInfo(uri=uri) for uri in request.uris]

@@ -1,0 +1,95 @@
+"""The orchestrator's tables (submitqueue-spec §7). Every key leads with the queue."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData(
+    naming_convention={
+        "pk": "pk_%(table_name)s",
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    }
+)
+
+
+def _key(name: str) -> sa.Column[str]:
+    return sa.Column(name, sa.String(255), primary_key=True)
+
+
+request = sa.Table(
+    "sq_request",
+    metadata,
+    _key("queue"),
+    _key("id"),
+    sa.Column("uris", sa.JSON, nullable=False),
+    sa.Column("strategy", sa.String(64), nullable=False),
+    sa.Column("state", sa.String(64), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+cancel_intent = sa.Table(
+    "sq_cancel_intent",
+    metadata,
+    _key("queue"),
+    _key("request_id"),
+    sa.Column("reason", sa.Text, nullable=False),
+)
+"""A cancel that overtook its request's start: honoured when the request is stored."""
+
+change = sa.Table(
+    "sq_change",
+    metadata,
+    _key("queue"),
+    _key("uri"),
+    _key("request_id"),
+    sa.Column("details", sa.JSON, nullable=False),
+)
+
+batch = sa.Table(
+    "sq_batch",
+    metadata,
+    _key("queue"),
+    _key("id"),
+    sa.Column("contains", sa.JSON, nullable=False),
+    sa.Column("dependencies", sa.JSON, nullable=False),
+    sa.Column("state", sa.String(64), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Index(None, "queue", "state"),
+)
+
+request_batch = sa.Table(
+    "sq_request_batch",
+    metadata,
+    _key("queue"),
+    _key("request_id"),
+    _key("batch_id"),
+)
+
+build = sa.Table(
+    "sq_build",
+    metadata,
+    _key("queue"),
+    _key("id"),
+    sa.Column("batch_id", sa.String(255), nullable=False),
+    sa.Column("path_id", sa.String(64), nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(64), nullable=False),
+)
+
+path_build = sa.Table(
+    "sq_path_build",
+    metadata,
+    _key("queue"),
+    sa.Column("path_id", sa.String(64), primary_key=True),
+    sa.Column("attempt", sa.Integer, primary_key=True),
+    sa.Column("build_id", sa.String(255), nullable=False),
+)
+
+path_set = sa.Table(
+    "sq_path_set",
+    metadata,
+    _key("queue"),
+    _key("head"),
+    sa.Column("paths", sa.JSON, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+)

@@ -1,0 +1,105 @@
+"""Refusals, cancellations and dead letters: every request still reaches a terminal state."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sq.runway.extension.merger.fake import FakeMerger
+from support.sq_stack import QUEUE, Stack
+
+pytestmark = pytest.mark.anyio
+
+
+async def started(tmp_path: Path, **kw: object) -> Stack:
+    stack = Stack(tmp_path, **kw)  # type: ignore[arg-type]
+    await stack.start()
+    return stack
+
+
+async def test_a_duplicate_of_an_in_flight_change_is_refused(tmp_path: Path) -> None:
+    s = await started(tmp_path)
+    a = await s.land("same")
+    await s.settle()
+    b = await s.land("same")
+    await s.settle()
+    assert s.log.final(b) == "error"
+    assert a in s.log.last_error(b)
+    await s.release()
+    assert s.log.final(a) == "landed"
+    await s.stop()
+
+
+async def test_a_cancel_that_overtakes_its_start_is_honoured(tmp_path: Path) -> None:
+    s = await started(tmp_path)
+    await s.cancel(f"{QUEUE}/1", "changed my mind")
+    await s.settle()
+    a = await s.land("a")
+    await s.settle()
+    assert s.log.final(a) == "cancelled"
+    assert s.builds() == 0
+    await s.stop()
+
+
+async def test_cancel_before_batching_never_lands(tmp_path: Path) -> None:
+    s = await started(tmp_path)
+    a = await s.land("a")
+    await s.cancel(a)
+    await s.settle()
+    await s.release()
+    assert s.log.final(a) == "cancelled"
+    assert s.order_landed() == []
+    await s.stop()
+
+
+@pytest.mark.parametrize("marker", ["provider-error", "trigger-error", "build-error"])
+async def test_dead_letters_end_in_error_without_blocking_others(
+    tmp_path: Path, marker: str
+) -> None:
+    s = await started(tmp_path)
+    a = await s.land("a", fake=marker)
+    b = await s.land("b")
+    await s.settle()
+    for _ in range(4):
+        await s.release()
+    assert s.log.final(a) == "error"
+    assert "dead-lettered" in s.log.last_error(a)
+    assert s.log.final(b) == "landed"
+    assert s.dead_letters()  # the failure went through a DLQ reconciler
+    await s.stop()
+
+
+async def test_a_build_failure_is_reported_with_its_reason(tmp_path: Path) -> None:
+    s = await started(tmp_path)
+    a = await s.land("a", fake="build-fail")
+    await s.settle()
+    await s.release()
+    assert s.log.final(a) == "error"
+    assert s.log.events(a) == ["building"]
+    await s.stop()
+
+
+@pytest.mark.parametrize("marker", ["merge-conflict", "merge-invalid", "merge-error"])
+async def test_runway_refusals_and_dead_letters_are_answered(tmp_path: Path, marker: str) -> None:
+    s = await started(tmp_path, merger=FakeMerger())
+    a = await s.land("a", fake=marker)
+    b = await s.land("b")
+    await s.settle()
+    for _ in range(4):
+        await s.release()
+    assert s.log.final(a) == "error"
+    expected = "dead-lettered" if marker == "merge-error" else marker
+    assert expected in s.log.last_error(a)
+    assert s.log.final(b) == "landed"
+    await s.stop()
+
+
+async def test_a_stack_lands_as_one_request(tmp_path: Path) -> None:
+    s = await started(tmp_path)
+    a = await s.land("stacked", stack=3)
+    await s.settle()
+    await s.release()
+    assert s.log.final(a) == "landed"
+    assert s.builds() == 1
+    await s.stop()

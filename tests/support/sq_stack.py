@@ -1,0 +1,160 @@
+"""The whole SubmitQueue pipeline (orchestrator + runway) in one process, on the in-memory queue,
+with the fake change provider, a holdable fake build runner and a chosen merger."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sq.api import runway as rw
+from sq.platform import migrations
+from sq.platform.build.fake import FakeBuildRunner
+from sq.platform.db import create_engine
+from sq.platform.messagequeue import Delivery
+from sq.platform.messagequeue.memory import MemoryQueueStore
+from sq.platform.pipeline import construct
+from sq.runway.controller.deps import RunwayDeps, RunwayTarget
+from sq.runway.extension.merger import Merger
+from sq.runway.extension.merger.noop import NoopMerger
+from sq.runway.pipeline import PUBLISH_ONLY as RUNWAY_PUBLISH
+from sq.runway.pipeline import STAGES as RUNWAY_STAGES
+from sq.submitqueue.core import messages as m
+from sq.submitqueue.entity.batch import BatchState
+from sq.submitqueue.extension.changeprovider.fake import FakeChangeProvider
+from sq.submitqueue.extension.conflictanalyzer import ConflictAnalyzer
+from sq.submitqueue.extension.conflictanalyzer.all import AllConflictAnalyzer
+from sq.submitqueue.extension.scorer.constant import ConstantScorer
+from sq.submitqueue.extension.speculator.standard import StandardSpeculator
+from sq.submitqueue.orchestrator.pipeline import PUBLISH_ONLY, STAGES
+from sq.submitqueue.orchestrator.profile import OrchestratorDeps, Profiles, QueueProfile
+from sq.submitqueue.orchestrator.storage import OrchestratorStorage, schema
+from support.mq import Harness
+
+QUEUE = "q"
+TERMINAL = {"landed", "error", "cancelled"}
+
+
+class LogSink:
+    def __init__(self) -> None:
+        self.entries: list[m.RequestLog] = []
+
+    async def __call__(self, delivery: Delivery) -> None:
+        self.entries.append(m.RequestLog.model_validate(delivery.json()))
+        delivery.ack()
+
+    def statuses(self, request_id: str) -> list[str]:
+        return [e.status for e in self.entries if e.request_id == request_id and e.type == "status"]
+
+    def events(self, request_id: str) -> list[str]:
+        return [e.event for e in self.entries if e.request_id == request_id and e.type == "event"]
+
+    def final(self, request_id: str) -> str | None:
+        done = [s for s in self.statuses(request_id) if s in TERMINAL]
+        return done[-1] if done else None
+
+    def last_error(self, request_id: str) -> str:
+        errors = [e.last_error for e in self.entries if e.request_id == request_id and e.last_error]
+        return errors[-1] if errors else ""
+
+
+class Stack:
+    def __init__(
+        self,
+        tmp: Path,
+        *,
+        budget: int = 4,
+        analyzer: ConflictAnalyzer | None = None,
+        merger: Merger | None = None,
+        analyzer_for: Callable[[OrchestratorStorage], ConflictAnalyzer] | None = None,
+        probability: float = 0.9,
+    ) -> None:
+        self.h = Harness(MemoryQueueStore())
+        engine = create_engine(f"sqlite:///{tmp / 'orchestrator.db'}")
+        migrations.upgrade(engine, schema(), migrations.counter_schema())
+        self.storage = OrchestratorStorage(engine)
+        self.runner = FakeBuildRunner(held=True)
+        self.merger = merger or NoopMerger()
+        chosen = analyzer_for(self.storage) if analyzer_for else analyzer or AllConflictAnalyzer()
+        profile = QueueProfile(
+            name=QUEUE,
+            provider=FakeChangeProvider(),
+            analyzer=chosen,
+            speculator=StandardSpeculator(ConstantScorer(probability), budget),
+            runner=self.runner,
+        )
+        self.deps = OrchestratorDeps(
+            storage=self.storage, profiles=Profiles([profile]), clock=self.h.clock
+        )
+        self.orchestrator = construct(self.h.queue, self.deps, STAGES, publish_only=PUBLISH_ONLY)
+        runway = RunwayDeps(targets=lambda q: RunwayTarget(merger=self.merger))
+        self.runway = construct(self.h.queue, runway, RUNWAY_STAGES, publish_only=RUNWAY_PUBLISH)
+        self.log = LogSink()
+        self.landed: list[str] = []
+        self.merge_results: list[rw.MergeResult] = []
+        self._n = 0
+
+    async def start(self) -> None:
+        await self.orchestrator.start()
+        await self.runway.start()
+        await self.h.consume(m.TOPIC_LOG, "gateway-log", inbox=self.log)  # type: ignore[arg-type]
+
+    async def stop(self) -> None:
+        await self.runway.stop()
+        await self.orchestrator.stop()
+
+    async def land(self, name: str, *, files: str = "", fake: str = "", stack: int = 1) -> str:
+        self._n += 1
+        request_id = f"{QUEUE}/{self._n}"
+        uris = []
+        for i in range(stack):
+            query = "&".join(
+                x
+                for x in (f"sq-files={files}" if files else "", f"sq-fake={fake}" if fake else "")
+                if x
+            )
+            suffix = f"/{i}" if stack > 1 else ""
+            uris.append(f"fake://example.com/{name}{suffix}" + (f"?{query}" if query else ""))
+        land = m.LandRequest(id=request_id, queue=QUEUE, change=m.ChangeRef(uris=tuple(uris)))
+        await self.h.queue.publish(m.TOPIC_START, QUEUE, request_id, land)
+        return request_id
+
+    async def cancel(self, request_id: str, reason: str = "") -> None:
+        payload = m.CancelRequest(id=request_id, queue=QUEUE, reason=reason)
+        await self.h.queue.publish(m.TOPIC_CANCEL, request_id, request_id, payload)
+
+    async def settle(self, rounds: int = 6) -> None:
+        """Run until quiet, letting poll holds come due a few times."""
+        for _ in range(rounds):
+            await self.h.settle()
+            self.h.clock.advance(5.0)
+        await self.h.settle()
+
+    def builds(self) -> int:
+        return len(self.runner.triggered)
+
+    def running_heads(self) -> list[str]:
+        return sorted({r.labels["head"] for r in self.runner.running()})
+
+    async def release(self, **kw: Any) -> None:
+        self.runner.release(**kw)
+        await self.settle()
+
+    def order_landed(self) -> list[str]:
+        """Request ids in the order their `landed` status was logged."""
+        return [
+            e.request_id for e in self.log.entries if e.type == "status" and e.status == "landed"
+        ]
+
+    def batch_state(self, batch_id: str) -> BatchState | None:
+        batch = self.storage.get_batch(QUEUE, batch_id)
+        return None if batch is None else batch.state
+
+    def dead_letters(self) -> list[tuple[str, str]]:
+        rows = self.h.store._rows  # type: ignore[attr-defined]
+        return [
+            (topic, message.message_id)
+            for (topic, _), stored in rows.items()
+            if topic.endswith("_dlq")
+            for message in stored.values()
+        ]
