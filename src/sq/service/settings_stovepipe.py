@@ -1,0 +1,110 @@
+"""Stovepipe's part of `sq.yaml`: the queues it validates.
+
+```yaml
+stovepipe:
+  queues:
+    - name: monorepo/main
+      repository: /srv/git/monorepo.git     # a path or any URL git can fetch and push
+      ref: refs/heads/main
+      promotion_ref: refs/heads/verified-main
+      build: {runner: command, command: "make test", incremental_command: "make test-since"}
+      poll_interval: 2s
+```
+No queues configured means a demo: any queue name is accepted, on a fake repository and the fake
+runner.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+_QUEUE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$")
+
+
+def _duration(value: object) -> object:
+    """`90`, `90s`, `30m`, `1.5h`, `500ms` → seconds."""
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match is None:
+            raise ValueError(f"{value!r} is not a duration (e.g. 500ms, 2s, 30m, 1h)")
+        return float(match.group(1)) * _SECONDS[match.group(2)]
+    return value
+
+
+Seconds = Annotated[float, BeforeValidator(_duration), Field(gt=0)]
+OptionalSeconds = Annotated[float, BeforeValidator(_duration), Field(ge=0)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StovepipeBuildSettings(_Section):
+    runner: Literal["fake", "command"] = "command"
+    command: str = Field(default="", description="Full build: runs at the head (SQ_BASE)")
+    incremental_command: str = Field(
+        default="", description="Incremental build; gets the last green as SQ_BASELINE"
+    )
+    timeout: Seconds = 1800.0
+
+    @model_validator(mode="after")
+    def _command_needs_text(self) -> StovepipeBuildSettings:
+        if self.runner == "command" and not self.command.strip():
+            raise ValueError("build.runner 'command' needs build.command")
+        return self
+
+
+class StovepipeQueueSettings(_Section):
+    name: str = Field(pattern=_QUEUE.pattern)
+    source_control: Literal["git", "fake"] = "git"
+    repository: str = ""
+    ref: str = "refs/heads/main"
+    promotion_ref: str | None = None
+    build: StovepipeBuildSettings = StovepipeBuildSettings(runner="fake")
+    poll_interval: Seconds = 30.0
+    max_concurrent: int = Field(default=1, ge=1)
+    gate_wait: Seconds = 5.0
+    max_validation: OptionalSeconds = Field(
+        default=7200.0, description="A build unfinished after this fails closed; 0 = never"
+    )
+
+    @model_validator(mode="after")
+    def _git_needs_repository(self) -> StovepipeQueueSettings:
+        if self.source_control == "git" and not self.repository.strip():
+            raise ValueError(f"queue {self.name!r}: source_control 'git' needs repository")
+        return self
+
+
+class StovepipeSettings(_Section):
+    url: str | None = Field(default=None, description="Database; default <data_dir>/stovepipe.db")
+    queues: list[StovepipeQueueSettings] = Field(default_factory=list)
+    poll_accepted: Seconds = 5.0
+    poll_running: Seconds = 2.0
+    max_concurrent_builds: int = Field(default=4, ge=1, description="Across queues, per process")
+    lease_duration: Seconds = Field(
+        default=30.0, description="How long a dead process keeps its partitions"
+    )
+    visibility_timeout: Seconds = Field(
+        default=60.0, description="When a delivery a dead process held comes back"
+    )
+
+    def subscription_overrides(self) -> dict[str, int]:
+        lease_ms = round(self.lease_duration * 1000)
+        return {
+            "lease_duration_ms": lease_ms,
+            "lease_renewal_interval_ms": max(1, lease_ms // 3),
+            "visibility_timeout_ms": round(self.visibility_timeout * 1000),
+        }
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> StovepipeSettings:
+        names = [q.name for q in self.queues]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"queue {dupes[0]!r} is configured twice")
+        return self

@@ -1,0 +1,128 @@
+"""Stovepipe's wiring: settings → queues, SourceControl, build runners, pipeline, poller, API."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from sq.platform import migrations
+from sq.platform.build import BuildRunner
+from sq.platform.build.command import CommandBuildRunner
+from sq.platform.build.fake import FakeBuildRunner
+from sq.platform.counter import Counter
+from sq.platform.pipeline import construct
+from sq.service.runtime import Runtime, ServiceParts, register
+from sq.service.settings_stovepipe import StovepipeQueueSettings, StovepipeSettings
+from sq.stovepipe import api
+from sq.stovepipe.controller.ingest import IngestController
+from sq.stovepipe.deps import Deps, QueueSetup
+from sq.stovepipe.extension.sourcecontrol import NotFoundError, SourceControl
+from sq.stovepipe.extension.sourcecontrol.fake import FakeSourceControlFactory
+from sq.stovepipe.extension.sourcecontrol.git import GitSourceControl
+from sq.stovepipe.poller import Poller
+from sq.stovepipe.stages import stages
+from sq.stovepipe.storage import SqlStorage, schema
+
+DEMO_HISTORY = ("git://<queue>/HEAD",)
+
+
+class ConfiguredSourceControl:
+    """Each configured queue's SourceControl, built once (git workspaces under the data dir)."""
+
+    def __init__(self, settings: StovepipeSettings, root: Path, fake: FakeSourceControlFactory):
+        self._by_queue: dict[str, SourceControl] = {}
+        for queue in settings.queues:
+            if queue.source_control == "fake":
+                self._by_queue[queue.name] = fake.add(queue.name, [f"git://{queue.name}/HEAD"])
+                continue
+            self._by_queue[queue.name] = GitSourceControl(
+                repository=queue.repository,
+                ref=queue.ref,
+                promotion_ref=queue.promotion_ref,
+                workspace=root / "git" / _safe(queue.name),
+            )
+
+    def for_queue(self, queue: str) -> SourceControl:
+        try:
+            return self._by_queue[queue]
+        except KeyError:
+            raise NotFoundError(f"unknown queue {queue!r}") from None
+
+
+class _RunnerCloser:
+    def __init__(self, runner: CommandBuildRunner) -> None:
+        self.runner = runner
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        await self.runner.close()
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)
+
+
+def _setup(queue: StovepipeQueueSettings) -> QueueSetup:
+    return QueueSetup(
+        name=queue.name,
+        repository=queue.repository,
+        full_command=queue.build.command,
+        incremental_command=queue.build.incremental_command,
+        max_concurrent=queue.max_concurrent,
+        gate_wait_delay_ms=round(queue.gate_wait * 1000),
+        max_validation_ms=round(queue.max_validation * 1000),
+        build_timeout_s=queue.build.timeout,
+        poll_interval_s=queue.poll_interval,
+    )
+
+
+@register("stovepipe")
+def build(runtime: Runtime) -> ServiceParts:
+    settings = runtime.settings.stovepipe
+    root = runtime.settings.data_dir / "stovepipe"
+    engine = runtime.engine_for(
+        "stovepipe", schema(), migrations.counter_schema(), url=settings.url
+    )
+    demo = not settings.queues
+    fake_sc = FakeSourceControlFactory(
+        runtime.clock, default_history=DEMO_HISTORY if demo else None
+    )
+    fake_runner = FakeBuildRunner()
+    command_runner = CommandBuildRunner(
+        workspace_dir=root / "builds",
+        log_dir=root / "logs",
+        max_concurrent=settings.max_concurrent_builds,
+        clock=runtime.clock,
+    )
+    runners: dict[str, BuildRunner] = {
+        q.name: command_runner if q.build.runner == "command" else fake_runner
+        for q in settings.queues
+    }
+    deps = Deps(
+        storage=SqlStorage(engine),
+        source_control=fake_sc if demo else ConfiguredSourceControl(settings, root, fake_sc),
+        runner=fake_runner,
+        runners=runners,
+        counter=Counter(engine),
+        queues={q.name: _setup(q) for q in settings.queues},
+        clock=runtime.clock,
+        poll_accepted_s=settings.poll_accepted,
+        poll_running_s=settings.poll_running,
+        any_queue=demo,
+    )
+    ingest = IngestController(deps, runtime.queue)
+    pipeline = construct(
+        runtime.queue,
+        deps,
+        stages(),
+        gate=runtime.gate,
+        base_config=settings.subscription_overrides(),
+    )
+    poller = Poller(ingest, [(q.name, q.poll_interval) for q in settings.queues], runtime.clock)
+    return ServiceParts(
+        name="stovepipe",
+        routers=[api.router(ingest, poller)],
+        components=[_RunnerCloser(command_runner), pipeline, poller],
+    )

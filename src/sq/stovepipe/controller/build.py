@@ -1,0 +1,47 @@
+"""build (spec §2.3): trigger the request's build and start polling it on `buildsignal`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from sq.platform import errs
+from sq.platform.messagequeue import Delivery
+from sq.platform.pipeline import StageContext
+from sq.stovepipe import messages
+from sq.stovepipe.controller.common import about, load_request, message_of
+from sq.stovepipe.controller.trigger import trigger
+from sq.stovepipe.deps import Deps
+from sq.stovepipe.entity import Build, BuildStatus, BuildStrategy, Request
+from sq.stovepipe.storage import AlreadyExistsError
+
+
+class BuildController:
+    name = "stovepipe-build"
+
+    def __init__(self, deps: Deps, ctx: StageContext) -> None:
+        self.deps = deps
+        self.ctx = ctx
+
+    async def process(self, delivery: Delivery) -> None:
+        message = message_of(delivery)
+        with about(message.id):
+            await self._process(await load_request(self.deps, message))
+
+    async def _process(self, request: Request) -> None:
+        if request.state.is_terminal:
+            return
+        if request.build_strategy is BuildStrategy.NONE:
+            raise errs.RetryableError(f"request {request.id} has no build strategy yet")
+        status = await trigger(self.deps, request)
+        build = Build(
+            id=status.build_id,
+            queue=request.queue,
+            request_id=request.id,
+            status=BuildStatus.ACCEPTED,
+            created_at_ms=self.deps.clock.now_ms(),
+        )
+        with contextlib.suppress(AlreadyExistsError):
+            await asyncio.to_thread(self.deps.storage.create_build, build)
+        payload = messages.EntityMessage(id=build.id, queue_name=request.queue)
+        await self.ctx.publish(messages.BUILDSIGNAL, build.id, build.id, payload)

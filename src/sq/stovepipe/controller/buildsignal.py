@@ -1,0 +1,110 @@
+"""buildsignal (spec §2.4): poll the build by holding its delivery; at a terminal status give the
+queue its slot back, stamp the request's outcome (first writer wins) and hand it to `record`.
+
+A build still unfinished after the queue's `max_validation_ms` fails closed (spec §8.5); a build
+the runner forgot (a restart) is triggered again under the same id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import replace
+
+from sq.platform import build as runner
+from sq.platform.messagequeue import Delivery
+from sq.platform.pipeline import StageContext
+from sq.stovepipe import messages
+from sq.stovepipe.controller.common import (
+    CAS_ATTEMPTS,
+    about,
+    check_queue,
+    log,
+    message_of,
+    release_slot,
+)
+from sq.stovepipe.controller.trigger import STATUS_OF, trigger
+from sq.stovepipe.deps import Deps
+from sq.stovepipe.entity import Build, BuildStatus, FailureReason, Request, RequestState
+from sq.stovepipe.storage import VersionMismatchError
+
+OUTCOME = {
+    BuildStatus.SUCCEEDED: RequestState.SUCCEEDED,
+    BuildStatus.CANCELLED: RequestState.CANCELLED,
+}
+
+
+class BuildSignalController:
+    name = "stovepipe-buildsignal"
+
+    def __init__(self, deps: Deps, ctx: StageContext) -> None:
+        self.deps = deps
+        self.ctx = ctx
+
+    async def process(self, delivery: Delivery) -> None:
+        message = message_of(delivery)
+        store = self.deps.storage
+        build = await asyncio.to_thread(store.get_build, message.queue_name, message.id)
+        with about(build.request_id):
+            request = await asyncio.to_thread(store.get_request, build.queue, build.request_id)
+            check_queue(message, request)
+            await self._process(delivery, build, request)
+
+    async def _process(self, delivery: Delivery, build: Build, request: Request) -> None:
+        if not (request.state is RequestState.PROCESSING or request.state.has_build_outcome):
+            return
+        polled, reason = await self._poll(build, request)
+        effective = build.status
+        changed = polled not in (BuildStatus.UNKNOWN, build.status)
+        if changed and not build.status.is_terminal:
+            await asyncio.to_thread(self.deps.storage.update_build, replace(build, status=polled))
+            effective = polled
+        if not effective.is_terminal:
+            running = effective is BuildStatus.RUNNING
+            delivery.hold(self.deps.poll_running_s if running else self.deps.poll_accepted_s)
+            return
+        if not request.state.has_build_outcome:
+            await release_slot(self.deps, request.queue)
+            await self._stamp(request, effective, reason)
+        payload = messages.EntityMessage(id=request.id, queue_name=request.queue)
+        await self.ctx.publish(messages.RECORD, request.id, request.id, payload)
+
+    async def _poll(self, build: Build, request: Request) -> tuple[BuildStatus, FailureReason]:
+        if build.status.is_terminal:
+            return build.status, FailureReason.BUILD_FAILED
+        setup = self.deps.queue(request.queue)
+        age_ms = self.deps.clock.now_ms() - build.created_at_ms
+        if setup.max_validation_ms > 0 and age_ms > setup.max_validation_ms:
+            log.warning("build passed its deadline; failing closed", build=build.id)
+            with contextlib.suppress(Exception):
+                await self.deps.runner_for(request.queue).cancel(build.id)
+            return BuildStatus.FAILED, FailureReason.DEADLINE
+        try:
+            status = await self.deps.runner_for(request.queue).status(build.id)
+        except runner.UnknownBuildError:
+            if request.state is not RequestState.PROCESSING:
+                return BuildStatus.UNKNOWN, FailureReason.NONE
+            log.info("runner lost the build; triggering it again", build=build.id)
+            status = await trigger(self.deps, request)
+        if status.state is runner.BuildState.ERROR:
+            return BuildStatus.FAILED, FailureReason.BUILD_ERROR
+        return STATUS_OF[status.state], FailureReason.BUILD_FAILED
+
+    async def _stamp(self, request: Request, status: BuildStatus, reason: FailureReason) -> None:
+        state = OUTCOME.get(status, RequestState.FAILED)
+        failure = reason if state is RequestState.FAILED else FailureReason.NONE
+        current = request
+        for _ in range(CAS_ATTEMPTS):
+            if current.state is not RequestState.PROCESSING:
+                return  # first writer wins (a reconciler or a duplicate build)
+            try:
+                await asyncio.to_thread(
+                    self.deps.storage.update_request,
+                    replace(current, state=state, failure_reason=failure),
+                )
+                return
+            except VersionMismatchError:
+                current = await asyncio.to_thread(
+                    self.deps.storage.get_request, current.queue, current.id
+                )
+        raise VersionMismatchError(f"request {request.id}: could not stamp its outcome")

@@ -1,0 +1,50 @@
+"""How a Request becomes a call to the shared BuildRunner (platform/build).
+
+The build id is derived from the request, so a redelivered `build` (or a re-trigger after the
+runner lost the build in a restart) names the same build instead of starting a second one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from sq.platform import build as runner
+from sq.stovepipe.deps import Deps
+from sq.stovepipe.entity import BuildStatus, BuildStrategy, Request
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+STATUS_OF = {
+    runner.BuildState.PENDING: BuildStatus.ACCEPTED,
+    runner.BuildState.RUNNING: BuildStatus.RUNNING,
+    runner.BuildState.PASSED: BuildStatus.SUCCEEDED,
+    runner.BuildState.FAILED: BuildStatus.FAILED,
+    runner.BuildState.CANCELLED: BuildStatus.CANCELLED,
+    runner.BuildState.ERROR: BuildStatus.FAILED,
+}
+
+
+def build_id_for(request: Request) -> str:
+    digest = hashlib.sha256(request.id.encode()).hexdigest()[:8]
+    return f"sp-{_UNSAFE.sub('-', request.id)}-{digest}"
+
+
+async def trigger(deps: Deps, request: Request) -> runner.BuildStatus:
+    setup = deps.queue(request.queue)
+    sc = deps.source_control.for_queue(request.queue)
+    incremental = request.build_strategy is BuildStrategy.INCREMENTAL and bool(request.base_uri)
+    command = setup.full_command
+    if incremental and setup.incremental_command:
+        command = setup.incremental_command
+    spec = runner.BuildRequest(
+        build_id=build_id_for(request),
+        repository=setup.repository,
+        base=await sc.revision(request.uri),
+        layers=(),
+        command=command,
+        baseline=await sc.revision(request.base_uri) if incremental else None,
+        labels={"queue": request.queue, "stovepipe.request": request.id, "uris": request.uri},
+        timeout_s=setup.build_timeout_s,
+    )
+    return await deps.runner_for(request.queue).trigger(spec)

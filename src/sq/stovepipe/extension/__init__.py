@@ -1,0 +1,1 @@
+"""Stovepipe's extension seams."""

@@ -1,0 +1,100 @@
+"""A SourceControl over a newest-first list of URIs, for tests and demos (spec §3.1)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sq.platform.clock import Clock, SystemClock
+from sq.stovepipe.extension.sourcecontrol import (
+    ChangeInfo,
+    InvalidURIError,
+    NotFoundError,
+    Page,
+    SourceControl,
+    UnreachableError,
+)
+
+SPACING_MS = 60_000
+
+
+class FakeSourceControl:
+    def __init__(self, history: Iterable[str] = (), clock: Clock | None = None) -> None:
+        self.history_uris: list[str] = list(history)
+        self._born_ms = (clock or SystemClock()).now_ms()
+        self.promoted: list[str] = []
+        self.unreachable = False
+
+    def push(self, *uris: str) -> None:
+        """New commits on the ref, oldest first."""
+        self.history_uris[:0] = reversed(uris)
+
+    def rewrite(self, history: Iterable[str]) -> None:
+        self.history_uris = list(history)
+
+    def _check(self) -> None:
+        if self.unreachable:
+            raise UnreachableError("fake repository is unreachable")
+
+    def _index(self, uri: str) -> int:
+        try:
+            return self.history_uris.index(uri)
+        except ValueError:
+            raise NotFoundError(f"unknown uri {uri!r}") from None
+
+    async def latest(self) -> str:
+        self._check()
+        if not self.history_uris:
+            raise NotFoundError("the ref has no commits")
+        return self.history_uris[0]
+
+    async def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        self._check()
+        return self._index(ancestor) >= self._index(descendant)
+
+    async def promote(self, uri: str) -> None:
+        self._check()
+        self._index(uri)
+        if self.promoted and self.promoted[-1] == uri:
+            return
+        ahead = self.promoted and self.promoted[-1] in self.history_uris
+        if ahead and self._index(self.promoted[-1]) < self._index(uri):
+            return  # forward only
+        self.promoted.append(uri)
+
+    async def history(self, cursor: str = "", limit: int = 0) -> Page:
+        start = self._index(cursor) if cursor else 0
+        end = len(self.history_uris) if limit <= 0 else start + limit
+        uris = tuple(self.history_uris[start:end])
+        nxt = self.history_uris[end] if end < len(self.history_uris) else ""
+        return Page(uris=uris, next_cursor=nxt)
+
+    async def change_info(self, uri: str) -> ChangeInfo:
+        return ChangeInfo(created_at_ms=self._born_ms - self._index(uri) * SPACING_MS)
+
+    async def revision(self, uri: str) -> str:
+        return uri
+
+    def normalize(self, text: str) -> str:
+        if not text or any(c.isspace() for c in text):
+            raise InvalidURIError(f"not a URI: {text!r}")
+        return text
+
+
+class FakeSourceControlFactory:
+    """Queues by name; `default_history` seeds any queue not set up by hand (the demo's wiring)."""
+
+    def __init__(self, clock: Clock | None = None, default_history: Iterable[str] | None = None):
+        self.clock = clock
+        self.queues: dict[str, FakeSourceControl] = {}
+        self.default = None if default_history is None else list(default_history)
+
+    def add(self, queue: str, history: Iterable[str] = ()) -> FakeSourceControl:
+        self.queues[queue] = FakeSourceControl(history, self.clock)
+        return self.queues[queue]
+
+    def for_queue(self, queue: str) -> SourceControl:
+        if queue not in self.queues:
+            if self.default is None:
+                raise NotFoundError(f"unknown queue {queue!r}")
+            self.add(queue, [u.replace("<queue>", queue) for u in self.default])
+        return self.queues[queue]

@@ -1,0 +1,32 @@
+"""Payloads on Stovepipe's topics (spec §2.0): each names one entity and its queue."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from sq.platform import errs
+
+PROCESS = "stovepipe_process"
+BUILD = "stovepipe_build"
+BUILDSIGNAL = "stovepipe_buildsignal"
+RECORD = "stovepipe_record"
+
+
+class EntityMessage(BaseModel):
+    """`id` is a request id on every topic but buildsignal, where it is a build id."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    id: str
+    queue_name: str
+
+
+def decode(payload: object) -> EntityMessage:
+    """The payload of a delivery; a malformed one is a user error (never retried)."""
+    try:
+        message = EntityMessage.model_validate(payload)
+    except ValidationError as exc:
+        raise errs.UserError(f"malformed payload: {exc.errors()[0]['msg']}") from exc
+    if not message.id or not message.queue_name:
+        raise errs.UserError("malformed payload: empty id or queue_name")
+    return message

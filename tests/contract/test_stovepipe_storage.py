@@ -1,0 +1,105 @@
+"""Stovepipe's storage contract (spec §7.8) on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from sq.platform.db import create_engine
+from sq.platform.migrations import upgrade
+from sq.stovepipe.entity import (
+    Build,
+    BuildStatus,
+    BuildStrategy,
+    Queue,
+    Request,
+    RequestState,
+    ValidationFact,
+    compare_request_ids,
+)
+from sq.stovepipe.storage import (
+    AlreadyExistsError,
+    NotFoundError,
+    SqlStorage,
+    VersionMismatchError,
+    schema,
+)
+from support.databases import fresh_postgres_database
+
+Q = "monorepo/main"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlStorage]:
+    if request.param == "sqlite":
+        engine = create_engine(f"sqlite:///{tmp_path / 'sp.db'}")
+        upgrade(engine, schema())
+        yield SqlStorage(engine)
+        engine.dispose()
+        return
+    with fresh_postgres_database() as url:
+        engine = create_engine(url)
+        upgrade(engine, schema())
+        yield SqlStorage(engine)
+        engine.dispose()
+
+
+def test_queue_rows_are_created_once_and_written_by_version(store: SqlStorage) -> None:
+    store.create_queue(Queue(name=Q))
+    with pytest.raises(AlreadyExistsError):
+        store.create_queue(Queue(name=Q))
+    with pytest.raises(NotFoundError):
+        store.get_queue("other")
+    v2 = store.update_queue(replace(store.get_queue(Q), in_flight_count=1, latest_request_id="x"))
+    assert store.get_queue(Q) == v2 and v2.version == 2
+    with pytest.raises(VersionMismatchError):
+        store.update_queue(replace(v2, version=1))
+    with pytest.raises(VersionMismatchError):
+        store.update_queue(Queue(name="missing"))
+
+
+def test_requests_builds_and_uri_mappings(store: SqlStorage) -> None:
+    r = store.create_request(Request(id=f"{Q}/1", queue=Q, uri="U", state=RequestState.ACCEPTED))
+    with pytest.raises(AlreadyExistsError):
+        store.create_request(r)
+    admitted = replace(
+        r, state=RequestState.PROCESSING, build_strategy=BuildStrategy.FULL, base_uri=""
+    )
+    assert store.update_request(admitted) == store.get_request(Q, r.id)
+    with pytest.raises(VersionMismatchError):
+        store.update_request(admitted)
+    store.create_request_uri(Q, "U", r.id)
+    with pytest.raises(AlreadyExistsError):
+        store.create_request_uri(Q, "U", f"{Q}/2")
+    store.create_request_uri("other/q", "U", "other/q/1")
+    assert store.get_request_id_by_uri(Q, "U") == r.id
+    b = store.create_build(Build(id="b1", queue=Q, request_id=r.id, status=BuildStatus.ACCEPTED))
+    with pytest.raises(AlreadyExistsError):
+        store.create_build(b)
+    assert store.update_build(replace(b, status=BuildStatus.RUNNING)).version == 2
+    assert store.get_build(Q, "b1").status == BuildStatus.RUNNING
+
+
+def test_the_first_fact_wins_and_queues_do_not_leak(store: SqlStorage) -> None:
+    fact = ValidationFact(queue=Q, uri="U", degree=0.0, request_id=f"{Q}/1", created_at_ms=5)
+    store.create_fact(fact)
+    with pytest.raises(AlreadyExistsError):
+        store.create_fact(replace(fact, degree=1.0))
+    assert store.get_fact(Q, "U").degree == 0.0
+    store.create_fact(replace(fact, project="proj", degree=1.0))
+    store.create_fact(replace(fact, queue="other/q", degree=1.0))
+    assert store.get_fact(Q, "U", "proj").degree == 1.0
+    assert store.get_fact(Q, "U").is_green
+    with pytest.raises(NotFoundError):
+        store.get_fact(Q, "V")
+
+
+def test_request_ids_compare_by_number() -> None:
+    assert compare_request_ids(Q, f"{Q}/9", f"{Q}/10") == -1
+    assert compare_request_ids(Q, f"{Q}/10", f"{Q}/7") == 1
+    assert compare_request_ids(Q, "junk", "junk") == 0
+    with pytest.raises(ValueError, match="does not match"):
+        compare_request_ids(Q, "other/1", f"{Q}/2")
