@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from sq.platform.config import FileSettings
+from sq.service.settings_stovepipe import StovepipeSettings
+from sq.service.settings_submitqueue import SubmitQueueSettings
 
 
 class _Section(BaseModel):
@@ -33,8 +35,8 @@ class Settings(FileSettings):
     port: int = Field(default=8080, ge=0, le=65535)
     log: LogSettings = LogSettings()
     mq: QueueSettings = QueueSettings()
-    submitqueue: dict[str, Any] = Field(default_factory=dict)
-    stovepipe: dict[str, Any] = Field(default_factory=dict)
+    submitqueue: SubmitQueueSettings = SubmitQueueSettings()
+    stovepipe: StovepipeSettings = StovepipeSettings()
 
     def queue_url(self) -> str:
         return self.mq.url or f"sqlite:///{(self.data_dir / 'queue.db').resolve()}"

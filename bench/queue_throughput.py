@@ -1,0 +1,562 @@
+"""Publish-then-consume throughput of the SQL message queue, beside the database's raw commit rate
+and procrastinate on the same PostgreSQL server.
+
+Definitions (printed with the table, and in doc/benchmarks.md):
+
+- throughput = messages / (publish wall time + time from subscribing until the last ack is
+  committed). The publish phase ends before the consumer starts.
+- headline: one message per publish transaction (`MessageQueue.publish`); a `publish_many`
+  variant (`--batch` messages per transaction) is reported in the table only.
+- raw commit rate = single-row INSERT + COMMIT per iteration, in a tight loop, through the bare
+  driver with the queue's durability settings (SQLite: WAL, synchronous=NORMAL, BEGIN IMMEDIATE;
+  PostgreSQL: the server's settings).
+- procrastinate: N no-op jobs deferred (one per transaction; `batch_defer` as a secondary figure),
+  then one worker with its default concurrency runs until the queue is empty.
+
+Every database is fresh (a temporary SQLite file, or a PostgreSQL database created and dropped
+here). Loops are bounded by N and every wait by `--timeout`; only loopback servers are used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import math
+import os
+import sqlite3
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from sq.platform import migrations
+from sq.platform.db import create_engine
+from sq.platform.messagequeue import Delivery, MessageQueue, SubscriptionConfig
+from sq.platform.messagequeue.sql.store import SqlQueueStore
+
+PG_ENV = "SQ_TEST_POSTGRES_URL"
+PAYLOAD_BYTES = 200
+TOPIC = "bench"
+QUICK_MESSAGES = 1000
+
+
+def _payload() -> str:
+    """A JSON document of exactly PAYLOAD_BYTES bytes."""
+    skeleton = '{"pad":""}'
+    text = '{"pad":"' + "x" * (PAYLOAD_BYTES - len(skeleton)) + '"}'
+    assert len(text.encode()) == PAYLOAD_BYTES
+    return text
+
+
+PAYLOAD = _payload()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Row:
+    database: str
+    system: str
+    batch: int
+    mode: str
+    partitions: str
+    publish_s: float
+    consume_s: float
+    messages: int
+
+    @property
+    def publish_rate(self) -> float:
+        return self.messages / self.publish_s
+
+    @property
+    def consume_rate(self) -> float:
+        return self.messages / self.consume_s if self.consume_s else math.nan
+
+    @property
+    def throughput(self) -> float:
+        return self.messages / (self.publish_s + self.consume_s)
+
+
+def progress(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# --- fresh databases ------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def fresh_sqlite(workdir: Path) -> Iterator[Path]:
+    path = workdir / f"{uuid.uuid4().hex[:12]}.db"
+    try:
+        yield path
+    finally:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def fresh_postgres(server_url: str) -> Iterator[sa.URL]:
+    """Create a uniquely named database on the server; drop it (forcefully) afterwards."""
+    server = sa.make_url(server_url).set(drivername="postgresql+psycopg")
+    name = f"sqbench_{uuid.uuid4().hex[:16]}"
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        yield server.set(database=name)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def libpq_url(url: sa.URL) -> str:
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+# --- raw commit rate ------------------------------------------------------------------------------
+
+
+def raw_sqlite(path: Path, n: int) -> float:
+    """Seconds for n single-row INSERT + COMMIT transactions with the queue's SQLite settings."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        for pragma in (
+            "journal_mode=WAL",
+            "synchronous=NORMAL",
+            "busy_timeout=30000",
+            "temp_store=MEMORY",
+        ):
+            conn.execute(f"PRAGMA {pragma}")
+        conn.execute("CREATE TABLE raw (id INTEGER PRIMARY KEY, payload TEXT NOT NULL)")
+        start = time.perf_counter()
+        for _ in range(n):
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("INSERT INTO raw (payload) VALUES (?)", (PAYLOAD,))
+            conn.execute("COMMIT")
+        return time.perf_counter() - start
+    finally:
+        conn.close()
+
+
+def raw_postgres(url: sa.URL, n: int) -> float:
+    """Seconds for n single-row INSERT + COMMIT transactions through psycopg."""
+    import psycopg
+
+    with psycopg.connect(libpq_url(url)) as conn:
+        conn.execute("CREATE TABLE raw (id BIGSERIAL PRIMARY KEY, payload TEXT NOT NULL)")
+        conn.commit()
+        start = time.perf_counter()
+        for _ in range(n):
+            conn.execute("INSERT INTO raw (payload) VALUES (%s)", (PAYLOAD,))
+            conn.commit()
+        return time.perf_counter() - start
+
+
+# --- our queue -----------------------------------------------------------------------------------
+
+
+async def run_queue(
+    url: str | sa.URL, n: int, partitions: int, batch: int, limit_s: float
+) -> tuple[float, float]:
+    """(publish seconds, seconds from subscribe until the last ack is committed).
+
+    batch == 1 publishes one message per transaction; more uses `publish_many` in chunks.
+    """
+    engine = create_engine(url)
+    try:
+        migrations.upgrade(engine, migrations.queue_schema())
+        queue = MessageQueue(SqlQueueStore(engine))
+        keys = [f"p{i % partitions}" for i in range(n)]
+        start = time.perf_counter()
+        if batch == 1:
+            for i, key in enumerate(keys):
+                await queue.publish(TOPIC, key, f"m{i}", PAYLOAD)
+        else:
+            for low in range(0, n, batch):
+                await queue.publish_many(
+                    [
+                        queue.message(TOPIC, keys[i], f"m{i}", PAYLOAD)
+                        for i in range(low, min(n, low + batch))
+                    ]
+                )
+        publish_s = time.perf_counter() - start
+
+        seen: set[str] = set()
+        all_seen = asyncio.Event()
+
+        async def handler(delivery: Delivery) -> None:
+            delivery.ack()
+            seen.add(delivery.message_id)
+            if len(seen) >= n:
+                all_seen.set()
+
+        start = time.perf_counter()
+        deadline = start + limit_s
+        await queue.subscribe(TOPIC, SubscriptionConfig(consumer_group="bench"), handler)
+        try:
+            await asyncio.wait_for(all_seen.wait(), limit_s)
+            # An ack is recorded in memory and written by the worker's next transaction; the
+            # queue is idle once every worker has written its outcomes and gone to sleep.
+            while not queue.is_idle():
+                if time.perf_counter() > deadline:
+                    raise TimeoutError("acks were not written before the deadline")
+                await asyncio.sleep(0.001)
+            consume_s = time.perf_counter() - start
+        finally:
+            await queue.close()
+        return publish_s, consume_s
+    finally:
+        engine.dispose()
+
+
+# --- procrastinate -------------------------------------------------------------------------------
+
+
+async def run_procrastinate(url: sa.URL, n: int, batch: int, limit_s: float) -> tuple[float, float]:
+    """(defer seconds, worker seconds) for n no-op jobs carrying the same 200-byte payload."""
+    import procrastinate
+
+    # The worker runs in this process with the task registered, so the advice against defining
+    # the app in __main__ (for separate worker processes) does not apply.
+    logging.getLogger("procrastinate.blueprints").addFilter(
+        lambda record: getattr(record, "action", "") != "app_defined_in___main__"
+    )
+    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=libpq_url(url)))
+
+    @app.task(name="noop")
+    async def noop(pad: str) -> None:
+        return None
+
+    async with app.open_async():
+        await app.schema_manager.apply_schema_async()
+        start = time.perf_counter()
+        if batch == 1:
+            for _ in range(n):
+                await noop.defer_async(pad=PAYLOAD)
+        else:
+            for low in range(0, n, batch):
+                await noop.batch_defer_async(
+                    *({"pad": PAYLOAD} for _ in range(low, min(n, low + batch)))
+                )
+        defer_s = time.perf_counter() - start
+
+        start = time.perf_counter()
+        await asyncio.wait_for(
+            app.run_worker_async(wait=False, install_signal_handlers=False), limit_s
+        )
+        work_s = time.perf_counter() - start
+
+        async with app.connector.pool.connection() as conn:  # type: ignore[attr-defined]
+            cursor = await conn.execute(
+                "SELECT count(*) FROM procrastinate_jobs WHERE status = 'succeeded'"
+            )
+            (done,) = await cursor.fetchone()
+        if done != n:
+            raise RuntimeError(f"procrastinate finished {done} of {n} jobs")
+    return defer_s, work_s
+
+
+# --- driver --------------------------------------------------------------------------------------
+
+
+def mode_name(system: str, batch: int) -> str:
+    if system == "raw":
+        return "INSERT+COMMIT, 1 row/tx"
+    if system == "sq":
+        return "publish, 1 msg/tx" if batch == 1 else f"publish_many, {batch} msgs/tx"
+    return "defer, 1 job/tx" if batch == 1 else f"batch_defer, {batch} jobs/tx"
+
+
+@contextlib.asynccontextmanager
+async def phase(label: str) -> AsyncIterator[None]:
+    progress(f"{label} ...")
+    start = time.perf_counter()
+    yield
+    progress(f"{label}: done in {time.perf_counter() - start:.1f}s")
+
+
+async def bench_sqlite(args: argparse.Namespace, workdir: Path) -> list[Row]:
+    n = args.messages
+    rows = []
+    async with phase(f"sqlite raw commits x{n}"):
+        with fresh_sqlite(workdir) as path:
+            seconds = raw_sqlite(path, n)
+    rows.append(
+        Row(
+            database="sqlite",
+            system="raw",
+            batch=1,
+            mode=mode_name("raw", 1),
+            partitions="-",
+            publish_s=seconds,
+            consume_s=0.0,
+            messages=n,
+        )
+    )
+    for batch in (1, args.batch):
+        for parts in args.partitions:
+            label = f"sqlite sq {mode_name('sq', batch)}, {parts} partition(s) x{n}"
+            async with phase(label):
+                with fresh_sqlite(workdir) as path:
+                    pub, con = await run_queue(str(path), n, parts, batch, args.timeout)
+            rows.append(
+                Row(
+                    database="sqlite",
+                    system="sq",
+                    batch=batch,
+                    mode=mode_name("sq", batch),
+                    partitions=str(parts),
+                    publish_s=pub,
+                    consume_s=con,
+                    messages=n,
+                )
+            )
+    return rows
+
+
+async def bench_postgres(args: argparse.Namespace) -> list[Row]:
+    n = args.messages
+    rows = []
+    async with phase(f"postgresql raw commits x{n}"):
+        with fresh_postgres(args.postgres_url) as url:
+            seconds = raw_postgres(url, n)
+    rows.append(
+        Row(
+            database="postgresql",
+            system="raw",
+            batch=1,
+            mode=mode_name("raw", 1),
+            partitions="-",
+            publish_s=seconds,
+            consume_s=0.0,
+            messages=n,
+        )
+    )
+    for batch in (1, args.batch):
+        for parts in args.partitions:
+            label = f"postgresql sq {mode_name('sq', batch)}, {parts} partition(s) x{n}"
+            async with phase(label):
+                with fresh_postgres(args.postgres_url) as url:
+                    pub, con = await run_queue(url, n, parts, batch, args.timeout)
+            rows.append(
+                Row(
+                    database="postgresql",
+                    system="sq",
+                    batch=batch,
+                    mode=mode_name("sq", batch),
+                    partitions=str(parts),
+                    publish_s=pub,
+                    consume_s=con,
+                    messages=n,
+                )
+            )
+        label = f"postgresql procrastinate {mode_name('procrastinate', batch)} x{n}"
+        async with phase(label):
+            with fresh_postgres(args.postgres_url) as url:
+                pub, con = await run_procrastinate(url, n, batch, args.timeout)
+        rows.append(
+            Row(
+                database="postgresql",
+                system="procrastinate",
+                batch=batch,
+                mode=mode_name("procrastinate", batch),
+                partitions="-",
+                publish_s=pub,
+                consume_s=con,
+                messages=n,
+            )
+        )
+    return rows
+
+
+# --- report --------------------------------------------------------------------------------------
+
+DEFINITIONS = """\
+throughput = messages / (publish wall time + time from subscribe until the last ack is committed)
+  publish and consume are sequential phases; consume uses SubscriptionConfig defaults
+  (batch_size=10) with one worker task per partition, handler = delivery.ack()
+raw        = single-row INSERT + COMMIT loop through the bare driver, same durability settings
+             (its publish/s and throughput are the commit rate)
+procr.     = procrastinate on the same server: defer N no-op jobs, then one worker
+             (default concurrency 1, wait=False) until the queue is empty
+vs raw     = throughput / raw commit rate of the same database
+vs procr.  = throughput / procrastinate's throughput with the same publish mode"""
+
+
+def _ratio(value: float | None) -> str:
+    return "-" if value is None or math.isnan(value) else f"{value:.2f}x"
+
+
+def _raw(rows: list[Row], database: str) -> Row | None:
+    return next((r for r in rows if r.database == database and r.system == "raw"), None)
+
+
+def _procrastinate(rows: list[Row], batch: int) -> Row | None:
+    return next((r for r in rows if r.system == "procrastinate" and r.batch == batch), None)
+
+
+def render(rows: list[Row], n: int) -> str:
+    header = (
+        "database",
+        "system",
+        "mode",
+        "partitions",
+        "publish/s",
+        "consume/s",
+        "throughput/s",
+        "vs raw",
+        "vs procr.",
+    )
+    table = [header]
+    for row in rows:
+        raw = _raw(rows, row.database)
+        procr = _procrastinate(rows, row.batch) if row.database == "postgresql" else None
+        vs_raw = row.throughput / raw.throughput if raw and row.system != "raw" else None
+        vs_procr = row.throughput / procr.throughput if procr and row.system == "sq" else None
+        table.append(
+            (
+                row.database,
+                row.system,
+                row.mode,
+                row.partitions,
+                f"{row.publish_rate:,.0f}",
+                "-" if row.system == "raw" else f"{row.consume_rate:,.0f}",
+                f"{row.throughput:,.0f}",
+                _ratio(vs_raw),
+                _ratio(vs_procr),
+            )
+        )
+    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
+    numeric = {4, 5, 6, 7, 8}
+    lines = [
+        f"Queue throughput: {n:,} messages of {PAYLOAD_BYTES} bytes",
+        "",
+        "| "
+        + " | ".join(
+            cell.rjust(w) if i in numeric else cell.ljust(w)
+            for i, (cell, w) in enumerate(zip(header, widths, strict=True))
+        )
+        + " |",
+        "|"
+        + "|".join(
+            ("-" * (w + 1) + ":") if i in numeric else ("-" * (w + 2)) for i, w in enumerate(widths)
+        )
+        + "|",
+    ]
+    for line in table[1:]:
+        cells = (
+            cell.rjust(w) if i in numeric else cell.ljust(w)
+            for i, (cell, w) in enumerate(zip(line, widths, strict=True))
+        )
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def headline(rows: list[Row]) -> dict[str, float | None]:
+    """Ratios of the worst one-message-per-transaction queue figure on each database."""
+
+    def worst(database: str) -> float | None:
+        ours = [
+            r.throughput
+            for r in rows
+            if r.database == database and r.system == "sq" and r.batch == 1
+        ]
+        return min(ours) if ours else None
+
+    result: dict[str, float | None] = {}
+    for key, database in (("sqlite_vs_raw", "sqlite"), ("pg_vs_raw", "postgresql")):
+        ours, raw = worst(database), _raw(rows, database)
+        result[key] = ours / raw.throughput if ours and raw else None
+    ours, procr = worst("postgresql"), _procrastinate(rows, 1)
+    result["pg_vs_procrastinate"] = ours / procr.throughput if ours and procr else None
+    return result
+
+
+def result_line(ratios: dict[str, float | None]) -> str:
+    return "RESULT " + " ".join(
+        f"{key}={'n/a' if value is None else f'{value:.3f}'}" for key, value in ratios.items()
+    )
+
+
+def environment(args: argparse.Namespace) -> str:
+    parts = [
+        f"python {sys.version.split()[0]}",
+        f"sqlite {sqlite3.sqlite_version}",
+        f"{os.cpu_count()} cpus",
+    ]
+    if not args.sqlite_only:
+        engine = sa.create_engine(
+            sa.make_url(args.postgres_url).set(drivername="postgresql+psycopg")
+        )
+        try:
+            with engine.connect() as conn:
+                version = conn.execute(sa.text("SHOW server_version")).scalar()
+                fsync = conn.execute(sa.text("SHOW fsync")).scalar()
+                sync = conn.execute(sa.text("SHOW synchronous_commit")).scalar()
+            parts.append(f"postgresql {version} (fsync={fsync}, synchronous_commit={sync})")
+        finally:
+            engine.dispose()
+    return ", ".join(parts)
+
+
+# --- entry point ---------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--messages", type=int, help="messages per run (default 20000)")
+    parser.add_argument(
+        "--quick", action="store_true", help=f"smoke run: {QUICK_MESSAGES} messages by default"
+    )
+    parser.add_argument(
+        "--partitions",
+        default="1,50",
+        type=lambda text: [int(p) for p in text.split(",")],
+        help="comma-separated partition counts (default 1,50)",
+    )
+    parser.add_argument("--batch", type=int, default=100, help="messages per batched transaction")
+    parser.add_argument("--sqlite-only", action="store_true", help="skip PostgreSQL")
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get(PG_ENV),
+        help=f"server URL; a fresh database is created there (default ${PG_ENV})",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=900.0, help="upper bound on each wait, in seconds"
+    )
+    args = parser.parse_args(argv)
+    if args.messages is None:
+        args.messages = QUICK_MESSAGES if args.quick else 20_000
+    if args.messages < 1 or args.batch < 2 or min(args.partitions) < 1:
+        parser.error("--messages and --partitions must be positive and --batch at least 2")
+    if not args.sqlite_only and not args.postgres_url:
+        parser.error(f"set {PG_ENV} or --postgres-url, or pass --sqlite-only")
+    return args
+
+
+async def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    env = environment(args)
+    progress(f"{args.messages} messages; {env}")
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="sqbench-") as workdir:
+        rows += await bench_sqlite(args, Path(workdir))
+    if not args.sqlite_only:
+        rows += await bench_postgres(args)
+    print(render(rows, args.messages))
+    print()
+    print(env)
+    print(DEFINITIONS)
+    print()
+    print(result_line(headline(rows)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
