@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from sq.platform.messagequeue.sql.rows import lease_is
@@ -14,10 +15,12 @@ from sq.platform.messagequeue.store import Fence, Lease
 
 
 class SqlOwnership:
-    engine: Engine
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._postgres = engine.dialect.name == "postgresql"
 
     def _insert(self, table: sa.Table) -> Any:
-        raise NotImplementedError
+        return postgresql.insert(table) if self._postgres else sqlite.insert(table)
 
     # --- discovery, leases, heartbeats -----------------------------------------------------------
 

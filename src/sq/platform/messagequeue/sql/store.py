@@ -7,8 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
 from sq.platform.messagequeue import window
 from sq.platform.messagequeue.model import (
@@ -20,12 +19,10 @@ from sq.platform.messagequeue.sql import statements
 from sq.platform.messagequeue.sql.ownership import SqlOwnership
 from sq.platform.messagequeue.sql.rows import (
     delivery_is,
-    lease_is,
     stored_message,
 )
 from sq.platform.messagequeue.sql.schema import (
     delivery,
-    leases,
     messages,
     offsets,
     partitions,
@@ -41,17 +38,9 @@ from sq.platform.messagequeue.store import (
 )
 
 NOTIFY_CHANNEL = "sq_mq"
-_WATERMARK_SCAN = 1000
 
 
 class SqlQueueStore(SqlOwnership):
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self._postgres = engine.dialect.name == "postgresql"
-
-    def _insert(self, table: sa.Table) -> Any:
-        return postgresql.insert(table) if self._postgres else sqlite.insert(table)
-
     # --- publish ---------------------------------------------------------------------------------
 
     def publish(self, batch: Sequence[OutgoingMessage], now_ms: int) -> list[bool]:
@@ -117,16 +106,7 @@ class SqlQueueStore(SqlOwnership):
         `last_seq` is read before any row: every seq up to it belongs to a committed publish, so
         later scans see all of those rows (or their absence is final).
         """
-        query = statements.OPEN_POSTGRES if self._postgres else statements.OPEN_SQLITE
-        found = conn.execute(
-            query, _keys(fence) | {"owner": fence.owner, "epoch": fence.epoch}
-        ).first()
-        if found is None:
-            raise LeaseLostError(
-                f"lease on {fence.topic}/{fence.partition_key} for {fence.consumer_group} "
-                f"is no longer held by {fence.owner} at epoch {fence.epoch}"
-            )
-        _, acked_seq, last_seq = found
+        _, acked_seq, last_seq = self._fenced(conn, fence)
         if acked_seq is None:
             conn.execute(
                 self._insert(offsets)
@@ -136,13 +116,20 @@ class SqlQueueStore(SqlOwnership):
             acked_seq = 0
         return int(acked_seq), int(last_seq or 0)
 
-    def _check_fence(self, conn: Connection, fence: Fence) -> None:
-        query = sa.select(leases.c.epoch).where(*lease_is(fence)).with_for_update(read=True)
-        if conn.execute(query).first() is None:
+    def _fenced(self, conn: Connection, fence: Fence) -> tuple[Any, ...]:
+        """The lease (epoch), watermark and last seq, if `fence` still holds; else LeaseLostError.
+
+        On PostgreSQL the lease row is locked FOR SHARE, so a takeover waits for this transaction.
+        """
+        query = statements.OPEN_POSTGRES if self._postgres else statements.OPEN_SQLITE
+        params = _keys(fence) | {"owner": fence.owner, "epoch": fence.epoch}
+        found = conn.execute(query, params).first()
+        if found is None:
             raise LeaseLostError(
                 f"lease on {fence.topic}/{fence.partition_key} for {fence.consumer_group} "
                 f"is no longer held by {fence.owner} at epoch {fence.epoch}"
             )
+        return tuple(found)
 
     def _apply_all(
         self, conn: Connection, fence: Fence, outcomes: Sequence[Outcome], now_ms: int
@@ -364,7 +351,7 @@ class SqlQueueStore(SqlOwnership):
 
     def extend(self, fence: Fence, seq: int, until_ms: int) -> bool:
         with self.engine.begin() as conn:
-            self._check_fence(conn, fence)
+            self._fenced(conn, fence)
             done = conn.execute(
                 sa.update(delivery)
                 .where(*delivery_is(fence, seq), delivery.c.acked.is_(False))
