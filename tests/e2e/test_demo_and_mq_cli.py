@@ -1,4 +1,4 @@
-"""`sq demo` as a user runs it, then `sq mq` against what it left behind."""
+"""`sq mq demo` as a user runs it, then `sq mq` against what it left behind."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def sq(*args: str, cwd: Path, input_text: str | None = None) -> subprocess.Compl
 @pytest.fixture(scope="module")
 def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     where = tmp_path_factory.mktemp("demo")
-    result = sq("demo", "--orders", "6", cwd=where)
+    result = sq("mq", "demo", "--orders", "6", cwd=where)
     assert result.returncode == 0, result.stderr
     assert "5 shipped, 1 rejected via the DLQ" in result.stdout
     for event in ("held for 1s", "accept (attempt 2)", "dead-lettered, reconciled as rejected"):

@@ -234,6 +234,28 @@ def test_prepare_tree_builds_target_then_changes_then_head(sandbox: GitSandbox) 
     assert sandbox.git("for-each-ref") == refs_before
 
 
+def test_prepare_tree_skips_a_change_the_base_already_holds_squashed(sandbox: GitSandbox) -> None:
+    # A landed (squashed into one commit) after the path assuming it was planned: replaying A's
+    # first commit alone would be an add/add conflict on a.txt.
+    base, a, b, _ = _changes(sandbox)
+    sandbox.checkout("landed", base)
+    landed = sandbox.commit("A, squashed", {"a.txt": "a\nmore\n"})
+    repo = GitRepo(sandbox.work)
+
+    async def scenario() -> PreparedTree:
+        prepared = await prepare_tree(repo, base=landed, changes=[a], head=b)
+        assert isinstance(prepared, PreparedTree)
+        return prepared
+
+    prepared = asyncio.run(scenario())
+    try:
+        assert [len(c) for c in prepared.created] == [0, 1]
+        assert (prepared.path / "a.txt").read_text() == "a\nmore\n"
+        assert (prepared.path / "lib/a.txt").read_text() == "a1\nB\na3\n"
+    finally:
+        asyncio.run(prepared.remove())
+
+
 def test_prepare_tree_reports_the_conflicting_change(sandbox: GitSandbox) -> None:
     base, a, b, c = _changes(sandbox)
     repo = GitRepo(sandbox.work)

@@ -30,6 +30,18 @@ class GitSandbox:
         self.git("init", "--quiet", f"--initial-branch={branch}")
         self.git("remote", "add", "origin", str(self.origin))
 
+    @classmethod
+    def cloning(cls, origin: Path, work: Path, *, branch: str = "main") -> GitSandbox:
+        """A working clone of an existing repository (`origin` is not created or changed)."""
+        self = cls.__new__(cls)
+        self.root, self.origin, self.work, self.branch = work.parent, origin, work, branch
+        work.mkdir(parents=True)
+        self.git("clone", "--quiet", str(origin), str(work), cwd=work.parent)
+        return self
+
+    def has_branch(self, branch: str) -> bool:
+        return self.origin_ref(f"refs/heads/{branch}") is not None
+
     def git(self, *args: str, cwd: Path | None = None, author: tuple[str, str] = ALICE) -> str:
         name, email = author
         env = git_environment()

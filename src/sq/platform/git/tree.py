@@ -72,6 +72,13 @@ async def prepare_tree(
     try:
         created: list[tuple[str, ...]] = []
         for change in ordered:
+            # A change the base already holds (landed while this path was planned) is skipped
+            # whole: replaying its commits one by one would conflict with their squashed form.
+            if change.commits and await repo.contains_change(
+                await worktree.head(), change.commits[-1]
+            ):
+                created.append(())
+                continue
             replay = await worktree.replay(change.commits)
             if replay.conflict is not None:
                 await worktree.remove()

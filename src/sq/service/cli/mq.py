@@ -36,8 +36,9 @@ def _emit(rows: Any, as_json: bool, table: Table | None) -> None:
 
 
 class _Ctx:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, data_dir: Path) -> None:
         self.url = url
+        self.data_dir = data_dir
         self._engine: sa.Engine | None = None
 
     @property
@@ -67,7 +68,7 @@ class _Ctx:
 def mq(ctx: click.Context, config_path: Path, data_dir: Path | None, db_url: str | None) -> None:
     """Inspect and repair the message queue."""
     settings = settings_from(config_path, data_dir)
-    ctx.obj = _Ctx(db_url or settings.queue_url())
+    ctx.obj = _Ctx(db_url or settings.queue_url(), settings.data_dir)
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
@@ -276,4 +277,32 @@ def gate_list(obj: _Ctx, as_json: bool) -> None:
         {"gates": [asdict(g) for g in gates], "parked": [asdict(p) for p in parked]},
         as_json,
         table,
+    )
+
+
+@mq.command("demo")
+@click.option("--orders", "count", default=6, show_default=True, type=click.IntRange(1, 500))
+@click.pass_obj
+def demo(obj: _Ctx, count: int) -> None:
+    """Run a two-stage pipeline over a durable SQLite queue and show each message's trail."""
+    import asyncio
+
+    from sq.platform.log import configure_logging
+    from sq.service.demo.queue_trail import run_demo
+
+    configure_logging("warning", "auto")
+    console = Console(highlight=False, soft_wrap=True)
+    started = time.monotonic()
+
+    def trail(order: str, event: str) -> None:
+        console.print(
+            f"[dim]{time.monotonic() - started:6.2f}s[/dim]  [bold]{order:<9}[/bold] {event}"
+        )
+
+    db = obj.data_dir / "demo-queue.db"
+    console.print(f"Queue: SQLite at {db}")
+    deps = asyncio.run(run_demo(obj.data_dir, count, trail))
+    console.print(
+        f"\n{len(deps.shipped)} shipped, {len(deps.reconciled)} rejected via the DLQ. "
+        f"Inspect with: sq mq --db {db} topics"
     )

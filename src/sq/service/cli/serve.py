@@ -7,15 +7,13 @@ from pathlib import Path
 
 import click
 
-from sq.platform.lifecycle import Group
 from sq.platform.log import configure_logging
 from sq.platform.process import serve as serve_until_signal
-from sq.service import services  # noqa: F401  (registers every service builder)
 from sq.service.cli import cli
 from sq.service.cli.common import fail
 from sq.service.cli.options import config_options, settings_from
-from sq.service.http import HttpServer, build_app
-from sq.service.runtime import SERVICES, Runtime
+from sq.service.settings import Settings
+from sq.service.stack import LocalStack, service_names
 
 
 @cli.command("serve")
@@ -34,10 +32,10 @@ def serve(
     settings = settings_from(config_path, data_dir)
     wanted = list(names) or ["all"]
     if wanted == ["all"]:
-        wanted = sorted(SERVICES)
-    unknown = [n for n in wanted if n not in SERVICES]
+        wanted = service_names()
+    unknown = [n for n in wanted if n not in service_names()]
     if unknown:
-        fail(f"unknown service {unknown[0]!r}; choose from: all, {', '.join(sorted(SERVICES))}")
+        fail(f"unknown service {unknown[0]!r}; choose from: all, {', '.join(service_names())}")
     configure_logging(settings.log.level, settings.log.format)
     raise SystemExit(
         asyncio.run(
@@ -46,26 +44,9 @@ def serve(
     )
 
 
-async def _run(settings: object, wanted: list[str], host: str, port: int) -> int:
-    from sq.service.settings import Settings
-
-    assert isinstance(settings, Settings)
-    runtime = Runtime(settings)
-    parts = [SERVICES[name](runtime) for name in wanted]
-    started = {"ok": False}
-    app = build_app([r for p in parts for r in p.routers], ready=lambda: started["ok"])
-    http = HttpServer(app, host, port)
-
-    class Ready:
-        async def start(self) -> None:
-            started["ok"] = True
-
-        async def stop(self) -> None:
-            started["ok"] = False
-
-    group = Group(*[c for p in parts for c in p.components], http, Ready())
+async def _run(settings: Settings, wanted: list[str], host: str, port: int) -> int:
+    stack = LocalStack(settings, wanted, host, port)
     try:
-        return await serve_until_signal(group, drain_seconds=settings.mq.drain_seconds)
+        return await serve_until_signal(stack.group, drain_seconds=settings.mq.drain_seconds)
     finally:
-        await runtime.queue.close()
-        runtime.dispose()
+        await stack.close()
