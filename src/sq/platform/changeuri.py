@@ -176,6 +176,22 @@ def repository_location(repository: str) -> tuple[str, str]:
     return host, repo
 
 
+def short_name(uri: str) -> str:
+    """A change as a person reads it in a table: `branch@sha12` (git), `org/repo#n` (GitHub),
+    `name` plus its query (fake). Anything unparsable is returned whole."""
+    try:
+        parsed = parse(uri)
+    except ChangeURIError:
+        return uri
+    if isinstance(parsed, GitChangeURI):
+        branch = parsed.ref.removeprefix("refs/heads/")
+        return f"{branch}@{parsed.sha[:12]}"
+    if isinstance(parsed, GitHubChangeURI):
+        pinned = f"@{parsed.sha[:12]}" if parsed.sha else ""
+        return f"{parsed.org}/{parsed.repo}#{parsed.number}{pinned}"
+    return parsed.name + (f"?{parsed.query}" if parsed.query else "")
+
+
 def markers_of(uri: str) -> Markers:
     """The markers in `uri`'s query, without validating the rest (fake components use this)."""
     _, _, query = uri.partition("?")

@@ -18,6 +18,7 @@ from sq.platform.changeuri import (
     markers_of,
     parse,
     repository_location,
+    short_name,
 )
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -194,3 +195,20 @@ def test_branch_head_uri() -> None:
     assert parse(str(qualified)) == qualified
     with pytest.raises(ChangeURIError, match="sha must be lowercase"):
         branch_head_uri("/srv/repo.git", "main", SHA.upper())
+
+
+@pytest.mark.parametrize(
+    ("uri", "shown"),
+    [
+        (
+            "git://localhost/srv/repo/refs%2Fheads%2Ffeature%2Fx/" + "a" * 40,
+            "feature/x@" + "a" * 12,
+        ),
+        ("git://h/r/refs%2Ftags%2Fv1/" + "b" * 40, "refs/tags/v1@" + "b" * 12),
+        ("https://github.com/acme/app/pull/12", "acme/app#12"),
+        ("fake://demo/change-1?sq-fake=build-fail", "change-1?sq-fake=build-fail"),
+        ("not a uri", "not a uri"),
+    ],
+)
+def test_short_names_for_tables(uri: str, shown: str) -> None:
+    assert short_name(uri) == shown

@@ -10,6 +10,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
+from sq.platform.changeuri import short_name
 from sq.submitqueue.client.trail import Trail
 
 _STYLE = {"landed": "green", "error": "red", "cancelled": "yellow", "cancelling": "yellow"}
@@ -78,7 +79,8 @@ def watch_table(rows: Sequence[WatchRow], now_ms: int) -> Table:
         stage = Text(row.trail.stages, style=_STYLE.get(row.trail.status, ""))
         if row.trail.note:
             stage.append(f"\n{row.trail.note}", style="dim")
-        table.add_row(row.id, "\n".join(row.changes), elapsed(row, now_ms), stage)
+        changes = "\n".join(short_name(uri) for uri in row.changes)
+        table.add_row(row.id, changes, elapsed(row, now_ms), stage)
     return table
 
 
