@@ -37,7 +37,7 @@ from sq.platform.pipeline import construct
 from sq.stovepipe.controller.ingest import IngestController
 from sq.stovepipe.deps import Deps, QueueSetup
 from sq.stovepipe.extension.sourcecontrol.fake import FakeSourceControlFactory
-from sq.stovepipe.stages import stages
+from sq.stovepipe.stages import TOPIC_NAMES, stages
 from sq.stovepipe.storage import NotFoundError, SqlStorage, schema
 
 Q = "bench/main"
@@ -65,7 +65,7 @@ async def measure(url: str, heads: int, timeout_s: float) -> list[float]:
         clock=clock,
     )
     ingest = IngestController(deps, queue)
-    pipeline = construct(queue, deps, stages())
+    pipeline = construct(queue, deps, stages(), topic_names=TOPIC_NAMES)
     await pipeline.start()
     latencies = []
     try:

@@ -1,4 +1,4 @@
-"""Stovepipe's storage contract (spec §7.8) on SQLite and PostgreSQL."""
+"""Stovepipe's storage contract (spec §7.8, and phase 2's stores) on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -14,12 +14,14 @@ from sq.stovepipe.entity import (
     Build,
     BuildStatus,
     BuildStrategy,
+    FailureReason,
     Queue,
     Request,
     RequestState,
     ValidationFact,
     compare_request_ids,
 )
+from sq.stovepipe.entity.project import Analysis, AnalysisState
 from sq.stovepipe.storage import (
     AlreadyExistsError,
     NotFoundError,
@@ -103,3 +105,63 @@ def test_request_ids_compare_by_number() -> None:
     assert compare_request_ids(Q, "junk", "junk") == 0
     with pytest.raises(ValueError, match="does not match"):
         compare_request_ids(Q, "other/1", f"{Q}/2")
+
+
+def test_builds_keep_their_project_and_failure_reason(store: SqlStorage) -> None:
+    b = store.create_build(
+        Build(id="b1", queue=Q, request_id=f"{Q}/1", status=BuildStatus.ACCEPTED, project="p")
+    )
+    failed = replace(b, status=BuildStatus.FAILED, failure_reason=FailureReason.DEADLINE)
+    store.update_build(failed)
+    assert store.get_build(Q, "b1") == replace(failed, version=2)
+
+
+def test_project_heads_are_per_queue_and_project(store: SqlStorage) -> None:
+    head = store.get_or_create_project_head(Q, "a")
+    assert store.get_or_create_project_head(Q, "a") == head
+    moved = store.update_project_head(replace(head, last_green_uri="U", last_green_request_id="r"))
+    with pytest.raises(VersionMismatchError):
+        store.update_project_head(replace(head, last_green_uri="V"))
+    store.get_or_create_project_head("other/q", "a")
+    assert store.project_heads(Q) == {"a": moved}
+    with pytest.raises(NotFoundError):
+        store.get_project_head(Q, "b")
+
+
+def test_the_first_analysis_plan_wins(store: SqlStorage) -> None:
+    plan = Analysis(
+        queue=Q, request_id=f"{Q}/1", uri="U", planned=("a", "b"), state=AnalysisState.ATTRIBUTING
+    )
+    store.create_analysis(plan)
+    with pytest.raises(AlreadyExistsError):
+        store.create_analysis(replace(plan, planned=("c",)))
+    assert store.get_analysis(Q, plan.request_id) == plan
+    widened = replace(plan, planned=("a", "b", "c"), state=AnalysisState.WIDENED)
+    assert store.update_analysis(widened) == replace(widened, version=2)
+    with pytest.raises(VersionMismatchError):
+        store.update_analysis(widened)
+    empty = replace(plan, request_id=f"{Q}/2", planned=())
+    assert store.create_analysis(empty) == store.get_analysis(Q, empty.request_id)
+
+
+def test_reads_for_the_query_api(store: SqlStorage) -> None:
+    for n, state in ((1, RequestState.SUCCEEDED), (2, RequestState.FAILED)):
+        store.create_request(Request(id=f"{Q}/{n}", queue=Q, uri=f"U{n}", state=state))
+        for project, degree in (("", 0.0), ("a", float(n - 1))):
+            fact = ValidationFact(
+                queue=Q,
+                uri=f"U{n}",
+                project=project,
+                degree=degree,
+                request_id=f"{Q}/{n}",
+                created_at_ms=n,
+            )
+            store.create_fact(fact)
+    assert set(store.facts_at(Q, "U2")) == {"", "a"}
+    history = store.project_facts(Q, "a", 10)
+    assert [(f.uri, f.degree, r.id) for f, r in history] == [
+        ("U2", 1.0, f"{Q}/2"),
+        ("U1", 0.0, f"{Q}/1"),
+    ]
+    assert [f.uri for f, _ in store.project_facts(Q, "a", 10, before_seq=2)] == ["U1"]
+    assert store.fact_count(Q, "a") == 2 and store.fact_count(Q) == 4

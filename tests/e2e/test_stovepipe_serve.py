@@ -34,6 +34,11 @@ stovepipe:
       build: {{runner: command, command: "sleep 0.4; test ! -f BROKEN"}}
       poll_interval: 100ms
       gate_wait: 100ms
+      projects:
+        - name: docs
+          paths: ["docs/"]
+          build: {{command: "true"}}
+          promotion_ref: refs/heads/verified-docs
     - name: lost/repo
       repository: {tmp}/does-not-exist.git
       poll_interval: 1s
@@ -135,7 +140,8 @@ def test_kill_minus_nine_mid_build_loses_nothing_and_records_nothing_twice(tmp_p
         db = sqlite3.connect(tmp_path / ".sq" / "stovepipe.db")
         rows = db.execute(
             "SELECT f.uri, f.request_id, r.uri FROM stovepipe_validation_facts f "
-            "JOIN stovepipe_requests r ON r.id = f.request_id AND r.queue = f.queue"
+            "JOIN stovepipe_requests r ON r.id = f.request_id AND r.queue = f.queue "
+            "WHERE f.project = ''"
         ).fetchall()
         assert all(fact_uri == request_uri for fact_uri, _, request_uri in rows)
         assert (
@@ -146,8 +152,20 @@ def test_kill_minus_nine_mid_build_loses_nothing_and_records_nothing_twice(tmp_p
 
         _, status = server.get(f"/api/v1/stovepipe/status?queue={Q}")
         assert str(status["last_green_uri"]).endswith(last)
+        assert str(status["promotion_uri"]).endswith(last)  # read from the repository now
         assert status["in_flight"] == []
         assert status["in_flight_count"] == 0
+        human = server.sq("status", Q).stdout
+        assert f"refs/heads/verified-main at {last[:12]}" in human and last not in human
+
+        # the docs project: green wherever the whole repository was, and at the broken commit
+        # too (its own build passes; the breakage is outside it)
+        wait_for(
+            lambda: git.origin_ref("refs/heads/verified-docs") == last, "docs promoted to commit 4"
+        )
+        assert server.sq("green", Q, "--project", "docs", "--uri", broken).returncode == EXIT_OK
+        docs = json.loads(server.sq("green", Q, "--project", "docs", "--json").stdout)
+        assert docs["uri"].endswith(last)
 
         # bad input: clear errors and exit codes, never a crash loop
         code, body = server.get(f"/api/v1/stovepipe/greenness?queue=no/such&commit={last}")

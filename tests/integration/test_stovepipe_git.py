@@ -26,7 +26,7 @@ from sq.stovepipe.deps import Deps, QueueSetup
 from sq.stovepipe.entity import BuildStrategy, RequestState
 from sq.stovepipe.extension.sourcecontrol.git import GitSourceControl
 from sq.stovepipe.poller import Poller
-from sq.stovepipe.stages import stages
+from sq.stovepipe.stages import TOPIC_NAMES, stages
 from sq.stovepipe.storage import NotFoundError, SqlStorage, schema
 
 pytestmark = pytest.mark.anyio
@@ -73,7 +73,7 @@ class World:
         )
         self.mq = MessageQueue(MemoryQueueStore(), clock=SystemClock())
         self.ingest = IngestController(self.deps, self.mq)
-        self.pipeline = construct(self.mq, self.deps, stages())
+        self.pipeline = construct(self.mq, self.deps, stages(), topic_names=TOPIC_NAMES)
         self.poller = Poller(self.ingest, [(Q, 0.05)], SystemClock())
         self.last_greens: list[str] = []
         self.promotions: list[str | None] = []

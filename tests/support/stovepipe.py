@@ -4,28 +4,38 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from sq.platform import migrations
 from sq.platform.build import BuildRequest, BuildState, BuildStatus, UnknownBuildError
 from sq.platform.counter import Counter
 from sq.platform.db import create_engine
+from sq.platform.hooks import HookDeps, HookEvent, MemoryHookStore
 from sq.platform.messagequeue.memory import MemoryQueueStore
 from sq.platform.pipeline import Pipeline, construct
 from sq.stovepipe.controller.ingest import IngestController
 from sq.stovepipe.deps import Deps, QueueSetup
 from sq.stovepipe.entity import Queue, Request
+from sq.stovepipe.extension.projectmapper import ProjectMapper
 from sq.stovepipe.extension.sourcecontrol.fake import FakeSourceControl, FakeSourceControlFactory
-from sq.stovepipe.stages import stages
+from sq.stovepipe.stages import TOPIC_NAMES, stages
 from sq.stovepipe.storage import SqlStorage, schema
 from support.mq import Harness
 
 Q = "monorepo/main"
 
 
+def scope_of(request: BuildRequest) -> str:
+    """`head`, or `head#project` for a project-scoped build."""
+    project = request.labels.get("stovepipe.project", "")
+    return f"{request.base}#{project}" if project else request.base
+
+
 @dataclass
 class ScriptedRunner:
-    """A BuildRunner test double: builds finish with `outcomes[head]`, or stay running until a test
-    calls `finish(head, state)`; `trigger_errors[head]` makes trigger raise."""
+    """A BuildRunner test double: builds finish with `outcomes[scope]`, or stay running until a
+    test calls `finish(scope, state)`; `trigger_errors[scope]` makes trigger raise. A scope is the
+    head, or `head#project` for a project's build."""
 
     outcomes: dict[str, BuildState] = field(default_factory=dict)
     hold: set[str] = field(default_factory=set)
@@ -36,15 +46,16 @@ class ScriptedRunner:
     heads: dict[str, str] = field(default_factory=dict)
 
     async def trigger(self, request: BuildRequest) -> BuildStatus:
-        if request.base in self.trigger_errors:
-            raise self.trigger_errors[request.base]
+        scope = scope_of(request)
+        if scope in self.trigger_errors:
+            raise self.trigger_errors[scope]
         if request.build_id in self.builds:
             return self.builds[request.build_id]
         self.triggered.append(request)
-        self.heads[request.build_id] = request.base
+        self.heads[request.build_id] = scope
         state = BuildState.RUNNING
-        if request.base not in self.hold:
-            state = self.outcomes.get(request.base, BuildState.PASSED)
+        if scope not in self.hold:
+            state = self.outcomes.get(scope, BuildState.PASSED)
         self.builds[request.build_id] = BuildStatus(build_id=request.build_id, state=state)
         return self.builds[request.build_id]
 
@@ -75,18 +86,40 @@ class ScriptedRunner:
 
     @property
     def heads_built(self) -> list[str]:
-        return [r.base for r in self.triggered]
+        """Scopes in trigger order."""
+        return [scope_of(r) for r in self.triggered]
+
+
+class RecordingSink:
+    """A HookSink that keeps every event it is handed (a redelivery appears twice)."""
+
+    def __init__(self) -> None:
+        self.events: list[HookEvent] = []
+
+    async def handle(self, event: HookEvent) -> None:
+        self.events.append(event)
+
+    def of(self, type_: str) -> list[dict[str, Any]]:
+        return [e.payload for e in self.events if e.type == type_]
 
 
 class Stovepipe:
-    def __init__(self, tmp_path: Path, *, setup: QueueSetup | None = None) -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        *,
+        setup: QueueSetup | None = None,
+        storage: type[SqlStorage] = SqlStorage,
+        mapper: ProjectMapper | None = None,
+    ) -> None:
         self.h = Harness(MemoryQueueStore())
         engine = create_engine(f"sqlite:///{tmp_path / 'stovepipe.db'}")
         migrations.upgrade(engine, schema(), migrations.counter_schema())
         self.sc_factory = FakeSourceControlFactory(self.h.clock)
         self.sc: FakeSourceControl = self.sc_factory.add(Q)
         self.runner = ScriptedRunner()
-        self.store = SqlStorage(engine)
+        self.store = storage(engine)
+        self.events = RecordingSink()
         self.deps = Deps(
             storage=self.store,
             source_control=self.sc_factory,
@@ -94,9 +127,13 @@ class Stovepipe:
             counter=Counter(engine),
             queues={Q: setup or QueueSetup(name=Q, full_command="make test")},
             clock=self.h.clock,
+            mappers={} if mapper is None else {Q: mapper},
+            hooks=HookDeps(sink=self.events, store=MemoryHookStore(), clock=self.h.clock),
         )
         self.ingester = IngestController(self.deps, self.h.queue)
-        self.pipeline: Pipeline = construct(self.h.queue, self.deps, stages())
+        self.pipeline: Pipeline = construct(
+            self.h.queue, self.deps, stages(), topic_names=TOPIC_NAMES
+        )
 
     async def start(self) -> Stovepipe:
         await self.pipeline.start()
@@ -127,5 +164,5 @@ class Stovepipe:
     def states(self, ids: list[str]) -> list[str]:
         return [str(self.request(rid).state) for rid in ids]
 
-    def degree(self, uri: str) -> float:
-        return self.store.get_fact(Q, uri).degree
+    def degree(self, uri: str, project: str = "") -> float:
+        return self.store.get_fact(Q, uri, project).degree

@@ -9,6 +9,11 @@ stovepipe:
       promotion_ref: refs/heads/verified-main
       build: {runner: command, command: "make test", incremental_command: "make test-since"}
       poll_interval: 2s
+      projects:                             # optional (phase 2): per-project greenness
+        - name: b
+          paths: ["b/"]
+          build: {command: "make -C b test"}
+          promotion_ref: refs/heads/verified-b
 ```
 No queues configured means a demo: any queue name is accepted, on a fake repository and the fake
 runner.
@@ -21,9 +26,12 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from sq.service.settings_hooks import HooksConfig
+
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 _QUEUE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$")
+_PROJECT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
 def _duration(value: object) -> object:
@@ -59,6 +67,21 @@ class StovepipeBuildSettings(_Section):
         return self
 
 
+class StovepipeProjectBuildSettings(_Section):
+    command: str = Field(min_length=1, description="The project's own build, run at the commit")
+
+
+class StovepipeProjectSettings(_Section):
+    name: str = Field(pattern=_PROJECT.pattern)
+    paths: list[str] = Field(
+        min_length=1, description="Globs of the paths the project owns (a directory owns its tree)"
+    )
+    build: StovepipeProjectBuildSettings | None = Field(
+        default=None, description="Without one, a red commit that needs it fails it closed"
+    )
+    promotion_ref: str | None = Field(default=None, description="e.g. refs/heads/verified-<name>")
+
+
 class StovepipeQueueSettings(_Section):
     name: str = Field(pattern=_QUEUE.pattern)
     source_control: Literal["git", "fake"] = "git"
@@ -72,11 +95,22 @@ class StovepipeQueueSettings(_Section):
     max_validation: OptionalSeconds = Field(
         default=7200.0, description="A build unfinished after this fails closed; 0 = never"
     )
+    projects: list[StovepipeProjectSettings] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _git_needs_repository(self) -> StovepipeQueueSettings:
         if self.source_control == "git" and not self.repository.strip():
             raise ValueError(f"queue {self.name!r}: source_control 'git' needs repository")
+        return self
+
+    @model_validator(mode="after")
+    def _projects_are_distinct(self) -> StovepipeQueueSettings:
+        names = [p.name for p in self.projects]
+        refs = [r for r in [self.promotion_ref, *(p.promotion_ref for p in self.projects)] if r]
+        for what, values in (("project", names), ("promotion_ref", refs)):
+            dupes = sorted({v for v in values if values.count(v) > 1})
+            if dupes:
+                raise ValueError(f"queue {self.name!r}: {what} {dupes[0]!r} is used twice")
         return self
 
 
@@ -92,6 +126,7 @@ class StovepipeSettings(_Section):
     visibility_timeout: Seconds = Field(
         default=60.0, description="When a delivery a dead process held comes back"
     )
+    hooks: HooksConfig = HooksConfig()
 
     def subscription_overrides(self) -> dict[str, int]:
         lease_ms = round(self.lease_duration * 1000)

@@ -11,11 +11,14 @@ from sq.platform.build.command import CommandBuildRunner
 from sq.platform.build.fake import FakeBuildRunner
 from sq.platform.counter import Counter
 from sq.platform.pipeline import construct
+from sq.service.hooks import wire_hooks
 from sq.service.runtime import Runtime, ServiceParts, register
 from sq.service.settings_stovepipe import StovepipeQueueSettings, StovepipeSettings
 from sq.stovepipe import api
+from sq.stovepipe.controller.events import SOURCE
 from sq.stovepipe.controller.ingest import IngestController
-from sq.stovepipe.deps import Deps, QueueSetup
+from sq.stovepipe.deps import Deps, ProjectSetup, QueueSetup
+from sq.stovepipe.extension.projectmapper.glob import GlobProjectMapper
 from sq.stovepipe.extension.sourcecontrol import NotFoundError, SourceControl
 from sq.stovepipe.extension.sourcecontrol.fake import FakeSourceControlFactory
 from sq.stovepipe.extension.sourcecontrol.git import GitSourceControl
@@ -32,13 +35,17 @@ class ConfiguredSourceControl:
     def __init__(self, settings: StovepipeSettings, root: Path, fake: FakeSourceControlFactory):
         self._by_queue: dict[str, SourceControl] = {}
         for queue in settings.queues:
+            project_refs = {p.name: p.promotion_ref for p in queue.projects if p.promotion_ref}
             if queue.source_control == "fake":
-                self._by_queue[queue.name] = fake.add(queue.name, [f"git://{queue.name}/HEAD"])
+                repo = fake.add(queue.name, [f"git://{queue.name}/HEAD"])
+                repo.refs.update(project_refs)
+                self._by_queue[queue.name] = repo
                 continue
             self._by_queue[queue.name] = GitSourceControl(
                 repository=queue.repository,
                 ref=queue.ref,
                 promotion_ref=queue.promotion_ref,
+                project_refs=project_refs,
                 workspace=root / "git" / _safe(queue.name),
             )
 
@@ -75,7 +82,15 @@ def _setup(queue: StovepipeQueueSettings) -> QueueSetup:
         max_validation_ms=round(queue.max_validation * 1000),
         build_timeout_s=queue.build.timeout,
         poll_interval_s=queue.poll_interval,
+        projects=tuple(
+            ProjectSetup(name=p.name, command=p.build.command if p.build else "")
+            for p in queue.projects
+        ),
     )
+
+
+def _mapper(queue: StovepipeQueueSettings) -> GlobProjectMapper:
+    return GlobProjectMapper({p.name: p.paths for p in queue.projects})
 
 
 @register("stovepipe")
@@ -100,6 +115,7 @@ def build(runtime: Runtime) -> ServiceParts:
         q.name: command_runner if q.build.runner == "command" else fake_runner
         for q in settings.queues
     }
+    hooks = wire_hooks(runtime, SOURCE, settings.hooks, engine)
     deps = Deps(
         storage=SqlStorage(engine),
         source_control=fake_sc if demo else ConfiguredSourceControl(settings, root, fake_sc),
@@ -111,18 +127,21 @@ def build(runtime: Runtime) -> ServiceParts:
         poll_accepted_s=settings.poll_accepted,
         poll_running_s=settings.poll_running,
         any_queue=demo,
+        mappers={q.name: _mapper(q) for q in settings.queues if q.projects},
+        hooks=hooks.deps,
     )
     ingest = IngestController(deps, runtime.queue)
     pipeline = construct(
         runtime.queue,
         deps,
-        stages(),
+        hooks.apply(stages()),
+        topic_names=hooks.topic_names,
         gate=runtime.gate,
         base_config=settings.subscription_overrides(),
     )
     poller = Poller(ingest, [(q.name, q.poll_interval) for q in settings.queues], runtime.clock)
     return ServiceParts(
         name="stovepipe",
-        routers=[api.router(ingest, poller)],
-        components=[_RunnerCloser(command_runner), pipeline, poller],
+        routers=[api.router(ingest, poller), *hooks.routers],
+        components=[*hooks.components, _RunnerCloser(command_runner), pipeline, poller],
     )

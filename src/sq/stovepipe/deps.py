@@ -8,8 +8,20 @@ from dataclasses import dataclass, field
 from sq.platform.build import BuildRunner
 from sq.platform.clock import Clock, SystemClock
 from sq.platform.counter import Counter
+from sq.platform.hooks import HookDeps, default_hook_deps
+from sq.stovepipe.extension.projectmapper import ProjectMapper
 from sq.stovepipe.extension.sourcecontrol import NotFoundError, SourceControlFactory
 from sq.stovepipe.storage import SqlStorage
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProjectSetup:
+    """One project of a queue (phase 2): the paths it owns are the mapper's business."""
+
+    name: str
+    command: str = ""
+    """The project-scoped build, run at the commit in the same tree; empty: no own build, so a
+    project that would need one fails closed."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -26,6 +38,17 @@ class QueueSetup:
     max_validation_ms: int = 7_200_000
     build_timeout_s: float = 1800.0
     poll_interval_s: float = 30.0
+    projects: tuple[ProjectSetup, ...] = ()
+
+    def project(self, name: str) -> ProjectSetup:
+        for project in self.projects:
+            if project.name == name:
+                return project
+        raise UnknownProjectError(f"queue {self.name!r} has no project {name!r}")
+
+
+class UnknownProjectError(LookupError):
+    pass
 
 
 class UnknownQueueError(LookupError):
@@ -46,6 +69,11 @@ class Deps:
     poll_running_s: float = 2.0
     any_queue: bool = False
     """Accept queue names that are not configured (demo and tests), with default setup."""
+    mappers: Mapping[str, ProjectMapper] = field(default_factory=dict)
+    """Per queue with projects: who owns which paths."""
+    analyze_poll_s: float | None = None
+    """How often analyze checks on its project builds; None: `poll_running_s`."""
+    hooks: HookDeps = field(default_factory=default_hook_deps)
 
     def queue(self, name: str) -> QueueSetup:
         found = self.queues.get(name)
@@ -54,6 +82,10 @@ class Deps:
         if self.any_queue and name:
             return QueueSetup(name=name)
         raise UnknownQueueError(f"unknown queue {name!r}")
+
+    def mapper_for(self, queue: str) -> ProjectMapper | None:
+        """Who owns which paths of the queue; None for a queue without projects."""
+        return self.mappers.get(queue)
 
     def runner_for(self, queue: str) -> BuildRunner:
         return self.runners.get(queue, self.runner)

@@ -10,15 +10,26 @@ PROCESS = "stovepipe_process"
 BUILD = "stovepipe_build"
 BUILDSIGNAL = "stovepipe_buildsignal"
 RECORD = "stovepipe_record"
+ANALYZE = "stovepipe_analyze"
 
 
 class EntityMessage(BaseModel):
-    """`id` is a request id on every topic but buildsignal, where it is a build id."""
+    """`id` is a request id on every topic but buildsignal, where it is a build id.
+
+    `project` (phase 2, additive) scopes a `build` or `record` message to one project's build;
+    empty is the request's own, whole-repository build.
+    """
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     id: str
     queue_name: str
+    project: str = ""
+
+    @property
+    def key(self) -> str:
+        """Partition key and message id of a request-keyed message: one per (request, scope)."""
+        return f"{self.id}#{self.project}" if self.project else self.id
 
 
 def decode(payload: object) -> EntityMessage:

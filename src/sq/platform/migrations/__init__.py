@@ -60,3 +60,9 @@ def counter_schema() -> SchemaSet:
     from sq.platform.counter import metadata
 
     return SchemaSet(name="counter", directory=HERE / "counter", metadata=metadata)
+
+
+def hooks_schema() -> SchemaSet:
+    from sq.platform.hooks.sql import metadata
+
+    return SchemaSet(name="hooks", directory=HERE / "hooks", metadata=metadata)

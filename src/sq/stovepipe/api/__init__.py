@@ -1,4 +1,5 @@
-"""Stovepipe's HTTP API under /api/v1/stovepipe: ingest and the greenness queries.
+"""Stovepipe's HTTP API under /api/v1/stovepipe: ingest and the greenness queries (whole
+repository, or one project with `project=`).
 
 Queue names contain `/`, so they travel as a body field or a query parameter, never in the path.
 Errors use the service-wide shape `{"error": {"code", "message"}}`.
@@ -15,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from sq.stovepipe import queries
 from sq.stovepipe.controller.ingest import IngestController, RefNotFoundError
-from sq.stovepipe.deps import UnknownQueueError
+from sq.stovepipe.deps import UnknownProjectError, UnknownQueueError
 from sq.stovepipe.entity import RequestIDError
 from sq.stovepipe.extension.sourcecontrol import InvalidURIError, UnreachableError
 from sq.stovepipe.poller import Poller
@@ -24,6 +25,7 @@ PREFIX = "/api/v1/stovepipe"
 
 ERRORS: tuple[tuple[type[Exception], int, str], ...] = (
     (UnknownQueueError, 404, "unknown_queue"),
+    (UnknownProjectError, 404, "unknown_project"),
     (RefNotFoundError, 404, "ref_not_found"),
     (InvalidURIError, 400, "invalid_uri"),
     (RequestIDError, 400, "invalid_request_id"),
@@ -69,26 +71,30 @@ def router(ingest: IngestController, poller: Poller | None = None) -> APIRouter:
                 if state is None
                 else {"last_poll_ms": state.last_poll_ms, "last_error": state.last_error}
             )
-            found["promotion_ref"] = getattr(
-                deps.source_control.for_queue(queue), "promotion_ref", None
-            )
             return found
 
         return await _answer(run)
 
     @api.get("/greenness")
-    async def greenness(queue: QueueParam, commit: Annotated[str, Query(min_length=1)]) -> Any:
-        return await _answer(lambda: queries.greenness(deps, queue, commit))
+    async def greenness(
+        queue: QueueParam, commit: Annotated[str, Query(min_length=1)], project: str = ""
+    ) -> Any:
+        return await _answer(lambda: queries.greenness(deps, queue, commit, project))
+
+    @api.get("/last-green")
+    async def last_green(queue: QueueParam, project: str = "") -> Any:
+        return await _answer(lambda: queries.last_green(deps, queue, project))
 
     @api.get("/history")
     async def history(
         queue: QueueParam,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         before: str | None = None,
+        project: str = "",
     ) -> Any:
         async def run() -> dict[str, object]:
-            items = await queries.history(deps, queue, limit=limit, before=before)
-            return {"queue": queue, "requests": items}
+            items = await queries.history(deps, queue, limit=limit, before=before, project=project)
+            return {"queue": queue, "project": project, "requests": items}
 
         return await _answer(run)
 

@@ -1,4 +1,8 @@
-"""build (spec §2.3): trigger the request's build and start polling it on `buildsignal`."""
+"""build (spec §2.3): trigger the request's build and start polling it on `buildsignal`.
+
+A message naming a project (phase 2, from analyze) triggers that project's build at the
+request's commit; the request itself is finished by then, so its state does not stop it.
+"""
 
 from __future__ import annotations
 
@@ -26,19 +30,29 @@ class BuildController:
     async def process(self, delivery: Delivery) -> None:
         message = message_of(delivery)
         with about(message.id):
-            await self._process(await load_request(self.deps, message))
+            request = await load_request(self.deps, message)
+            if message.project:
+                await self._start(request, message.project)
+            else:
+                await self._process(request)
 
     async def _process(self, request: Request) -> None:
         if request.state.is_terminal:
             return
         if request.build_strategy is BuildStrategy.NONE:
             raise errs.RetryableError(f"request {request.id} has no build strategy yet")
-        status = await trigger(self.deps, request)
+        await self._start(request, "")
+
+    async def _start(self, request: Request, project: str) -> None:
+        if project and not request.state.has_build_outcome:
+            raise errs.UserError(f"project build of {request.id} before its own outcome")
+        status = await trigger(self.deps, request, project)
         build = Build(
             id=status.build_id,
             queue=request.queue,
             request_id=request.id,
             status=BuildStatus.ACCEPTED,
+            project=project,
             created_at_ms=self.deps.clock.now_ms(),
         )
         with contextlib.suppress(AlreadyExistsError):

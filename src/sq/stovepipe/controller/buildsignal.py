@@ -1,5 +1,7 @@
 """buildsignal (spec §2.4): poll the build by holding its delivery; at a terminal status give the
 queue its slot back, stamp the request's outcome (first writer wins) and hand it to `record`.
+A project build (phase 2) holds no slot and leaves the finished request alone: its outcome goes
+to `record` for the project.
 
 A build still unfinished after the queue's `max_validation_ms` fails closed (spec §8.5); a build
 the runner forgot (a restart) is triggered again under the same id.
@@ -57,21 +59,25 @@ class BuildSignalController:
         effective = build.status
         changed = polled not in (BuildStatus.UNKNOWN, build.status)
         if changed and not build.status.is_terminal:
-            await asyncio.to_thread(self.deps.storage.update_build, replace(build, status=polled))
+            failure = reason if polled is BuildStatus.FAILED else FailureReason.NONE
+            written = replace(build, status=polled, failure_reason=failure)
+            await asyncio.to_thread(self.deps.storage.update_build, written)
             effective = polled
         if not effective.is_terminal:
             running = effective is BuildStatus.RUNNING
             delivery.hold(self.deps.poll_running_s if running else self.deps.poll_accepted_s)
             return
-        if not request.state.has_build_outcome:
+        if not build.project and not request.state.has_build_outcome:
             await release_slot(self.deps, request.queue)
             await self._stamp(request, effective, reason)
-        payload = messages.EntityMessage(id=request.id, queue_name=request.queue)
-        await self.ctx.publish(messages.RECORD, request.id, request.id, payload)
+        payload = messages.EntityMessage(
+            id=request.id, queue_name=request.queue, project=build.project
+        )
+        await self.ctx.publish(messages.RECORD, request.id, payload.key, payload)
 
     async def _poll(self, build: Build, request: Request) -> tuple[BuildStatus, FailureReason]:
         if build.status.is_terminal:
-            return build.status, FailureReason.BUILD_FAILED
+            return build.status, build.failure_reason or FailureReason.BUILD_FAILED
         setup = self.deps.queue(request.queue)
         age_ms = self.deps.clock.now_ms() - build.created_at_ms
         if setup.max_validation_ms > 0 and age_ms > setup.max_validation_ms:
@@ -82,10 +88,10 @@ class BuildSignalController:
         try:
             status = await self.deps.runner_for(request.queue).status(build.id)
         except runner.UnknownBuildError:
-            if request.state is not RequestState.PROCESSING:
+            if not build.project and request.state is not RequestState.PROCESSING:
                 return BuildStatus.UNKNOWN, FailureReason.NONE
             log.info("runner lost the build; triggering it again", build=build.id)
-            status = await trigger(self.deps, request)
+            status = await trigger(self.deps, request, build.project)
         if status.state is runner.BuildState.ERROR:
             return BuildStatus.FAILED, FailureReason.BUILD_ERROR
         return STATUS_OF[status.state], FailureReason.BUILD_FAILED

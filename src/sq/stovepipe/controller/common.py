@@ -21,6 +21,10 @@ log = structlog.get_logger("sq.stovepipe")
 CAS_ATTEMPTS = 20
 
 
+class InvariantError(Exception):
+    """Stored state contradicts what a stage was promised (never retried)."""
+
+
 @contextlib.contextmanager
 def about(request_id: str) -> Iterator[None]:
     """Attribute any failure inside to the request (DLQ entries then name it)."""

@@ -11,7 +11,7 @@ RequestID = NewType("RequestID", str)
 DEGREE_GREEN = 0.0
 DEGREE_BROKEN = 1.0
 WHOLE_REPO = ""
-"""The `project` of a whole-repository fact (phase 1 records nothing else)."""
+"""The `project` of a whole-repository fact; project facts name their project."""
 
 
 class RequestIDError(ValueError):
@@ -124,6 +124,10 @@ class Build:
     queue: str
     request_id: str
     status: BuildStatus
+    project: str = WHOLE_REPO
+    """A project-scoped build (phase 2) names its project; the request's own build does not."""
+    failure_reason: FailureReason = FailureReason.NONE
+    """Written with a terminal `failed` status, so a redelivery stamps the same reason."""
     created_at_ms: int = 0
     version: int = 1
 

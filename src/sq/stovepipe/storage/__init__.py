@@ -7,7 +7,8 @@ synchronous (call it through `asyncio.to_thread`).
 from __future__ import annotations
 
 from sq.platform.errs import VersionMismatchError
+from sq.stovepipe.storage.base import AlreadyExistsError, NotFoundError
 from sq.stovepipe.storage.schema import schema
-from sq.stovepipe.storage.sql import AlreadyExistsError, NotFoundError, SqlStorage
+from sq.stovepipe.storage.sql import SqlStorage
 
 __all__ = ["AlreadyExistsError", "NotFoundError", "SqlStorage", "VersionMismatchError", "schema"]

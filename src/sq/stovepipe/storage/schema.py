@@ -58,6 +58,8 @@ builds = sa.Table(
     sa.Column("status", sa.String(64), nullable=False),
     sa.Column("created_at_ms", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("failure_reason", sa.String(64), nullable=False, server_default=""),
+    sa.Column("project", sa.String(_NAME), nullable=False, server_default=""),
 )
 
 facts = sa.Table(
@@ -69,6 +71,27 @@ facts = sa.Table(
     sa.Column("degree", sa.Float, nullable=False),
     sa.Column("request_id", sa.String(_NAME), nullable=False),
     sa.Column("created_at_ms", sa.BigInteger, nullable=False),
+)
+
+project_heads = sa.Table(
+    "stovepipe_project_heads",
+    metadata,
+    sa.Column("queue", sa.String(_NAME), primary_key=True),
+    sa.Column("project", sa.String(_NAME), primary_key=True),
+    sa.Column("last_green_uri", sa.String(_NAME), nullable=False, server_default=""),
+    sa.Column("last_green_request_id", sa.String(_NAME), nullable=False, server_default=""),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+analyses = sa.Table(
+    "stovepipe_analyses",
+    metadata,
+    sa.Column("queue", sa.String(_NAME), primary_key=True),
+    sa.Column("request_id", sa.String(_NAME), primary_key=True),
+    sa.Column("uri", sa.String(_NAME), nullable=False),
+    sa.Column("planned", sa.Text, nullable=False, server_default=""),
+    sa.Column("state", sa.String(64), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
 )
 
 

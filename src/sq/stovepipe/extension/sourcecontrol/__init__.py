@@ -32,6 +32,25 @@ class ChangeInfo:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PromotionRef:
+    """A configured promotion ref and where it points now (`uri` empty: the ref is unset)."""
+
+    ref: str
+    uri: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Promotion:
+    """What one `promote` call did: `moved` is False when the ref already was at `new` or
+    ahead of it (then `old` is where it stays)."""
+
+    ref: str
+    old: str
+    new: str
+    moved: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Page:
     uris: tuple[str, ...]
     next_cursor: str = ""
@@ -47,13 +66,22 @@ class SourceControl(Protocol):
         NotFoundError when either URI is unknown to the repository.
         """
 
-    async def promote(self, uri: str) -> None:
-        """Move the promotion ref to `uri`; idempotent; a no-op without a promotion ref.
+    async def promote(self, uri: str, project: str = "") -> Promotion | None:
+        """Move the promotion ref of the queue (`project=""`) or of a project to `uri`;
+        idempotent; None (a no-op) when that scope has no promotion ref.
 
         Never moves the ref to a commit that is an ancestor of where it already is (forward
         only); lands even when `uri` does not descend from it (after a history rewrite).
         NotFoundError when `uri` is no longer on the queue's ref.
         """
+
+    async def promotion(self, project: str = "") -> PromotionRef | None:
+        """The promotion ref of the queue or a project and its live value, read from the
+        repository now; None when that scope has none configured."""
+
+    async def changed_paths(self, base: str, head: str) -> frozenset[str]:
+        """Paths that differ between the trees of `base` and `head` (both sides of a rename);
+        `base=""` means every path in `head`. NotFoundError when either URI is unknown."""
 
     async def history(self, cursor: str = "", limit: int = 0) -> Page:
         """Newest-first commit URIs; `cursor=""` starts at the head; NotFoundError for an unknown

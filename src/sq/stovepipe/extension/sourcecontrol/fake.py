@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from sq.platform.clock import Clock, SystemClock
@@ -10,23 +11,38 @@ from sq.stovepipe.extension.sourcecontrol import (
     InvalidURIError,
     NotFoundError,
     Page,
+    Promotion,
+    PromotionRef,
     SourceControl,
     UnreachableError,
 )
 
 SPACING_MS = 60_000
+_SHA = re.compile(r"[0-9a-f]{40}")
 
 
 class FakeSourceControl:
+    """`refs` names the promotion ref of the queue (`""`) and of each project that has one;
+    `promotions` records every move per scope; `files` is what each commit touches."""
+
     def __init__(self, history: Iterable[str] = (), clock: Clock | None = None) -> None:
         self.history_uris: list[str] = list(history)
         self._born_ms = (clock or SystemClock()).now_ms()
-        self.promoted: list[str] = []
+        self.refs: dict[str, str] = {"": "refs/heads/verified"}
+        self.promotions: dict[str, list[str]] = {}
+        self.files: dict[str, frozenset[str]] = {}
         self.unreachable = False
 
-    def push(self, *uris: str) -> None:
-        """New commits on the ref, oldest first."""
+    @property
+    def promoted(self) -> list[str]:
+        """The queue's own promotion ref's moves."""
+        return self.promotions.setdefault("", [])
+
+    def push(self, *uris: str, files: Iterable[str] = ()) -> None:
+        """New commits on the ref, oldest first; each touches `files`."""
         self.history_uris[:0] = reversed(uris)
+        for uri in uris:
+            self.files[uri] = frozenset(files)
 
     def rewrite(self, history: Iterable[str]) -> None:
         self.history_uris = list(history)
@@ -51,15 +67,33 @@ class FakeSourceControl:
         self._check()
         return self._index(ancestor) >= self._index(descendant)
 
-    async def promote(self, uri: str) -> None:
+    async def promote(self, uri: str, project: str = "") -> Promotion | None:
         self._check()
         self._index(uri)
-        if self.promoted and self.promoted[-1] == uri:
-            return
-        ahead = self.promoted and self.promoted[-1] in self.history_uris
-        if ahead and self._index(self.promoted[-1]) < self._index(uri):
-            return  # forward only
-        self.promoted.append(uri)
+        if project not in self.refs:
+            return None
+        moves = self.promotions.setdefault(project, [])
+        old = moves[-1] if moves else ""
+        stays = old == uri or (old in self.history_uris and self._index(old) < self._index(uri))
+        if not stays:
+            moves.append(uri)
+        return Promotion(ref=self.refs[project], old=old, new=uri, moved=not stays)
+
+    async def promotion(self, project: str = "") -> PromotionRef | None:
+        self._check()
+        if project not in self.refs:
+            return None
+        moves = self.promotions.get(project) or [""]
+        return PromotionRef(ref=self.refs[project], uri=moves[-1])
+
+    async def changed_paths(self, base: str, head: str) -> frozenset[str]:
+        self._check()
+        end = self._index(head)
+        start = len(self.history_uris)
+        if base and await self.is_ancestor(base, head):
+            start = self._index(base)
+        touched = [self.files.get(u, frozenset()) for u in self.history_uris[end:start]]
+        return frozenset().union(*touched)
 
     async def history(self, cursor: str = "", limit: int = 0) -> Page:
         start = self._index(cursor) if cursor else 0
@@ -77,6 +111,8 @@ class FakeSourceControl:
     def normalize(self, text: str) -> str:
         if not text or any(c.isspace() for c in text):
             raise InvalidURIError(f"not a URI: {text!r}")
+        if _SHA.fullmatch(text):
+            return next((u for u in self.history_uris if u.endswith(f"/{text}")), text)
         return text
 
 

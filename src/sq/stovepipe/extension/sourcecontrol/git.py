@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 from sq.platform import changeuri
 from sq.platform.git import ABSENT, GitError, GitRepo, RefUpdate, push
+from sq.platform.git import changed_paths as diff_paths
 from sq.stovepipe.extension.sourcecontrol import (
     ChangeInfo,
     InvalidURIError,
     NotFoundError,
     Page,
+    Promotion,
+    PromotionRef,
     SourceControlError,
     UnreachableError,
 )
@@ -29,15 +33,24 @@ _PUSH_ATTEMPTS = 5
 DEFAULT_PAGE = 50
 
 
+def _qualified(ref: str) -> str:
+    return ref if ref.startswith("refs/") else f"refs/heads/{ref}"
+
+
 class GitSourceControl:
     def __init__(
-        self, *, repository: str, ref: str, workspace: Path, promotion_ref: str | None = None
+        self,
+        *,
+        repository: str,
+        ref: str,
+        workspace: Path,
+        promotion_ref: str | None = None,
+        project_refs: Mapping[str, str] | None = None,
     ) -> None:
         self.repository = repository
-        self.ref = ref if ref.startswith("refs/") else f"refs/heads/{ref}"
-        self.promotion_ref = promotion_ref
-        if promotion_ref is not None and not promotion_ref.startswith("refs/"):
-            self.promotion_ref = f"refs/heads/{promotion_ref}"
+        self.ref = _qualified(ref)
+        self.promotion_ref = None if promotion_ref is None else _qualified(promotion_ref)
+        self.project_refs = {p: _qualified(r) for p, r in (project_refs or {}).items()}
         self.workspace = workspace
         self._repo: GitRepo | None = None
         self._lock = asyncio.Lock()
@@ -96,37 +109,48 @@ class GitSourceControl:
         a, d = await self._known(repo, ancestor), await self._known(repo, descendant)
         return await repo.is_ancestor(a, d)
 
-    async def promote(self, uri: str) -> None:
-        if self.promotion_ref is None:
-            return
+    def _promotion_ref(self, project: str) -> str | None:
+        return self.project_refs.get(project) if project else self.promotion_ref
+
+    async def promotion(self, project: str = "") -> PromotionRef | None:
+        ref = self._promotion_ref(project)
+        if ref is None:
+            return None
+        sha = await self._remote_head(await self._open(), ref)
+        return PromotionRef(ref=ref, uri="" if sha is None else self._uri(sha))
+
+    async def promote(self, uri: str, project: str = "") -> Promotion | None:
+        ref = self._promotion_ref(project)
+        if ref is None:
+            return None
         repo, head = await self._fetch_head()
         sha = await self._known(repo, uri)
         if not await repo.is_ancestor(sha, head):
             raise NotFoundError(f"{sha} is no longer on {self.ref}")
         for _ in range(_PUSH_ATTEMPTS):
             async with self._lock:
-                current = await self._remote_head(repo, self.promotion_ref)
-                if current == sha:
-                    return
-                if current is not None and await self._already_ahead(repo, sha, current):
-                    return
+                current = await self._remote_head(repo, ref)
+                old = "" if current is None else self._uri(current)
+                stays = current == sha
+                if current is not None and not stays:
+                    stays = await self._already_ahead(repo, ref, sha, current)
+                if stays:
+                    return Promotion(ref=ref, old=old, new=uri, moved=False)
                 expected = ABSENT if current is None else current
-                update = RefUpdate(ref=self.promotion_ref, new=sha, expected=expected)
+                update = RefUpdate(ref=ref, new=sha, expected=expected)
                 try:
                     result = await push(repo, [update])
                 except GitError as exc:
-                    raise UnreachableError(f"cannot push {self.promotion_ref}: {exc}") from exc
+                    raise UnreachableError(f"cannot push {ref}: {exc}") from exc
             if result.ok:
-                return
+                return Promotion(ref=ref, old=old, new=uri, moved=True)
             if not result.moved:
-                raise SourceControlError(
-                    f"push of {self.promotion_ref} rejected: {result.describe()}"
-                )
-        raise UnreachableError(f"{self.promotion_ref} kept moving; giving up for now")
+                raise SourceControlError(f"push of {ref} rejected: {result.describe()}")
+        raise UnreachableError(f"{ref} kept moving; giving up for now")
 
-    async def _already_ahead(self, repo: GitRepo, sha: str, current: str) -> bool:
+    async def _already_ahead(self, repo: GitRepo, ref: str, sha: str, current: str) -> bool:
         try:
-            if not await repo.fetch_commit(current, ref=self.promotion_ref):
+            if not await repo.fetch_commit(current, ref=ref):
                 return False
         except GitError as exc:
             raise UnreachableError(str(exc)) from exc
@@ -148,6 +172,16 @@ class GitSourceControl:
         sha = await self._known(repo, uri)
         out = await repo.run("show", "-s", "--format=%ct", sha)
         return ChangeInfo(created_at_ms=int(out.text.strip()) * 1000)
+
+    async def changed_paths(self, base: str, head: str) -> frozenset[str]:
+        repo = await self._open()
+        head_sha = await self._known(repo, head)
+        base_sha = await self._known(repo, base) if base else None
+        try:
+            stat = await diff_paths(repo, base_sha, head_sha)
+        except GitError as exc:
+            raise SourceControlError(f"cannot diff {base or 'the root'}..{head}: {exc}") from exc
+        return frozenset(p for f in stat.files for p in (f.path, f.old_path) if p)
 
     async def revision(self, uri: str) -> str:
         return self._sha(uri)
