@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from sq.platform.build import BuildState
 from sq.runway.extension.merger.fake import FakeMerger
+from sq.submitqueue.core.speculation.fold import DEFAULT_MAX_ATTEMPTS
 from support.sq_stack import QUEUE, Stack
 
 pytestmark = pytest.mark.anyio
@@ -76,7 +78,9 @@ async def test_a_build_failure_is_reported_with_its_reason(tmp_path: Path) -> No
     await s.settle()
     await s.release()
     assert s.log.final(a) == "error"
-    assert s.log.events(a) == ["building"]
+    assert s.log.events(a) == ["building", "build-failed"]
+    failed = [e for e in s.log.entries if e.event == "build-failed"]
+    assert failed[0].metadata["log_tail"].startswith("fake build ")
     await s.stop()
 
 
@@ -102,4 +106,36 @@ async def test_a_stack_lands_as_one_request(tmp_path: Path) -> None:
     await s.release()
     assert s.log.final(a) == "landed"
     assert s.builds() == 1
+    await s.stop()
+
+
+async def test_a_build_ci_cancelled_on_its_own_is_built_again(tmp_path: Path) -> None:
+    s = await started(tmp_path)
+    a = await s.land("a")
+    await s.settle()
+    [first] = s.runner.running()
+    s.runner.finish(first.build_id, BuildState.CANCELLED)  # nobody asked for it
+    await s.settle()
+    [second] = s.runner.running()
+    assert second.build_id.endswith("/2")  # the same path, attempt 2
+    await s.release()
+    assert s.log.final(a) == "landed"
+    assert s.builds() == 2
+    await s.stop()
+
+
+async def test_a_head_whose_builds_ci_keeps_cancelling_fails_instead_of_waiting(
+    tmp_path: Path,
+) -> None:
+    s = await started(tmp_path)
+    a = await s.land("a")
+    await s.settle()
+    for _ in range(DEFAULT_MAX_ATTEMPTS):
+        [running] = s.runner.running()
+        s.runner.finish(running.build_id, BuildState.CANCELLED)
+        await s.settle()
+    assert s.runner.running() == []
+    assert s.log.final(a) == "error"
+    assert "no speculation path could pass" in s.log.last_error(a)
+    assert s.builds() == DEFAULT_MAX_ATTEMPTS
     await s.stop()

@@ -11,6 +11,7 @@ from sq.api import runway as rw
 from sq.platform import migrations
 from sq.platform.build.fake import FakeBuildRunner
 from sq.platform.db import create_engine
+from sq.platform.hooks import HookDeps, HookEvent, MemoryHookStore
 from sq.platform.messagequeue import Delivery
 from sq.platform.messagequeue.memory import MemoryQueueStore
 from sq.platform.pipeline import construct
@@ -24,15 +25,22 @@ from sq.submitqueue.entity.batch import BatchState
 from sq.submitqueue.extension.changeprovider.fake import FakeChangeProvider
 from sq.submitqueue.extension.conflictanalyzer import ConflictAnalyzer
 from sq.submitqueue.extension.conflictanalyzer.all import AllConflictAnalyzer
+from sq.submitqueue.extension.scorer import Scorer
 from sq.submitqueue.extension.scorer.constant import ConstantScorer
+from sq.submitqueue.extension.scorer.history import HistoryConfig, HistoryScorer
+from sq.submitqueue.extension.scorer.outcomes_sql import SqlOutcomeStore
 from sq.submitqueue.extension.speculator.standard import StandardSpeculator
-from sq.submitqueue.orchestrator.pipeline import PUBLISH_ONLY, STAGES
+from sq.submitqueue.orchestrator.changes import BatchChanges
+from sq.submitqueue.orchestrator.pipeline import PUBLISH_ONLY, STAGES, TOPIC_NAMES
 from sq.submitqueue.orchestrator.profile import OrchestratorDeps, Profiles, QueueProfile
 from sq.submitqueue.orchestrator.storage import OrchestratorStorage, schema
 from support.mq import Harness
 
 QUEUE = "q"
 TERMINAL = {"landed", "error", "cancelled"}
+QUIET_MS = 5_000
+"""The longest build poll interval (`accepted` builds): at rest once this long passed quietly."""
+STEP_MS = 5_000
 
 
 class LogSink:
@@ -58,6 +66,19 @@ class LogSink:
         return errors[-1] if errors else ""
 
 
+class HookRecorder:
+    """A hook sink that keeps every event it is handed, in order."""
+
+    def __init__(self) -> None:
+        self.events: list[HookEvent] = []
+
+    async def handle(self, event: HookEvent) -> None:
+        self.events.append(event)
+
+    def of(self, request_id: str) -> list[str]:
+        return [e.type for e in self.events if e.subject == request_id]
+
+
 class Stack:
     def __init__(
         self,
@@ -68,6 +89,7 @@ class Stack:
         merger: Merger | None = None,
         analyzer_for: Callable[[OrchestratorStorage], ConflictAnalyzer] | None = None,
         probability: float = 0.9,
+        history: bool = False,
     ) -> None:
         self.h = Harness(MemoryQueueStore())
         engine = create_engine(f"sqlite:///{tmp / 'orchestrator.db'}")
@@ -76,17 +98,31 @@ class Stack:
         self.runner = FakeBuildRunner(held=True)
         self.merger = merger or NoopMerger()
         chosen = analyzer_for(self.storage) if analyzer_for else analyzer or AllConflictAnalyzer()
+        self.scorer: Scorer = ConstantScorer(probability)
+        if history:  # learns from this queue's outcomes, starting from `probability`
+            self.scorer = HistoryScorer(
+                BatchChanges(self.storage).features,
+                SqlOutcomeStore(engine, QUEUE),
+                HistoryConfig(prior_mean=probability),
+            )
         profile = QueueProfile(
             name=QUEUE,
             provider=FakeChangeProvider(),
             analyzer=chosen,
-            speculator=StandardSpeculator(ConstantScorer(probability), budget),
+            speculator=StandardSpeculator(self.scorer, budget),
             runner=self.runner,
+            outcomes=self.scorer if isinstance(self.scorer, HistoryScorer) else None,
         )
+        self.hooks = HookRecorder()
         self.deps = OrchestratorDeps(
-            storage=self.storage, profiles=Profiles([profile]), clock=self.h.clock
+            storage=self.storage,
+            profiles=Profiles([profile]),
+            clock=self.h.clock,
+            hooks=HookDeps(sink=self.hooks, store=MemoryHookStore(), clock=self.h.clock),
         )
-        self.orchestrator = construct(self.h.queue, self.deps, STAGES, publish_only=PUBLISH_ONLY)
+        self.orchestrator = construct(
+            self.h.queue, self.deps, STAGES, publish_only=PUBLISH_ONLY, topic_names=TOPIC_NAMES
+        )
         runway = RunwayDeps(targets=lambda q: RunwayTarget(merger=self.merger))
         self.runway = construct(self.h.queue, runway, RUNWAY_STAGES, publish_only=RUNWAY_PUBLISH)
         self.log = LogSink()
@@ -123,12 +159,45 @@ class Stack:
         payload = m.CancelRequest(id=request_id, queue=QUEUE, reason=reason)
         await self.h.queue.publish(m.TOPIC_CANCEL, request_id, request_id, payload)
 
-    async def settle(self, rounds: int = 6) -> None:
-        """Run until quiet, letting poll holds come due a few times."""
-        for _ in range(rounds):
-            await self.h.settle()
-            self.h.clock.advance(5.0)
+    async def settle(self, most: int = 500) -> None:
+        """Run until at rest, moving the clock straight to the next time a held or retried
+        message is due (at most 5 s at once, so leases are renewed on time).
+
+        Only messages due at the same instant run together, as they would on a real clock: a
+        speculate run that settles for 0.1 s never coincides with a build poll held for 2 s. At
+        rest, nothing is pending but polls of running builds, and nothing new has been published
+        for the longest poll interval, so every build has been polled at least once since.
+        """
         await self.h.settle()
+        clock = self.h.clock
+        published, quiet_since = self.published(), clock.now_ms()
+        for _ in range(most):
+            due, only_polls = self._next_due()
+            if due is None or (only_polls and clock.now_ms() - quiet_since >= QUIET_MS):
+                return
+            clock.advance(min(max(due - clock.now_ms(), 1), STEP_MS) / 1000)
+            await self.h.settle()
+            if self.published() != published:
+                published, quiet_since = self.published(), clock.now_ms()
+        raise AssertionError(f"the pipeline did not come to rest in {most} steps")
+
+    def _next_due(self) -> tuple[int | None, bool]:
+        """When the next held or retried message comes due, and whether only polls wait."""
+        now = self.h.clock.now_ms()
+        due: int | None = None
+        only_polls = True
+        states = self.h.store._states  # type: ignore[attr-defined]
+        for (_, topic, _), by_seq in states.items():
+            for state in by_seq.values():
+                if state.acked or state.invisible_until_ms <= now:
+                    continue
+                due = min(due or state.invisible_until_ms, state.invisible_until_ms)
+                only_polls = only_polls and topic == m.TOPIC_BUILDSIGNAL
+        return due, only_polls
+
+    def published(self) -> int:
+        """Messages stored so far, over every topic (a duplicate id stores nothing)."""
+        return sum(self.h.store._last_seq.values())  # type: ignore[attr-defined]
 
     def builds(self) -> int:
         return len(self.runner.triggered)

@@ -8,6 +8,7 @@ from sq.submitqueue.extension.scorer import ScorerError
 from sq.submitqueue.extension.scorer.constant import ConstantScorer
 from sq.submitqueue.extension.scorer.heuristic import FLAT_BUCKETS, Bucket, HeuristicScorer
 from sq.submitqueue.extension.scorer.history import (
+    PRUNE_EVERY,
     HistoryConfig,
     HistoryScorer,
     size_bucket,
@@ -148,3 +149,22 @@ def test_memory_store_recent_and_prune():
     assert [o.recorded_at_ms for o in store.recent(2)] == [3, 4]
     assert store.prune(3) == 2
     assert [o.recorded_at_ms for o in store.recent(10)] == [2, 3, 4]
+
+
+def test_history_learns_a_batch_once_and_keeps_its_store_bounded():
+    store = MemoryOutcomeStore()
+    scorer = HistoryScorer(lambda b: BOB, store, HistoryConfig(replay=30))
+    assert scorer.learn(batch("q/batch/1"), False, at_ms=7)
+    assert not scorer.learn(batch("q/batch/1"), True, at_ms=8)  # a redelivered conclusion
+    assert store.recent(5)[0].features == BOB and not store.recent(5)[0].succeeded
+    for n in range(2, PRUNE_EVERY + 1):
+        scorer.learn(batch(f"q/batch/{n}"), True, at_ms=n)
+    assert len(store.recent(1000)) == 30  # pruned to what a restart replays
+
+
+def test_history_learn_needs_a_description():
+    def broken(b):
+        raise OSError("no change records")
+
+    with pytest.raises(ScorerError):
+        HistoryScorer(broken, MemoryOutcomeStore()).learn(batch("q/1"), True, at_ms=1)

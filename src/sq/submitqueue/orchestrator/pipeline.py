@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sq.api import runway as rw
+from sq.platform.hooks import hook_stage, hook_topic_names
 from sq.platform.pipeline import Stage
 from sq.submitqueue.core import messages as m
 from sq.submitqueue.orchestrator.controller import dlq
@@ -14,6 +15,7 @@ from sq.submitqueue.orchestrator.controller.conclude import ConcludeController
 from sq.submitqueue.orchestrator.controller.dependencyanalysis import (
     DependencyAnalysisController,
 )
+from sq.submitqueue.orchestrator.controller.hooks import SOURCE
 from sq.submitqueue.orchestrator.controller.merge import MergeController
 from sq.submitqueue.orchestrator.controller.mergeconflictsignal import (
     MergeConflictSignalController,
@@ -27,6 +29,9 @@ from sq.submitqueue.orchestrator.profile import OrchestratorDeps
 GROUP = "orchestrator"
 
 PUBLISH_ONLY = (m.TOPIC_LOG, rw.TOPIC_MERGE_CONFLICT_CHECK, rw.TOPIC_RUNWAY_MERGE)
+
+TOPIC_NAMES = hook_topic_names(SOURCE)
+"""SubmitQueue's own physical hook topic, apart from any other domain's on a shared queue."""
 
 
 def _stage(key: str, new, reconcile) -> Stage[OrchestratorDeps]:  # type: ignore[no-untyped-def]
@@ -62,4 +67,5 @@ STAGES: tuple[Stage[OrchestratorDeps], ...] = (
     _stage(m.TOPIC_MERGE, MergeController, dlq.batch_reconciler(m.EntityRef)),
     _stage(rw.TOPIC_MERGE_SIGNAL, MergeSignalController, dlq.batch_reconciler(rw.MergeResult)),
     _stage(m.TOPIC_CONCLUDE, ConcludeController, dlq.batch_reconciler(m.EntityRef)),
+    hook_stage(consumer_group=f"{GROUP}-hook", hooks=lambda deps: deps.hooks),
 )

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sq.platform.build import BuildRunner
 from sq.platform.clock import Clock
 from sq.platform.errs import UserError
+from sq.platform.hooks import HookDeps, default_hook_deps
 from sq.submitqueue.extension.changeprovider import ChangeProvider
 from sq.submitqueue.extension.conflictanalyzer import ConflictAnalyzer
+from sq.submitqueue.extension.scorer.outcomes import OutcomeSink
 from sq.submitqueue.extension.speculator import Speculator
 from sq.submitqueue.orchestrator.storage import OrchestratorStorage
 
@@ -32,6 +34,8 @@ class QueueProfile:
     """Default landing strategy for requests that name none."""
     build_command: str = ""
     build_timeout_s: float = 1800.0
+    outcomes: OutcomeSink | None = None
+    """Told each batch's final fate, for a scorer that learns from this queue's history."""
 
 
 class Profiles:
@@ -55,3 +59,8 @@ class OrchestratorDeps:
     clock: Clock
     build_poll_running_s: float = 2.0
     build_poll_other_s: float = 5.0
+    speculate_settle_s: float = 0.1
+    """How long a speculate signal waits for the rest of its burst before a run reads the queue
+    (controller/speculate_schedule.py); also the clock skew tolerated between processes."""
+    hooks: HookDeps = field(default_factory=default_hook_deps)
+    """Where the hook stage sends request events; the default only logs them."""

@@ -29,6 +29,8 @@ from sq.submitqueue.extension.scorer import ScorerError, check_probability
 from sq.submitqueue.extension.scorer.outcomes import BatchFeatures, BatchOutcome, OutcomeStore
 
 SIZE_BUCKETS = ((10, "xs"), (100, "s"), (1000, "m"))  # upper bound (inclusive) -> bucket
+PRUNE_EVERY = 100
+"""Outcomes recorded between two prunes of the store down to what a restart replays."""
 
 
 def size_bucket(lines_changed: int) -> str:
@@ -116,10 +118,11 @@ class HistoryScorer:
     """Scores a batch from the outcomes of earlier batches of the same queue.
 
     `features_of` describes a batch (it may block and raise; a failure is a `ScorerError`).
-    `record` is called once a batch has landed or failed to land (cancelled batches say nothing
-    about quality and should not be recorded); it persists through `store` first, so a redelivered
-    outcome is learned once. At construction the newest `config.replay` outcomes are read back.
-    Thread-safe.
+    `record` (or `learn`, which describes the batch first) is called once a batch has landed or
+    failed to land (cancelled batches say nothing about quality and should not be recorded); it
+    persists through `store` first, so a redelivered outcome is learned once. At construction the
+    newest `config.replay` outcomes are read back, and the store is pruned to that many every
+    `PRUNE_EVERY` new outcomes, so neither memory nor the table grows without bound. Thread-safe.
     """
 
     def __init__(
@@ -132,6 +135,7 @@ class HistoryScorer:
         self._store = store
         self._config = config or HistoryConfig()
         self._lock = threading.Lock()
+        self._appended = 0
         self._base = _Rate()
         self._groups = {
             name: _Group(self._config.max_values) for name in ("author", "area", "size")
@@ -163,7 +167,23 @@ class HistoryScorer:
         if not self._store.append(outcome):
             return False
         self._learn(outcome)
+        with self._lock:
+            self._appended += 1
+            prune = self._appended % PRUNE_EVERY == 0
+        if prune:
+            self._store.prune(self._config.replay)
         return True
+
+    def learn(self, batch: Batch, succeeded: bool, at_ms: int) -> bool:
+        """Record the final fate of `batch` (the `OutcomeSink` a queue's conclude stage calls)."""
+        try:
+            features = self._features_of(batch)
+        except Exception as exc:
+            raise ScorerError(f"cannot describe {batch.id}: {exc}") from exc
+        outcome = BatchOutcome(
+            batch_id=batch.id, features=features, succeeded=succeeded, recorded_at_ms=at_ms
+        )
+        return self.record(outcome)
 
     def remembered_values(self) -> int:
         """Feature values currently held in memory, over all groups."""

@@ -6,7 +6,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from sq.submitqueue.entity.batch import BatchID
+from sq.submitqueue.entity.batch import Batch, BatchID
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -43,6 +43,16 @@ class OutcomeStore(Protocol):
     def recent(self, limit: int) -> list[BatchOutcome]: ...
 
     def prune(self, keep: int) -> int: ...
+
+
+class OutcomeSink(Protocol):
+    """Told once a batch's fate is final: it landed (`succeeded`) or it failed to.
+
+    Cancelled batches say nothing about their quality and are not reported. Called from a worker
+    thread; may block; must tolerate the same batch twice (a redelivered conclusion).
+    """
+
+    def learn(self, batch: Batch, succeeded: bool, at_ms: int) -> bool: ...
 
 
 class MemoryOutcomeStore:

@@ -25,6 +25,9 @@ from sq.submitqueue.orchestrator.profile import OrchestratorDeps
 
 log = structlog.get_logger("sq.orchestrator.buildsignal")
 
+LOG_TAIL_LINES = 20
+LOG_TAIL_CHARS = 2000
+
 _STATUS = {
     BuildState.PENDING: BuildStatus.ACCEPTED,
     BuildState.RUNNING: BuildStatus.RUNNING,
@@ -74,6 +77,16 @@ class BuildSignalController:
                     await self.log.event(
                         request_id, batch.queue, "built", occurrence=build.id, metadata=meta
                     )
+            if status is BuildStatus.FAILED:
+                failed = {**meta, "log_tail": await self._log_tail(build, batch)}
+                for request_id in batch.contains:
+                    await self.log.event(
+                        request_id,
+                        batch.queue,
+                        "build-failed",
+                        occurrence=build.id,
+                        metadata=failed,
+                    )
             await db(self.deps.storage.set_build_status, batch.queue, build.id, status)
         await self.ctx.publish(
             m.TOPIC_SPECULATE,
@@ -96,6 +109,17 @@ class BuildSignalController:
             # answers with a new attempt of the path.
             return BuildStatus.CANCELLED
         return _STATUS[seen.state]
+
+    async def _log_tail(self, build: Build, batch: Batch) -> str:
+        """The end of a failed build's log, for the request's history (the whole log is at
+        `GET /api/v1/builds/log`)."""
+        try:
+            text = await self.deps.profiles.get(batch.queue).runner.log(build.id)
+        except Exception:  # a missing log must not hold up the verdict
+            log.warning("build log unreadable", build=build.id, exc_info=True)
+            return ""
+        lines = text.rstrip("\n").splitlines()[-LOG_TAIL_LINES:]
+        return "\n".join(lines)[-LOG_TAIL_CHARS:]
 
     async def _unwanted(self, build: Build, batch: Batch) -> bool:
         if is_halted(batch.state):

@@ -15,6 +15,7 @@ from sq.platform.publish import intent_id
 from sq.submitqueue.core import messages as m
 from sq.submitqueue.entity.batch import Batch
 from sq.submitqueue.entity.request import Request, RequestState, is_request_terminal
+from sq.submitqueue.orchestrator.controller.hooks import publish_request_hook
 from sq.submitqueue.orchestrator.profile import OrchestratorDeps
 
 M = TypeVar("M", bound=BaseModel)
@@ -65,6 +66,10 @@ class Log:
     def __init__(self, deps: OrchestratorDeps, ctx: StageContext) -> None:
         self._deps = deps
         self._ctx = ctx
+
+    @property
+    def ctx(self) -> StageContext:
+        return self._ctx
 
     async def status(
         self,
@@ -130,8 +135,8 @@ async def terminate_request(
 ) -> bool:
     """Move a request to a terminal state once (spec §3.1 TerminateRequest); True if it is there.
 
-    Already there: the log is published again (its id dedups). Another terminal state: left
-    alone. Missing: nothing to do (False).
+    Already there: the hook event and the log are published again (their ids dedup). Another
+    terminal state: left alone. Missing: nothing to do (False).
     """
     request = await db(deps.storage.get_request, queue, request_id)
     if request is None:
@@ -140,6 +145,8 @@ async def terminate_request(
         if is_request_terminal(request.state):
             return False
         request = await db(deps.storage.update_request, request, target)
+    reason = last_error or (metadata or {}).get("reason", "")
+    await publish_request_hook(log.ctx, deps, request, reason=reason, metadata=metadata)
     await log.status(
         request_id,
         queue,

@@ -1,12 +1,16 @@
-"""speculate: one run per dirty signal re-plans the whole queue (speculation-spec §3).
+"""speculate: a run re-plans the whole queue from one read (speculation-spec §3).
 
-Read once; admit `created` batches; finalize (merge, fail, cancel-complete), committing each
-verdict before anything is derived from it; ask the queue's Speculator; check its proposals;
-persist each changed path set under compare-and-swap; hand heads with pending paths to build.
+Read once, in one transaction; admit `created` batches; finalize (merge, fail, cancel-complete),
+committing each verdict before anything is derived from it; ask the queue's Speculator; check its
+proposals; persist each changed path set under compare-and-swap; hand heads with pending paths to
+build. A run is a function of the stored state it read, and signals are coalesced so that a burst
+of them gets one run after it settles, not one per signal (speculate_schedule.py): which futures
+get funded does not depend on how the stages that signalled were interleaved.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Generator
 
@@ -30,6 +34,7 @@ from sq.submitqueue.entity.request import is_request_halted
 from sq.submitqueue.extension.speculator import SpeculatorError
 from sq.submitqueue.orchestrator.controller.common import Log, db, decode, load_batch
 from sq.submitqueue.orchestrator.controller.speculate_read import read_snapshot
+from sq.submitqueue.orchestrator.controller.speculate_schedule import RUN, RunSchedule, Wait
 from sq.submitqueue.orchestrator.profile import OrchestratorDeps
 
 
@@ -38,9 +43,16 @@ class SpeculateController:
 
     def __init__(self, deps: OrchestratorDeps, ctx: StageContext) -> None:
         self.deps, self.ctx, self.log = deps, ctx, Log(deps, ctx)
+        self.schedule = RunSchedule(round(deps.speculate_settle_s * 1000))
 
     async def process(self, delivery: Delivery) -> None:
         ref = decode(delivery, m.EntityRef)
+        when = self.schedule.decide(
+            ref.queue, delivery.message.published_at_ms, self.deps.clock.now_ms()
+        )
+        if isinstance(when, Wait):
+            delivery.hold(when.ms / 1000)
+            return
         named = await load_batch(self.deps, ref.queue, ref.id)
         try:
             if is_terminal(named.state):
@@ -49,25 +61,34 @@ class SpeculateController:
                 await self._admit(named)
             elif named.state is BatchState.MERGING:
                 await self._dispatch_merge(named)
-            await self._run(named.queue, trigger=named.id)
+            if when == RUN:
+                await self.run(named.queue, trigger=named.id)
         except SpeculatorError as exc:
             raise attribute(RetryableError(f"speculator failed: {exc}"), *_queue(named)) from exc
         except Exception as exc:
             attribute(exc, *_queue(named))
             raise
 
-    async def _run(self, queue: str, *, trigger: BatchID) -> None:
+    async def run(self, queue: str, *, trigger: BatchID) -> None:
+        """One run over `queue`; `trigger` only decides which heads need a recovery signal."""
         now = self.deps.clock.now_ms()
+        await self._run(queue, trigger, now)
+        self.schedule.ran(queue, now)
+
+    async def _run(self, queue: str, trigger: BatchID, now: int) -> None:
         snapshot, dirty = await db(read_snapshot, self.deps.storage, queue, now)
         current = {b.id: b for b in snapshot.in_flight}
+        admitted = False
         for batch in snapshot.in_flight:
             if batch.state is BatchState.CREATED:
                 try:
-                    admitted = await self._admit(batch)
+                    current[batch.id] = await self._admit(batch)
                 except VersionMismatchError:
                     continue
-                current[batch.id] = admitted
-                snapshot = snapshot.with_state(batch.id, admitted.state)
+                admitted = True
+        if admitted:  # one copy of the snapshot, however many batches were admitted
+            batches = tuple(current.get(b.id, b) for b in snapshot.batches)
+            snapshot = dataclasses.replace(snapshot, batches=batches)
         steps = finalize_steps(snapshot, now_ms=now, dirty=dirty)
         done = await self._finalize(steps, current, trigger)
         await self._report(done, current)

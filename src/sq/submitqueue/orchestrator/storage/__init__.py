@@ -12,9 +12,18 @@ from sq.platform.counter import Counter
 from sq.platform.migrations import SchemaSet
 from sq.submitqueue.orchestrator.storage.batches import BatchStore
 from sq.submitqueue.orchestrator.storage.requests import AlreadyExistsError, RequestStore
+from sq.submitqueue.orchestrator.storage.snapshot import QueueRows, SnapshotStore
 from sq.submitqueue.orchestrator.storage.tables import metadata
 
-__all__ = ["AlreadyExistsError", "BatchStore", "OrchestratorStorage", "RequestStore", "schema"]
+__all__ = [
+    "AlreadyExistsError",
+    "BatchStore",
+    "OrchestratorStorage",
+    "QueueRows",
+    "RequestStore",
+    "SnapshotStore",
+    "schema",
+]
 
 
 def schema() -> SchemaSet:
@@ -23,7 +32,7 @@ def schema() -> SchemaSet:
     )
 
 
-class OrchestratorStorage(RequestStore, BatchStore):
+class OrchestratorStorage(RequestStore, BatchStore, SnapshotStore):
     """Every orchestrator table on one engine, plus the batch-id counter."""
 
     def __init__(self, engine: Engine) -> None:

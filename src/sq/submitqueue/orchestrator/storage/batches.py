@@ -18,7 +18,7 @@ from sq.submitqueue.orchestrator.storage import tables as t
 from sq.submitqueue.orchestrator.storage.requests import insert_or_exists
 
 
-def _batch(row: Any) -> Batch:
+def batch_of(row: Any) -> Batch:
     return Batch(
         id=BatchID(row.id),
         queue=row.queue,
@@ -54,6 +54,26 @@ def _entry(head: BatchID, raw: dict[str, Any]) -> PathEntry:
     )
 
 
+def build_of(row: Any) -> Build:
+    return Build(
+        id=BuildID(row.id),
+        batch_id=BatchID(row.batch_id),
+        path_id=PathID(row.path_id),
+        attempt=row.attempt,
+        status=BuildStatus(row.status),
+    )
+
+
+def path_set_of(row: Any) -> PathSet:
+    head = BatchID(row.head)
+    return PathSet(
+        queue=row.queue,
+        head=head,
+        paths=tuple(_entry(head, e) for e in row.paths),
+        version=row.version,
+    )
+
+
 class BatchStore:
     engine: Engine
 
@@ -77,7 +97,7 @@ class BatchStore:
             row = conn.execute(
                 sa.select(t.batch).where(b.queue == queue, b.id == batch_id)
             ).one_or_none()
-        return None if row is None else _batch(row)
+        return None if row is None else batch_of(row)
 
     def get_batches(self, queue: str, ids: Iterable[str]) -> dict[BatchID, Batch]:
         wanted = list(dict.fromkeys(ids))
@@ -86,7 +106,7 @@ class BatchStore:
         b = t.batch.c
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(t.batch).where(b.queue == queue, b.id.in_(wanted)))
-            return {BatchID(row.id): _batch(row) for row in rows}
+            return {BatchID(row.id): batch_of(row) for row in rows}
 
     def list_batches(self, queue: str, states: Iterable[BatchState]) -> list[Batch]:
         """Batches in `states`, oldest first (by their number, so `batch/10` follows `batch/9`)."""
@@ -95,7 +115,7 @@ class BatchStore:
             rows = conn.execute(
                 sa.select(t.batch).where(b.queue == queue, b.state.in_([s.value for s in states]))
             ).all()
-        return sorted((_batch(r) for r in rows), key=lambda x: _number(x.id))
+        return sorted((batch_of(r) for r in rows), key=lambda x: number_of(x.id))
 
     def transition_batch(
         self, batch: Batch, state: BatchState, dependencies: tuple[BatchID, ...] | None = None
@@ -127,7 +147,7 @@ class BatchStore:
                 ).scalars()
             )
         found = self.get_batches(queue, ids)
-        return sorted(found.values(), key=lambda x: _number(x.id))
+        return sorted(found.values(), key=lambda x: number_of(x.id))
 
     def creating_batches_of_request(self, queue: str, request_id: str) -> list[Batch]:
         """Batches still `creating` that contain the request (not yet associated)."""
@@ -155,15 +175,7 @@ class BatchStore:
             row = conn.execute(
                 sa.select(t.build).where(c.queue == queue, c.id == build_id)
             ).one_or_none()
-        if row is None:
-            return None
-        return Build(
-            id=BuildID(row.id),
-            batch_id=BatchID(row.batch_id),
-            path_id=PathID(row.path_id),
-            attempt=row.attempt,
-            status=BuildStatus(row.status),
-        )
+        return None if row is None else build_of(row)
 
     def set_build_status(self, queue: str, build_id: str, status: BuildStatus) -> None:
         c = t.build.c
@@ -202,15 +214,7 @@ class BatchStore:
             row = conn.execute(
                 sa.select(t.path_set).where(c.queue == queue, c.head == head)
             ).one_or_none()
-        if row is None:
-            return None
-        head_id = BatchID(row.head)
-        return PathSet(
-            queue=row.queue,
-            head=head_id,
-            paths=tuple(_entry(head_id, e) for e in row.paths),
-            version=row.version,
-        )
+        return None if row is None else path_set_of(row)
 
     def save_path_set(self, path_set: PathSet) -> PathSet:
         """Create (version 0 → 1) or CAS-update the set; VersionMismatchError on a lost race."""
@@ -244,6 +248,6 @@ class BatchStore:
         return dataclasses.replace(path_set, version=new_version)
 
 
-def _number(batch_id: str) -> tuple[int, str]:
+def number_of(batch_id: str) -> tuple[int, str]:
     tail = batch_id.rsplit("/", 1)[-1]
     return (int(tail), batch_id) if tail.isdigit() else (0, batch_id)

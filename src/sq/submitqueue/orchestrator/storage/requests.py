@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -44,6 +45,16 @@ def details_of(uri: str, raw: dict[str, Any]) -> ChangeInfo:
         commits=tuple(raw.get("commits", ())),
         files=tuple(ChangedFile(**f) for f in raw.get("files", ())),
     )
+
+
+_URIS = sa.select(t.request.c.id, t.request.c.uris).where(
+    t.request.c.queue == sa.bindparam("queue"),
+    t.request.c.id.in_(sa.bindparam("ids", expanding=True)),
+)
+_CLAIMS = sa.select(t.change.c.request_id, t.change.c.uri, t.change.c.details).where(
+    t.change.c.queue == sa.bindparam("queue"),
+    t.change.c.request_id.in_(sa.bindparam("ids", expanding=True)),
+)
 
 
 class RequestStore:
@@ -124,6 +135,18 @@ class RequestStore:
                 sa.select(c.request_id).where(c.queue == queue, c.uri == uri).order_by(c.request_id)
             )
             return [str(x) for x in rows.scalars()]
+
+    def claimed_changes(self, queue: str, request_ids: Sequence[str]) -> list[ChangeInfo] | None:
+        """The claimed details of every change of the given requests, in request and URI order;
+        None unless every URI of every one of them (all of them existing) has been claimed."""
+        ids = {"queue": queue, "ids": list(request_ids)}
+        with self.engine.connect() as conn:
+            uris = {row.id: row.uris for row in conn.execute(_URIS, ids)}
+            claimed = {(row.request_id, row.uri): row.details for row in conn.execute(_CLAIMS, ids)}
+        wanted = [(r, uri) for r in request_ids for uri in uris.get(r, ())]
+        if len(uris) != len(set(request_ids)) or any(key not in claimed for key in wanted):
+            return None
+        return [details_of(uri, claimed[(r, uri)]) for r, uri in wanted]
 
     def changes_of(self, request: Request) -> list[ChangeInfo]:
         """The claimed details of each URI of `request`, in its order (missing ones are bare)."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from sq.submitqueue.extension.scorer import outcomes_sql
+
 metadata = sa.MetaData(
     naming_convention={
         "pk": "pk_%(table_name)s",
@@ -43,6 +45,8 @@ change = sa.Table(
     _key("uri"),
     _key("request_id"),
     sa.Column("details", sa.JSON, nullable=False),
+    # Claims are read by request (scorers, every speculate run); the key leads with the URI.
+    sa.Index(None, "queue", "request_id"),
 )
 
 batch = sa.Table(
@@ -93,3 +97,7 @@ path_set = sa.Table(
     sa.Column("paths", sa.JSON, nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
 )
+
+batch_outcome = outcomes_sql.batch_outcome.to_metadata(metadata)
+"""The history scorer's record of finished batches (extension/scorer/outcomes_sql.py), migrated
+with the orchestrator's tables so that a queue's learning survives restarts."""
