@@ -3,6 +3,7 @@ published straight into the server's queue database."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from sq.platform.db import create_engine
+from sq.platform.git.sandbox import GitSandbox
 from sq.platform.messagequeue import MessageQueue
 from sq.platform.messagequeue.model import OutgoingMessage
 from sq.platform.messagequeue.sql.store import SqlQueueStore
@@ -28,12 +30,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[str]:
+@contextlib.contextmanager
+def gateway_server(workdir: Path) -> Iterator[str]:
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "sq", "serve", "gateway", "--port", str(port)],
-        cwd=tmp_path,
+        cwd=workdir,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -55,6 +57,12 @@ def server(tmp_path: Path) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.communicate(timeout=30)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[str]:
+    with gateway_server(tmp_path) as addr:
+        yield addr
 
 
 def sq(tmp_path: Path, addr: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -124,3 +132,36 @@ def test_land_status_cancel_and_watch_against_a_real_server(tmp_path: Path, serv
     assert [e["status"] for e in history["events"]] == ["accepted", "cancelling", "cancelled"]
     assert sq(tmp_path, server, "status", "demo/1").returncode == 0
     assert sq(tmp_path, server, "status", "demo/2").returncode == 1
+
+
+@pytest.mark.slow
+def test_land_by_branch_resolves_each_head_in_stack_order(tmp_path: Path) -> None:
+    sandbox = GitSandbox(tmp_path / "sandbox")
+    sandbox.seed({"README.md": "seed\n"})
+    heads = {}
+    for branch, base in (("lower", "main"), ("higher", "lower")):
+        sandbox.checkout(branch, base)
+        heads[branch] = sandbox.commit(branch, {f"{branch}.txt": f"{branch}\n"})
+        sandbox.push(branch)
+    repo = sandbox.origin
+    (tmp_path / "sq.yaml").write_text(
+        f"submitqueue:\n  queues:\n    - {{name: gitq, provider: git, repository: '{repo}'}}\n"
+    )
+    with gateway_server(tmp_path) as addr:
+        landed = sq(tmp_path, addr, "land", "-q", "gitq", "--branch", "lower", "-b", "higher")
+        assert landed.returncode == 0, landed.stderr
+        sqid = landed.stdout.strip().splitlines()[-1]
+        status = json.loads(sq(tmp_path, addr, "status", sqid, "--json").stdout)
+        where = str(repo).strip("/").removesuffix(".git")
+        assert status["change_uris"] == [
+            f"git://localhost/{where}/refs%2Fheads%2F{branch}/{heads[branch]}"
+            for branch in ("lower", "higher")
+        ]
+        bad = sq(tmp_path, addr, "land", "-q", "gitq", "-b", "lower", "-b", "no-such-branch")
+        assert bad.returncode == 2
+        assert len(bad.stderr.strip().splitlines()) == 1
+        assert "cannot resolve branch 'no-such-branch'" in bad.stderr
+        fake = sq(tmp_path, addr, "land", "-q", "gitq", "fake://example.com/x")
+        assert fake.returncode == 2, fake.stderr
+        listed = json.loads(sq(tmp_path, addr, "list", "-q", "gitq", "--json").stdout)
+        assert [r["id"] for r in listed] == [sqid]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,8 +21,10 @@ def error_code(response: object) -> str:
     return code
 
 
-async def test_land_mints_an_id_publishes_start_and_records_accepted(tmp_path: Path) -> None:
-    async with gateway_world(tmp_path) as w:
+async def test_land_mints_an_id_publishes_start_and_records_accepted(
+    gateway_db: Path | str,
+) -> None:
+    async with gateway_world(gateway_db) as w:
         body = await w.land(A, B)
         assert body["id"] == "demo/1"
         assert body["status"] == "accepted"
@@ -60,9 +63,9 @@ async def test_land_mints_an_id_publishes_start_and_records_accepted(tmp_path: P
     ],
 )
 async def test_land_refuses_bad_input_and_stores_nothing(
-    tmp_path: Path, body: dict[str, object], status: int, code: str
+    gateway_db: Path | str, body: dict[str, object], status: int, code: str
 ) -> None:
-    async with gateway_world(tmp_path) as w:
+    async with gateway_world(gateway_db) as w:
         response = await w.http.post("/api/v1/requests", json=body)
         assert (response.status_code, error_code(response)) == (status, code)
         await w.settle()
@@ -70,14 +73,14 @@ async def test_land_refuses_bad_input_and_stores_nothing(
         assert (await w.land(A))["id"] == "demo/1"  # no number was spent
 
 
-async def test_a_git_queue_takes_canonical_git_uris(tmp_path: Path) -> None:
-    async with gateway_world(tmp_path) as w:
+async def test_a_git_queue_takes_canonical_git_uris(gateway_db: Path | str) -> None:
+    async with gateway_world(gateway_db) as w:
         body = await w.land(f"git://h/r/refs%2Fheads%2Fx/{SHA}", queue="gitq")
         assert body["id"] == "gitq/1"
 
 
-async def test_orchestrator_log_entries_drive_the_status(tmp_path: Path) -> None:
-    async with gateway_world(tmp_path) as w:
+async def test_orchestrator_log_entries_drive_the_status(gateway_db: Path | str) -> None:
+    async with gateway_world(gateway_db) as w:
         sqid = (await w.land(A))["id"]
         t = w.h.clock.now_ms()
         await w.log(sqid, "started", at_ms=t + 1, version=1)
@@ -103,8 +106,8 @@ async def test_orchestrator_log_entries_drive_the_status(tmp_path: Path) -> None
         assert events[3]["status"] is None
 
 
-async def test_out_of_order_and_duplicate_log_entries_converge(tmp_path: Path) -> None:
-    async with gateway_world(tmp_path) as w:
+async def test_out_of_order_and_duplicate_log_entries_converge(gateway_db: Path | str) -> None:
+    async with gateway_world(gateway_db) as w:
         sqid = (await w.land(A))["id"]
         t = w.h.clock.now_ms()
         await w.log(sqid, "landed", at_ms=t + 9, version=3)
@@ -125,8 +128,8 @@ async def test_out_of_order_and_duplicate_log_entries_converge(tmp_path: Path) -
         ]
 
 
-async def test_unknown_and_malformed_request_ids(tmp_path: Path) -> None:
-    async with gateway_world(tmp_path) as w:
+async def test_unknown_and_malformed_request_ids(gateway_db: Path | str) -> None:
+    async with gateway_world(gateway_db) as w:
         await w.land(A)
         for path, status, code in [
             ("/requests/demo/2", 404, "not_found"),
@@ -134,13 +137,15 @@ async def test_unknown_and_malformed_request_ids(tmp_path: Path) -> None:
             ("/requests/nope/1", 404, "not_found"),
             ("/requests/demo/x", 400, "invalid_request_id"),
             ("/requests/demo/01", 400, "invalid_request_id"),
+            ("/requests/demo/%C2%B9", 400, "invalid_request_id"),  # '¹' is a digit to str.isdigit
+            ("/requests/demo/%D9%A3/history", 400, "invalid_request_id"),  # Arabic-Indic 3
         ]:
             response = await w.get(path)
             assert (response.status_code, error_code(response)) == (status, code), path
 
 
-async def test_a_receipt_whose_start_was_not_published_stays_hidden(tmp_path: Path) -> None:
-    async with gateway_world(tmp_path) as w:
+async def test_a_receipt_whose_start_was_not_published_stays_hidden(gateway_db: Path | str) -> None:
+    async with gateway_world(gateway_db) as w:
 
         async def broken(*_: object) -> bool:
             raise ConnectionError("queue down")
@@ -153,8 +158,8 @@ async def test_a_receipt_whose_start_was_not_published_stays_hidden(tmp_path: Pa
         assert (await w.get("/queues/demo/changes", uri=A)).status_code == 404
 
 
-async def test_requests_and_histories_by_change_uri(tmp_path: Path) -> None:
-    async with gateway_world(tmp_path) as w:
+async def test_requests_and_histories_by_change_uri(gateway_db: Path | str) -> None:
+    async with gateway_world(gateway_db) as w:
         for _ in range(10):
             await w.land(A)
             w.h.clock.advance(0.001)
@@ -177,8 +182,8 @@ async def test_requests_and_histories_by_change_uri(tmp_path: Path) -> None:
             assert (over.status_code, error_code(over)) == (400, "invalid_request")
 
 
-async def test_queues_and_their_settings(tmp_path: Path) -> None:
-    async with gateway_world(tmp_path) as w:
+async def test_queues_and_their_settings(gateway_db: Path | str) -> None:
+    async with gateway_world(gateway_db) as w:
         queues = (await w.get("/queues")).json()["queues"]
         assert [q["name"] for q in queues] == ["demo", "gitq"]
         gitq = (await w.get("/queues/gitq")).json()
@@ -189,8 +194,10 @@ async def test_queues_and_their_settings(tmp_path: Path) -> None:
         assert (missing.status_code, error_code(missing)) == (404, "queue_not_found")
 
 
-async def test_write_endpoints_need_a_token_when_tokens_are_configured(tmp_path: Path) -> None:
-    async with gateway_world(tmp_path, auth=Auth.from_tokens(["s3cret"])) as w:
+async def test_write_endpoints_need_a_token_when_tokens_are_configured(
+    gateway_db: Path | str,
+) -> None:
+    async with gateway_world(gateway_db, auth=Auth.from_tokens(["s3cret"])) as w:
         body = {"queue": "demo", "change_uris": [A]}
         no_token = await w.http.post("/api/v1/requests", json=body)
         assert (no_token.status_code, error_code(no_token)) == (401, "unauthorized")
@@ -208,15 +215,15 @@ async def test_write_endpoints_need_a_token_when_tokens_are_configured(tmp_path:
         assert w.cancels.seen == []
 
 
-async def test_reads_can_be_protected_too(tmp_path: Path) -> None:
-    async with gateway_world(tmp_path, auth=Auth.from_tokens(["t"], protect_reads=True)) as w:
+async def test_reads_can_be_protected_too(gateway_db: Path | str) -> None:
+    async with gateway_world(gateway_db, auth=Auth.from_tokens(["t"], protect_reads=True)) as w:
         assert (await w.get("/queues")).status_code == 401
         ok = await w.http.get("/api/v1/queues", headers={"Authorization": "Bearer t"})
         assert ok.status_code == 200
 
 
-async def test_the_openapi_schema_lists_every_endpoint(tmp_path: Path) -> None:
-    async with gateway_world(tmp_path) as w:
+async def test_the_openapi_schema_lists_every_endpoint(gateway_db: Path | str) -> None:
+    async with gateway_world(gateway_db) as w:
         paths = set((await w.http.get("/openapi.json")).json()["paths"])
         assert {
             "/api/v1/requests",
@@ -229,3 +236,35 @@ async def test_the_openapi_schema_lists_every_endpoint(tmp_path: Path) -> None:
             "/api/v1/queues/{queue}/changes",
             "/api/v1/queues/{queue}/changes/history",
         } <= paths
+
+
+async def test_the_schema_declares_bearer_auth_only_where_a_token_is_checked(
+    tmp_path: Path,
+) -> None:
+    def secured(schema: dict[str, Any]) -> set[tuple[str, str]]:
+        return {
+            (method.upper(), path)
+            for path, operations in schema["paths"].items()
+            for method, operation in operations.items()
+            if operation.get("security")
+        }
+
+    (tmp_path / "open").mkdir()
+    async with gateway_world(tmp_path / "open") as w:
+        assert secured((await w.http.get("/openapi.json")).json()) == set()
+    (tmp_path / "writes").mkdir()
+    async with gateway_world(tmp_path / "writes", auth=Auth.from_tokens(["t"])) as w:
+        assert secured((await w.http.get("/openapi.json")).json()) == {
+            ("POST", "/api/v1/requests"),
+            ("POST", "/api/v1/requests/{queue}/{number}/cancel"),
+        }
+
+
+async def test_a_change_uri_with_control_characters_is_refused_before_storage(
+    gateway_db: Path | str,
+) -> None:
+    async with gateway_world(gateway_db) as w:
+        await w.land(A)
+        for path in ("/queues/demo/changes", "/queues/demo/changes/history"):
+            response = await w.get(path, uri="fake://example.com/a\x00b")
+            assert (response.status_code, error_code(response)) == (400, "invalid_request")

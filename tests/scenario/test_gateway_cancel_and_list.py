@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from sq.submitqueue.gateway import pagetoken
+from sq.submitqueue.gateway.model import Cursor
 from support.gateway import gateway_world
 
 pytestmark = pytest.mark.anyio
@@ -13,8 +15,8 @@ pytestmark = pytest.mark.anyio
 A = "fake://example.com/a"
 
 
-async def test_cancel_before_start_is_recorded_and_published(tmp_path: Path) -> None:
-    async with gateway_world(tmp_path) as w:
+async def test_cancel_before_start_is_recorded_and_published(gateway_db: Path | str) -> None:
+    async with gateway_world(gateway_db) as w:
         sqid = (await w.land(A))["id"]
         response = await w.http.post(f"/api/v1/requests/{sqid}/cancel", json={"reason": "oops"})
         assert response.status_code == 202
@@ -37,8 +39,10 @@ async def test_cancel_before_start_is_recorded_and_published(tmp_path: Path) -> 
         assert events[1]["metadata"] == {"reason": "oops"}
 
 
-async def test_cancel_twice_publishes_once_and_a_settled_request_refuses(tmp_path: Path) -> None:
-    async with gateway_world(tmp_path) as w:
+async def test_cancel_twice_publishes_once_and_a_settled_request_refuses(
+    gateway_db: Path | str,
+) -> None:
+    async with gateway_world(gateway_db) as w:
         sqid = (await w.land(A))["id"]
         for _ in range(2):
             assert (await w.http.post(f"/api/v1/requests/{sqid}/cancel")).status_code == 202
@@ -51,8 +55,8 @@ async def test_cancel_twice_publishes_once_and_a_settled_request_refuses(tmp_pat
         assert (await w.get(f"/requests/{sqid}")).json()["status"] == "landed"
 
 
-async def test_cancel_of_an_unknown_or_malformed_id(tmp_path: Path) -> None:
-    async with gateway_world(tmp_path) as w:
+async def test_cancel_of_an_unknown_or_malformed_id(gateway_db: Path | str) -> None:
+    async with gateway_world(gateway_db) as w:
         for path, status in [("demo/9", 404), ("nope/1", 404), ("demo/x", 400)]:
             response = await w.http.post(f"/api/v1/requests/{path}/cancel")
             assert response.status_code == status, path
@@ -60,8 +64,8 @@ async def test_cancel_of_an_unknown_or_malformed_id(tmp_path: Path) -> None:
         assert w.cancels.seen == []
 
 
-async def test_pages_stay_stable_while_new_requests_arrive(tmp_path: Path) -> None:
-    async with gateway_world(tmp_path) as w:
+async def test_pages_stay_stable_while_new_requests_arrive(gateway_db: Path | str) -> None:
+    async with gateway_world(gateway_db) as w:
         for _ in range(5):
             await w.land(A)
         w.h.clock.advance(0.001)
@@ -80,8 +84,8 @@ async def test_pages_stay_stable_while_new_requests_arrive(tmp_path: Path) -> No
         assert len(everything) == 9
 
 
-async def test_list_window_and_token_checks(tmp_path: Path) -> None:
-    async with gateway_world(tmp_path) as w:
+async def test_list_window_and_token_checks(gateway_db: Path | str) -> None:
+    async with gateway_world(gateway_db) as w:
         start = w.h.clock.now_ms()
         for _ in range(3):
             await w.land(A)
@@ -94,12 +98,16 @@ async def test_list_window_and_token_checks(tmp_path: Path) -> None:
         assert [r["id"] for r in window.json()["requests"]] == ["demo/2"]
         page = (await w.get("/queues/demo/requests", page_size=1)).json()
         token = page["next_page_token"]
+        bound = pagetoken.ListQuery(queue="demo", after_ms=0, before_ms=2**62)
+        forged = pagetoken.encode(bound, Cursor(received_at_ms=2**64, number=1))
         cases = [
             ({"page_token": token, "received_before_ms": 5}, "invalid_page_token"),
             ({"page_token": "not-a-token"}, "invalid_request"),
             ({"page_size": 0}, "invalid_request"),
             ({"page_size": 201}, "invalid_request"),
             ({"received_at_or_after_ms": 10, "received_before_ms": 10}, "invalid_request"),
+            ({"received_before_ms": 2**63}, "invalid_request"),
+            ({"page_token": forged, "received_before_ms": 2**62}, "invalid_request"),
         ]
         for params, code in cases:
             response = await w.get("/queues/demo/requests", **params)

@@ -35,8 +35,8 @@ def test_trail_collapses_statuses_and_counts_events() -> None:
     assert trail_of([]).stages == "…"
 
 
-async def test_client_calls_and_exit_codes(tmp_path: Path) -> None:
-    async with gateway_world(tmp_path) as w, client_of(w) as client:
+async def test_client_calls_and_exit_codes(gateway_db: Path | str) -> None:
+    async with gateway_world(gateway_db) as w, client_of(w) as client:
         body = await client.land("demo", ["fake://h/a"], None)
         assert body["id"] == "demo/1"
         assert (await client.status("demo/1"))["status"] == "accepted"
@@ -55,8 +55,8 @@ async def test_client_calls_and_exit_codes(tmp_path: Path) -> None:
     assert caught.value.exit_code == 3
 
 
-async def test_list_follows_page_tokens(tmp_path: Path) -> None:
-    async with gateway_world(tmp_path) as w, client_of(w) as client:
+async def test_list_follows_page_tokens(gateway_db: Path | str) -> None:
+    async with gateway_world(gateway_db) as w, client_of(w) as client:
         for _ in range(205):
             await w.land("fake://h/a")
         rows = await client.list_requests("demo", limit=0)
@@ -65,8 +65,8 @@ async def test_list_follows_page_tokens(tmp_path: Path) -> None:
         assert len(await client.list_requests("demo", limit=201)) == 201
 
 
-async def test_watch_follows_until_settled_and_renders_each_change(tmp_path: Path) -> None:
-    async with gateway_world(tmp_path) as w, client_of(w) as client:
+async def test_watch_follows_until_settled_and_renders_each_change(gateway_db: Path | str) -> None:
+    async with gateway_world(gateway_db) as w, client_of(w) as client:
         a = (await w.land("fake://h/a"))["id"]
         b = (await w.land("fake://h/b"))["id"]
         t = w.h.clock.now_ms()

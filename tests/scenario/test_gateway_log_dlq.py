@@ -12,8 +12,10 @@ from support.gateway import gateway_world
 pytestmark = pytest.mark.anyio
 
 
-async def test_a_log_entry_for_an_unknown_request_is_kept_in_the_history(tmp_path: Path) -> None:
-    async with gateway_world(tmp_path) as w:
+async def test_a_log_entry_for_an_unknown_request_is_kept_in_the_history(
+    gateway_db: Path | str,
+) -> None:
+    async with gateway_world(gateway_db) as w:
         await w.land("fake://h/a")
         await w.log("demo/7", "started", at_ms=1, version=1)
         await w.settle()
@@ -25,8 +27,10 @@ async def test_a_log_entry_for_an_unknown_request_is_kept_in_the_history(tmp_pat
         assert [d.message_id for d in dlq.seen] == ["gateway-log:demo/7/started"]
 
 
-async def test_an_undecodable_log_entry_is_dead_lettered_and_dropped(tmp_path: Path) -> None:
-    async with gateway_world(tmp_path) as w:
+async def test_an_undecodable_log_entry_is_dead_lettered_and_dropped(
+    gateway_db: Path | str,
+) -> None:
+    async with gateway_world(gateway_db) as w:
         await w.h.publish(TOPIC_LOG, "demo/1", "junk", {"request_id": 5})
         await w.h.publish(
             TOPIC_LOG,

@@ -1,4 +1,5 @@
-"""A gateway on the in-memory queue and a SQLite file, driven over HTTP in-process."""
+"""A gateway on the in-memory queue and its own database (a SQLite file in a directory, or a
+PostgreSQL URL), driven over HTTP in-process."""
 
 from __future__ import annotations
 
@@ -85,18 +86,20 @@ class World:
         await self.h.settle()
 
 
-def migrated_engine(path: Path) -> Any:
-    engine = create_engine(f"sqlite:///{path}")
+def migrated_engine(where: Path | str) -> Any:
+    """`where` is a SQLite file path or a database URL."""
+    engine = create_engine(f"sqlite:///{where}" if isinstance(where, Path) else where)
     migrations.upgrade(engine, schema_set(), migrations.counter_schema())
     return engine
 
 
 @asynccontextmanager
 async def gateway_world(
-    tmp_path: Path, auth: Auth | None = None, queues: list[QueueConfig] | None = None
+    db: Path | str, auth: Auth | None = None, queues: list[QueueConfig] | None = None
 ) -> AsyncIterator[World]:
+    """`db` is a directory (for a SQLite file in it) or a database URL."""
     h = Harness(MemoryQueueStore())
-    engine = migrated_engine(tmp_path / "gateway.db")
+    engine = migrated_engine(db / "gateway.db" if isinstance(db, Path) else db)
     store = RequestLogStore(engine)
     counter = Counter(engine)
     pipeline = construct(

@@ -78,14 +78,18 @@ def _console() -> Console:
 
 def _branch_uri(repository: str, branch: str) -> str:
     try:
-        sha = subprocess.run(
-            ["git", "-C", repository, "rev-parse", "--verify", f"{branch}^{{commit}}"],
+        done = subprocess.run(
+            ["git", "-C", repository, "rev-parse", "--verify", "--quiet", f"{branch}^{{commit}}"],
             capture_output=True,
             text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError) as exc:
-        fail(f"cannot resolve branch {branch!r} in {repository}: {exc}")
+            check=False,
+        )
+    except OSError as exc:
+        fail(f"cannot run git to resolve branch {branch!r}: {exc}")
+    if done.returncode != 0:
+        why = " ".join(done.stderr.split()) or "no such branch"
+        fail(f"cannot resolve branch {branch!r} in {repository}: {why}")
+    sha = done.stdout.strip()
     ref = branch if branch.startswith("refs/") else f"refs/heads/{branch}"
     return str(changeuri.branch_head_uri(repository, ref, sha))
 
@@ -190,7 +194,7 @@ def _since_ms(since: str) -> int:
     if since in ("", "0"):
         return 0
     number, unit = since[:-1], since[-1]
-    if unit not in _UNITS or not number.isdigit():
+    if unit not in _UNITS or not (number.isascii() and number.isdigit()):
         fail(f"--since {since!r}: use e.g. 90s, 15m, 2h, 1d, or 0 for all")
     return time.time_ns() // 1_000_000 - int(number) * _UNITS[unit] * 1000
 

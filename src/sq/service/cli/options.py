@@ -1,17 +1,21 @@
-"""Options every command shares: where the configuration and the data are."""
+"""Options every command shares: where the configuration and the data are.
+
+Settings and engines are imported where they are used: client commands import this module, and
+they must start without loading pydantic-settings or SQLAlchemy.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from sq.platform.config import ConfigError, load_settings
-from sq.platform.db import DatabaseURLError, check_connection, create_engine
 from sq.service.cli.common import fail
-from sq.service.settings import Settings
+
+if TYPE_CHECKING:
+    from sq.service.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -34,6 +38,9 @@ def config_options(fn: F) -> F:
 
 
 def settings_from(config_path: Path, data_dir: Path | None) -> Settings:
+    from sq.platform.config import ConfigError, load_settings
+    from sq.service.settings import Settings
+
     try:
         return load_settings(Settings, config_path, data_dir=data_dir)
     except ConfigError as exc:
@@ -41,6 +48,8 @@ def settings_from(config_path: Path, data_dir: Path | None) -> Settings:
 
 
 def queue_engine(url: str) -> Any:
+    from sq.platform.db import DatabaseURLError, check_connection, create_engine
+
     try:
         engine = create_engine(url)
         check_connection(engine)

@@ -12,6 +12,7 @@ from sq.platform.process import serve as serve_until_signal
 from sq.service.cli import cli
 from sq.service.cli.common import fail
 from sq.service.cli.options import config_options, settings_from
+from sq.service.runtime import WiringError
 from sq.service.settings import Settings
 from sq.service.stack import LocalStack, service_names
 
@@ -45,7 +46,10 @@ def serve(
 
 
 async def _run(settings: Settings, wanted: list[str], host: str, port: int) -> int:
-    stack = LocalStack(settings, wanted, host, port)
+    try:
+        stack = LocalStack(settings, wanted, host, port)
+    except WiringError as exc:
+        fail(str(exc))
     try:
         return await serve_until_signal(stack.group, drain_seconds=settings.mq.drain_seconds)
     finally:

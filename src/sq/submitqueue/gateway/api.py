@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -13,6 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sq.submitqueue.gateway import wire
 from sq.submitqueue.gateway.auth import Auth
 from sq.submitqueue.gateway.errors import GatewayError, NotFoundError
+from sq.submitqueue.gateway.model import MAX_BIGINT
 from sq.submitqueue.gateway.service import DEFAULT_PAGE_SIZE, MAX_BY_CHANGE, MAX_PAGE_SIZE, Gateway
 
 PREFIX = "/api/v1"
@@ -28,8 +29,15 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-_bearer = HTTPBearer(auto_error=False, description="Needed for writes when tokens are configured")
+_bearer = HTTPBearer(auto_error=False, description="A token from the gateway's configuration")
 _Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+_Number = Annotated[
+    str,
+    Path(
+        description="The request's number in its queue",
+        json_schema_extra={"pattern": "^[1-9][0-9]*$"},
+    ),
+]
 
 
 class _ErrorMappingRoute(APIRoute):
@@ -60,8 +68,10 @@ def build_router(gateway: Gateway, auth: Auth) -> APIRouter:
     def write(credentials: _Credentials) -> None:
         auth.check(header(credentials), write=True)
 
-    reads = [Depends(read)]
-    writes = [Depends(write)]
+    # Only endpoints that check a token declare the bearer scheme, so the schema tells clients
+    # (and schemathesis) the truth about this server: an open gateway asks for no credentials.
+    reads = [Depends(read)] if auth.tokens and auth.protect_reads else []
+    writes = [Depends(write)] if auth.tokens else []
 
     @router.post("/requests", status_code=201, dependencies=writes, tags=["requests"])
     async def land(body: wire.LandBody) -> wire.RequestSummary:
@@ -70,12 +80,12 @@ def build_router(gateway: Gateway, auth: Auth) -> APIRouter:
         return wire.RequestSummary.of(summary)
 
     @router.get("/requests/{queue}/{number}", dependencies=reads, tags=["requests"])
-    async def status(queue: str, number: str) -> wire.RequestSummary:
+    async def status(queue: str, number: _Number) -> wire.RequestSummary:
         """The current status of request `<queue>/<number>`."""
         return wire.RequestSummary.of(await gateway.summary(f"{queue}/{number}"))
 
     @router.get("/requests/{queue}/{number}/history", dependencies=reads, tags=["requests"])
-    async def history(queue: str, number: str) -> wire.History:
+    async def history(queue: str, number: _Number) -> wire.History:
         """Every status change and event of a request, oldest first."""
         sqid = f"{queue}/{number}"
         return wire.History(
@@ -86,7 +96,7 @@ def build_router(gateway: Gateway, auth: Auth) -> APIRouter:
         "/requests/{queue}/{number}/cancel", status_code=202, dependencies=writes, tags=["requests"]
     )
     async def cancel(
-        queue: str, number: str, body: wire.CancelBody | None = None
+        queue: str, number: _Number, body: wire.CancelBody | None = None
     ) -> wire.RequestSummary:
         """Ask for a request to be cancelled. Accepted is not cancelled: it may still land."""
         summary = await gateway.cancel(f"{queue}/{number}", body.reason if body else "")
@@ -107,8 +117,8 @@ def build_router(gateway: Gateway, auth: Auth) -> APIRouter:
     @router.get("/queues/{queue}/requests", dependencies=reads, tags=["queues"])
     async def list_requests(
         queue: str,
-        received_at_or_after_ms: Annotated[int | None, Query(ge=0)] = None,
-        received_before_ms: Annotated[int | None, Query(ge=1)] = None,
+        received_at_or_after_ms: Annotated[int | None, Query(ge=0, le=MAX_BIGINT)] = None,
+        received_before_ms: Annotated[int | None, Query(ge=1, le=MAX_BIGINT)] = None,
         page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
         page_token: Annotated[str | None, Query(max_length=1024)] = None,
     ) -> wire.RequestPage:

@@ -9,6 +9,8 @@ from typing import Literal
 from sq.submitqueue.gateway.status import RequestStatus, precedence
 
 EntryType = Literal["status", "event"]
+MAX_BIGINT = 2**63 - 1
+"""The largest timestamp or number the tables can hold; larger input is refused, not stored."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -78,6 +80,6 @@ def request_id(queue: str, number: int) -> str:
 def split_request_id(value: str) -> tuple[str, int] | None:
     """`("demo", 7)` for `"demo/7"`; None when it is not a request id."""
     queue, sep, number = value.rpartition("/")
-    if not sep or not queue or not number.isdigit() or number.startswith("0"):
+    if not sep or not queue or not (number.isascii() and number.isdigit()) or number[0] == "0":
         return None
     return queue, int(number)

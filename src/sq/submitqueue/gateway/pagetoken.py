@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 
 from sq.submitqueue.gateway.errors import InvalidRequestError
-from sq.submitqueue.gateway.model import Cursor
+from sq.submitqueue.gateway.model import MAX_BIGINT, Cursor
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -31,7 +31,9 @@ def decode(token: str) -> tuple[ListQuery, Cursor]:
     except (binascii.Error, ValueError, TypeError) as exc:
         raise InvalidRequestError("page_token is not a token this server issued") from exc
     values = (after_ms, before_ms, at_ms, number)
-    if not isinstance(queue, str) or not all(type(v) is int for v in values):
+    if not isinstance(queue, str) or not all(
+        type(v) is int and 0 <= v <= MAX_BIGINT for v in values
+    ):
         raise InvalidRequestError("page_token is not a token this server issued")
     query = ListQuery(queue=queue, after_ms=after_ms, before_ms=before_ms)
     return query, Cursor(received_at_ms=at_ms, number=number)

@@ -77,6 +77,9 @@ def check_change_uris(queue: QueueInfo, uris: Sequence[str]) -> tuple[str, ...]:
 def check_change_uri(uri: str) -> str:
     if not uri or len(uri.encode()) > MAX_ID_BYTES:
         raise InvalidRequestError(f"change URI must be 1-{MAX_ID_BYTES} bytes")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in uri):
+        # No canonical URI holds one, and PostgreSQL refuses NUL in a text parameter.
+        raise InvalidRequestError("change URI must not contain control characters")
     return uri
 
 

@@ -18,7 +18,9 @@ class _Body(BaseModel):
 class LandBody(_Body):
     queue: str = Field(min_length=1, max_length=235)
     change_uris: list[str] = Field(
-        description=f"An ordered stack of 1-{MAX_CHANGES} canonical change URIs, landed in order"
+        description=f"An ordered stack of 1-{MAX_CHANGES} canonical change URIs, landed in order",
+        # Documented, not enforced here: the service refuses with its own error codes.
+        json_schema_extra={"minItems": 1, "maxItems": MAX_CHANGES, "uniqueItems": True},
     )
     strategy: LandStrategy | None = Field(
         default=None, description="How to land; default: the queue's configured strategy"
