@@ -61,3 +61,23 @@ def test_serve_answers_and_drains_on_sigterm(tmp_path: Path) -> None:
         assert proc.returncode == 143
     finally:
         proc.kill()
+
+
+def test_a_configuration_that_cannot_be_wired_exits_2_in_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "sq.yaml"
+    config.write_text(
+        "submitqueue:\n  hooks:\n    sinks:\n"
+        '      - {type: webhook, url: "http://127.0.0.1:9/x", secret_env: SQ_TEST_UNSET_SECRET}\n'
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "sq", "serve", "--config", str(config), "--port", str(free_port())],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "error: hook sink webhook[0]: environment variable SQ_TEST_UNSET_SECRET is not set"
+    ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,15 +16,17 @@ from sq.platform.changeuri import branch_head_uri
 from sq.platform.consumer.gate import GateState
 from sq.platform.git.sandbox import GitSandbox
 from sq.runway.pipeline import GROUP_MERGE
-from sq.service.settings import Settings
+from sq.service.settings import QueueSettings, Settings
 from sq.service.settings_submitqueue import BuildConfig, QueueConfig, SubmitQueueSettings
 from sq.service.stack import LocalStack
-from sq.submitqueue.client.http import GatewayClient
+from sq.submitqueue.client.http import ClientError, GatewayClient
 from sq.submitqueue.core.messages import LandStrategy
+from support.databases import fresh_postgres_database
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 TERMINAL = {"landed", "error", "cancelled"}
+CHECK = 'if grep -rl --exclude-dir=.git BROKEN .; then echo "found BROKEN"; exit 1; fi'
 
 
 @dataclass
@@ -52,8 +55,10 @@ class GitQueue:
             await anyio.sleep(0.1)
 
 
-@pytest.fixture
-async def queue(tmp_path: Path) -> AsyncIterator[GitQueue]:
+@asynccontextmanager
+async def git_queue(tmp_path: Path, urls: dict[str, str] | None = None) -> AsyncIterator[GitQueue]:
+    """One `main` queue on a fresh bare repository; SQLite files unless `urls` names databases
+    for the queue (`mq`), the gateway and the orchestrator."""
     box = GitSandbox(tmp_path / "box")
     box.seed({"README.md": "hello\n", "shared.txt": "base\n"})
     config = QueueConfig(
@@ -61,11 +66,19 @@ async def queue(tmp_path: Path) -> AsyncIterator[GitQueue]:
         provider="git",
         repository=str(box.origin),
         strategy=LandStrategy.REBASE,
-        build=BuildConfig(runner="command", command="true", timeout=60),
+        build=BuildConfig(runner="command", command=CHECK, timeout=60),
         conflict_analyzer="all",
     )
+    urls = urls or {}
     settings = Settings(
-        data_dir=tmp_path / "data", port=0, submitqueue=SubmitQueueSettings(queues=[config])
+        data_dir=tmp_path / "data",
+        port=0,
+        mq=QueueSettings(url=urls.get("mq")),
+        submitqueue=SubmitQueueSettings(
+            queues=[config],
+            gateway_database_url=urls.get("gateway"),
+            orchestrator_database_url=urls.get("orchestrator"),
+        ),
     )
     stack = LocalStack(settings, ["gateway", "orchestrator", "runway"], "127.0.0.1", 0)
     await stack.group.start()
@@ -75,6 +88,36 @@ async def queue(tmp_path: Path) -> AsyncIterator[GitQueue]:
     finally:
         await stack.group.stop()
         await stack.close()
+
+
+@pytest.fixture
+async def queue(tmp_path: Path) -> AsyncIterator[GitQueue]:
+    async with git_queue(tmp_path) as q:
+        yield q
+
+
+async def test_on_postgresql_a_stack_and_a_conflict(tmp_path: Path) -> None:
+    with (
+        fresh_postgres_database() as mq,
+        fresh_postgres_database() as gateway,
+        fresh_postgres_database() as orchestrator,
+    ):
+        urls = {"mq": mq, "gateway": gateway, "orchestrator": orchestrator}
+        async with git_queue(tmp_path, urls) as queue:
+            assert queue.stack.runtime.queue_engine.dialect.name == "postgresql"
+            first = queue.branch("p1", {"p1.txt": "1\n"})
+            second = queue.branch("p2", {"p2.txt": "2\n"}, start="p1")
+            loser = queue.branch("loser", {"shared.txt": "loser\n"})
+            winner = queue.branch("winner", {"shared.txt": "winner\n"})
+            updates = queue.box.reflog_length("refs/heads/main")
+            stack_id = await queue.land(first, second)
+            win_id = await queue.land(winner)
+            lose_id = await queue.land(loser)
+            assert (await queue.settled(stack_id))["status"] == "landed"
+            assert (await queue.settled(win_id))["status"] == "landed"
+            assert (await queue.settled(lose_id))["status"] == "error"
+            assert queue.box.reflog_length("refs/heads/main") == updates + 2
+            assert queue.box.origin_file("refs/heads/main", "shared.txt") == "winner\n"
 
 
 async def test_a_single_change_reaches_the_target(queue: GitQueue) -> None:
@@ -174,3 +217,23 @@ async def test_a_branch_that_moves_before_landing_is_stale(queue: GitQueue) -> N
     assert summary["status"] == "error"
     assert "stale" in str(summary["last_error"])
     assert queue.box.origin_ref("refs/heads/main") == main
+
+
+async def test_a_failed_build_shows_its_log_in_the_history_and_the_api(queue: GitQueue) -> None:
+    uri = queue.branch("broken", {"broken.txt": "BROKEN\n"})
+    request = await queue.land(uri)
+    assert (await queue.settled(request))["status"] == "error"
+    events = (await queue.client.history(request))["events"]
+    failed = [e for e in events if e.get("event") == "build-failed"]
+    assert len(failed) == 1
+    tail = failed[0]["metadata"]["log_tail"]
+    assert "./broken.txt" in tail
+    assert "found BROKEN" in tail
+    build_id = failed[0]["metadata"]["build_id"]
+    whole = await queue.client.build_log(build_id)
+    assert whole["status"] == "failed"
+    assert whole["log"].startswith("$ ")
+    assert tail in whole["log"]
+    with pytest.raises(ClientError) as missing:
+        await queue.client.build_log("main/batch/404/x/1")
+    assert (missing.value.code, missing.value.exit_code) == ("not_found", 1)

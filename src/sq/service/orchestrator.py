@@ -9,9 +9,9 @@ from sq.platform.build import BuildRunner
 from sq.platform.build.command import CommandBuildRunner
 from sq.platform.build.fake import FakeBuildRunner
 from sq.platform.pipeline import construct
+from sq.service.hooks import wire_hooks
 from sq.service.runtime import Runtime, ServiceParts, register
 from sq.service.settings_submitqueue import QueueConfig
-from sq.submitqueue.entity.batch import Batch
 from sq.submitqueue.extension.changeprovider import ChangeProvider
 from sq.submitqueue.extension.changeprovider.fake import FakeChangeProvider
 from sq.submitqueue.extension.changeprovider.git import GitChangeProvider
@@ -22,32 +22,18 @@ from sq.submitqueue.extension.conflictanalyzer.pathoverlap import (
     Granularity,
     PathOverlapConflictAnalyzer,
 )
+from sq.submitqueue.extension.scorer import Scorer
+from sq.submitqueue.extension.scorer.constant import ConstantScorer
 from sq.submitqueue.extension.scorer.heuristic import EXAMPLE_BUCKETS, HeuristicScorer
+from sq.submitqueue.extension.scorer.history import HistoryConfig, HistoryScorer
+from sq.submitqueue.extension.scorer.outcomes_sql import SqlOutcomeStore
 from sq.submitqueue.extension.speculator.standard import StandardSpeculator
-from sq.submitqueue.orchestrator.pipeline import PUBLISH_ONLY, STAGES
+from sq.submitqueue.orchestrator.api import builds_router
+from sq.submitqueue.orchestrator.changes import BatchChanges
+from sq.submitqueue.orchestrator.controller.hooks import SOURCE
+from sq.submitqueue.orchestrator.pipeline import PUBLISH_ONLY, STAGES, TOPIC_NAMES
 from sq.submitqueue.orchestrator.profile import OrchestratorDeps, Profiles, QueueProfile
 from sq.submitqueue.orchestrator.storage import OrchestratorStorage, schema
-
-
-class _Changes:
-    """Change details of a batch, read from the orchestrator's claims (blocking)."""
-
-    def __init__(self, storage: OrchestratorStorage) -> None:
-        self._storage = storage
-
-    def files(self, batch: Batch) -> list[str]:
-        return [f.path for info in self._infos(batch) for f in info.files]
-
-    def lines(self, batch: Batch) -> int:
-        return sum(info.lines_changed for info in self._infos(batch))
-
-    def _infos(self, batch: Batch) -> list:  # type: ignore[type-arg]
-        infos = []
-        for request_id in batch.contains:
-            request = self._storage.get_request(batch.queue, request_id)
-            if request is not None:
-                infos += self._storage.changes_of(request)
-        return infos
 
 
 class _Runners:
@@ -81,44 +67,83 @@ def _provider(config: QueueConfig, data_dir: Path) -> ChangeProvider:
     raise ValueError(f"queue {config.name!r}: provider {config.provider!r} is not available yet")
 
 
-def _analyzer(config: QueueConfig, changes: _Changes) -> ConflictAnalyzer:
+def _analyzer(config: QueueConfig, changes: BatchChanges) -> ConflictAnalyzer:
     if config.conflict_analyzer == "none":
         return NoneConflictAnalyzer()
     if config.conflict_analyzer == "pathoverlap":
-        # Directory granularity: the coarser, safer choice while the config has no knob for it.
-        return PathOverlapConflictAnalyzer(changes.files, Granularity.DIRECTORY)
+        depth = config.conflict_analyzer_depth
+        if depth == 0:
+            return PathOverlapConflictAnalyzer(changes.files, Granularity.FILE)
+        return PathOverlapConflictAnalyzer(changes.files, Granularity.DIRECTORY, depth=depth)
     return AllConflictAnalyzer()
+
+
+def _scorer(config: QueueConfig, changes: BatchChanges, storage: OrchestratorStorage) -> Scorer:
+    if config.scorer == "constant":
+        return ConstantScorer(config.default_probability)
+    if config.scorer == "history":
+        return HistoryScorer(
+            changes.features,
+            SqlOutcomeStore(storage.engine, config.name),
+            HistoryConfig(prior_mean=config.default_probability),
+        )
+    return HeuristicScorer(EXAMPLE_BUCKETS, changes.lines)
 
 
 def profiles_for(
     queues: list[QueueConfig], storage: OrchestratorStorage, data_dir: Path
 ) -> list[QueueProfile]:
-    changes = _Changes(storage)
+    changes = BatchChanges(storage)
     runners = _Runners(data_dir)
-    scorer = HeuristicScorer(EXAMPLE_BUCKETS, changes.lines)
-    return [
-        QueueProfile(
-            name=q.name,
-            provider=_provider(q, data_dir),
-            analyzer=_analyzer(q, changes),
-            speculator=StandardSpeculator(scorer, q.build_budget),
-            runner=runners.for_queue(q),
-            repository=q.repository,
-            target=q.target,
-            strategy=q.strategy.value,
-            build_command=q.build.command,
-            build_timeout_s=q.build.timeout,
+    profiles = []
+    for q in queues:
+        scorer = _scorer(q, changes, storage)
+        speculator = StandardSpeculator(
+            scorer, q.build_budget, default_probability=q.default_probability
         )
-        for q in queues
-    ]
+        profiles.append(
+            QueueProfile(
+                name=q.name,
+                provider=_provider(q, data_dir),
+                analyzer=_analyzer(q, changes),
+                speculator=speculator,
+                runner=runners.for_queue(q),
+                repository=q.repository,
+                target=q.target,
+                strategy=q.strategy.value,
+                build_command=q.build.command,
+                build_timeout_s=q.build.timeout,
+                outcomes=scorer if isinstance(scorer, HistoryScorer) else None,
+            )
+        )
+    return profiles
 
 
 @register("orchestrator")
 def build_orchestrator(runtime: Runtime) -> ServiceParts:
-    engine = runtime.engine_for("orchestrator", schema(), migrations.counter_schema())
+    engine = runtime.engine_for(
+        "orchestrator",
+        schema(),
+        migrations.counter_schema(),
+        url=runtime.settings.submitqueue.orchestrator_database_url,
+    )
     storage = OrchestratorStorage(engine)
     data_dir = runtime.settings.data_dir.resolve()
     profiles = profiles_for(runtime.settings.submitqueue.queues, storage, data_dir)
-    deps = OrchestratorDeps(storage=storage, profiles=Profiles(profiles), clock=runtime.clock)
-    pipeline = construct(runtime.queue, deps, STAGES, publish_only=PUBLISH_ONLY, gate=runtime.gate)
-    return ServiceParts(name="orchestrator", components=[pipeline])
+    hooks = wire_hooks(runtime, SOURCE, runtime.settings.submitqueue.hooks, engine)
+    deps = OrchestratorDeps(
+        storage=storage, profiles=Profiles(profiles), clock=runtime.clock, hooks=hooks.deps
+    )
+    pipeline = construct(
+        runtime.queue,
+        deps,
+        hooks.apply(STAGES),
+        publish_only=PUBLISH_ONLY,
+        topic_names=TOPIC_NAMES,
+        gate=runtime.gate,
+    )
+    return ServiceParts(
+        name="orchestrator",
+        routers=[*hooks.routers, builds_router(deps)],
+        components=[*hooks.components, pipeline],
+    )

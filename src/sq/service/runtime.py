@@ -23,6 +23,11 @@ from sq.platform.messagequeue.sql.watch import watcher_for
 from sq.service.settings import Settings
 
 
+class WiringError(ValueError):
+    """The configuration is valid on its own but cannot be wired here (an unset secret, say);
+    `sq serve` reports it in one line and exits 2."""
+
+
 @dataclass
 class ServiceParts:
     name: str

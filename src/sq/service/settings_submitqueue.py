@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from sq.service.settings_hooks import HooksConfig
 from sq.submitqueue.core.messages import LandStrategy
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
@@ -57,7 +58,21 @@ class QueueConfig(_Section):
     strategy: LandStrategy = LandStrategy.REBASE
     build: BuildConfig = BuildConfig()
     conflict_analyzer: Literal["all", "none", "pathoverlap"] = "all"
+    conflict_analyzer_depth: int | None = Field(
+        default=None,
+        ge=0,
+        description="pathoverlap: 0 = same file; N = same directory cut to N levels; "
+        "unset = same parent directory",
+    )
     build_budget: int = Field(default=4, ge=1)
+    scorer: Literal["constant", "heuristic", "history"] = "heuristic"
+    default_probability: float = Field(
+        default=0.95,
+        ge=0.0,
+        le=1.0,
+        description="What a change nobody can score is believed to land with: the constant "
+        "scorer's value, the history scorer's prior",
+    )
 
     @field_validator("name")
     @classmethod
@@ -74,9 +89,29 @@ class QueueConfig(_Section):
         return value
 
     @model_validator(mode="after")
+    def _depth_needs_pathoverlap(self) -> QueueConfig:
+        if self.conflict_analyzer_depth is not None and self.conflict_analyzer != "pathoverlap":
+            raise ValueError(
+                f"queue {self.name!r}: conflict_analyzer_depth applies only to "
+                f"conflict_analyzer pathoverlap, not {self.conflict_analyzer}"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _repository_when_real(self) -> QueueConfig:
         if self.provider != "fake" and not self.repository:
             raise ValueError(f"queue {self.name!r}: provider {self.provider} needs a repository")
+        return self
+
+    @model_validator(mode="after")
+    def _only_what_is_built(self) -> QueueConfig:
+        # Named in the schema so configurations can be written ahead; refused until they exist.
+        if self.provider == "github":
+            raise ValueError(f"queue {self.name!r}: provider github is not available yet")
+        if self.build.runner in ("buildkite", "github-actions"):
+            raise ValueError(
+                f"queue {self.name!r}: build runner {self.build.runner} is not available yet"
+            )
         return self
 
 
@@ -94,6 +129,11 @@ class SubmitQueueSettings(_Section):
     gateway_database_url: str | None = Field(
         default=None, description="The gateway's database; default <data_dir>/gateway.db"
     )
+    orchestrator_database_url: str | None = Field(
+        default=None,
+        description="The orchestrator's database; default <data_dir>/orchestrator.db",
+    )
+    hooks: HooksConfig = HooksConfig()
 
     @field_validator("queues")
     @classmethod

@@ -72,6 +72,10 @@ class GatewayClient:
         body: dict[str, Any] = response.json()
         return body
 
+    async def build_log(self, build_id: str) -> dict[str, Any]:
+        """A build's whole log (served by the orchestrator: `sq serve all` shares the port)."""
+        return await self.call("GET", "/api/v1/builds/log", params={"build_id": build_id})
+
     async def land(self, queue: str, uris: list[str], strategy: str | None) -> dict[str, Any]:
         body: dict[str, Any] = {"queue": queue, "change_uris": uris}
         if strategy:

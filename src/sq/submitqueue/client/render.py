@@ -45,7 +45,12 @@ def history_table(events: Sequence[Mapping[str, Any]]) -> Table:
         table.add_column(column, overflow="fold")
     for event in events:
         value = event.get("status") or event.get("event") or ""
-        detail = " ".join(f"{k}={v}" for k, v in sorted((event.get("metadata") or {}).items()))
+        metadata = dict(event.get("metadata") or {})
+        tail = metadata.pop("log_tail", "")
+        detail = Text(" ".join(f"{k}={v}" for k, v in sorted(metadata.items())))
+        if tail:
+            detail.append("\nlog (last lines):\n", style="bold")
+            detail.append(tail, style="dim")
         styled = status_text(value) if event["type"] == "status" else Text(value, style="dim")
         table.add_row(
             when(event["timestamp_ms"]), event["type"], styled, event["last_error"], detail
