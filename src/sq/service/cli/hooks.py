@@ -15,45 +15,15 @@ from typing import Any
 
 import click
 
-from sq.service.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_UNREACHABLE
+from sq.service.cli.api_call import addr_option, call_api
+from sq.service.cli.common import EXIT_BAD_INPUT, EXIT_FAILED
 
 PREFIX = "/api/v1/hooks"
 _EXIT_FOR_STATUS = {400: EXIT_BAD_INPUT, 404: EXIT_FAILED, 422: EXIT_BAD_INPUT}
 
-addr_option = click.option(
-    "--addr",
-    envvar="SQ_ADDR",
-    default="http://127.0.0.1:8080",
-    show_default=True,
-    help="Where `sq serve` listens (env SQ_ADDR).",
-)
-
 
 def _call(addr: str, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-    if not addr.startswith(("http://", "https://")):
-        click.echo(f"error: --addr must be an http(s) URL, not {addr!r}", err=True)
-        raise SystemExit(EXIT_BAD_INPUT)
-    request = urllib.request.Request(  # noqa: S310  (the scheme is checked above)
-        addr.rstrip("/") + PREFIX + path,
-        data=None if body is None else json.dumps(body).encode(),
-        method=method,
-        headers={"Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-            return json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        try:
-            error = json.loads(exc.read())["error"]
-            message = f"{error['message']} ({error['code']})"
-        except (ValueError, KeyError, TypeError):
-            message = f"HTTP {exc.code}"
-        click.echo(f"error: {message}", err=True)
-        code = _EXIT_FOR_STATUS.get(exc.code, EXIT_UNREACHABLE if exc.code >= 500 else EXIT_FAILED)
-        raise SystemExit(code) from None
-    except (urllib.error.URLError, OSError) as exc:
-        click.echo(f"error: cannot reach {addr}: {exc}", err=True)
-        raise SystemExit(EXIT_UNREACHABLE) from None
+    return call_api(addr, PREFIX + path, method, body, _EXIT_FOR_STATUS)
 
 
 def _when(ms: int) -> str:

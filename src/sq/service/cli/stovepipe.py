@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 import click
 
 from sq.service.cli import cli
+from sq.service.cli.api_call import addr_option, call_api
 from sq.service.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE
 
 PREFIX = "/api/v1/stovepipe"
@@ -28,13 +29,6 @@ EXIT_FOR_STATUS = {
     424: EXIT_UNREACHABLE,
 }
 
-addr_option = click.option(
-    "--addr",
-    envvar="SQ_ADDR",
-    default="http://127.0.0.1:8080",
-    show_default=True,
-    help="Where `sq serve` listens (env SQ_ADDR).",
-)
 json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print the JSON answer (full URIs and shas)."
 )
@@ -46,31 +40,7 @@ _SHA_TAIL = re.compile(r"/([0-9a-f]{40})(?:[?#].*)?$")
 
 
 def _call(addr: str, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-    if not addr.startswith(("http://", "https://")):
-        click.echo(f"error: --addr must be an http(s) URL, not {addr!r}", err=True)
-        raise SystemExit(EXIT_BAD_INPUT)
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(  # noqa: S310  (the scheme is checked above)
-        addr.rstrip("/") + PREFIX + path,
-        data=data,
-        method=method,
-        headers={"Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-            return json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        try:
-            error = json.loads(exc.read())["error"]
-            message = f"{error['message']} ({error['code']})"
-        except (ValueError, KeyError, TypeError):
-            message = f"HTTP {exc.code}"
-        click.echo(f"error: {message}", err=True)
-        code = EXIT_FOR_STATUS.get(exc.code, EXIT_UNREACHABLE if exc.code >= 500 else EXIT_FAILED)
-        raise SystemExit(code) from None
-    except (urllib.error.URLError, OSError) as exc:
-        click.echo(f"error: cannot reach {addr}: {exc}", err=True)
-        raise SystemExit(EXIT_UNREACHABLE) from None
+    return call_api(addr, PREFIX + path, method, body, EXIT_FOR_STATUS)
 
 
 def _query(**params: Any) -> str:
