@@ -237,3 +237,23 @@ async def test_a_failed_build_shows_its_log_in_the_history_and_the_api(queue: Gi
     with pytest.raises(ClientError) as missing:
         await queue.client.build_log("main/batch/404/x/1")
     assert (missing.value.code, missing.value.exit_code) == ("not_found", 1)
+
+
+async def test_a_cancel_while_landing_ends_in_a_state_the_target_agrees_with(
+    queue: GitQueue,
+) -> None:
+    gate = queue.stack.runtime.gate
+    gate.close(GateState(consumer_group=GROUP_MERGE, partition_key=""))
+    uri = queue.branch("late", {"late.txt": "late\n"})
+    request = await queue.land(uri)
+    deadline = time.monotonic() + 60
+    while not gate.list_parked(GROUP_MERGE):
+        assert time.monotonic() < deadline, "the landing never reached runway"
+        await anyio.sleep(0.1)
+    await queue.client.cancel(request, "too late")
+    gate.open(GROUP_MERGE)
+    summary = await queue.settled(request)
+    landed = queue.box.origin_file("refs/heads/main", "late.txt") == "late\n"
+    # Runway already had the landing: it may land (the cancel came too late) but then the
+    # request must say landed, and otherwise nothing of it may be on main.
+    assert summary["status"] == ("landed" if landed else "cancelled")
