@@ -250,9 +250,8 @@ def watch(
             await follow_live(w, console, interval=interval)
         else:
             await follow_plain(w, console, interval=interval)
-        ok, line = verdict(list(w.rows.values()))
-        console.print(line)
-        return ok
+        # The last view printed already ends with the verdict line.
+        return verdict(list(w.rows.values()))[0]
 
     if not _run(opts, work):
         sys.exit(EXIT_FAILED)
