@@ -22,33 +22,18 @@ import sys
 import tempfile
 import time
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx2
-import sqlalchemy as sa
+
+from benchdb import fresh_postgres_url
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-@contextlib.contextmanager
-def postgres_database(server_url: str) -> Iterator[str]:
-    server = sa.make_url(server_url).set(drivername="postgresql+psycopg")
-    name = f"sqbench_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield server.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @contextlib.contextmanager
@@ -136,7 +121,7 @@ def main() -> None:
     sqlite_ratio = run_backend("sqlite", None, args)
     pg = "n/a"
     if args.postgres:
-        with postgres_database(args.postgres) as url:
+        with fresh_postgres_url(args.postgres) as url:
             pg = f"{run_backend('postgresql', url, args):.3f}"
     else:
         print("postgresql skipped: set SQ_TEST_POSTGRES_URL or --postgres", flush=True)

@@ -36,7 +36,6 @@ import os
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager as ContextManager
 from dataclasses import dataclass
@@ -44,11 +43,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
-import sqlalchemy as sa
 import structlog
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import queue_throughput
+from benchdb import fresh_postgres_url
 from sq.platform import migrations
 from sq.platform.lifecycle import Group
 from sq.platform.messagequeue.model import DLQ_SUFFIX
@@ -270,30 +269,14 @@ def sqlite_file(workdir: Path) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def fresh_postgres(server_url: str) -> Iterator[str]:
-    """A database with a unique `sqpipe_` name on the server, dropped (forcefully) afterwards."""
-    server = sa.make_url(server_url).set(drivername="postgresql+psycopg")
-    name = f"sqpipe_{uuid.uuid4().hex[:16]}"
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        yield server.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-@contextlib.contextmanager
 def postgres_databases(server: str, names: tuple[str, ...]) -> Iterator[dict[str, str]]:
     with contextlib.ExitStack() as stack:
-        yield {name: stack.enter_context(fresh_postgres(server)) for name in names}
+        yield {name: stack.enter_context(fresh_postgres_url(server, "sqpipe")) for name in names}
 
 
 def run_postgres(args: argparse.Namespace) -> Outcome:
     progress(f"postgresql: queue rate, {args.queue_messages} messages, 1 and 50 partitions")
-    rates = queue_rates(lambda: fresh_postgres(args.postgres_url), args)
+    rates = queue_rates(lambda: fresh_postgres_url(args.postgres_url, "sqpipe"), args)
     progress(f"postgresql: {args.requests} requests through the stack")
     with (
         tempfile.TemporaryDirectory(prefix="sqbench-") as tmp,

@@ -36,6 +36,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from benchdb import fresh_postgres
 from sq.platform import migrations
 from sq.platform.db import create_engine
 from sq.platform.messagequeue import Delivery, MessageQueue, SubscriptionConfig
@@ -97,22 +98,6 @@ def fresh_sqlite(workdir: Path) -> Iterator[Path]:
     finally:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
-
-
-@contextlib.contextmanager
-def fresh_postgres(server_url: str) -> Iterator[sa.URL]:
-    """Create a uniquely named database on the server; drop it (forcefully) afterwards."""
-    server = sa.make_url(server_url).set(drivername="postgresql+psycopg")
-    name = f"sqbench_{uuid.uuid4().hex[:16]}"
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        yield server.set(database=name)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def libpq_url(url: sa.URL) -> str:

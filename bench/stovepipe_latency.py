@@ -18,13 +18,11 @@ import os
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import sqlalchemy as sa
 import structlog
 
+from benchdb import fresh_postgres_url
 from sq.platform import migrations
 from sq.platform.build.fake import FakeBuildRunner
 from sq.platform.clock import SystemClock
@@ -89,21 +87,6 @@ async def measure(url: str, heads: int, timeout_s: float) -> list[float]:
     return latencies
 
 
-@contextlib.contextmanager
-def postgres_database(server_url: str) -> Iterator[str]:
-    server = sa.make_url(server_url).set(drivername="postgresql+psycopg")
-    name = f"sqbench_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield server.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 def report(label: str, values: list[float]) -> float:
     p50, p95 = percentile(values, 50), percentile(values, 95)
     worst = max(values)
@@ -130,7 +113,7 @@ def main() -> None:
     sqlite_p50 = report("sqlite", sqlite)
     pg_p50 = float("nan")
     if args.postgres_url and not args.sqlite_only:
-        with postgres_database(args.postgres_url) as url:
+        with fresh_postgres_url(args.postgres_url) as url:
             pg_p50 = report("postgresql", asyncio.run(measure(url, args.heads, args.timeout)))
     else:
         print("postgresql skipped (no --postgres-url / SQ_TEST_POSTGRES_URL)", file=sys.stderr)
