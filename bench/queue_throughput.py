@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -266,97 +266,72 @@ async def phase(label: str) -> AsyncIterator[None]:
     progress(f"{label}: done in {time.perf_counter() - start:.1f}s")
 
 
+def _row(
+    database: str,
+    system: str,
+    batch: int,
+    partitions: str,
+    n: int,
+    publish_s: float,
+    consume_s: float,
+) -> Row:
+    return Row(
+        database=database,
+        system=system,
+        batch=batch,
+        mode=mode_name(system, batch),
+        partitions=partitions,
+        publish_s=publish_s,
+        consume_s=consume_s,
+        messages=n,
+    )
+
+
+async def _sq_rows(
+    database: str,
+    fresh: Callable[[], contextlib.AbstractContextManager[str | sa.URL]],
+    args: argparse.Namespace,
+    batch: int,
+) -> list[Row]:
+    """Our queue at `batch` messages per publish transaction, for each partition count."""
+    n, rows = args.messages, []
+    for parts in args.partitions:
+        async with phase(f"{database} sq {mode_name('sq', batch)}, {parts} partition(s) x{n}"):
+            with fresh() as target:
+                pub, con = await run_queue(target, n, parts, batch, args.timeout)
+        rows.append(_row(database, "sq", batch, str(parts), n, pub, con))
+    return rows
+
+
 async def bench_sqlite(args: argparse.Namespace, workdir: Path) -> list[Row]:
     n = args.messages
-    rows = []
     async with phase(f"sqlite raw commits x{n}"):
         with fresh_sqlite(workdir) as path:
             seconds = raw_sqlite(path, n)
-    rows.append(
-        Row(
-            database="sqlite",
-            system="raw",
-            batch=1,
-            mode=mode_name("raw", 1),
-            partitions="-",
-            publish_s=seconds,
-            consume_s=0.0,
-            messages=n,
-        )
-    )
+    rows = [_row("sqlite", "raw", 1, "-", n, seconds, 0.0)]
+
+    @contextlib.contextmanager
+    def fresh() -> Iterator[str]:
+        with fresh_sqlite(workdir) as path:
+            yield str(path)
+
     for batch in (1, args.batch):
-        for parts in args.partitions:
-            label = f"sqlite sq {mode_name('sq', batch)}, {parts} partition(s) x{n}"
-            async with phase(label):
-                with fresh_sqlite(workdir) as path:
-                    pub, con = await run_queue(str(path), n, parts, batch, args.timeout)
-            rows.append(
-                Row(
-                    database="sqlite",
-                    system="sq",
-                    batch=batch,
-                    mode=mode_name("sq", batch),
-                    partitions=str(parts),
-                    publish_s=pub,
-                    consume_s=con,
-                    messages=n,
-                )
-            )
+        rows += await _sq_rows("sqlite", fresh, args, batch)
     return rows
 
 
 async def bench_postgres(args: argparse.Namespace) -> list[Row]:
     n = args.messages
-    rows = []
     async with phase(f"postgresql raw commits x{n}"):
         with fresh_postgres(args.postgres_url) as url:
             seconds = raw_postgres(url, n)
-    rows.append(
-        Row(
-            database="postgresql",
-            system="raw",
-            batch=1,
-            mode=mode_name("raw", 1),
-            partitions="-",
-            publish_s=seconds,
-            consume_s=0.0,
-            messages=n,
-        )
-    )
+    rows = [_row("postgresql", "raw", 1, "-", n, seconds, 0.0)]
     for batch in (1, args.batch):
-        for parts in args.partitions:
-            label = f"postgresql sq {mode_name('sq', batch)}, {parts} partition(s) x{n}"
-            async with phase(label):
-                with fresh_postgres(args.postgres_url) as url:
-                    pub, con = await run_queue(url, n, parts, batch, args.timeout)
-            rows.append(
-                Row(
-                    database="postgresql",
-                    system="sq",
-                    batch=batch,
-                    mode=mode_name("sq", batch),
-                    partitions=str(parts),
-                    publish_s=pub,
-                    consume_s=con,
-                    messages=n,
-                )
-            )
-        label = f"postgresql procrastinate {mode_name('procrastinate', batch)} x{n}"
-        async with phase(label):
+        rows += await _sq_rows("postgresql", lambda: fresh_postgres(args.postgres_url), args, batch)
+        async with phase(f"postgresql procrastinate {mode_name('procrastinate', batch)} x{n}"):
             with fresh_postgres(args.postgres_url) as url:
                 pub, con = await run_procrastinate(url, n, batch, args.timeout)
-        rows.append(
-            Row(
-                database="postgresql",
-                system="procrastinate",
-                batch=batch,
-                mode=mode_name("procrastinate", batch),
-                partitions="-",
-                publish_s=pub,
-                consume_s=con,
-                messages=n,
-            )
-        )
+        rows.append(_row("postgresql", "procrastinate", batch, "-", n, pub, con))
     return rows
 
 
