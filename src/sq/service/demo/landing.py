@@ -26,7 +26,7 @@ from sq.service.demo.sandbox import (
 from sq.service.settings import Settings
 from sq.service.settings_submitqueue import BuildConfig, QueueConfig, SubmitQueueSettings
 from sq.service.stack import LocalStack
-from sq.submitqueue.client.http import ClientError, GatewayClient
+from sq.submitqueue.client.http import GatewayClient
 from sq.submitqueue.client.live import follow_live
 from sq.submitqueue.client.watch import Watch, follow_plain
 from sq.submitqueue.core.messages import LandStrategy
@@ -198,5 +198,3 @@ def _describe(stack: list[DemoChange]) -> str:
     fails = " (made to fail)" if any(c.fails for c in stack) else ""
     return f"{names} in {folder}{fails}"
 
-
-__all__ = ["ClientError", "DemoError", "DemoOptions", "DemoOutcome", "run_demo"]
