@@ -197,4 +197,3 @@ def _describe(stack: list[DemoChange]) -> str:
     folder = stack[0].folder
     fails = " (made to fail)" if any(c.fails for c in stack) else ""
     return f"{names} in {folder}{fails}"
-
