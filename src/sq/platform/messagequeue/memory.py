@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import ParamSpec, TypeVar
 
 from sq.platform.errs import Failure
 from sq.platform.messagequeue import window
@@ -29,6 +31,10 @@ _Partition = tuple[str, str]
 _GroupPartition = tuple[str, str, str]
 
 
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
 @dataclass(slots=True)
 class _State:
     acked: bool = False
@@ -47,6 +53,9 @@ class MemoryQueueStore:
         self._offsets: dict[_GroupPartition, int] = {}
         self._leases: dict[_GroupPartition, Lease] = {}
         self._heartbeats: dict[tuple[str, str], dict[str, int]] = {}
+
+    async def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        return await asyncio.to_thread(fn, *args, **kwargs)
 
     # --- publish ---------------------------------------------------------------------------------
 

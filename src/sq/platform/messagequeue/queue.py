@@ -13,6 +13,7 @@ from typing import Any
 import structlog
 
 from sq.platform.clock import Clock, SystemClock
+from sq.platform.messagequeue.groupcommit import GroupCommit
 from sq.platform.messagequeue.model import (
     DEFAULT_MAX_PAYLOAD_BYTES,
     OutgoingMessage,
@@ -62,6 +63,8 @@ class MessageQueue:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._watcher = watcher
         self._watching: asyncio.Future[None] | None = None
+        self._group: GroupCommit | None = None
+        self._group_loop: asyncio.AbstractEventLoop | None = None
 
     def message(
         self,
@@ -93,15 +96,30 @@ class MessageQueue:
         metadata: Mapping[str, str] | None = None,
     ) -> bool:
         """Publish one message; False when its (topic, partition key, id) was already stored."""
-        stored = await self.publish_many(
-            [self.message(topic, partition_key, message_id, payload, metadata)]
-        )
+        message = self.message(topic, partition_key, message_id, payload, metadata)
+        stored = await self._publish_valid([message])
         return stored[0]
 
     async def publish_many(self, messages: Sequence[OutgoingMessage]) -> list[bool]:
-        """Publish messages in one transaction (all or none)."""
+        """Publish messages in one transaction (all or none).
+
+        Calls made at the same time share a transaction (`groupcommit.py`); each gets its own
+        result, and returns once its messages are committed.
+        """
+        for message in messages:
+            validate_message(message, self.max_payload_bytes)
+        return await self._publish_valid(messages)
+
+    async def _publish_valid(self, messages: Sequence[OutgoingMessage]) -> list[bool]:
         self._loop = asyncio.get_running_loop()
-        return await asyncio.to_thread(self.publish_sync, messages)
+        if self._closed:
+            raise PublisherClosedError("publisher is closed")
+        if self._group is None or self._group_loop is not self._loop:
+            self._group = GroupCommit(self.store, self.clock.now_ms)
+            self._group_loop = self._loop
+        stored = await self._group.publish(messages)
+        self.woke(messages, stored)
+        return stored
 
     def publish_sync(self, messages: Sequence[OutgoingMessage]) -> list[bool]:
         if self._closed:

@@ -1,7 +1,8 @@
 """The storage contract every queue backend implements (in-memory, SQLite, PostgreSQL).
 
 Each method is one synchronous transaction. The asyncio engine (`subscriber.py`) calls them through
-a thread, so a backend never sees the event loop.
+the store's `call`, which runs them on a thread (the SQLite store runs its short hot-path calls on
+the loop when that cannot wait; `sql/transactions.py`).
 
 Fencing: every write to a group's state for a partition (`cycle`, `extend`, `release`) names the
 lease it holds as a `Fence`. A write whose fence no longer matches the lease row — the lease was
@@ -11,12 +12,15 @@ taken over, or released — raises `LeaseLostError` and changes nothing.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import ParamSpec, Protocol, TypeVar
 
 from sq.platform.errs import Failure
 from sq.platform.messagequeue.model import OutgoingMessage, StoredMessage
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -95,6 +99,9 @@ class PartitionInfo:
 
 
 class QueueStore(Protocol):
+    async def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run one of this store's methods for the event loop (normally on a worker thread)."""
+
     def publish(self, messages: Sequence[OutgoingMessage], now_ms: int) -> list[bool]:
         """Store messages in one transaction; True for each one stored, False for a duplicate.
 

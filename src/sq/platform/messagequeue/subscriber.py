@@ -75,7 +75,7 @@ class Subscription:
     # --- plumbing --------------------------------------------------------------------------------
 
     async def store_call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        return await asyncio.to_thread(fn, *args, **kwargs)
+        return await self.store.call(fn, *args, **kwargs)
 
     def signal(self, kind: str, partition_key: str) -> None:
         if self._on_signal is not None:

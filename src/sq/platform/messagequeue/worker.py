@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from sq.platform.errs import attribution
+from sq.platform.errs import DEFAULT_CLASSIFIERS, attribution, is_retryable, verdict_of
 from sq.platform.messagequeue.delivery import Delivery
 from sq.platform.messagequeue.model import LeaseLostError, dlq_topic
 from sq.platform.messagequeue.store import Fence, FetchSpec, Outcome
@@ -18,6 +18,9 @@ if TYPE_CHECKING:
     from sq.platform.messagequeue.subscriber import Subscription
 
 Handler = Callable[[Delivery], Awaitable[None]]
+TRANSIENT_FIRST_WAIT_S = 0.05
+TRANSIENT_MAX_WAIT_S = 5.0
+"""A cycle that failed with a transient error is tried again after 0.05 s, doubling up to 5 s."""
 log = structlog.get_logger("sq.mq")
 
 
@@ -74,9 +77,27 @@ class PartitionWorker:
         structlog.contextvars.bind_contextvars(
             topic=self.fence.topic, partition=self.partition_key, group=self.fence.consumer_group
         )
+        backoff = TRANSIENT_FIRST_WAIT_S
         try:
             while not self._stopping:
-                await self._cycle(fetch=True)
+                try:
+                    await self._cycle(fetch=True)
+                except LeaseLostError:
+                    raise
+                except Exception as exc:
+                    if not is_retryable(verdict_of(exc, DEFAULT_CLASSIFIERS)):
+                        raise
+                    # A dropped connection, a restarting server, a busy SQLite file: the outcomes
+                    # are kept and written by the next cycle. The fence still guards every write,
+                    # so a lease lost meanwhile ends this worker at its next cycle.
+                    log.warning("partition cycle failed; retrying", error=str(exc), wait_s=backoff)
+                    await self._wait(backoff)
+                    backoff = min(backoff * 2, TRANSIENT_MAX_WAIT_S)
+                    continue
+                backoff = TRANSIENT_FIRST_WAIT_S
+                # A store call may finish without yielding (SQLite runs it on the loop), and so
+                # may handlers: let the other partitions and the lease ticks run between cycles.
+                await asyncio.sleep(0)
         except LeaseLostError as exc:
             self.lost = True
             log.warning("lease lost", reason=str(exc))
@@ -96,13 +117,17 @@ class PartitionWorker:
         sub = self.sub
         outcomes, self.pending = self.pending, []
         self._wake.clear()
-        result = await sub.store_call(
-            sub.store.cycle,
-            self.fence,
-            outcomes,
-            self._fetch if fetch else None,
-            sub.clock.now_ms(),
-        )
+        try:
+            result = await sub.store_call(
+                sub.store.cycle,
+                self.fence,
+                outcomes,
+                self._fetch if fetch else None,
+                sub.clock.now_ms(),
+            )
+        except BaseException:
+            self.pending[:0] = outcomes  # not written: the transaction rolled back
+            raise
         if result.dead_lettered:
             sub.waker.notify(dlq_topic(self.fence.topic), self.partition_key)
         sub.signal("poll", self.partition_key)
@@ -114,6 +139,8 @@ class PartitionWorker:
                     )
                     break
                 await self._dispatch(self._delivery(fetched))
+            return
+        if not fetch:  # a final flush: it writes and never waits
             return
         await self._maybe_gc()
         if self._stopping or self.pending:

@@ -11,13 +11,38 @@ from sqlalchemy.engine import Engine
 
 from sq.platform.messagequeue.sql.rows import lease_is
 from sq.platform.messagequeue.sql.schema import heartbeats, leases, offsets, partitions
+from sq.platform.messagequeue.sql.transactions import Transactions
 from sq.platform.messagequeue.store import Fence, Lease
+
+INLINE_CALLS = frozenset(
+    {
+        "publish",
+        "cycle",
+        "extend",
+        "discover",
+        "leases",
+        "try_acquire",
+        "renew",
+        "release",
+        "heartbeat",
+        "active_subscribers",
+        "deregister",
+        "purge_stale",
+        "watermark",
+        "gc",
+    }
+)
+"""Calls short enough to run on the event loop on SQLite (see transactions.py)."""
 
 
 class SqlOwnership:
     def __init__(self, engine: Engine) -> None:
-        self.engine = engine
         self._postgres = engine.dialect.name == "postgresql"
+        self.transactions = Transactions(engine, INLINE_CALLS)
+
+    @property
+    def engine(self) -> Engine:
+        return self.transactions.engine_here()
 
     def _insert(self, table: sa.Table) -> Any:
         return postgresql.insert(table) if self._postgres else sqlite.insert(table)

@@ -1,19 +1,27 @@
-"""Hot-path statements, written once: building SQLAlchemy constructs per call costs more than
-the database does on SQLite (measured in bench/queue_throughput.py)."""
+"""Hot-path statements, written once in both parameter styles (see `dbapi.py`)."""
 
 from __future__ import annotations
 
-import sqlalchemy as sa
+from sq.platform.messagequeue.sql.dbapi import Sql
 
-_MESSAGE_COLUMNS = (
-    "topic, partition_key, seq, message_id, payload, metadata, created_at_ms, published_at_ms, "
-    "failed_at_ms, failure_count, last_error, original_topic, failure_detail, failed_group"
+MESSAGE_COLUMNS = (
+    "topic",
+    "partition_key",
+    "seq",
+    "message_id",
+    "payload",
+    "metadata",
+    "created_at_ms",
+    "published_at_ms",
+    "failed_at_ms",
+    "failure_count",
+    "last_error",
+    "original_topic",
+    "failure_detail",
+    "failed_group",
 )
-_MESSAGE_VALUES = (
-    ":topic, :partition_key, {seq}, :message_id, :payload, :metadata, :created_at_ms, "
-    ":published_at_ms, :failed_at_ms, :failure_count, :last_error, :original_topic, "
-    ":failure_detail, :failed_group"
-)
+_COLUMNS = ", ".join(MESSAGE_COLUMNS)
+_VALUES = ", ".join(":" + c if c != "seq" else "{seq}" for c in MESSAGE_COLUMNS)
 
 # The upsert takes the partition row's lock until commit, so concurrent publishers to one
 # partition commit in the order they got their sequence numbers (platform-spec §7.2-1). A stored
@@ -30,11 +38,44 @@ _NEXT_SEQ = (
     + "ON CONFLICT (topic, partition_key) DO UPDATE SET last_seq = mq_partitions.last_seq + 1 "
     "RETURNING last_seq"
 )
-NEXT_SEQ = sa.text(_NEXT_SEQ)
-INSERT_MESSAGE = sa.text(
-    f"INSERT INTO mq_messages ({_MESSAGE_COLUMNS}) VALUES ({_MESSAGE_VALUES.format(seq=':seq')}) "
+NEXT_SEQ = Sql(_NEXT_SEQ)
+INSERT_MESSAGE = Sql(
+    f"INSERT INTO mq_messages ({_COLUMNS}) VALUES ({_VALUES.format(seq=':seq')}) "
     "ON CONFLICT (topic, partition_key, message_id) DO NOTHING RETURNING seq"
 )
+
+
+# SQLite, many messages in one transaction: the store reads which ids are stored and each
+# partition's last seq under the write lock, then inserts the rest with their seqs (`store.py`).
+INSERT_NEW_MESSAGE = Sql(
+    f"INSERT INTO mq_messages ({_COLUMNS}) VALUES ({_VALUES.format(seq=':seq')})"
+)
+SET_LAST_SEQ = Sql(
+    "INSERT INTO mq_partitions (topic, partition_key, last_seq) "
+    "VALUES (:topic, :partition_key, :last_seq) "
+    "ON CONFLICT (topic, partition_key) DO UPDATE SET last_seq = excluded.last_seq"
+)
+
+
+def stored_ids(count: int) -> str:
+    """SQLite: which of `count` (topic, partition key, id) triples are stored already."""
+    triples = ", ".join(["(?, ?, ?)"] * count)
+    # CROSS JOIN keeps the VALUES list outside, so each triple is one index search.
+    return (
+        f"WITH v(t, p, i) AS (VALUES {triples}) "
+        "SELECT m.topic, m.partition_key, m.message_id FROM v CROSS JOIN mq_messages m "
+        "ON m.topic = v.t AND m.partition_key = v.p AND m.message_id = v.i"
+    )
+
+
+def last_seqs(count: int) -> str:
+    """SQLite: the last seq of each of `count` (topic, partition key) pairs that has one."""
+    pairs = ", ".join(["(?, ?)"] * count)
+    return (
+        f"WITH v(t, p) AS (VALUES {pairs}) "
+        "SELECT s.topic, s.partition_key, s.last_seq FROM v CROSS JOIN mq_partitions s "
+        "ON s.topic = v.t AND s.partition_key = v.p"
+    )
 
 
 # PostgreSQL: the same two steps and the wake-up in one round trip.
@@ -46,11 +87,11 @@ def _typed(sql: str) -> str:
     return sql
 
 
-PUBLISH_POSTGRES = sa.text(
+PUBLISH_POSTGRES = Sql(
     _typed(
         f"WITH p AS ({_NEXT_SEQ}), "
-        f"m AS (INSERT INTO mq_messages ({_MESSAGE_COLUMNS}) "
-        f"SELECT {_MESSAGE_VALUES.format(seq='p.last_seq')} FROM p "
+        f"m AS (INSERT INTO mq_messages ({_COLUMNS}) "
+        f"SELECT {_VALUES.format(seq='p.last_seq')} FROM p "
         "ON CONFLICT (topic, partition_key, message_id) DO NOTHING RETURNING seq) "
         "SELECT m.seq, pg_notify('sq_mq', "
         ":topic || chr(10) || :partition_key) FROM m"
@@ -65,34 +106,78 @@ _OPEN = (
     "WHERE l.consumer_group = :group AND l.topic = :topic AND l.partition_key = :partition_key "
     "AND l.leased_by = :owner AND l.epoch = :epoch"
 )
-OPEN_SQLITE = sa.text(_OPEN)
+OPEN_SQLITE = Sql(_OPEN)
 # FOR SHARE makes a concurrent takeover wait until this transaction ends (fencing).
-OPEN_POSTGRES = sa.text(_OPEN + " FOR SHARE OF l")
+OPEN_POSTGRES = Sql(_OPEN + " FOR SHARE OF l")
+START_OFFSET = Sql(
+    "INSERT INTO mq_offsets (consumer_group, topic, partition_key, acked_seq, updated_at_ms) "
+    "VALUES (:group, :topic, :partition_key, 0, :now) "
+    "ON CONFLICT (consumer_group, topic, partition_key) DO NOTHING"
+)
 
 _STATE_JOIN = (
     "LEFT JOIN mq_delivery d ON d.consumer_group = :group AND d.topic = m.topic "
     "AND d.partition_key = m.partition_key AND d.seq = m.seq "
 )
-FIRST_UNACKED = sa.text(
+FIRST_UNACKED = Sql(
     "SELECT m.seq FROM mq_messages m "
     + _STATE_JOIN
     + "WHERE m.topic = :topic AND m.partition_key = :partition_key AND m.seq > :low "
     "AND m.seq <= :high AND (d.acked IS NULL OR NOT d.acked) ORDER BY m.seq LIMIT 1"
 )
-WINDOW = sa.text(
-    f"SELECT {', '.join('m.' + c.strip() for c in _MESSAGE_COLUMNS.split(','))}, "
+WINDOW = Sql(
+    f"SELECT {', '.join('m.' + c for c in MESSAGE_COLUMNS)}, "
     "d.acked, d.invisible_until_ms, d.retry_count, d.postponed, d.seq AS state_seq "
     "FROM mq_messages m "
     + _STATE_JOIN
     + "WHERE m.topic = :topic AND m.partition_key = :partition_key AND m.seq > :low "
     "ORDER BY m.seq LIMIT :limit"
 )
-MOVE_WATERMARK = sa.text(
+SOURCE = Sql(
+    f"SELECT {_COLUMNS} FROM mq_messages "
+    "WHERE topic = :topic AND partition_key = :partition_key AND seq = :seq"
+)
+MOVE_WATERMARK = Sql(
     "UPDATE mq_offsets SET acked_seq = :watermark, updated_at_ms = :now "
     "WHERE consumer_group = :group AND topic = :topic AND partition_key = :partition_key "
     "AND acked_seq < :watermark"
 )
-FORGET_STATES = sa.text(
+FORGET_STATES = Sql(
     "DELETE FROM mq_delivery WHERE consumer_group = :group AND topic = :topic "
     "AND partition_key = :partition_key AND seq <= :watermark"
+)
+
+# --- one delivery's state --------------------------------------------------------------------
+
+_STATE_KEY = (
+    "WHERE consumer_group = :group AND topic = :topic AND partition_key = :partition_key "
+    "AND seq = :seq AND NOT acked"
+)
+_STATE_INSERT = (
+    "INSERT INTO mq_delivery (consumer_group, topic, partition_key, seq, acked, "
+    "invisible_until_ms, retry_count, postponed) "
+)
+_STATE_CONFLICT = "ON CONFLICT (consumer_group, topic, partition_key, seq) DO UPDATE SET "
+ACK = Sql(
+    _STATE_INSERT
+    + "VALUES (:group, :topic, :partition_key, :seq, TRUE, 0, 0, FALSE) "
+    + _STATE_CONFLICT
+    + "acked = TRUE"
+)
+CLAIM = Sql(
+    _STATE_INSERT
+    + "VALUES (:group, :topic, :partition_key, :seq, FALSE, :until, :retry_count, FALSE) "
+    + _STATE_CONFLICT
+    + "acked = FALSE, invisible_until_ms = excluded.invisible_until_ms, "
+    "retry_count = excluded.retry_count, postponed = FALSE"
+)
+RETRY = Sql("UPDATE mq_delivery SET invisible_until_ms = :until, postponed = FALSE " + _STATE_KEY)
+POSTPONE = Sql(
+    "UPDATE mq_delivery SET invisible_until_ms = :until, postponed = TRUE, retry_count = 0 "
+    + _STATE_KEY
+)
+EXTEND = Sql("UPDATE mq_delivery SET invisible_until_ms = :until " + _STATE_KEY)
+FORGET_DELIVERY = Sql("DELETE FROM mq_delivery " + _STATE_KEY)
+RESTORE_DELIVERY = Sql(
+    "UPDATE mq_delivery SET invisible_until_ms = 0, retry_count = :retry_count " + _STATE_KEY
 )

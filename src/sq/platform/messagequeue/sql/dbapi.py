@@ -1,0 +1,66 @@
+"""The queue's hot path on the bare driver (sqlite3 or psycopg), below SQLAlchemy.
+
+Publishing and the partition cycle run a handful of fixed statements per call. Through SQLAlchemy
+each execution cost more than the database did (doc/benchmarks.md, "Where the time goes"), so these
+statements are written once, in both parameter styles, and run on the driver's cursor. Everything
+else in the store stays on SQLAlchemy Core.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+_NAMED = re.compile(r"(?<![:\w]):(\w+)")
+
+
+class Sql:
+    """One statement in SQLite's `:name` style and in psycopg's `%(name)s` style."""
+
+    __slots__ = ("postgres", "sqlite")
+
+    def __init__(self, text: str) -> None:
+        self.sqlite = text
+        self.postgres = _NAMED.sub(r"%(\1)s", text.replace("%", "%%"))
+
+    def __repr__(self) -> str:
+        return f"Sql({self.sqlite!r})"
+
+
+class Tx:
+    """A cursor inside an open transaction, speaking whichever dialect the connection is."""
+
+    __slots__ = ("_cursor", "postgres")
+
+    def __init__(self, cursor: Any, *, postgres: bool) -> None:
+        self._cursor = cursor
+        self.postgres = postgres
+
+    def _text(self, stmt: Sql) -> str:
+        return stmt.postgres if self.postgres else stmt.sqlite
+
+    def all(self, stmt: Sql, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        self._cursor.execute(self._text(stmt), params)
+        return list(self._cursor.fetchall())
+
+    def first(self, stmt: Sql, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        self._cursor.execute(self._text(stmt), params)
+        row = self._cursor.fetchone()
+        if row is not None and not self.postgres:
+            # sqlite3 leaves the statement open until fetched to the end; an open SELECT would
+            # keep its read snapshot (and its lock) past COMMIT on some versions.
+            self._cursor.fetchall()
+        return None if row is None else tuple(row)
+
+    def query(self, text: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """A statement built for this call, in the connection's own parameter style."""
+        self._cursor.execute(text, params)
+        return list(self._cursor.fetchall())
+
+    def run(self, stmt: Sql, params: Mapping[str, Any]) -> int:
+        self._cursor.execute(self._text(stmt), params)
+        return int(self._cursor.rowcount)
+
+    def many(self, stmt: Sql, rows: Iterable[Mapping[str, Any]]) -> None:
+        self._cursor.executemany(self._text(stmt), list(rows))
