@@ -7,6 +7,7 @@ asyncio through a thread (python-stack.md §2.2).
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -42,11 +43,45 @@ def normalize_url(url: str) -> sa.URL:
 
 
 def create_engine(url: str | sa.URL, *, synchronous: str = "NORMAL") -> Engine:
-    """An engine with our settings: SQLite in WAL with BEGIN IMMEDIATE; PostgreSQL with pre-ping."""
+    """An engine with our settings: SQLite in WAL with BEGIN IMMEDIATE; PostgreSQL pinging
+    connections that were idle."""
     parsed = normalize_url(url) if isinstance(url, str) else url
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed, synchronous)
-    return sa.create_engine(parsed, pool_pre_ping=True, pool_size=8, max_overflow=8)
+    engine = sa.create_engine(parsed, pool_size=8, max_overflow=8)
+    _ping_after_idle(engine)
+    return engine
+
+
+PING_AFTER_IDLE_S = 1.0
+
+
+def _ping_after_idle(engine: Engine) -> None:
+    """Check a pooled connection before use, but only when it sat idle for a second or more.
+
+    SQLAlchemy's `pool_pre_ping` pings on every checkout: a round trip per transaction, a quarter
+    of a short transaction's time under load (doc/benchmarks.md). Connections die while idle (a
+    server restart, an idle timeout), so only those are checked; a connection that breaks in use
+    fails that transaction, which callers retry as a transient error, and the pool drops it.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+        record.info["sq_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("sq_idle_since")
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE_S:
+            return
+        try:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("SELECT 1")
+            cursor.close()
+            dbapi_connection.rollback()
+        except Exception as exc:
+            # The pool discards this connection and checks out another (up to three times).
+            raise sa.exc.DisconnectionError(f"idle connection is gone: {exc}") from exc
 
 
 def _sqlite_engine(url: sa.URL, synchronous: str) -> Engine:
