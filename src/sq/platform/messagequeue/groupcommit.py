@@ -30,11 +30,14 @@ class GroupCommit:
         self,
         store: QueueStore,
         now_ms: Callable[[], int],
+        stored: Callable[[Sequence[OutgoingMessage], Sequence[bool]], None],
         *,
         max_messages: int = MAX_GROUP_MESSAGES,
     ) -> None:
         self.store = store
         self._now_ms = now_ms
+        self._stored = stored
+        """Called after each commit with what it stored (to wake local readers)."""
         self._max_messages = max_messages
         self._pending: list[_Call] = []
         self._writer: asyncio.Task[None] | None = None
@@ -81,6 +84,7 @@ class GroupCommit:
             for call in group:
                 await self._write([call])
             return
+        self._stored(messages, stored)
         offset = 0
         for batch, future in group:
             _settle(future, stored[offset : offset + len(batch)])

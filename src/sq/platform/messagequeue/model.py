@@ -161,6 +161,13 @@ def _require_json(text: str) -> None:
 
 def validate_message(message: OutgoingMessage, max_payload_bytes: int) -> None:
     validate_topic(message.topic)
+    validate_keys(message)
+    if len(message.payload.encode("utf-8")) > max_payload_bytes:
+        raise InvalidMessageError(f"payload exceeds {max_payload_bytes} bytes")
+
+
+def validate_keys(message: OutgoingMessage) -> None:
+    """The partition key, the id and the metadata (the topic and payload are checked apart)."""
     for name, value in (
         ("partition key", message.partition_key),
         ("message id", message.message_id),
@@ -176,5 +183,3 @@ def validate_message(message: OutgoingMessage, max_payload_bytes: int) -> None:
             raise InvalidMessageError(f"metadata key {key!r} must be a string of 1-255 characters")
         if not isinstance(value, str):
             raise InvalidMessageError(f"metadata value of {key!r} must be a string")
-    if len(message.payload.encode("utf-8")) > max_payload_bytes:
-        raise InvalidMessageError(f"payload exceeds {max_payload_bytes} bytes")

@@ -19,6 +19,7 @@ from sq.platform.messagequeue.model import (
     OutgoingMessage,
     SubscriptionConfig,
     encode_payload,
+    validate_keys,
     validate_message,
     validate_topic,
 )
@@ -84,7 +85,7 @@ class MessageQueue:
             metadata=dict(metadata or {}),
             published_at_ms=self.clock.now_ms(),
         )
-        validate_message(message, self.max_payload_bytes)
+        validate_keys(message)  # the topic and the payload's size are checked above
         return message
 
     async def publish(
@@ -115,11 +116,9 @@ class MessageQueue:
         if self._closed:
             raise PublisherClosedError("publisher is closed")
         if self._group is None or self._group_loop is not self._loop:
-            self._group = GroupCommit(self.store, self.clock.now_ms)
+            self._group = GroupCommit(self.store, self.clock.now_ms, self.woke)
             self._group_loop = self._loop
-        stored = await self._group.publish(messages)
-        self.woke(messages, stored)
-        return stored
+        return await self._group.publish(messages)
 
     def publish_sync(self, messages: Sequence[OutgoingMessage]) -> list[bool]:
         if self._closed:
@@ -132,9 +131,13 @@ class MessageQueue:
 
     def woke(self, messages: Sequence[OutgoingMessage], stored: Sequence[bool]) -> None:
         """Wake local readers of what was stored (call after a caller's transaction commits)."""
-        for message, ok in zip(messages, stored, strict=True):
-            if ok:
-                self._call_soon(message.topic, message.partition_key)
+        partitions = {
+            (message.topic, message.partition_key)
+            for message, ok in zip(messages, stored, strict=True)
+            if ok
+        }
+        for topic, partition_key in partitions:
+            self._call_soon(topic, partition_key)
 
     def _call_soon(self, topic: str, partition_key: str) -> None:
         try:

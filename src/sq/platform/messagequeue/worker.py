@@ -12,7 +12,7 @@ import structlog
 from sq.platform.errs import DEFAULT_CLASSIFIERS, attribution, is_retryable, verdict_of
 from sq.platform.messagequeue.delivery import Delivery
 from sq.platform.messagequeue.model import LeaseLostError, dlq_topic
-from sq.platform.messagequeue.store import Fence, FetchSpec, Outcome
+from sq.platform.messagequeue.store import Fence, Fetched, FetchSpec, Outcome
 
 if TYPE_CHECKING:
     from sq.platform.messagequeue.subscriber import Subscription
@@ -152,10 +152,7 @@ class PartitionWorker:
         if wait_ms > 0:
             await self._wait(wait_ms / 1000)
 
-    def _delivery(self, fetched: object) -> Delivery:
-        from sq.platform.messagequeue.store import Fetched
-
-        assert isinstance(fetched, Fetched)
+    def _delivery(self, fetched: Fetched) -> Delivery:
         return Delivery(fetched, self.sub.config, self.sub.clock.now_ms, self.record, self._extend)
 
     async def _extend(self, seq: int, until_ms: int) -> bool:

@@ -211,7 +211,7 @@ def _claim(
         if retry >= fetch.max_attempts:
             exceeded += _exhausted(tx, fence, keys, fetch, seq, retry, now_ms)
             continue
-        claimed.append(keys | {"seq": seq, "until": until, "retry_count": retry})
+        claimed.append({**keys, "seq": seq, "until": until, "retry_count": retry})
         fetched.append(
             Fetched(
                 message=stored_message(row),

@@ -58,6 +58,10 @@ class Tx:
         self._cursor.execute(text, params)
         return list(self._cursor.fetchall())
 
+    def execute_text(self, text: str) -> None:
+        """A statement without parameters that means the same in both dialects."""
+        self._cursor.execute(text)
+
     def run(self, stmt: Sql, params: Mapping[str, Any]) -> int:
         self._cursor.execute(self._text(stmt), params)
         return int(self._cursor.rowcount)

@@ -18,6 +18,7 @@ INLINE_CALLS = frozenset(
     {
         "publish",
         "cycle",
+        "cycle_many",
         "extend",
         "discover",
         "leases",

@@ -6,10 +6,11 @@ from collections.abc import Callable, Sequence
 from typing import ParamSpec, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
-from sq.platform.messagequeue.model import OutgoingMessage
+from sq.platform.messagequeue.model import LeaseLostError, OutgoingMessage
 from sq.platform.messagequeue.sql import cycle, publishing
+from sq.platform.messagequeue.sql.cyclegroup import CycleArgs, CycleGroup
 from sq.platform.messagequeue.sql.ownership import SqlOwnership
 from sq.platform.messagequeue.sql.schema import messages, offsets, partitions
 from sq.platform.messagequeue.store import (
@@ -30,8 +31,18 @@ class SqlQueueStore(SqlOwnership):
     (`dbapi.py`); leases (`ownership.py`), collection and inspection on SQLAlchemy Core. Where
     each call runs, on a thread or on the event loop, is `transactions.py`'s decision."""
 
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(engine)
+        self._cycles = CycleGroup(self._cycle_many) if self.transactions.inline else None
+
     async def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        if self._cycles is not None and fn == self.cycle and not kwargs:
+            result: T = await self._cycles.cycle(args)  # type: ignore[arg-type,assignment]
+            return result
         return await self.transactions.call(fn, *args, **kwargs)
+
+    async def _cycle_many(self, batch: list[CycleArgs]) -> list[CycleResult | Exception]:
+        return await self.transactions.call(self.cycle_many, batch)
 
     def close(self) -> None:
         self.transactions.close()
@@ -56,6 +67,25 @@ class SqlQueueStore(SqlOwnership):
     ) -> CycleResult:
         with self.transactions.begin() as tx:
             return cycle.cycle(tx, fence, outcomes, fetch, now_ms)
+
+    def cycle_many(self, batch: list[CycleArgs]) -> list[CycleResult | Exception]:
+        """Several partitions' cycles in one transaction, each in a savepoint of its own."""
+        with self.transactions.begin() as tx:
+            if len(batch) == 1:
+                try:
+                    return [cycle.cycle(tx, *batch[0])]
+                except LeaseLostError as exc:  # nothing was written before the fence check
+                    return [exc]
+            results: list[CycleResult | Exception] = []
+            for args in batch:
+                tx.execute_text("SAVEPOINT sq_cycle")
+                try:
+                    results.append(cycle.cycle(tx, *args))
+                except Exception as exc:  # noqa: BLE001 - handed to that cycle's caller
+                    tx.execute_text("ROLLBACK TO sq_cycle")
+                    results.append(exc)
+                tx.execute_text("RELEASE sq_cycle")
+            return results
 
     def extend(self, fence: Fence, seq: int, until_ms: int) -> bool:
         with self.transactions.begin() as tx:

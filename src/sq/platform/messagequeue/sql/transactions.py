@@ -63,11 +63,14 @@ class Transactions:
         self.postgres = engine.dialect.name == "postgresql"
         database = engine.url.database or ""
         in_memory = database in ("", ":memory:") or "mode=memory" in str(engine.url)
-        self._inline_calls = inline_calls if not self.postgres and not in_memory else frozenset()
+        self.inline = not self.postgres and not in_memory
+        """Whether the loop runs the short calls itself (a SQLite file)."""
+        self._inline_calls = inline_calls if self.inline else frozenset()
         self._local = threading.local()
         self._inline: dict[int, sqlite3.Connection] = {}
         self._inline_engines: dict[int, Engine] = {}
-        self._commits = 0
+        self.commits = 0
+        """Calls that ran (and committed) on the loop."""
         self._checkpointing: asyncio.Task[None] | None = None
         self._finalizer = weakref.finalize(self, _close_all, self._inline_engines, self._inline)
 
@@ -98,8 +101,8 @@ class Transactions:
             delay = min(delay * 2, MAX_WAIT_S)
 
     def _after_inline_commit(self) -> None:
-        self._commits += 1
-        if self._commits % CHECKPOINT_EVERY == 0 and (
+        self.commits += 1
+        if self.commits % CHECKPOINT_EVERY == 0 and (
             self._checkpointing is None or self._checkpointing.done()
         ):
             self._checkpointing = asyncio.get_running_loop().create_task(
