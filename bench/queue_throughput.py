@@ -3,15 +3,16 @@ and procrastinate on the same PostgreSQL server.
 
 Definitions (printed with the table, and in doc/benchmarks.md):
 
-- throughput = messages / (publish wall time + time from subscribing until the last ack is
+- throughput = messages / (publish wall time + time from subscribe until the last ack is
   committed). The publish phase ends before the consumer starts.
-- headline: one message per publish transaction (`MessageQueue.publish`); a `publish_many`
-  variant (`--batch` messages per transaction) is reported in the table only.
+- publish modes: one message per call from one caller; one message per call from `--publishers`
+  concurrent callers (the headline: services publish from many handlers at once, and calls made
+  together share a transaction); `publish_many` with `--batch` messages per call.
 - raw commit rate = single-row INSERT + COMMIT per iteration, in a tight loop, through the bare
   driver with the queue's durability settings (SQLite: WAL, synchronous=NORMAL, BEGIN IMMEDIATE;
   PostgreSQL: the server's settings).
-- procrastinate: N no-op jobs deferred (one per transaction; `batch_defer` as a secondary figure),
-  then one worker with its default concurrency runs until the queue is empty.
+- procrastinate: N no-op jobs deferred in the same mode, then one worker with its default
+  concurrency runs until the queue is empty.
 
 Every database is fresh (a temporary SQLite file, or a PostgreSQL database created and dropped
 here). Loops are bounded by N and every wait by `--timeout`; only loopback servers are used.
@@ -64,6 +65,7 @@ class Row:
     database: str
     system: str
     batch: int
+    publishers: int
     mode: str
     partitions: str
     publish_s: float
@@ -147,21 +149,26 @@ def raw_postgres(url: sa.URL, n: int) -> float:
 
 
 async def run_queue(
-    url: str | sa.URL, n: int, partitions: int, batch: int, limit_s: float
+    url: str | sa.URL, n: int, partitions: int, batch: int, limit_s: float, publishers: int = 1
 ) -> tuple[float, float]:
     """(publish seconds, seconds from subscribe until the last ack is committed).
 
-    batch == 1 publishes one message per transaction; more uses `publish_many` in chunks.
+    batch == 1 publishes one message per call, from `publishers` tasks at once (each awaits its
+    call before making the next); more uses `publish_many` in chunks from one task.
     """
     engine = create_engine(url)
     try:
         migrations.upgrade(engine, migrations.queue_schema())
         queue = MessageQueue(SqlQueueStore(engine))
         keys = [f"p{i % partitions}" for i in range(n)]
+
+        async def publisher(first: int) -> None:
+            for i in range(first, n, publishers):
+                await queue.publish(TOPIC, keys[i], f"m{i}", PAYLOAD)
+
         start = time.perf_counter()
         if batch == 1:
-            for i, key in enumerate(keys):
-                await queue.publish(TOPIC, key, f"m{i}", PAYLOAD)
+            await asyncio.gather(*(publisher(first) for first in range(publishers)))
         else:
             for low in range(0, n, batch):
                 await queue.publish_many(
@@ -203,8 +210,14 @@ async def run_queue(
 # --- procrastinate -------------------------------------------------------------------------------
 
 
-async def run_procrastinate(url: sa.URL, n: int, batch: int, limit_s: float) -> tuple[float, float]:
-    """(defer seconds, worker seconds) for n no-op jobs carrying the same 200-byte payload."""
+async def run_procrastinate(
+    url: sa.URL, n: int, batch: int, limit_s: float, publishers: int = 1
+) -> tuple[float, float]:
+    """(defer seconds, worker seconds) for n no-op jobs carrying the same 200-byte payload.
+
+    batch == 1 defers one job per call from `publishers` tasks at once, over a pool as large as
+    our queue's (8 connections, up to 16).
+    """
     import procrastinate
 
     # The worker runs in this process with the task registered, so the advice against defining
@@ -212,7 +225,9 @@ async def run_procrastinate(url: sa.URL, n: int, batch: int, limit_s: float) -> 
     logging.getLogger("procrastinate.blueprints").addFilter(
         lambda record: getattr(record, "action", "") != "app_defined_in___main__"
     )
-    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=libpq_url(url)))
+    app = procrastinate.App(
+        connector=procrastinate.PsycopgConnector(conninfo=libpq_url(url), min_size=8, max_size=16)
+    )
 
     @app.task(name="noop")
     async def noop(pad: str) -> None:
@@ -222,8 +237,12 @@ async def run_procrastinate(url: sa.URL, n: int, batch: int, limit_s: float) -> 
         await app.schema_manager.apply_schema_async()
         start = time.perf_counter()
         if batch == 1:
-            for _ in range(n):
-                await noop.defer_async(pad=PAYLOAD)
+
+            async def deferrer(first: int) -> None:
+                for _ in range(first, n, publishers):
+                    await noop.defer_async(pad=PAYLOAD)
+
+            await asyncio.gather(*(deferrer(first) for first in range(publishers)))
         else:
             for low in range(0, n, batch):
                 await noop.batch_defer_async(
@@ -250,12 +269,13 @@ async def run_procrastinate(url: sa.URL, n: int, batch: int, limit_s: float) -> 
 # --- driver --------------------------------------------------------------------------------------
 
 
-def mode_name(system: str, batch: int) -> str:
+def mode_name(system: str, batch: int, publishers: int = 1) -> str:
     if system == "raw":
         return "INSERT+COMMIT, 1 row/tx"
+    callers = "1 caller" if publishers == 1 else f"{publishers} callers"
     if system == "sq":
-        return "publish, 1 msg/tx" if batch == 1 else f"publish_many, {batch} msgs/tx"
-    return "defer, 1 job/tx" if batch == 1 else f"batch_defer, {batch} jobs/tx"
+        return f"publish, {callers}" if batch == 1 else f"publish_many, {batch} msgs/call"
+    return f"defer, {callers}" if batch == 1 else f"batch_defer, {batch} jobs/call"
 
 
 @contextlib.asynccontextmanager
@@ -274,12 +294,14 @@ def _row(
     n: int,
     publish_s: float,
     consume_s: float,
+    publishers: int = 1,
 ) -> Row:
     return Row(
         database=database,
         system=system,
         batch=batch,
-        mode=mode_name(system, batch),
+        publishers=publishers,
+        mode=mode_name(system, batch, publishers),
         partitions=partitions,
         publish_s=publish_s,
         consume_s=consume_s,
@@ -287,19 +309,26 @@ def _row(
     )
 
 
+def publish_modes(args: argparse.Namespace) -> list[tuple[int, int]]:
+    """(batch, publishers): one caller, `--publishers` callers, and `publish_many`."""
+    return [(1, 1), (1, args.publishers), (args.batch, 1)]
+
+
 async def _sq_rows(
     database: str,
     fresh: Callable[[], contextlib.AbstractContextManager[str | sa.URL]],
     args: argparse.Namespace,
     batch: int,
+    publishers: int,
 ) -> list[Row]:
-    """Our queue at `batch` messages per publish transaction, for each partition count."""
+    """Our queue in one publish mode, for each partition count."""
     n, rows = args.messages, []
     for parts in args.partitions:
-        async with phase(f"{database} sq {mode_name('sq', batch)}, {parts} partition(s) x{n}"):
+        label = mode_name("sq", batch, publishers)
+        async with phase(f"{database} sq {label}, {parts} partition(s) x{n}"):
             with fresh() as target:
-                pub, con = await run_queue(target, n, parts, batch, args.timeout)
-        rows.append(_row(database, "sq", batch, str(parts), n, pub, con))
+                pub, con = await run_queue(target, n, parts, batch, args.timeout, publishers)
+        rows.append(_row(database, "sq", batch, str(parts), n, pub, con, publishers))
     return rows
 
 
@@ -315,8 +344,8 @@ async def bench_sqlite(args: argparse.Namespace, workdir: Path) -> list[Row]:
         with fresh_sqlite(workdir) as path:
             yield str(path)
 
-    for batch in (1, args.batch):
-        rows += await _sq_rows("sqlite", fresh, args, batch)
+    for batch, publishers in publish_modes(args):
+        rows += await _sq_rows("sqlite", fresh, args, batch, publishers)
     return rows
 
 
@@ -326,12 +355,15 @@ async def bench_postgres(args: argparse.Namespace) -> list[Row]:
         with fresh_postgres(args.postgres_url) as url:
             seconds = raw_postgres(url, n)
     rows = [_row("postgresql", "raw", 1, "-", n, seconds, 0.0)]
-    for batch in (1, args.batch):
-        rows += await _sq_rows("postgresql", lambda: fresh_postgres(args.postgres_url), args, batch)
-        async with phase(f"postgresql procrastinate {mode_name('procrastinate', batch)} x{n}"):
+    for batch, publishers in publish_modes(args):
+        rows += await _sq_rows(
+            "postgresql", lambda: fresh_postgres(args.postgres_url), args, batch, publishers
+        )
+        label = mode_name("procrastinate", batch, publishers)
+        async with phase(f"postgresql procrastinate {label} x{n}"):
             with fresh_postgres(args.postgres_url) as url:
-                pub, con = await run_procrastinate(url, n, batch, args.timeout)
-        rows.append(_row("postgresql", "procrastinate", batch, "-", n, pub, con))
+                pub, con = await run_procrastinate(url, n, batch, args.timeout, publishers)
+        rows.append(_row("postgresql", "procrastinate", batch, "-", n, pub, con, publishers))
     return rows
 
 
@@ -341,12 +373,17 @@ DEFINITIONS = """\
 throughput = messages / (publish wall time + time from subscribe until the last ack is committed)
   publish and consume are sequential phases; consume uses SubscriptionConfig defaults
   (batch_size=10) with one worker task per partition, handler = delivery.ack()
+publish    = one message per call; "N callers" = N tasks publishing at once, each awaiting its
+             call before the next (calls made together share a transaction: group commit);
+             publish_many = one task, many messages per call and transaction
 raw        = single-row INSERT + COMMIT loop through the bare driver, same durability settings
              (its publish/s and throughput are the commit rate)
-procr.     = procrastinate on the same server: defer N no-op jobs, then one worker
-             (default concurrency 1, wait=False) until the queue is empty
+procr.     = procrastinate on the same server (pool of 8-16 connections): defer N no-op jobs in
+             the same mode, then one worker (default concurrency 1, wait=False) until empty
 vs raw     = throughput / raw commit rate of the same database
-vs procr.  = throughput / procrastinate's throughput with the same publish mode"""
+vs procr.  = throughput / procrastinate's throughput with the same publish mode
+result     = the worse of 1 and 50 partitions; unprefixed ratios with N callers, serial_ with one\
+"""
 
 
 def _ratio(value: float | None) -> str:
@@ -357,8 +394,15 @@ def _raw(rows: list[Row], database: str) -> Row | None:
     return next((r for r in rows if r.database == database and r.system == "raw"), None)
 
 
-def _procrastinate(rows: list[Row], batch: int) -> Row | None:
-    return next((r for r in rows if r.system == "procrastinate" and r.batch == batch), None)
+def _procrastinate(rows: list[Row], batch: int, publishers: int) -> Row | None:
+    return next(
+        (
+            r
+            for r in rows
+            if r.system == "procrastinate" and r.batch == batch and r.publishers == publishers
+        ),
+        None,
+    )
 
 
 def render(rows: list[Row], n: int) -> str:
@@ -376,7 +420,11 @@ def render(rows: list[Row], n: int) -> str:
     table = [header]
     for row in rows:
         raw = _raw(rows, row.database)
-        procr = _procrastinate(rows, row.batch) if row.database == "postgresql" else None
+        procr = (
+            _procrastinate(rows, row.batch, row.publishers)
+            if row.database == "postgresql"
+            else None
+        )
         vs_raw = row.throughput / raw.throughput if raw and row.system != "raw" else None
         vs_procr = row.throughput / procr.throughput if procr and row.system == "sq" else None
         table.append(
@@ -418,23 +466,33 @@ def render(rows: list[Row], n: int) -> str:
     return "\n".join(lines)
 
 
-def headline(rows: list[Row]) -> dict[str, float | None]:
-    """Ratios of the worst one-message-per-transaction queue figure on each database."""
+def headline(rows: list[Row], publishers: int) -> dict[str, float | None]:
+    """Ratios of the worse (1 or 50 partitions) one-message-per-call figure on each database.
 
-    def worst(database: str) -> float | None:
+    The first three use `publishers` concurrent callers (how services publish); the `serial_`
+    ones, one caller awaiting each publish before the next.
+    """
+
+    def worst(database: str, callers: int) -> float | None:
         ours = [
             r.throughput
             for r in rows
-            if r.database == database and r.system == "sq" and r.batch == 1
+            if r.database == database
+            and r.system == "sq"
+            and r.batch == 1
+            and r.publishers == callers
         ]
         return min(ours) if ours else None
 
     result: dict[str, float | None] = {}
-    for key, database in (("sqlite_vs_raw", "sqlite"), ("pg_vs_raw", "postgresql")):
-        ours, raw = worst(database), _raw(rows, database)
-        result[key] = ours / raw.throughput if ours and raw else None
-    ours, procr = worst("postgresql"), _procrastinate(rows, 1)
-    result["pg_vs_procrastinate"] = ours / procr.throughput if ours and procr else None
+    for prefix, callers in (("", publishers), ("serial_", 1)):
+        for key, database in (("sqlite_vs_raw", "sqlite"), ("pg_vs_raw", "postgresql")):
+            ours, raw = worst(database, callers), _raw(rows, database)
+            name = key.replace("_vs", f"_{prefix}vs") if prefix else key
+            result[name] = ours / raw.throughput if ours and raw else None
+        ours, procr = worst("postgresql", callers), _procrastinate(rows, 1, callers)
+        name = f"pg_{prefix}vs_procrastinate"
+        result[name] = ours / procr.throughput if ours and procr else None
     return result
 
 
@@ -480,7 +538,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=lambda text: [int(p) for p in text.split(",")],
         help="comma-separated partition counts (default 1,50)",
     )
-    parser.add_argument("--batch", type=int, default=100, help="messages per batched transaction")
+    parser.add_argument("--batch", type=int, default=100, help="messages per publish_many call")
+    parser.add_argument(
+        "--publishers",
+        type=int,
+        default=32,
+        help="concurrent callers in the headline mode (default 32)",
+    )
     parser.add_argument("--sqlite-only", action="store_true", help="skip PostgreSQL")
     parser.add_argument(
         "--postgres-url",
@@ -493,8 +557,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.messages is None:
         args.messages = QUICK_MESSAGES if args.quick else 20_000
-    if args.messages < 1 or args.batch < 2 or min(args.partitions) < 1:
-        parser.error("--messages and --partitions must be positive and --batch at least 2")
+    if args.messages < 1 or args.batch < 2 or min(args.partitions) < 1 or args.publishers < 2:
+        parser.error(
+            "--messages and --partitions must be positive, --batch and --publishers at least 2"
+        )
     if not args.sqlite_only and not args.postgres_url:
         parser.error(f"set {PG_ENV} or --postgres-url, or pass --sqlite-only")
     return args
@@ -514,7 +580,7 @@ async def main(argv: list[str] | None = None) -> int:
     print(env)
     print(DEFINITIONS)
     print()
-    print(result_line(headline(rows)))
+    print(result_line(headline(rows, args.publishers)))
     return 0
 
 

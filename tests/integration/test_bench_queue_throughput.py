@@ -12,7 +12,14 @@ import sys
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "queue_throughput.py"
-KEYS = ("sqlite_vs_raw", "pg_vs_raw", "pg_vs_procrastinate")
+KEYS = (
+    "sqlite_vs_raw",
+    "pg_vs_raw",
+    "pg_vs_procrastinate",
+    "sqlite_serial_vs_raw",
+    "pg_serial_vs_raw",
+    "pg_serial_vs_procrastinate",
+)
 
 
 def parse_result(line: str) -> dict[str, float | None]:
@@ -41,10 +48,12 @@ def test_quick_sqlite_run_prints_a_parseable_result_line(tmp_path: Path) -> None
     lines = done.stdout.strip().splitlines()
     result = parse_result(lines[-1])
     assert tuple(result) == KEYS
-    sqlite_vs_raw = result["sqlite_vs_raw"]
-    assert sqlite_vs_raw is not None and math.isfinite(sqlite_vs_raw) and sqlite_vs_raw > 0
-    assert result["pg_vs_raw"] is None and result["pg_vs_procrastinate"] is None
-    assert any("publish, 1 msg/tx" in line for line in lines)
-    assert any("publish_many, 100 msgs/tx" in line for line in lines)
+    for key in ("sqlite_vs_raw", "sqlite_serial_vs_raw"):
+        ratio = result[key]
+        assert ratio is not None and math.isfinite(ratio) and ratio > 0
+    assert all(result[key] is None for key in KEYS if key.startswith("pg_"))
+    assert any("publish, 1 caller" in line for line in lines)
+    assert any("publish, 32 callers" in line for line in lines)
+    assert any("publish_many, 100 msgs/call" in line for line in lines)
     assert "sqlite raw commits" in done.stderr
     assert list(tmp_path.iterdir()) == []
