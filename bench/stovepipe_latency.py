@@ -50,7 +50,8 @@ async def measure(url: str, heads: int, timeout_s: float) -> list[float]:
     engine = create_engine(url)
     migrations.upgrade(engine, migrations.queue_schema(), schema(), migrations.counter_schema())
     clock = SystemClock()
-    queue = MessageQueue(SqlQueueStore(engine), clock=clock, watcher=watcher_for(engine))
+    store = SqlQueueStore(engine)
+    queue = MessageQueue(store, clock=clock, watcher=watcher_for(engine))
     sc = FakeSourceControlFactory(clock)
     fake = sc.add(Q)
     storage = SqlStorage(engine)
@@ -83,6 +84,7 @@ async def measure(url: str, heads: int, timeout_s: float) -> list[float]:
             latencies.append((time.perf_counter() - started) * 1000)
     finally:
         await queue.close()
+        store.close()
         engine.dispose()
     return latencies
 

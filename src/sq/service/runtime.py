@@ -41,8 +41,9 @@ class Runtime:
         self.clock = clock or SystemClock()
         self.queue_engine = create_engine(settings.queue_url())
         migrations.upgrade(self.queue_engine, migrations.queue_schema())
+        self.queue_store = SqlQueueStore(self.queue_engine)
         self.queue = MessageQueue(
-            SqlQueueStore(self.queue_engine),
+            self.queue_store,
             clock=self.clock,
             max_payload_bytes=settings.mq.max_payload_bytes,
             watcher=watcher_for(self.queue_engine),
@@ -64,6 +65,7 @@ class Runtime:
     def dispose(self) -> None:
         for engine in self._engines.values():
             engine.dispose()
+        self.queue_store.close()
         self.queue_engine.dispose()
 
 
