@@ -53,14 +53,18 @@ class GroupCommit:
         return await future
 
     async def _write_pending(self) -> None:
-        while self._pending:
-            group = self._take()
-            try:
+        group: list[_Call] = []
+        try:
+            while self._pending:
+                group = self._take()
                 await self._write(group)
-            finally:
-                for _, future in group:
-                    if not future.done():
-                        future.set_exception(RuntimeError("publish abandoned: the queue stopped"))
+        finally:
+            # Only when this task is cancelled (the loop is closing): nobody may wait forever.
+            # Whether an abandoned group committed is unknown, as after any interrupted call.
+            for _, future in [*group, *self._pending]:
+                if not future.done():
+                    future.set_exception(RuntimeError("publish abandoned: the queue stopped"))
+            self._pending = []
 
     def _take(self) -> list[_Call]:
         taken = 0
