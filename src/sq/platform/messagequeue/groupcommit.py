@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 
+from sq.platform.messagequeue.batching import Batcher, settle
 from sq.platform.messagequeue.model import OutgoingMessage
 from sq.platform.messagequeue.store import QueueStore
 
@@ -25,7 +26,7 @@ MAX_GROUP_MESSAGES = 1000
 _Call = tuple[Sequence[OutgoingMessage], "asyncio.Future[list[bool]]"]
 
 
-class GroupCommit:
+class GroupCommit(Batcher[Sequence[OutgoingMessage], list[bool]]):
     def __init__(
         self,
         store: QueueStore,
@@ -34,37 +35,17 @@ class GroupCommit:
         *,
         max_messages: int = MAX_GROUP_MESSAGES,
     ) -> None:
+        super().__init__("mq-group-commit")
         self.store = store
         self._now_ms = now_ms
         self._stored = stored
         """Called after each commit with what it stored (to wake local readers)."""
         self._max_messages = max_messages
-        self._pending: list[_Call] = []
-        self._writer: asyncio.Task[None] | None = None
         self.transactions = 0
         """How many transactions were written (a test and benchmark figure)."""
 
     async def publish(self, messages: Sequence[OutgoingMessage]) -> list[bool]:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[list[bool]] = loop.create_future()
-        self._pending.append((messages, future))
-        if self._writer is None or self._writer.done():
-            self._writer = loop.create_task(self._write_pending(), name="mq-group-commit")
-        return await future
-
-    async def _write_pending(self) -> None:
-        group: list[_Call] = []
-        try:
-            while self._pending:
-                group = self._take()
-                await self._write(group)
-        finally:
-            # Only when this task is cancelled (the loop is closing): nobody may wait forever.
-            # Whether an abandoned group committed is unknown, as after any interrupted call.
-            for _, future in [*group, *self._pending]:
-                if not future.done():
-                    future.set_exception(RuntimeError("publish abandoned: the queue stopped"))
-            self._pending = []
+        return await self._submit(messages)
 
     def _take(self) -> list[_Call]:
         taken = 0
@@ -73,8 +54,7 @@ class GroupCommit:
                 group, self._pending = self._pending[:index], self._pending[index:]
                 return group
             taken += len(messages)
-        group, self._pending = self._pending, []
-        return group
+        return super()._take()
 
     async def _write(self, group: list[_Call]) -> None:
         messages = [m for call, _ in group for m in call]
@@ -83,7 +63,7 @@ class GroupCommit:
             stored = await self.store.call(self.store.publish, messages, self._now_ms())
         except Exception as exc:  # noqa: BLE001 - handed to the caller(s), not swallowed
             if len(group) == 1:
-                _settle(group[0][1], exc)
+                settle(group[0][1], exc)
                 return
             for call in group:
                 await self._write([call])
@@ -91,14 +71,5 @@ class GroupCommit:
         self._stored(messages, stored)
         offset = 0
         for batch, future in group:
-            _settle(future, stored[offset : offset + len(batch)])
+            settle(future, stored[offset : offset + len(batch)])
             offset += len(batch)
-
-
-def _settle(future: asyncio.Future[list[bool]], outcome: list[bool] | Exception) -> None:
-    if future.done():  # the caller was cancelled; its messages are stored all the same
-        return
-    if isinstance(outcome, Exception):
-        future.set_exception(outcome)
-    else:
-        future.set_result(outcome)

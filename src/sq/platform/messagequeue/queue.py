@@ -64,8 +64,7 @@ class MessageQueue:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._watcher = watcher
         self._watching: asyncio.Future[None] | None = None
-        self._group: GroupCommit | None = None
-        self._group_loop: asyncio.AbstractEventLoop | None = None
+        self._group = GroupCommit(self.store, self.clock.now_ms, self.woke)
 
     def message(
         self,
@@ -115,9 +114,6 @@ class MessageQueue:
         self._loop = asyncio.get_running_loop()
         if self._closed:
             raise PublisherClosedError("publisher is closed")
-        if self._group is None or self._group_loop is not self._loop:
-            self._group = GroupCommit(self.store, self.clock.now_ms, self.woke)
-            self._group_loop = self._loop
         return await self._group.publish(messages)
 
     def publish_sync(self, messages: Sequence[OutgoingMessage]) -> list[bool]:
