@@ -14,7 +14,6 @@ from sq.platform.messagequeue.model import (
     LeaseLostError,
     OutgoingMessage,
     StoredMessage,
-    dlq_topic,
 )
 from sq.platform.messagequeue.store import (
     CycleResult,
@@ -25,6 +24,7 @@ from sq.platform.messagequeue.store import (
     Outcome,
     OutcomeKind,
     PartitionInfo,
+    dead_letter_of,
 )
 
 _Partition = tuple[str, str]
@@ -274,14 +274,7 @@ class MemoryQueueStore:
         stored = 0
         if source is not None:
             failure = o.failure or Failure(message="")
-            letter = OutgoingMessage(
-                topic=dlq_topic(fence.topic),
-                partition_key=fence.partition_key,
-                message_id=f"{fence.consumer_group}:{source.message_id}",
-                payload=source.payload,
-                metadata=source.metadata,
-                published_at_ms=source.published_at_ms,
-            )
+            letter = dead_letter_of(fence, source)
             stored = int(
                 self._insert(
                     letter,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import ParamSpec, Protocol, TypeVar
 
 from sq.platform.errs import Failure
-from sq.platform.messagequeue.model import OutgoingMessage, StoredMessage
+from sq.platform.messagequeue.model import OutgoingMessage, StoredMessage, dlq_topic
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -96,6 +96,22 @@ class PartitionInfo:
     partition_key: str
     last_seq: int
     messages: int
+
+
+def dead_letter_of(fence: Fence, source: StoredMessage) -> OutgoingMessage:
+    """The copy of `source` that goes to `<topic>_dlq` for the fence's consumer group.
+
+    Its id is `<group>:<id>`, so two groups failing one message keep two letters, and a letter
+    written twice (a redelivered dead-letter) is stored once. Every backend uses this.
+    """
+    return OutgoingMessage(
+        topic=dlq_topic(fence.topic),
+        partition_key=fence.partition_key,
+        message_id=f"{fence.consumer_group}:{source.message_id}",
+        payload=source.payload,
+        metadata=source.metadata,
+        published_at_ms=source.published_at_ms,
+    )
 
 
 class QueueStore(Protocol):

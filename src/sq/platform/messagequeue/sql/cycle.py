@@ -8,7 +8,7 @@ from typing import Any
 
 from sq.platform.errs import Failure
 from sq.platform.messagequeue import window
-from sq.platform.messagequeue.model import LeaseLostError, OutgoingMessage, dlq_topic
+from sq.platform.messagequeue.model import LeaseLostError
 from sq.platform.messagequeue.sql import statements
 from sq.platform.messagequeue.sql.dbapi import Tx
 from sq.platform.messagequeue.sql.publishing import insert_message
@@ -20,6 +20,7 @@ from sq.platform.messagequeue.store import (
     FetchSpec,
     Outcome,
     OutcomeKind,
+    dead_letter_of,
 )
 
 
@@ -129,24 +130,13 @@ def _apply(tx: Tx, fence: Fence, keys: dict[str, Any], outcome: Outcome, now_ms:
 
 
 def _dead_letter(tx: Tx, fence: Fence, keys: dict[str, Any], outcome: Outcome, now_ms: int) -> int:
-    """Copy the message to `<topic>_dlq` for this group only, then ack it for this group.
-
-    The DLQ row's id is `<group>:<id>`, so two groups failing one message keep two letters,
-    and a letter written twice (a redelivered dead-letter) is stored once.
-    """
+    """Copy the message to `<topic>_dlq` for this group only (`dead_letter_of`), then ack it."""
     found = tx.first(statements.SOURCE, keys | {"seq": outcome.seq})
     stored = 0
     if found is not None:
         source = stored_message(found)
         failure = outcome.failure
-        letter = OutgoingMessage(
-            topic=dlq_topic(fence.topic),
-            partition_key=fence.partition_key,
-            message_id=f"{fence.consumer_group}:{source.message_id}",
-            payload=source.payload,
-            metadata=source.metadata,
-            published_at_ms=source.published_at_ms,
-        )
+        letter = dead_letter_of(fence, source)
         encoded = failure.encode() if failure else None
         stored = int(
             insert_message(
