@@ -25,8 +25,11 @@ from sq.platform.messagequeue.model import (
 )
 from sq.platform.messagequeue.store import QueueStore
 from sq.platform.messagequeue.subscriber import Signal, Subscription
+from sq.platform.messagequeue.values import positional
 from sq.platform.messagequeue.wakeup import Waker
 from sq.platform.messagequeue.worker import Handler
+
+_outgoing = positional(OutgoingMessage)
 
 log = structlog.get_logger("sq.mq")
 
@@ -76,13 +79,13 @@ class MessageQueue:
     ) -> OutgoingMessage:
         """Build and validate a message; raises InvalidMessageError with a one-line reason."""
         validate_topic(topic)
-        message = OutgoingMessage(
-            topic=topic,
-            partition_key=partition_key,
-            message_id=message_id,
-            payload=encode_payload(payload, self.max_payload_bytes),
-            metadata=dict(metadata or {}),
-            published_at_ms=self.clock.now_ms(),
+        message = _outgoing(
+            topic,
+            partition_key,
+            message_id,
+            encode_payload(payload, self.max_payload_bytes),
+            dict(metadata) if metadata else {},
+            self.clock.now_ms(),
         )
         validate_keys(message)  # the topic and the payload's size are checked above
         return message

@@ -1,4 +1,13 @@
-"""The partition cycle on one open transaction: fence, outcomes, watermark, next window."""
+"""The partition cycle on one open transaction: fence, outcomes, watermark, next window.
+
+A delivery's state (acked out of order, in flight until, retry count, postponed) is a `mq_delivery`
+row, forgotten once the watermark passes it. Nearly every delivery is a first delivery that is
+acked soon after, so first deliveries are not written one row each: the offset row claims them as
+a range. Every row above the watermark up to `claimed_seq` that has no state row of its own is in
+flight until `claimed_until_ms`, on its first attempt. Before a new claim moves that deadline, the
+rows the old one still holds in flight get rows of their own; a retry, a postpone, an extension or
+an ack out of order writes the row's state as before.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +31,9 @@ from sq.platform.messagequeue.store import (
     OutcomeKind,
     dead_letter_of,
 )
+from sq.platform.messagequeue.values import positional
+
+_fetched = positional(Fetched)
 
 
 def cycle(
@@ -29,12 +41,13 @@ def cycle(
 ) -> CycleResult:
     """Write `outcomes`, advance the watermark, then (with `fetch`) claim the next window."""
     keys = partition_keys(fence)
-    watermark, last_seq = _open(tx, fence, keys, now_ms)
+    watermark, last_seq, claimed = _open(tx, fence, keys, now_ms)
+    claimed = _unclaim(tx, keys, watermark, claimed, outcomes)
     settled, dead = _apply_all(tx, fence, keys, watermark, outcomes, now_ms)
     watermark = _advance(tx, keys, watermark, settled, last_seq, now_ms)
     if fetch is None:
         return CycleResult(deliveries=[], watermark=watermark, next_due_ms=None, dead_lettered=dead)
-    fetched, next_due, exceeded = _claim(tx, fence, keys, fetch, watermark, now_ms)
+    fetched, next_due, exceeded = _claim(tx, fence, keys, fetch, watermark, claimed, now_ms)
     return CycleResult(
         deliveries=fetched,
         watermark=watermark,
@@ -45,8 +58,13 @@ def cycle(
 
 def extend(tx: Tx, fence: Fence, seq: int, until_ms: int) -> bool:
     keys = partition_keys(fence)
-    _fenced(tx, fence, keys)
-    return tx.run(statements.EXTEND, keys | {"seq": seq, "until": until_ms}) == 1
+    _, acked_seq, _, claimed_seq, _ = _fenced(tx, fence, keys)
+    key = keys | {"seq": seq, "until": until_ms}
+    if tx.run(statements.EXTEND, key) == 1:
+        return True
+    # A first delivery held by the claimed range gets a row of its own with the new deadline.
+    claimed = (acked_seq or 0) < seq <= (claimed_seq or 0)
+    return claimed and tx.run(statements.EXTEND_CLAIMED, key) == 1
 
 
 def partition_keys(fence: Fence) -> dict[str, Any]:
@@ -72,17 +90,20 @@ def _fenced(tx: Tx, fence: Fence, keys: dict[str, Any]) -> tuple[Any, ...]:
     return found
 
 
-def _open(tx: Tx, fence: Fence, keys: dict[str, Any], now_ms: int) -> tuple[int, int]:
-    """Check the fence and read the watermark and the partition's last sequence number.
+def _open(
+    tx: Tx, fence: Fence, keys: dict[str, Any], now_ms: int
+) -> tuple[int, int, tuple[int, int]]:
+    """Check the fence; read the watermark, the partition's last sequence number and the claim.
 
     `last_seq` is read before any row: every seq up to it belongs to a committed publish, so
-    later scans see all of those rows (or their absence is final).
+    later scans see all of those rows (or their absence is final). The claim is
+    (claimed_seq, claimed_until_ms).
     """
-    _, acked_seq, last_seq = _fenced(tx, fence, keys)
+    _, acked_seq, last_seq, claimed_seq, claimed_until = _fenced(tx, fence, keys)
     if acked_seq is None:
         tx.run(statements.START_OFFSET, keys | {"now": now_ms})
-        acked_seq = 0
-    return int(acked_seq), int(last_seq or 0)
+        return 0, int(last_seq or 0), (0, 0)
+    return int(acked_seq), int(last_seq or 0), (int(claimed_seq), int(claimed_until))
 
 
 def _apply_all(
@@ -108,9 +129,41 @@ def _apply_all(
     if rest:
         tx.many(statements.ACK, [keys | {"seq": seq} for seq in rest])
     dead = sum(
-        _apply(tx, fence, keys, o, now_ms) for o in outcomes if o.kind is not OutcomeKind.ACK
+        _apply(tx, fence, keys, o, now_ms)
+        for o in outcomes
+        if o.kind is not OutcomeKind.ACK and o.seq > watermark
     )
     return settled, dead
+
+
+def _unclaim(
+    tx: Tx,
+    keys: dict[str, Any],
+    watermark: int,
+    claimed: tuple[int, int],
+    outcomes: Sequence[Outcome],
+) -> tuple[int, int]:
+    """Shrink the claim below the first of the first deliveries handed back; returns the claim.
+
+    A worker hands back the end of its window, so usually nothing else is above that point. Any
+    row that is (a delivery still in flight) gets a row of its own first, with the claim's state;
+    the handed-back ones lose theirs again in `_apply` (FORGET_DELIVERY).
+    """
+    claimed_seq, claimed_until = claimed
+    handed = [
+        o.seq
+        for o in outcomes
+        if o.kind is OutcomeKind.HAND_BACK
+        and o.previous_retry_count is None
+        and watermark < o.seq <= claimed_seq
+    ]
+    if not handed:
+        return claimed
+    low = min(handed)
+    span = keys | {"low": low - 1, "high": claimed_seq, "until": claimed_until}
+    tx.run(statements.HOLD_CLAIMED, span)
+    tx.run(statements.UNCLAIM, keys | {"seq": low})
+    return low - 1, claimed_until
 
 
 def _apply(tx: Tx, fence: Fence, keys: dict[str, Any], outcome: Outcome, now_ms: int) -> int:
@@ -174,43 +227,63 @@ _STATE = len(statements.MESSAGE_COLUMNS)
 
 
 def _claim(
-    tx: Tx, fence: Fence, keys: dict[str, Any], fetch: FetchSpec, watermark: int, now_ms: int
+    tx: Tx,
+    fence: Fence,
+    keys: dict[str, Any],
+    fetch: FetchSpec,
+    watermark: int,
+    claimed: tuple[int, int],
+    now_ms: int,
 ) -> tuple[list[Fetched], int | None, int]:
+    claimed_seq, claimed_until = claimed
+    in_range = window.RowState(False, claimed_until, 0, False)
     rows = tx.all(statements.WINDOW, keys | {"low": watermark, "limit": fetch.batch_size})
-    claimed: list[dict[str, Any]] = []
+    group, topic, partition_key = fence.consumer_group, fence.topic, fence.partition_key
+    redelivered: list[tuple[Any, ...]] = []  # CLAIM rows, in its parameters' order
+    held: list[tuple[Any, ...]] = []  # in flight under the current claim
+    first_seq = 0  # the highest first delivery in this window
     fetched: list[Fetched] = []
     next_due: int | None = None
     exceeded = 0
     until = now_ms + fetch.visibility_timeout_ms
     for row in rows:
+        seq = row[2]
         acked, invisible_until_ms, retry_count, postponed, state_seq = row[_STATE:]
-        state = None
         if state_seq is not None:
-            state = window.RowState(bool(acked), invisible_until_ms, retry_count, bool(postponed))
+            state: window.RowState | None = window.RowState(
+                bool(acked), invisible_until_ms, retry_count, bool(postponed)
+            )
+        elif seq <= claimed_seq:
+            state = in_range
+        else:
+            state = None
         verdict = window.classify(state, now_ms)
         if verdict is window.Verdict.BARRIER or verdict is window.Verdict.SKIP_INVISIBLE:
             assert state is not None
             next_due = min(next_due or state.invisible_until_ms, state.invisible_until_ms)
             if verdict is window.Verdict.BARRIER:
                 break
+            if state is in_range:
+                held.append((group, topic, partition_key, seq, claimed_until, 0))
             continue
         if verdict is window.Verdict.SKIP_ACKED:
             continue
-        seq = row[2]
         retry = window.next_retry_count(state)
         if retry >= fetch.max_attempts:
             exceeded += _exhausted(tx, fence, keys, fetch, seq, retry, now_ms)
             continue
-        claimed.append({**keys, "seq": seq, "until": until, "retry_count": retry})
-        fetched.append(
-            Fetched(
-                message=stored_message(row),
-                attempt=retry + 1,
-                previous_retry_count=None if state is None else state.retry_count,
-            )
-        )
-    if claimed:
-        tx.many(statements.CLAIM, claimed)
+        if state is None:
+            first_seq = seq
+        else:
+            redelivered.append((group, topic, partition_key, seq, until, retry))
+        previous = None if state is None else state.retry_count
+        fetched.append(_fetched(stored_message(row), retry + 1, previous))
+    if first_seq:
+        # The new claim moves the deadline: what the old one holds keeps its own.
+        redelivered += held
+        tx.run(statements.CLAIM_RANGE, keys | {"claimed_seq": first_seq, "until": until})
+    if redelivered:
+        tx.many(statements.CLAIM, redelivered)
     return fetched, next_due, exceeded
 
 

@@ -10,19 +10,40 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
 _NAMED = re.compile(r"(?<![:\w]):(\w+)")
 
+Params = Mapping[str, Any] | tuple[Any, ...]
+"""A statement's parameters: by name, or a tuple already in the order of `Sql.names`."""
+
 
 class Sql:
-    """One statement in SQLite's `:name` style and in psycopg's `%(name)s` style."""
+    """One statement, written with `:name` parameters, run with positional ones.
 
-    __slots__ = ("postgres", "sqlite")
+    sqlite3 binds a named parameter by looking its name up in the mapping, as a new string, for
+    every parameter of every row; positional binding costs about half as much per row
+    (doc/benchmarks.md). So each statement is kept in both drivers' positional styles (`?` and
+    `%s`) with the names in order: a caller passes a mapping, or on a hot path a tuple built in
+    that order.
+    """
+
+    __slots__ = ("_bind", "names", "postgres", "sqlite")
 
     def __init__(self, text: str) -> None:
-        self.sqlite = text
-        self.postgres = _NAMED.sub(r"%(\1)s", text.replace("%", "%%"))
+        self.names = tuple(_NAMED.findall(text))
+        self.sqlite = _NAMED.sub("?", text)
+        self.postgres = _NAMED.sub("%s", text.replace("%", "%%"))
+        self._bind: Any = itemgetter(*self.names) if len(self.names) > 1 else None
+
+    def bind(self, params: Params) -> tuple[Any, ...]:
+        """The parameters as a tuple in the statement's order."""
+        if isinstance(params, tuple):
+            return params
+        if self._bind is not None:
+            return self._bind(params)  # type: ignore[no-any-return]
+        return tuple(params[name] for name in self.names)
 
     def __repr__(self) -> str:
         return f"Sql({self.sqlite!r})"
@@ -40,12 +61,12 @@ class Tx:
     def _text(self, stmt: Sql) -> str:
         return stmt.postgres if self.postgres else stmt.sqlite
 
-    def all(self, stmt: Sql, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-        self._cursor.execute(self._text(stmt), params)
+    def all(self, stmt: Sql, params: Params) -> list[tuple[Any, ...]]:
+        self._cursor.execute(self._text(stmt), stmt.bind(params))
         return list(self._cursor.fetchall())
 
-    def first(self, stmt: Sql, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
-        self._cursor.execute(self._text(stmt), params)
+    def first(self, stmt: Sql, params: Params) -> tuple[Any, ...] | None:
+        self._cursor.execute(self._text(stmt), stmt.bind(params))
         row = self._cursor.fetchone()
         if row is not None and not self.postgres:
             # sqlite3 leaves the statement open until fetched to the end; an open SELECT would
@@ -62,9 +83,9 @@ class Tx:
         """A statement without parameters that means the same in both dialects."""
         self._cursor.execute(text)
 
-    def run(self, stmt: Sql, params: Mapping[str, Any]) -> int:
-        self._cursor.execute(self._text(stmt), params)
+    def run(self, stmt: Sql, params: Params) -> int:
+        self._cursor.execute(self._text(stmt), stmt.bind(params))
         return int(self._cursor.rowcount)
 
-    def many(self, stmt: Sql, rows: Iterable[Mapping[str, Any]]) -> None:
-        self._cursor.executemany(self._text(stmt), list(rows))
+    def many(self, stmt: Sql, rows: Iterable[Params]) -> None:
+        self._cursor.executemany(self._text(stmt), [stmt.bind(row) for row in rows])

@@ -42,7 +42,7 @@ def _insert_batch_sqlite(tx: Tx, batch: Sequence[OutgoingMessage], now_ms: int) 
             statements.last_seqs(len(pairs)), [v for p in pairs for v in p]
         )
     }
-    rows: list[dict[str, Any]] = []
+    rows: list[tuple[Any, ...]] = []
     fresh: list[bool] = []
     for m, triple in zip(batch, triples, strict=True):
         if triple in stored:
@@ -51,17 +51,25 @@ def _insert_batch_sqlite(tx: Tx, batch: Sequence[OutgoingMessage], now_ms: int) 
         stored.add(triple)
         part = (m.topic, m.partition_key)
         last[part] = seq = last.get(part, 0) + 1
-        rows.append(_message_row(m, now_ms) | {"seq": seq})
+        # In the order of statements.NEW_MESSAGE_COLUMNS.
+        metadata = json.dumps(dict(m.metadata), sort_keys=True) if m.metadata else None
+        rows.append(
+            (
+                m.topic,
+                m.partition_key,
+                seq,
+                m.message_id,
+                m.payload,
+                metadata,
+                now_ms,
+                m.published_at_ms or now_ms,
+            )
+        )
         fresh.append(True)
     if rows:
         tx.many(statements.INSERT_NEW_MESSAGE, rows)
-        tx.many(
-            statements.SET_LAST_SEQ,
-            [
-                {"topic": topic, "partition_key": key, "last_seq": seq}
-                for (topic, key), seq in last.items()
-            ],
-        )
+        # In the order of SET_LAST_SEQ's parameters: topic, partition key, last seq.
+        tx.many(statements.SET_LAST_SEQ, [(*part, seq) for part, seq in last.items()])
     return fresh
 
 

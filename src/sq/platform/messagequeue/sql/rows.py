@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sq.platform.messagequeue.model import StoredMessage
 from sq.platform.messagequeue.sql.schema import leases
 from sq.platform.messagequeue.store import Fence
+from sq.platform.messagequeue.values import positional
 
 
 def lease_is(fence: Fence) -> tuple[sa.ColumnElement[bool], ...]:
@@ -21,6 +22,9 @@ def lease_is(fence: Fence) -> tuple[sa.ColumnElement[bool], ...]:
         leases.c.leased_by == fence.owner,
         leases.c.epoch == fence.epoch,
     )
+
+
+_stored_message = positional(StoredMessage)
 
 
 def stored_message(row: Sequence[Any]) -> StoredMessage:
@@ -41,19 +45,19 @@ def stored_message(row: Sequence[Any]) -> StoredMessage:
         failure_detail,
         failed_group,
     ) = row[:14]
-    return StoredMessage(
-        topic=topic,
-        partition_key=partition_key,
-        seq=seq,
-        message_id=message_id,
-        payload=payload,
-        metadata=json.loads(metadata) if metadata else {},
-        created_at_ms=created_at_ms,
-        published_at_ms=published_at_ms,
-        failed_at_ms=failed_at_ms,
-        failure_count=failure_count,
-        last_error=last_error,
-        original_topic=original_topic,
-        failure_detail=json.loads(failure_detail) if failure_detail else None,
-        failed_group=failed_group,
+    return _stored_message(
+        topic,
+        partition_key,
+        seq,
+        message_id,
+        payload,
+        json.loads(metadata) if metadata else {},
+        created_at_ms,
+        published_at_ms,
+        failed_at_ms,
+        failure_count,
+        last_error,
+        original_topic,
+        json.loads(failure_detail) if failure_detail else None,
+        failed_group,
     )

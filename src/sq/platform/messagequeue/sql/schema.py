@@ -65,6 +65,15 @@ offsets = sa.Table(
     sa.Column("partition_key", _KEY, primary_key=True),
     sa.Column("acked_seq", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("updated_at_ms", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column(
+        "claimed_seq",
+        sa.BigInteger,
+        nullable=False,
+        server_default="0",
+        doc="first deliveries up to here are in flight until claimed_until_ms, unless a "
+        "mq_delivery row says otherwise",
+    ),
+    sa.Column("claimed_until_ms", sa.BigInteger, nullable=False, server_default="0"),
     sa.Index("ix_mq_offsets_topic_partition", "topic", "partition_key"),
 )
 

@@ -47,8 +47,11 @@ INSERT_MESSAGE = Sql(
 
 # SQLite, many messages in one transaction: the store reads which ids are stored and each
 # partition's last seq under the write lock, then inserts the rest with their seqs (`store.py`).
+NEW_MESSAGE_COLUMNS = MESSAGE_COLUMNS[:8]
+"""What a fresh (not dead-lettered) message sets; `publishing.py` builds its rows in this order."""
 INSERT_NEW_MESSAGE = Sql(
-    f"INSERT INTO mq_messages ({_COLUMNS}) VALUES ({_VALUES.format(seq=':seq')})"
+    f"INSERT INTO mq_messages ({_COLUMNS}) "
+    f"VALUES ({', '.join(':' + c for c in NEW_MESSAGE_COLUMNS)}, 0, 0, '', '', NULL, '')"
 )
 SET_LAST_SEQ = Sql(
     "INSERT INTO mq_partitions (topic, partition_key, last_seq) "
@@ -99,7 +102,7 @@ PUBLISH_POSTGRES = Sql(
 )
 
 _OPEN = (
-    "SELECT l.epoch, o.acked_seq, p.last_seq FROM mq_leases l "
+    "SELECT l.epoch, o.acked_seq, p.last_seq, o.claimed_seq, o.claimed_until_ms FROM mq_leases l "
     "LEFT JOIN mq_offsets o ON o.consumer_group = l.consumer_group AND o.topic = l.topic "
     "AND o.partition_key = l.partition_key "
     "LEFT JOIN mq_partitions p ON p.topic = l.topic AND p.partition_key = l.partition_key "
@@ -171,13 +174,45 @@ CLAIM = Sql(
     + "acked = FALSE, invisible_until_ms = excluded.invisible_until_ms, "
     "retry_count = excluded.retry_count, postponed = FALSE"
 )
-RETRY = Sql("UPDATE mq_delivery SET invisible_until_ms = :until, postponed = FALSE " + _STATE_KEY)
+# A first delivery claimed with its range has no row yet: RETRY and POSTPONE write one.
+RETRY = Sql(
+    _STATE_INSERT
+    + "VALUES (:group, :topic, :partition_key, :seq, FALSE, :until, 0, FALSE) "
+    + _STATE_CONFLICT
+    + "invisible_until_ms = excluded.invisible_until_ms, postponed = FALSE "
+    "WHERE NOT mq_delivery.acked"
+)
 POSTPONE = Sql(
-    "UPDATE mq_delivery SET invisible_until_ms = :until, postponed = TRUE, retry_count = 0 "
-    + _STATE_KEY
+    _STATE_INSERT
+    + "VALUES (:group, :topic, :partition_key, :seq, FALSE, :until, 0, TRUE) "
+    + _STATE_CONFLICT
+    + "invisible_until_ms = excluded.invisible_until_ms, postponed = TRUE, retry_count = 0 "
+    "WHERE NOT mq_delivery.acked"
 )
 EXTEND = Sql("UPDATE mq_delivery SET invisible_until_ms = :until " + _STATE_KEY)
+EXTEND_CLAIMED = Sql(
+    _STATE_INSERT + "VALUES (:group, :topic, :partition_key, :seq, FALSE, :until, 0, FALSE) "
+    "ON CONFLICT (consumer_group, topic, partition_key, seq) DO NOTHING"
+)
 FORGET_DELIVERY = Sql("DELETE FROM mq_delivery " + _STATE_KEY)
 RESTORE_DELIVERY = Sql(
     "UPDATE mq_delivery SET invisible_until_ms = 0, retry_count = :retry_count " + _STATE_KEY
+)
+
+# --- the claimed range of first deliveries (see `cycle.py`) -------------------------------------
+
+CLAIM_RANGE = Sql(
+    "UPDATE mq_offsets SET claimed_seq = :claimed_seq, claimed_until_ms = :until "
+    "WHERE consumer_group = :group AND topic = :topic AND partition_key = :partition_key"
+)
+UNCLAIM = Sql(
+    "UPDATE mq_offsets SET claimed_seq = :seq - 1 "
+    "WHERE consumer_group = :group AND topic = :topic AND partition_key = :partition_key "
+    "AND claimed_seq >= :seq"
+)
+HOLD_CLAIMED = Sql(
+    _STATE_INSERT
+    + "SELECT :group, topic, partition_key, seq, FALSE, :until, 0, FALSE FROM mq_messages "
+    "WHERE topic = :topic AND partition_key = :partition_key AND seq > :low AND seq <= :high "
+    "ON CONFLICT (consumer_group, topic, partition_key, seq) DO NOTHING"
 )
