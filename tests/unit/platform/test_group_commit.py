@@ -78,9 +78,9 @@ async def test_a_stopped_writer_fails_its_callers_instead_of_leaving_them_waitin
     store = Store()
     store.open.clear()
     group = GroupCommit(store, lambda: 1, lambda ms, ok: None)
-    waiting = [asyncio.create_task(group.publish([msg(f"m{i}")])) for i in range(2)]
+    waiting = [group.publish([msg(f"m{i}")]) for i in range(2)]
     await asyncio.sleep(0.01)  # the writer holds both and waits for the store
-    waiting.append(asyncio.create_task(group.publish([msg("queued")])))  # for the next group
+    waiting.append(group.publish([msg("queued")]))  # for the next group
     await asyncio.sleep(0.01)
     assert group._writer is not None
     group._writer.cancel()

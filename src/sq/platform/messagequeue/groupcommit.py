@@ -44,8 +44,9 @@ class GroupCommit(Batcher[Sequence[OutgoingMessage], list[bool]]):
         self.transactions = 0
         """How many transactions were written (a test and benchmark figure)."""
 
-    async def publish(self, messages: Sequence[OutgoingMessage]) -> list[bool]:
-        return await self._submit(messages)
+    def publish(self, messages: Sequence[OutgoingMessage]) -> asyncio.Future[list[bool]]:
+        """Await the result: one bool per message, once the group's transaction committed."""
+        return self._submit(messages)
 
     def _take(self) -> list[_Call]:
         taken = 0

@@ -100,7 +100,7 @@ class MessageQueue:
     ) -> bool:
         """Publish one message; False when its (topic, partition key, id) was already stored."""
         message = self.message(topic, partition_key, message_id, payload, metadata)
-        stored = await self._publish_valid([message])
+        stored = await self._publish_valid((message,))
         return stored[0]
 
     async def publish_many(self, messages: Sequence[OutgoingMessage]) -> list[bool]:
@@ -113,11 +113,11 @@ class MessageQueue:
             validate_message(message, self.max_payload_bytes)
         return await self._publish_valid(messages)
 
-    async def _publish_valid(self, messages: Sequence[OutgoingMessage]) -> list[bool]:
+    def _publish_valid(self, messages: Sequence[OutgoingMessage]) -> asyncio.Future[list[bool]]:
         self._loop = asyncio.get_running_loop()
         if self._closed:
             raise PublisherClosedError("publisher is closed")
-        return await self._group.publish(messages)
+        return self._group.publish(messages)
 
     def publish_sync(self, messages: Sequence[OutgoingMessage]) -> list[bool]:
         if self._closed:
@@ -135,18 +135,19 @@ class MessageQueue:
             for message, ok in zip(messages, stored, strict=True)
             if ok
         }
-        for topic, partition_key in partitions:
-            self._call_soon(topic, partition_key)
-
-    def _call_soon(self, topic: str, partition_key: str) -> None:
         try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            if self._loop is None or self._loop.is_closed():
+            asyncio.get_running_loop()
+        except RuntimeError:  # published from a thread: the loop wakes its own readers
+            loop = self._loop
+            if loop is None or loop.is_closed():
                 return
-            self._loop.call_soon_threadsafe(self.waker.notify, topic, partition_key)
+            for topic, partition_key in partitions:
+                loop.call_soon_threadsafe(self.waker.notify, topic, partition_key)
             return
-        loop.call_soon(self.waker.notify, topic, partition_key)
+        # On the loop, at once: a wake-up only sets an event, and a group commit wakes a reader
+        # for each partition it wrote to.
+        for topic, partition_key in partitions:
+            self.waker.notify(topic, partition_key)
 
     async def subscribe(
         self, topic: str, config: SubscriptionConfig, handler: Handler

@@ -138,7 +138,16 @@ class PartitionWorker:
                         self._delivery(f).hand_back() for f in result.deliveries[index:]
                     )
                     break
-                await self._dispatch(self._delivery(fetched))
+                delivery = self._delivery(fetched)
+                try:
+                    await sub.handler(delivery)
+                except Exception as exc:
+                    log.exception(
+                        "handler raised; the delivery will be retried",
+                        message_id=delivery.message_id,
+                    )
+                    if not delivery.finalized:
+                        delivery.nack(attribution(exc))
             return
         if not fetch:  # a final flush: it writes and never waits
             return
@@ -157,16 +166,6 @@ class PartitionWorker:
 
     async def _extend(self, seq: int, until_ms: int) -> bool:
         return bool(await self.sub.store_call(self.sub.store.extend, self.fence, seq, until_ms))
-
-    async def _dispatch(self, delivery: Delivery) -> None:
-        try:
-            await self.sub.handler(delivery)
-        except Exception as exc:
-            log.exception(
-                "handler raised; the delivery will be retried", message_id=delivery.message_id
-            )
-            if not delivery.finalized:
-                delivery.nack(attribution(exc))
 
     async def _flush(self) -> None:
         if self.pending:

@@ -25,8 +25,8 @@ class CycleGroup(Batcher[CycleArgs, CycleResult]):
         super().__init__("mq-cycle-group")
         self._run_many = run_many
 
-    async def cycle(self, args: CycleArgs) -> CycleResult:
-        return await self._submit(args)
+    def cycle(self, args: CycleArgs) -> asyncio.Future[CycleResult]:
+        return self._submit(args)
 
     async def _write(self, group: list[tuple[CycleArgs, asyncio.Future[CycleResult]]]) -> None:
         try:

@@ -9,7 +9,7 @@ else in the store stays on SQLAlchemy Core.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from operator import itemgetter
 from typing import Any
 
@@ -87,5 +87,8 @@ class Tx:
         self._cursor.execute(self._text(stmt), stmt.bind(params))
         return int(self._cursor.rowcount)
 
-    def many(self, stmt: Sql, rows: Iterable[Params]) -> None:
-        self._cursor.executemany(self._text(stmt), [stmt.bind(row) for row in rows])
+    def many(self, stmt: Sql, rows: Sequence[Params]) -> None:
+        """Rows all of one kind: mappings, or tuples in the statement's order."""
+        if rows and not isinstance(rows[0], tuple):
+            rows = [stmt.bind(row) for row in rows]
+        self._cursor.executemany(self._text(stmt), rows)
