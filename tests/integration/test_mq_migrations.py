@@ -1,4 +1,4 @@
-"""The queue's migrations: they build exactly the declared schema, and 0002 keeps what 0001 held."""
+"""The queue's migrations: they build exactly the declared schema and keep what was stored."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from alembic.migration import MigrationContext
 
 from sq.platform import migrations
 from sq.platform.db import create_engine
+from sq.platform.messagequeue.model import OutgoingMessage
 from sq.platform.messagequeue.sql.schema import metadata
+from sq.platform.messagequeue.sql.store import SqlQueueStore
 
 
 def test_the_migrations_create_exactly_the_declared_tables(tmp_path: Path) -> None:
@@ -42,3 +44,31 @@ def test_the_claimed_range_starts_empty_on_an_existing_offset(tmp_path: Path) ->
         ).one()
     engine.dispose()
     assert tuple(row) == (7, 0, 0)
+
+
+def test_rebuilding_the_message_table_keeps_every_message_and_its_dedup(tmp_path: Path) -> None:
+    engine = create_engine(str(tmp_path / "queue.db"))
+    schema = migrations.queue_schema()
+    with engine.begin() as conn:
+        command.upgrade(migrations._config(schema, conn), "0002_mq")
+        for seq in (1, 2):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO mq_messages (topic, partition_key, seq, message_id, payload, "
+                    "created_at_ms, published_at_ms) VALUES ('t', 'p', :seq, :id, '{}', 1, 1)"
+                ),
+                {"seq": seq, "id": f"m{seq}"},
+            )
+        conn.execute(sa.text("INSERT INTO mq_partitions VALUES ('t', 'p', 2)"))
+    migrations.upgrade(engine, schema)
+    store = SqlQueueStore(engine)
+    again = OutgoingMessage(topic="t", partition_key="p", message_id="m2", payload="{}")
+    fresh = OutgoingMessage(topic="t", partition_key="p", message_id="m3", payload="{}")
+    assert store.publish([again, fresh], 5) == [False, True]
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT seq, message_id FROM mq_messages ORDER BY seq")).all()
+        indexes = {row[1] for row in conn.execute(sa.text("PRAGMA index_list(mq_messages)"))}
+    store.close()
+    engine.dispose()
+    assert [tuple(row) for row in rows] == [(1, "m1"), (2, "m2"), (3, "m3")]
+    assert len(indexes) == 2, indexes  # the key's and the dedup key's, nothing left over
