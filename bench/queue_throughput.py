@@ -13,6 +13,10 @@ Definitions (printed with the table, and in doc/benchmarks.md):
   PostgreSQL: the server's settings).
 - procrastinate: N no-op jobs deferred in the same mode, then one worker with its default
   concurrency runs until the queue is empty.
+- every measurement (raw, ours, procrastinate) runs `--runs` times (default 3), each on a fresh
+  database; the table shows the run with the median throughput and the range of all runs.
+- message ids are `m0`, `m1`, ... (`--ids sequential`, like the counters and request ids services
+  use) or random UUIDs (`--ids random`).
 
 Every database is fresh (a temporary SQLite file, or a PostgreSQL database created and dropped
 here). Loops are bounded by N and every wait by `--timeout`; only loopback servers are used.
@@ -32,7 +36,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,6 +76,9 @@ class Row:
     publish_s: float
     consume_s: float
     messages: int
+    low: float = math.nan
+    high: float = math.nan
+    """The lowest and highest throughput of the runs this row is the median of."""
 
     @property
     def publish_rate(self) -> float:
@@ -150,7 +157,13 @@ def raw_postgres(url: sa.URL, n: int) -> float:
 
 
 async def run_queue(
-    url: str | sa.URL, n: int, partitions: int, batch: int, limit_s: float, publishers: int = 1
+    url: str | sa.URL,
+    n: int,
+    partitions: int,
+    batch: int,
+    limit_s: float,
+    publishers: int = 1,
+    ids: str = "sequential",
 ) -> tuple[float, float]:
     """(publish seconds, seconds from subscribe until the last ack is committed).
 
@@ -163,10 +176,11 @@ async def run_queue(
         store = SqlQueueStore(engine)
         queue = MessageQueue(store)
         keys = [f"p{i % partitions}" for i in range(n)]
+        names = [f"m{i}" if ids == "sequential" else str(uuid.uuid4()) for i in range(n)]
 
         async def publisher(first: int) -> None:
             for i in range(first, n, publishers):
-                await queue.publish(TOPIC, keys[i], f"m{i}", PAYLOAD)
+                await queue.publish(TOPIC, keys[i], names[i], PAYLOAD)
 
         start = time.perf_counter()
         if batch == 1:
@@ -175,7 +189,7 @@ async def run_queue(
             for low in range(0, n, batch):
                 await queue.publish_many(
                     [
-                        queue.message(TOPIC, keys[i], f"m{i}", PAYLOAD)
+                        queue.message(TOPIC, keys[i], names[i], PAYLOAD)
                         for i in range(low, min(n, low + batch))
                     ]
                 )
@@ -281,15 +295,24 @@ def mode_name(system: str, batch: int, publishers: int = 1) -> str:
     return f"defer, {callers}" if batch == 1 else f"batch_defer, {batch} jobs/call"
 
 
-@contextlib.asynccontextmanager
-async def phase(label: str) -> AsyncIterator[None]:
-    progress(f"{label} ...")
-    # The previous measurement's garbage (engines, connections, whose closing checkpoints their
-    # WAL) is collected here, not in the middle of this one.
-    gc.collect()
-    start = time.perf_counter()
-    yield
-    progress(f"{label}: done in {time.perf_counter() - start:.1f}s")
+Run = tuple[float, float]
+"""(publish seconds, consume seconds) of one measurement."""
+
+
+async def measured(
+    args: argparse.Namespace, label: str, once: Callable[[], Awaitable[Run]]
+) -> list[Run]:
+    """`--runs` measurements of one thing, each on a fresh database, with progress."""
+    runs: list[Run] = []
+    for number in range(1, args.runs + 1):
+        progress(f"{label} (run {number}/{args.runs}) ...")
+        # The previous measurement's garbage (engines, connections, whose closing checkpoints
+        # their WAL) is collected here, not in the middle of this one.
+        gc.collect()
+        start = time.perf_counter()
+        runs.append(await once())
+        progress(f"{label} (run {number}/{args.runs}): done in {time.perf_counter() - start:.1f}s")
+    return runs
 
 
 def _row(
@@ -298,10 +321,12 @@ def _row(
     batch: int,
     partitions: str,
     n: int,
-    publish_s: float,
-    consume_s: float,
+    runs: list[Run],
     publishers: int = 1,
 ) -> Row:
+    """The run with the median throughput, with the range of all of them."""
+    rates = sorted((n / (pub + con), pub, con) for pub, con in runs)
+    _, publish_s, consume_s = rates[(len(rates) - 1) // 2]
     return Row(
         database=database,
         system=system,
@@ -312,6 +337,8 @@ def _row(
         publish_s=publish_s,
         consume_s=consume_s,
         messages=n,
+        low=rates[0][0],
+        high=rates[-1][0],
     )
 
 
@@ -330,20 +357,25 @@ async def _sq_rows(
     """Our queue in one publish mode, for each partition count."""
     n, rows = args.messages, []
     for parts in args.partitions:
-        label = mode_name("sq", batch, publishers)
-        async with phase(f"{database} sq {label}, {parts} partition(s) x{n}"):
+
+        async def once(parts: int = parts) -> Run:
             with fresh() as target:
-                pub, con = await run_queue(target, n, parts, batch, args.timeout, publishers)
-        rows.append(_row(database, "sq", batch, str(parts), n, pub, con, publishers))
+                return await run_queue(target, n, parts, batch, args.timeout, publishers, args.ids)
+
+        label = f"{database} sq {mode_name('sq', batch, publishers)}, {parts} partition(s) x{n}"
+        runs = await measured(args, label, once)
+        rows.append(_row(database, "sq", batch, str(parts), n, runs, publishers))
     return rows
 
 
 async def bench_sqlite(args: argparse.Namespace, workdir: Path) -> list[Row]:
     n = args.messages
-    async with phase(f"sqlite raw commits x{n}"):
+
+    async def raw() -> Run:
         with fresh_sqlite(workdir) as path:
-            seconds = raw_sqlite(path, n)
-    rows = [_row("sqlite", "raw", 1, "-", n, seconds, 0.0)]
+            return raw_sqlite(path, n), 0.0
+
+    rows = [_row("sqlite", "raw", 1, "-", n, await measured(args, f"sqlite raw commits x{n}", raw))]
 
     @contextlib.contextmanager
     def fresh() -> Iterator[str]:
@@ -357,19 +389,25 @@ async def bench_sqlite(args: argparse.Namespace, workdir: Path) -> list[Row]:
 
 async def bench_postgres(args: argparse.Namespace) -> list[Row]:
     n = args.messages
-    async with phase(f"postgresql raw commits x{n}"):
+
+    async def raw() -> Run:
         with fresh_postgres(args.postgres_url) as url:
-            seconds = raw_postgres(url, n)
-    rows = [_row("postgresql", "raw", 1, "-", n, seconds, 0.0)]
+            return raw_postgres(url, n), 0.0
+
+    runs = await measured(args, f"postgresql raw commits x{n}", raw)
+    rows = [_row("postgresql", "raw", 1, "-", n, runs)]
     for batch, publishers in publish_modes(args):
         rows += await _sq_rows(
             "postgresql", lambda: fresh_postgres(args.postgres_url), args, batch, publishers
         )
-        label = mode_name("procrastinate", batch, publishers)
-        async with phase(f"postgresql procrastinate {label} x{n}"):
+
+        async def procrastinate(batch: int = batch, publishers: int = publishers) -> Run:
             with fresh_postgres(args.postgres_url) as url:
-                pub, con = await run_procrastinate(url, n, batch, args.timeout, publishers)
-        rows.append(_row("postgresql", "procrastinate", batch, "-", n, pub, con, publishers))
+                return await run_procrastinate(url, n, batch, args.timeout, publishers)
+
+        label = f"postgresql procrastinate {mode_name('procrastinate', batch, publishers)} x{n}"
+        runs = await measured(args, label, procrastinate)
+        rows.append(_row("postgresql", "procrastinate", batch, "-", n, runs, publishers))
     return rows
 
 
@@ -386,7 +424,9 @@ raw        = single-row INSERT + COMMIT loop through the bare driver, same durab
              (its publish/s and throughput are the commit rate)
 procr.     = procrastinate on the same server (pool of 8-16 connections): defer N no-op jobs in
              the same mode, then one worker (default concurrency 1, wait=False) until empty
-vs raw     = throughput / raw commit rate of the same database
+runs       = each row is the run with the median throughput of --runs runs (fresh database each);
+             "range of runs" is the lowest and highest throughput among them
+vs raw     = throughput / raw commit rate of the same database (both medians)
 vs procr.  = throughput / procrastinate's throughput with the same publish mode
 result     = the worse of 1 and 50 partitions; unprefixed ratios with N callers, serial_ with one\
 """
@@ -420,6 +460,7 @@ def render(rows: list[Row], n: int) -> str:
         "publish/s",
         "consume/s",
         "throughput/s",
+        "range of runs",
         "vs raw",
         "vs procr.",
     )
@@ -442,12 +483,13 @@ def render(rows: list[Row], n: int) -> str:
                 f"{row.publish_rate:,.0f}",
                 "-" if row.system == "raw" else f"{row.consume_rate:,.0f}",
                 f"{row.throughput:,.0f}",
+                f"{row.low:,.0f}-{row.high:,.0f}",
                 _ratio(vs_raw),
                 _ratio(vs_procr),
             )
         )
     widths = [max(len(line[i]) for line in table) for i in range(len(header))]
-    numeric = {4, 5, 6, 7, 8}
+    numeric = {4, 5, 6, 7, 8, 9}
     lines = [
         f"Queue throughput: {n:,} messages of {PAYLOAD_BYTES} bytes",
         "",
@@ -551,6 +593,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=32,
         help="concurrent callers in the headline mode (default 32)",
     )
+    parser.add_argument(
+        "--runs",
+        type=int,
+        help="runs of every measurement; the median is reported (default 3, --quick 1)",
+    )
+    parser.add_argument(
+        "--ids",
+        choices=("sequential", "random"),
+        default="sequential",
+        help="message ids: m0, m1, ... or random UUIDs (default sequential)",
+    )
     parser.add_argument("--sqlite-only", action="store_true", help="skip PostgreSQL")
     parser.add_argument(
         "--postgres-url",
@@ -563,9 +616,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.messages is None:
         args.messages = QUICK_MESSAGES if args.quick else 20_000
-    if args.messages < 1 or args.batch < 2 or min(args.partitions) < 1 or args.publishers < 2:
+    if args.runs is None:
+        args.runs = 1 if args.quick else 3
+    if (
+        args.messages < 1
+        or args.runs < 1
+        or args.batch < 2
+        or min(args.partitions) < 1
+        or args.publishers < 2
+    ):
         parser.error(
-            "--messages and --partitions must be positive, --batch and --publishers at least 2"
+            "--messages, --runs and --partitions must be positive, "
+            "--batch and --publishers at least 2"
         )
     if not args.sqlite_only and not args.postgres_url:
         parser.error(f"set {PG_ENV} or --postgres-url, or pass --sqlite-only")
@@ -575,7 +637,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 async def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     env = environment(args)
-    progress(f"{args.messages} messages; {env}")
+    progress(f"{args.messages} messages, {args.runs} run(s) each, {args.ids} ids; {env}")
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="sqbench-") as workdir:
         rows += await bench_sqlite(args, Path(workdir))
@@ -583,7 +645,7 @@ async def main(argv: list[str] | None = None) -> int:
         rows += await bench_postgres(args)
     print(render(rows, args.messages))
     print()
-    print(env)
+    print(f"{env}; {args.runs} run(s) of each measurement; {args.ids} message ids")
     print(DEFINITIONS)
     print()
     print(result_line(headline(rows, args.publishers)))

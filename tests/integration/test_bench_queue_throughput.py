@@ -36,7 +36,18 @@ def test_quick_sqlite_run_prints_a_parseable_result_line(tmp_path: Path) -> None
     env = {k: v for k, v in os.environ.items() if k != "SQ_TEST_POSTGRES_URL"}
     env["TMPDIR"] = str(tmp_path)  # the benchmark's SQLite files live (and are removed) here
     done = subprocess.run(
-        [sys.executable, str(BENCH), "--quick", "--messages", "200", "--sqlite-only"],
+        [
+            sys.executable,
+            str(BENCH),
+            "--quick",
+            "--messages",
+            "200",
+            "--runs",
+            "2",
+            "--ids",
+            "random",
+            "--sqlite-only",
+        ],
         capture_output=True,
         text=True,
         env=env,
@@ -56,4 +67,7 @@ def test_quick_sqlite_run_prints_a_parseable_result_line(tmp_path: Path) -> None
     assert any("publish, 32 callers" in line for line in lines)
     assert any("publish_many, 100 msgs/call" in line for line in lines)
     assert "sqlite raw commits" in done.stderr
+    assert "(run 2/2)" in done.stderr
+    assert any("range of runs" in line for line in lines)
+    assert "2 run(s) of each measurement; random message ids" in done.stdout
     assert list(tmp_path.iterdir()) == []
