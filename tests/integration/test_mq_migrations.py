@@ -6,24 +6,16 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 
 from sq.platform import migrations
 from sq.platform.db import create_engine
 from sq.platform.messagequeue.model import OutgoingMessage
-from sq.platform.messagequeue.sql.schema import metadata
 from sq.platform.messagequeue.sql.store import SqlQueueStore
+from support.databases import schema_drift
 
 
 def test_the_migrations_create_exactly_the_declared_tables(tmp_path: Path) -> None:
-    engine = create_engine(str(tmp_path / "queue.db"))
-    migrations.upgrade(engine, migrations.queue_schema())
-    migrations.upgrade(engine, migrations.queue_schema())
-    with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), metadata)
-    engine.dispose()
-    assert [d for d in diff if "alembic_version" not in str(d)] == []
+    assert schema_drift(str(tmp_path / "queue.db"), migrations.queue_schema()) == []
 
 
 def test_the_claimed_range_starts_empty_on_an_existing_offset(tmp_path: Path) -> None:

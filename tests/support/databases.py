@@ -9,6 +9,11 @@ from contextlib import contextmanager
 
 import pytest
 import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from sq.platform import migrations
+from sq.platform.db import create_engine
 
 PG_ENV = "SQ_TEST_POSTGRES_URL"
 
@@ -40,3 +45,17 @@ def fresh_postgres_database() -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def schema_drift(path: str, schema: migrations.SchemaSet) -> list[object]:
+    """What differs between `schema`'s tables as its migrations build them (twice, the second a
+    no-op) in a fresh SQLite file at `path` and as its metadata declares them."""
+    engine = create_engine(path)
+    try:
+        migrations.upgrade(engine, schema)
+        migrations.upgrade(engine, schema)
+        with engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), schema.metadata)
+    finally:
+        engine.dispose()
+    return [d for d in diff if "alembic_version" not in str(d)]

@@ -9,6 +9,7 @@ import pytest
 from sq.platform.messagequeue.model import OutgoingMessage, StoredMessage
 from sq.platform.messagequeue.sql import statements
 from sq.platform.messagequeue.sql.dbapi import Sql
+from sq.platform.messagequeue.sql.publishing import new_message_row
 from sq.platform.messagequeue.store import Outcome, OutcomeKind
 from sq.platform.messagequeue.values import positional
 
@@ -25,18 +26,21 @@ def test_a_statement_binds_names_in_order_in_both_styles() -> None:
 
 
 def test_hot_rows_are_built_in_their_statements_order() -> None:
-    # publishing.py and cycle.py build these rows as tuples, in this order.
-    assert statements.INSERT_NEW_MESSAGE.names == statements.NEW_MESSAGE_COLUMNS
-    assert statements.NEW_MESSAGE_COLUMNS == (
-        "topic",
-        "partition_key",
-        "seq",
-        "message_id",
-        "payload",
-        "metadata",
-        "created_at_ms",
-        "published_at_ms",
+    m = OutgoingMessage(
+        topic="t", partition_key="p", message_id="m", payload="{}", metadata={"k": "v"}
     )
+    row = dict(zip(statements.INSERT_NEW_MESSAGE.names, new_message_row(m, 7, 5), strict=True))
+    assert row == {
+        "topic": "t",
+        "partition_key": "p",
+        "seq": 7,
+        "message_id": "m",
+        "payload": "{}",
+        "metadata": '{"k": "v"}',
+        "created_at_ms": 5,
+        "published_at_ms": 5,
+    }
+    # cycle.py and publishing.py build these as tuples too.
     assert statements.SET_LAST_SEQ.names == ("topic", "partition_key", "last_seq")
     assert statements.CLAIM.names == (
         "group",

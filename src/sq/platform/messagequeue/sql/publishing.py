@@ -51,26 +51,28 @@ def _insert_batch_sqlite(tx: Tx, batch: Sequence[OutgoingMessage], now_ms: int) 
         stored.add(triple)
         part = (m.topic, m.partition_key)
         last[part] = seq = last.get(part, 0) + 1
-        # In the order of statements.NEW_MESSAGE_COLUMNS.
-        metadata = json.dumps(dict(m.metadata), sort_keys=True) if m.metadata else None
-        rows.append(
-            (
-                m.topic,
-                m.partition_key,
-                seq,
-                m.message_id,
-                m.payload,
-                metadata,
-                now_ms,
-                m.published_at_ms or now_ms,
-            )
-        )
+        rows.append(new_message_row(m, seq, now_ms))
         fresh.append(True)
     if rows:
         tx.many(statements.INSERT_NEW_MESSAGE, rows)
         # In the order of SET_LAST_SEQ's parameters: topic, partition key, last seq.
         tx.many(statements.SET_LAST_SEQ, [(*part, seq) for part, seq in last.items()])
     return fresh
+
+
+def new_message_row(m: OutgoingMessage, seq: int, now_ms: int) -> tuple[Any, ...]:
+    """INSERT_NEW_MESSAGE's parameters for `m`, in their order (statements.NEW_MESSAGE_COLUMNS)."""
+    metadata = json.dumps(dict(m.metadata), sort_keys=True) if m.metadata else None
+    return (
+        m.topic,
+        m.partition_key,
+        seq,
+        m.message_id,
+        m.payload,
+        metadata,
+        now_ms,
+        m.published_at_ms or now_ms,
+    )
 
 
 def _message_row(m: OutgoingMessage, now_ms: int, **failure: Any) -> dict[str, Any]:

@@ -29,35 +29,11 @@ _stored_message = positional(StoredMessage)
 
 def stored_message(row: Sequence[Any]) -> StoredMessage:
     """A message from a row whose columns are `statements.MESSAGE_COLUMNS`, in that order."""
-    (
-        topic,
-        partition_key,
-        seq,
-        message_id,
-        payload,
-        metadata,
-        created_at_ms,
-        published_at_ms,
-        failed_at_ms,
-        failure_count,
-        last_error,
-        original_topic,
-        failure_detail,
-        failed_group,
-    ) = row[:14]
+    metadata, failure_detail = row[5], row[12]
     return _stored_message(
-        topic,
-        partition_key,
-        seq,
-        message_id,
-        payload,
+        *row[:5],  # topic, partition_key, seq, message_id, payload
         json.loads(metadata) if metadata else {},
-        created_at_ms,
-        published_at_ms,
-        failed_at_ms,
-        failure_count,
-        last_error,
-        original_topic,
+        *row[6:12],  # created_at_ms ... original_topic
         json.loads(failure_detail) if failure_detail else None,
-        failed_group,
+        row[13],  # failed_group
     )
