@@ -164,6 +164,26 @@ async def test_a_closed_gate_parks_and_postpones_then_releases() -> None:
     await h.queue.close()
 
 
+async def test_a_first_delivery_through_an_open_gate_writes_nothing_to_it() -> None:
+    class CountingGate(MemoryGate):
+        unparks = 0
+
+        def unpark(
+            self, consumer_group: str, topic: str, partition_key: str, message_id: str
+        ) -> None:
+            self.unparks += 1
+            super().unpark(consumer_group, topic, partition_key, message_id)
+
+    gate = CountingGate()
+    deps = Deps(Script(), Script(), Script())
+    h = await run(deps, gate)
+    await h.publish("first", "p", "m")
+    await h.settle()
+    assert deps.first.seen == [("m", 1)]
+    assert gate.unparks == 0
+    await h.queue.close()
+
+
 async def test_an_unreadable_gate_fails_open() -> None:
     gate = MemoryGate()
     gate.fail_reads = True

@@ -104,7 +104,9 @@ async def _blocked(gate: Gate, consumer_group: str, delivery: Delivery) -> bool:
                     parked_at_ms=delivery.received_at_ms,
                 ),
             )
-        elif delivery.attempt == 1 and message.seq:
+        elif delivery.redelivered and message.seq:
+            # Only a message handed out before can have been parked (it was postponed, or its
+            # process died before postponing it); a first delivery costs the gate no write.
             await asyncio.to_thread(
                 gate.unpark,
                 consumer_group,

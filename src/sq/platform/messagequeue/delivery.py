@@ -64,6 +64,11 @@ class Delivery:
         return self._fetched.attempt
 
     @property
+    def redelivered(self) -> bool:
+        """Handed out before: after a retry, a hold, or a visibility timeout that lapsed."""
+        return self._fetched.previous_retry_count is not None
+
+    @property
     def delivery_id(self) -> str:
         m = self._fetched.message
         return f"{m.topic}/{m.partition_key}/{m.seq}"
