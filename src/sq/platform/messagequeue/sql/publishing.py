@@ -95,10 +95,16 @@ def _message_row(m: OutgoingMessage, now_ms: int, **failure: Any) -> dict[str, A
 
 
 def insert_message(tx: Tx, m: OutgoingMessage, now_ms: int, **failure: Any) -> bool:
-    row = _message_row(m, now_ms, **failure)
     if tx.postgres:
-        return tx.first(statements.PUBLISH_POSTGRES, row) is not None
-    seq = tx.first(statements.NEXT_SEQ, row)
+        return tx.first(statements.PUBLISH_POSTGRES, _message_row(m, now_ms, **failure)) is not None
+    key = {"topic": m.topic, "partition_key": m.partition_key, "message_id": m.message_id}
+    seq = tx.first(statements.NEXT_SEQ, key)
     if seq is None:
         return False
-    return tx.first(statements.INSERT_MESSAGE, row | {"seq": seq[0]}) is not None
+    if not failure:
+        # NEXT_SEQ allocated a seq only because the id is not stored, under the write lock this
+        # transaction holds from then on: the insert cannot conflict.
+        tx.run(statements.INSERT_NEW_MESSAGE, new_message_row(m, seq[0], now_ms))
+        return True
+    row = _message_row(m, now_ms, **failure) | {"seq": seq[0]}
+    return tx.first(statements.INSERT_MESSAGE, row) is not None
