@@ -36,6 +36,7 @@ fmt: sync
 
 bench: sync
 	$(RUN) python bench/queue_throughput.py
+	$(RUN) python bench/discovery_cost.py
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache

@@ -263,3 +263,43 @@ async def test_graceful_close_hands_back_deliveries_not_started(store: QueueStor
     got = [(d.message_id, d.attempt) for d in [await inbox.next() for _ in range(4)]]
     assert got == [(f"m{i}", 1) for i in range(1, 5)]
     await successor.queue.close()
+
+
+async def test_released_partitions_are_collected_after_the_retention(store: QueueStore) -> None:
+    # Partitions used once (a batch id, a request id) are released by their workers after two
+    # lease durations, long before their messages are older than the retention.
+    h = Harness(store)
+    inbox = await h.consume("t", auto_ack=True, retention_ms=120_000)
+    for i in range(3):
+        await h.publish("t", f"once-{i}", f"m{i}")
+    for _ in range(3):
+        await inbox.next()
+    for _ in range(9):
+        await h.advance(10)
+    assert h.queue.subscriptions[0].owned() == []
+    assert [lease.owner for lease in store.leases("g", "t")] == ["", "", ""]
+    assert [p.messages for p in store.partitions("t")] == [1, 1, 1]
+    for _ in range(6):
+        await h.advance(10)
+    assert [p.messages for p in store.partitions("t")] == [0, 0, 0]
+    assert await h.publish("t", "once-0", "again") is True
+    assert (await inbox.next()).message.seq == 2
+    await h.queue.close()
+
+
+async def test_collecting_a_topic_keeps_what_a_group_has_not_passed(store: QueueStore) -> None:
+    h = Harness(store)
+    fast = await h.consume("t", group="fast", auto_ack=True, retention_ms=0, gc_interval_ms=0)
+    slow = await h.consume("t", group="slow", retention_ms=0, gc_interval_ms=0)
+    await h.publish("t", "p", "m1")
+    await h.publish("t", "p", "m2")
+    await h.publish("t", "q", "n1")
+    for _ in range(3):
+        await fast.next()
+    (await slow.next()).ack()  # m1 or n1: one partition's first message
+    await slow.next()  # the other partition's, left unacked
+    await h.advance(5)
+    kept = {p.partition_key: p.messages for p in store.partitions("t")}
+    assert sum(kept.values()) == 2
+    assert store.gc_topic("t", h.clock.now_ms() + 1) == 0
+    await h.queue.close()

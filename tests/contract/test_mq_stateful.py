@@ -9,6 +9,7 @@ dead-lettered and when the next skipped row is due. On top of that prediction th
   hand-back), never once acked or dead-lettered;
 - at most one subscriber holds a valid lease on a partition, and a superseded owner's writes raise
   `LeaseLostError` and change nothing;
+- collection at any moment never hides a partition with work from discovery;
 - nothing is lost: at teardown the machine drains every partition (taking over, waiting out every
   delay, acking what comes), then every published id must have been acked or dead-lettered, and
   the DLQ must hold exactly what was dead-lettered, so a held message is never dead-lettered.
@@ -68,6 +69,9 @@ class Row:
     postponed: bool = False
     seen: bool = False
     """Delivered at least once (a hand-back of a first delivery clears `delivered`, not this)."""
+    published_at: int = 0
+    collected: bool = False
+    """Removed by collection: its id is no longer a duplicate."""
 
 
 @dataclass
@@ -206,13 +210,14 @@ class StoreMachine(RuleBasedStateMachine):
         p = self.parts[key]
         ids = [f"m{self.published + n}" for n in range(count)]
         self.published += count
-        again = [p.rows[0].message_id] if duplicate and p.rows else []
+        stored = [r for r in p.rows if not r.collected]
+        again = [stored[0].message_id] if duplicate and stored else []
         messages = [
             OutgoingMessage(topic=self.topic, partition_key=key, message_id=i, payload="{}")
             for i in ids + again
         ]
         assert self.store.publish(messages, self.now) == [True] * count + [False] * len(again)
-        p.rows.extend(Row(message_id=i) for i in ids)
+        p.rows.extend(Row(message_id=i, published_at=self.now) for i in ids)
 
     @rule(key=st.sampled_from(KEYS), name=st.sampled_from(NAMES))
     def acquire(self, key: str, name: str) -> None:
@@ -306,6 +311,18 @@ class StoreMachine(RuleBasedStateMachine):
     @rule(ms=st.integers(0, 1200))
     def advance_time(self, ms: int) -> None:
         self.now += ms
+
+    @rule(retention=st.integers(0, 3000))
+    def collect(self, retention: int) -> None:
+        """Collection of the whole topic, settling what it empties: it may remove only what the
+        group has passed, and must never hide a partition that has work for the group."""
+        cutoff = self.now - retention
+        self.store.gc_topic(self.topic, cutoff)
+        for p in self.parts.values():
+            for row in p.rows[: p.watermark]:
+                row.collected = row.collected or row.published_at < cutoff
+        pending = {key for key, p in self.parts.items() if p.watermark < len(p.rows)}
+        assert pending <= set(self.store.discover(GROUP, self.topic))
 
     @precondition(lambda self: self._superseded())
     @rule(action=st.integers(0, 4), data=st.data())

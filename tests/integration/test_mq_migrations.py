@@ -64,3 +64,38 @@ def test_rebuilding_the_message_table_keeps_every_message_and_its_dedup(tmp_path
     engine.dispose()
     assert [tuple(row) for row in rows] == [(1, "m1"), (2, "m2"), (3, "m3")]
     assert len(indexes) == 2, indexes  # the key's and the dedup key's, nothing left over
+
+
+def test_partitions_from_before_settling_start_unsettled_and_settle_once_empty(
+    tmp_path: Path,
+) -> None:
+    engine = create_engine(str(tmp_path / "queue.db"))
+    schema = migrations.queue_schema()
+    with engine.begin() as conn:
+        command.upgrade(migrations._config(schema, conn), "0003_mq")
+        # 'done' was read to the end and collected; 'busy' still holds a message.
+        conn.execute(sa.text("INSERT INTO mq_partitions VALUES ('t', 'done', 4), ('t', 'busy', 1)"))
+        conn.execute(
+            sa.text(
+                "INSERT INTO mq_messages (topic, partition_key, seq, message_id, payload, "
+                "created_at_ms, published_at_ms) VALUES ('t', 'busy', 1, 'm', '{}', 1, 1)"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO mq_offsets (consumer_group, topic, partition_key, acked_seq) "
+                "VALUES ('g', 't', 'done', 4)"
+            )
+        )
+    migrations.upgrade(engine, schema)
+    store = SqlQueueStore(engine)
+    assert store.discover("late", "t") == ["busy", "done"]
+    store.gc_topic("t", created_before_ms=0)
+    assert store.discover("late", "t") == ["busy"]
+    with engine.connect() as conn:
+        settled = dict(
+            conn.execute(sa.text("SELECT partition_key, settled_seq FROM mq_partitions")).all()
+        )
+    store.close()
+    engine.dispose()
+    assert settled == {"done": 4, "busy": 0}

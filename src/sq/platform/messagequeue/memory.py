@@ -47,6 +47,7 @@ class MemoryQueueStore:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._last_seq: dict[_Partition, int] = {}
+        self._settled: dict[_Partition, int] = {}
         self._rows: dict[_Partition, dict[int, StoredMessage]] = {}
         self._ids: dict[_Partition, dict[str, int]] = {}
         self._states: dict[_GroupPartition, dict[int, _State]] = {}
@@ -92,16 +93,18 @@ class MemoryQueueStore:
             return sorted(
                 key
                 for (t, key), last in self._last_seq.items()
-                if t == topic and last > self._offsets.get((consumer_group, t, key), 0)
+                if t == topic
+                and last > self._settled.get((t, key), 0)
+                and last > self._offsets.get((consumer_group, t, key), 0)
             )
 
-    def leases(self, consumer_group: str, topic: str) -> list[Lease]:
+    def leases(self, consumer_group: str, topic: str, *, held: bool = False) -> list[Lease]:
         with self._lock:
             return sorted(
                 (
                     lease
                     for (g, t, _), lease in self._leases.items()
-                    if g == consumer_group and t == topic
+                    if g == consumer_group and t == topic and (lease.owner or not held)
                 ),
                 key=lambda lease: lease.partition_key,
             )
@@ -322,6 +325,16 @@ class MemoryQueueStore:
             return True
 
     # --- collection and inspection ---------------------------------------------------------------
+
+    def gc_topic(self, topic: str, created_before_ms: int) -> int:
+        with self._lock:
+            keys = [k for t, k in self._rows if t == topic]
+        gone = sum(self.gc(topic, key, created_before_ms) for key in keys)
+        with self._lock:
+            for (t, key), last in self._last_seq.items():
+                if t == topic and not self._rows.get((t, key)):
+                    self._settled[(t, key)] = last  # see sql/store.py: nothing stored
+        return gone
 
     def gc(self, topic: str, partition_key: str, created_before_ms: int) -> int:
         with self._lock:

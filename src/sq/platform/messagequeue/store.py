@@ -128,8 +128,9 @@ class QueueStore(Protocol):
     def discover(self, consumer_group: str, topic: str) -> list[str]:
         """Partition keys of `topic` with messages past the group's watermark, sorted."""
 
-    def leases(self, consumer_group: str, topic: str) -> list[Lease]:
-        """Every lease row of the group and topic (released ones have an empty owner)."""
+    def leases(self, consumer_group: str, topic: str, *, held: bool = False) -> list[Lease]:
+        """Every lease row of the group and topic (released ones have an empty owner); with
+        `held`, only those with an owner."""
 
     def try_acquire(
         self,
@@ -178,6 +179,13 @@ class QueueStore(Protocol):
 
     def gc(self, topic: str, partition_key: str, created_before_ms: int) -> int:
         """Delete rows every group with a watermark has passed, created before the cutoff."""
+
+    def gc_topic(self, topic: str, created_before_ms: int) -> int:
+        """`gc` for every partition of the topic at once, also those no worker reads any more.
+
+        Then settles each partition with nothing stored that every group has passed up to its
+        last seq: discovery skips it until a publish gives it work again.
+        """
 
     def partitions(self, topic: str) -> list[PartitionInfo]: ...
 

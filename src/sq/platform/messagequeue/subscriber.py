@@ -3,6 +3,8 @@
 Discovery finds partitions with work past the group's watermark and takes free or stale leases up
 to this subscriber's fair share; the lease tick sheds surplus, renews what it keeps, heartbeats and
 purges stale rows; a partition drained for two lease durations is released (platform-spec §1.7).
+Every `gc_interval_ms` (at least every discovery interval) it collects the passed messages of the
+whole topic, released partitions included.
 """
 
 from __future__ import annotations
@@ -134,6 +136,8 @@ class Subscription:
         now = self.clock.now_ms()
         next_lease_tick = now
         next_discovery = now
+        collect_every = max(config.gc_interval_ms, config.discovery_interval_ms)
+        next_collection = now + collect_every
         self._next_sweep = now + SWEEP_EVERY_LEASES * config.lease_duration_ms
         while not self._stopping:
             try:
@@ -145,10 +149,14 @@ class Subscription:
                     self._wake.clear()
                     await self._discovery_tick()
                     next_discovery = now + config.discovery_interval_ms
+                if now >= next_collection:
+                    next_collection = now + collect_every
+                    await self._collect(now)
                 self.signal("partitions", "")
             except Exception:
                 log.warning("subscription tick failed; retrying next tick", exc_info=True)
-            wait_ms = max(1, min(next_lease_tick, next_discovery) - self.clock.now_ms())
+            due = min(next_lease_tick, next_discovery, next_collection)
+            wait_ms = max(1, due - self.clock.now_ms())
             await self._wait(wait_ms / 1000)
 
     async def _wait(self, seconds: float) -> None:
@@ -185,7 +193,7 @@ class Subscription:
         stale_before = now - self.config.lease_duration_ms
         held = {
             lease.partition_key: lease
-            for lease in await self.store_call(self.store.leases, self.group, self.topic)
+            for lease in await self.store_call(self.store.leases, self.group, self.topic, held=True)
         }
         for key in discovered:
             if key in self.workers or key in self._draining:
@@ -214,10 +222,22 @@ class Subscription:
         )
         grace = DRAINED_GRACE_LEASES * self.config.lease_duration_ms
         for key in fairshare.expired(self._drained_since, grace, now):
+            # Shed, not stopped here: the worker may be in a cycle at this very moment (with a
+            # fake clock it always is, as both wake at the same instant), and a message that
+            # arrived meanwhile is handed back and makes the partition pending again.
             worker = self.workers.get(key)
-            if worker is not None and worker.idle and not worker.pending:
-                await self._stop_worker(worker, release=True)
-                self._drained_since.pop(key, None)
+            if worker is not None:
+                self._shed(worker)
+            self._drained_since.pop(key, None)
+
+    async def _collect(self, now: int) -> None:
+        """Collect passed messages of the whole topic. Workers collect their own partitions as
+        they go, but a drained partition's worker is released long before its last messages are
+        older than the retention, and a partition used once would keep them for ever."""
+        try:
+            await self.store_call(self.store.gc_topic, self.topic, now - self.config.retention_ms)
+        except Exception:
+            log.warning("garbage collection failed", exc_info=True)
 
     async def _lease_tick(self) -> None:
         # Nothing here waits for a handler: a tick that did would stop renewing every other lease.

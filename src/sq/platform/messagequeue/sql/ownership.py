@@ -31,6 +31,7 @@ INLINE_CALLS = frozenset(
         "purge_stale",
         "watermark",
         "gc",
+        "gc_topic",
     }
 )
 """Calls short enough to run on the event loop on SQLite (see transactions.py)."""
@@ -65,26 +66,34 @@ class SqlOwnership:
                 )
             )
             .where(partitions.c.topic == topic)
+            .where(partitions.c.last_seq > partitions.c.settled_seq)  # the partial index
             .where(partitions.c.last_seq > sa.func.coalesce(o.c.acked_seq, 0))
             .order_by(partitions.c.partition_key)
         )
         with self.engine.connect() as conn:
             return list(conn.execute(query).scalars())
 
-    def leases(self, consumer_group: str, topic: str) -> list[Lease]:
+    def leases(self, consumer_group: str, topic: str, *, held: bool = False) -> list[Lease]:
         query = sa.select(leases).where(
             leases.c.consumer_group == consumer_group, leases.c.topic == topic
         )
+        if held:
+            # Written out, not bound: SQLite uses a partial index only for a literal predicate.
+            # Sorted here, not in SQL: an ORDER BY makes SQLite walk the primary key instead.
+            query = query.where(sa.text("mq_leases.leased_by <> ''"))
+        else:
+            query = query.order_by(leases.c.partition_key)
         with self.engine.connect() as conn:
-            return [
+            found = [
                 Lease(
                     partition_key=r.partition_key,
                     owner=r.leased_by,
                     epoch=r.epoch,
                     renewed_at_ms=r.renewed_at_ms,
                 )
-                for r in conn.execute(query.order_by(leases.c.partition_key))
+                for r in conn.execute(query)
             ]
+        return sorted(found, key=lambda lease: lease.partition_key) if held else found
 
     def try_acquire(
         self,

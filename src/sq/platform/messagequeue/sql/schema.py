@@ -22,6 +22,22 @@ partitions = sa.Table(
     sa.Column("topic", _KEY, primary_key=True),
     sa.Column("partition_key", _KEY, primary_key=True),
     sa.Column("last_seq", sa.BigInteger, nullable=False),
+    sa.Column(
+        "settled_seq",
+        sa.BigInteger,
+        nullable=False,
+        server_default="0",
+        doc="up to here nothing is stored and every group has passed: a partition with "
+        "last_seq = settled_seq has no work for anyone, and discovery does not look at it",
+    ),
+    # Partitions used once (a batch id, a request id) pile up; discovery reads only this index.
+    sa.Index(
+        "ix_mq_partitions_unsettled",
+        "topic",
+        "partition_key",
+        sqlite_where=sa.text("last_seq > settled_seq"),
+        postgresql_where=sa.text("last_seq > settled_seq"),
+    ),
 )
 
 messages = sa.Table(
@@ -90,6 +106,14 @@ leases = sa.Table(
     sa.Column("epoch", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("leased_at_ms", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("renewed_at_ms", sa.BigInteger, nullable=False, server_default="0"),
+    # Released rows are kept (their epoch fences a former owner); discovery reads held ones.
+    sa.Index(
+        "ix_mq_leases_held",
+        "consumer_group",
+        "topic",
+        sqlite_where=sa.text("leased_by <> ''"),
+        postgresql_where=sa.text("leased_by <> ''"),
+    ),
 )
 
 heartbeats = sa.Table(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -22,6 +22,12 @@ from sq.platform.messagequeue.store import (
 )
 
 NOTIFY_CHANNEL = "sq_mq"
+SETTLE_BATCH = 1000
+"""Partitions settled per collection at most: a backlog (after an upgrade) goes in steps."""
+SETTLE = sa.text(
+    "UPDATE mq_partitions SET settled_seq = :seq "
+    "WHERE topic = :topic AND partition_key = :key AND last_seq = :seq"
+)
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -112,6 +118,34 @@ class SqlQueueStore(SqlOwnership):
             ).rowcount
             return int(gone)
 
+    def gc_topic(self, topic: str, created_before_ms: int) -> int:
+        low = (
+            sa.select(sa.func.min(offsets.c.acked_seq))
+            .where(
+                offsets.c.topic == messages.c.topic,
+                offsets.c.partition_key == messages.c.partition_key,
+            )
+            .scalar_subquery()
+        )
+        with self.engine.begin() as conn:
+            gone = conn.execute(
+                sa.delete(messages).where(
+                    messages.c.topic == topic,
+                    messages.c.created_at_ms < created_before_ms,
+                    messages.c.seq <= low,
+                )
+            ).rowcount
+            done = [
+                {"topic": topic, "key": row.partition_key, "seq": row.last_seq}
+                for row in conn.execute(_settled_candidates(topic))
+            ]
+            if done:
+                # `last_seq = :seq`: a publish since the read (or waiting on the row) keeps the
+                # partition unsettled. Sequence numbers never restart, so a settled partition
+                # hides nothing: every seq up to it is gone and every group is past it.
+                conn.execute(SETTLE, done)
+            return int(gone)
+
     def partitions(self, topic: str) -> list[PartitionInfo]:
         counts = (
             sa.select(messages.c.partition_key, sa.func.count().label("n"))
@@ -143,3 +177,22 @@ class SqlQueueStore(SqlOwnership):
         )
         with self.engine.connect() as conn:
             return int(conn.execute(query).scalar() or 0)
+
+
+def _settled_candidates(topic: str) -> sa.Select[Any]:
+    """Unsettled partitions of `topic` with nothing stored.
+
+    Nothing stored is nothing to read, whatever a group's watermark: collection removes only
+    what every group with a watermark has passed, and the rest (numbers a duplicate publish used,
+    dead letters purged) can never be delivered. A group behind jumps to `last_seq` when a new
+    message makes the partition pending again.
+    """
+    p = partitions
+    stored = sa.exists().where(
+        messages.c.topic == p.c.topic, messages.c.partition_key == p.c.partition_key
+    )
+    return (
+        sa.select(p.c.partition_key, p.c.last_seq)
+        .where(p.c.topic == topic, p.c.last_seq > p.c.settled_seq, ~stored)
+        .limit(SETTLE_BATCH)
+    )
