@@ -52,22 +52,23 @@ class SqlOwnership:
     # --- discovery, leases, heartbeats -----------------------------------------------------------
 
     def discover(self, consumer_group: str, topic: str) -> list[str]:
-        o = offsets.alias("o")
+        # The watermark as a correlated lookup by primary key, not a join: without statistics
+        # (a young table, before autovacuum) PostgreSQL planned the join as a nested loop over
+        # every offset row of the topic for each partition — 1.5 s for 3,000 partitions.
+        watermark = (
+            sa.select(offsets.c.acked_seq)
+            .where(
+                offsets.c.consumer_group == consumer_group,
+                offsets.c.topic == partitions.c.topic,
+                offsets.c.partition_key == partitions.c.partition_key,
+            )
+            .scalar_subquery()
+        )
         query = (
             sa.select(partitions.c.partition_key)
-            .select_from(
-                partitions.outerjoin(
-                    o,
-                    sa.and_(
-                        o.c.consumer_group == consumer_group,
-                        o.c.topic == partitions.c.topic,
-                        o.c.partition_key == partitions.c.partition_key,
-                    ),
-                )
-            )
             .where(partitions.c.topic == topic)
             .where(partitions.c.last_seq > partitions.c.settled_seq)  # the partial index
-            .where(partitions.c.last_seq > sa.func.coalesce(o.c.acked_seq, 0))
+            .where(partitions.c.last_seq > sa.func.coalesce(watermark, 0))
             .order_by(partitions.c.partition_key)
         )
         with self.engine.connect() as conn:
