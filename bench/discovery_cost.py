@@ -33,7 +33,7 @@ import sqlalchemy as sa
 from benchdb import fresh_postgres
 from sq.platform import migrations
 from sq.platform.db import create_engine
-from sq.platform.messagequeue.sql.store import SETTLE_BATCH, SqlQueueStore
+from sq.platform.messagequeue.sql.store import PARTITIONS_PER_COLLECTION, SqlQueueStore
 
 TOPIC, GROUP = "builds", "g"
 
@@ -80,7 +80,7 @@ def measure(url: str | sa.URL, n: int, repeat: int) -> tuple[float, float, int]:
             lambda: (store.discover(GROUP, TOPIC), store.leases(GROUP, TOPIC)), repeat
         )
         collections = 0
-        for _ in range(n // SETTLE_BATCH + 2):
+        for _ in range(n // PARTITIONS_PER_COLLECTION + 2):
             store.gc_topic(TOPIC, created_before_ms=0)
             collections += 1
             if not store.discover("new-group", TOPIC):

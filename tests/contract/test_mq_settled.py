@@ -139,3 +139,19 @@ def test_a_publish_between_reading_and_settling_keeps_the_partition_unsettled(
     with store.engine.connect() as conn:
         settled = conn.execute(sa.text("SELECT settled_seq FROM mq_partitions")).scalar_one()
     assert settled == 0
+
+
+def test_a_collection_takes_a_bounded_number_of_partitions(
+    store: QueueStore, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if backend == "memory":
+        pytest.skip("the in-memory store has no event loop to keep free")
+    monkeypatch.setattr(sql_store, "PARTITIONS_PER_COLLECTION", 2)
+    for key in ("b1", "b2", "b3"):
+        _publish(store, key, f"build-{key}")
+        _consume_all(store, "g", key)
+    assert store.gc_topic(TOPIC, created_before_ms=1) == 2
+    assert store.gc_topic(TOPIC, created_before_ms=1) == 1
+    assert store.gc_topic(TOPIC, created_before_ms=1) == 0
+    assert [p.messages for p in store.partitions(TOPIC)] == [0, 0, 0]
+    assert store.discover("late", TOPIC) == []

@@ -22,8 +22,13 @@ from sq.platform.messagequeue.store import (
 )
 
 NOTIFY_CHANNEL = "sq_mq"
-SETTLE_BATCH = 1000
-"""Partitions settled per collection at most: a backlog (after an upgrade) goes in steps."""
+COLLECT = sa.text(
+    "DELETE FROM mq_messages WHERE topic = :topic AND partition_key = :key "
+    "AND seq <= :low AND created_at_ms < :before"
+)
+PARTITIONS_PER_COLLECTION = 1000
+"""Partitions collected, and settled, per collection at most: a backlog (after an upgrade, or
+a burst of partitions used once) goes in steps, and no collection holds the loop for long."""
 SETTLE = sa.text(
     "UPDATE mq_partitions SET settled_seq = :seq "
     "WHERE topic = :topic AND partition_key = :key AND last_seq = :seq"
@@ -119,22 +124,15 @@ class SqlQueueStore(SqlOwnership):
             return int(gone)
 
     def gc_topic(self, topic: str, created_before_ms: int) -> int:
-        low = (
-            sa.select(sa.func.min(offsets.c.acked_seq))
-            .where(
-                offsets.c.topic == messages.c.topic,
-                offsets.c.partition_key == messages.c.partition_key,
-            )
-            .scalar_subquery()
-        )
+        # Partition by partition, each a range of the order index up to what every group passed:
+        # one DELETE over the topic read every message still waiting (90 ms for a backlog of
+        # 100,000 on SQLite, every collection).
         with self.engine.begin() as conn:
-            gone = conn.execute(
-                sa.delete(messages).where(
-                    messages.c.topic == topic,
-                    messages.c.created_at_ms < created_before_ms,
-                    messages.c.seq <= low,
-                )
-            ).rowcount
+            ranges = [
+                {"topic": topic, "key": key, "low": low, "before": created_before_ms}
+                for key, low in conn.execute(_collectable(topic, created_before_ms))
+            ]
+            gone = conn.execute(COLLECT, ranges).rowcount if ranges else 0
             done = [
                 {"topic": topic, "key": row.partition_key, "seq": row.last_seq}
                 for row in conn.execute(_settled_candidates(topic))
@@ -144,7 +142,7 @@ class SqlQueueStore(SqlOwnership):
                 # partition unsettled. Sequence numbers never restart, so a settled partition
                 # hides nothing: every seq up to it is gone and every group is past it.
                 conn.execute(SETTLE, done)
-            return int(gone)
+            return gone
 
     def partitions(self, topic: str) -> list[PartitionInfo]:
         counts = (
@@ -179,6 +177,33 @@ class SqlQueueStore(SqlOwnership):
             return int(conn.execute(query).scalar() or 0)
 
 
+def _collectable(topic: str, created_before_ms: int) -> sa.Select[Any]:
+    """Each unsettled partition of `topic` holding a row that every group reading it has passed
+    and that is older than the cutoff, with the lowest of those groups' watermarks."""
+    p = partitions
+    low = (
+        sa.select(sa.func.min(offsets.c.acked_seq))
+        .where(offsets.c.topic == p.c.topic, offsets.c.partition_key == p.c.partition_key)
+        .scalar_subquery()
+    )
+    unsettled = (
+        sa.select(p.c.partition_key, low.label("low"))
+        .where(p.c.topic == topic, p.c.last_seq > p.c.settled_seq)
+        .subquery("unsettled")
+    )
+    passed = sa.exists().where(
+        messages.c.topic == topic,
+        messages.c.partition_key == unsettled.c.partition_key,
+        messages.c.seq <= unsettled.c.low,
+        messages.c.created_at_ms < created_before_ms,
+    )
+    return (
+        sa.select(unsettled.c.partition_key, unsettled.c.low)
+        .where(unsettled.c.low > 0, passed)
+        .limit(PARTITIONS_PER_COLLECTION)
+    )
+
+
 def _settled_candidates(topic: str) -> sa.Select[Any]:
     """Unsettled partitions of `topic` with nothing stored.
 
@@ -194,5 +219,5 @@ def _settled_candidates(topic: str) -> sa.Select[Any]:
     return (
         sa.select(p.c.partition_key, p.c.last_seq)
         .where(p.c.topic == topic, p.c.last_seq > p.c.settled_seq, ~stored)
-        .limit(SETTLE_BATCH)
+        .limit(PARTITIONS_PER_COLLECTION)
     )
