@@ -329,14 +329,14 @@ class MemoryQueueStore:
     def gc_topic(self, topic: str, created_before_ms: int) -> int:
         with self._lock:
             keys = [k for t, k in self._rows if t == topic]
-        gone = sum(self.gc(topic, key, created_before_ms) for key in keys)
+        gone = sum(self._gc(topic, key, created_before_ms) for key in keys)
         with self._lock:
             for (t, key), last in self._last_seq.items():
                 if t == topic and not self._rows.get((t, key)):
                     self._settled[(t, key)] = last  # see sql/store.py: nothing stored
         return gone
 
-    def gc(self, topic: str, partition_key: str, created_before_ms: int) -> int:
+    def _gc(self, topic: str, partition_key: str, created_before_ms: int) -> int:
         with self._lock:
             marks = [
                 w for (_, t, k), w in self._offsets.items() if (t, k) == (topic, partition_key)

@@ -177,11 +177,9 @@ class QueueStore(Protocol):
     def extend(self, fence: Fence, seq: int, until_ms: int) -> bool:
         """Keep an unacked delivery invisible until `until_ms`; False when it is already acked."""
 
-    def gc(self, topic: str, partition_key: str, created_before_ms: int) -> int:
-        """Delete rows every group with a watermark has passed, created before the cutoff."""
-
     def gc_topic(self, topic: str, created_before_ms: int) -> int:
-        """`gc` for every partition of the topic at once, also those no worker reads any more.
+        """Delete rows every group with a watermark has passed, created before the cutoff, in
+        every partition of the topic (those no worker reads any more too); returns how many.
 
         Then settles each partition with nothing stored that every group has passed up to its
         last seq: discovery skips it until a publish gives it work again.

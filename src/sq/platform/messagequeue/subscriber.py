@@ -231,9 +231,9 @@ class Subscription:
             self._drained_since.pop(key, None)
 
     async def _collect(self, now: int) -> None:
-        """Collect passed messages of the whole topic. Workers collect their own partitions as
-        they go, but a drained partition's worker is released long before its last messages are
-        older than the retention, and a partition used once would keep them for ever."""
+        """Collect passed messages of the whole topic, here rather than in each worker: a
+        drained partition's worker is released long before its last messages are older than the
+        retention, and a partition used once would keep them for ever."""
         try:
             await self.store_call(self.store.gc_topic, self.topic, now - self.config.retention_ms)
         except Exception:

@@ -35,7 +35,6 @@ class PartitionWorker:
         self._sleeper: asyncio.Future[None] | None = None
         self._wake = asyncio.Event()
         self._stopping = False
-        self._last_gc_ms = 0
         config = subscription.config
         self._fetch = FetchSpec(
             batch_size=config.batch_size,
@@ -151,7 +150,6 @@ class PartitionWorker:
             return
         if not fetch:  # a final flush: it writes and never waits
             return
-        await self._maybe_gc()
         if self._stopping or self.pending:
             return
         wait_ms = sub.config.poll_interval_ms
@@ -170,19 +168,6 @@ class PartitionWorker:
     async def _flush(self) -> None:
         if self.pending:
             await self._cycle(fetch=False)
-
-    async def _maybe_gc(self) -> None:
-        sub = self.sub
-        now = sub.clock.now_ms()
-        if now - self._last_gc_ms < sub.config.gc_interval_ms:
-            return
-        self._last_gc_ms = now
-        try:
-            await sub.store_call(
-                sub.store.gc, self.fence.topic, self.partition_key, now - sub.config.retention_ms
-            )
-        except Exception:
-            log.warning("garbage collection failed", exc_info=True)
 
     @property
     def idle(self) -> bool:

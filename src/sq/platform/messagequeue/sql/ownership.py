@@ -30,7 +30,6 @@ INLINE_CALLS = frozenset(
         "deregister",
         "purge_stale",
         "watermark",
-        "gc",
         "gc_topic",
     }
 )

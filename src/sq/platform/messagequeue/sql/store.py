@@ -104,25 +104,6 @@ class SqlQueueStore(SqlOwnership):
 
     # --- collection and inspection ---------------------------------------------------------------
 
-    def gc(self, topic: str, partition_key: str, created_before_ms: int) -> int:
-        with self.engine.begin() as conn:
-            low = conn.execute(
-                sa.select(sa.func.min(offsets.c.acked_seq)).where(
-                    offsets.c.topic == topic, offsets.c.partition_key == partition_key
-                )
-            ).scalar()
-            if not low:
-                return 0
-            gone = conn.execute(
-                sa.delete(messages).where(
-                    messages.c.topic == topic,
-                    messages.c.partition_key == partition_key,
-                    messages.c.seq <= low,
-                    messages.c.created_at_ms < created_before_ms,
-                )
-            ).rowcount
-            return int(gone)
-
     def gc_topic(self, topic: str, created_before_ms: int) -> int:
         # Partition by partition, each a range of the order index up to what every group passed:
         # one DELETE over the topic read every message still waiting (90 ms for a backlog of
