@@ -79,10 +79,8 @@ class SqlOwnership:
         )
         if held:
             # Written out, not bound: SQLite uses a partial index only for a literal predicate.
-            # Sorted here, not in SQL: an ORDER BY makes SQLite walk the primary key instead.
             query = query.where(sa.text("mq_leases.leased_by <> ''"))
-        else:
-            query = query.order_by(leases.c.partition_key)
+        # Sorted here, not in SQL: an ORDER BY makes SQLite walk the primary key instead.
         with self.engine.connect() as conn:
             found = [
                 Lease(
@@ -93,7 +91,7 @@ class SqlOwnership:
                 )
                 for r in conn.execute(query)
             ]
-        return sorted(found, key=lambda lease: lease.partition_key) if held else found
+        return sorted(found, key=lambda lease: lease.partition_key)
 
     def try_acquire(
         self,

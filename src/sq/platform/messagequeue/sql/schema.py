@@ -16,6 +16,13 @@ metadata = sa.MetaData(naming_convention=NAMING)
 
 _KEY = sa.String(255)
 
+
+def _partial_index(name: str, *columns: str, where: str) -> sa.Index:
+    """An index of the rows matching `where`, on SQLite and PostgreSQL alike."""
+    predicate = sa.text(where)
+    return sa.Index(name, *columns, sqlite_where=predicate, postgresql_where=predicate)
+
+
 partitions = sa.Table(
     "mq_partitions",
     metadata,
@@ -31,12 +38,8 @@ partitions = sa.Table(
         "last_seq = settled_seq has no work for anyone, and discovery does not look at it",
     ),
     # Partitions used once (a batch id, a request id) pile up; discovery reads only this index.
-    sa.Index(
-        "ix_mq_partitions_unsettled",
-        "topic",
-        "partition_key",
-        sqlite_where=sa.text("last_seq > settled_seq"),
-        postgresql_where=sa.text("last_seq > settled_seq"),
+    _partial_index(
+        "ix_mq_partitions_unsettled", "topic", "partition_key", where="last_seq > settled_seq"
     ),
 )
 
@@ -107,13 +110,7 @@ leases = sa.Table(
     sa.Column("leased_at_ms", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("renewed_at_ms", sa.BigInteger, nullable=False, server_default="0"),
     # Released rows are kept (their epoch fences a former owner); discovery reads held ones.
-    sa.Index(
-        "ix_mq_leases_held",
-        "consumer_group",
-        "topic",
-        sqlite_where=sa.text("leased_by <> ''"),
-        postgresql_where=sa.text("leased_by <> ''"),
-    ),
+    _partial_index("ix_mq_leases_held", "consumer_group", "topic", where="leased_by <> ''"),
 )
 
 heartbeats = sa.Table(
