@@ -25,12 +25,13 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import sqlalchemy as sa
 
 from benchdb import fresh_postgres
+from queue_throughput import fresh_sqlite
 from sq.platform import migrations
 from sq.platform.db import create_engine
 from sq.platform.messagequeue.sql.store import PARTITIONS_PER_COLLECTION, SqlQueueStore
@@ -69,9 +70,9 @@ def median_ms(tick: Callable[[], object], repeat: int) -> float:
     return statistics.median(times)
 
 
-def measure(url: str | sa.URL, n: int, repeat: int) -> tuple[float, float, int]:
+def measure(url: str | sa.URL | Path, n: int, repeat: int) -> tuple[float, float, int]:
     """(ms per tick before settling, ms per tick after, collections it took to settle)."""
-    engine = create_engine(url)
+    engine = create_engine(str(url) if isinstance(url, Path) else url)
     store = SqlQueueStore(engine)
     try:
         migrations.upgrade(engine, migrations.queue_schema())
@@ -99,26 +100,16 @@ def measure(url: str | sa.URL, n: int, repeat: int) -> tuple[float, float, int]:
         engine.dispose()
 
 
-@contextlib.contextmanager
-def databases(
-    workdir: Path,
-) -> Iterator[list[tuple[str, Callable[[], contextlib.AbstractContextManager[str | sa.URL]]]]]:
-    @contextlib.contextmanager
-    def sqlite() -> Iterator[str]:
-        path = workdir / f"discovery-{time.monotonic_ns()}.db"
-        try:
-            yield str(path)
-        finally:
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
+Fresh = Callable[[], contextlib.AbstractContextManager[str | sa.URL | Path]]
 
-    found: list[tuple[str, Callable[[], contextlib.AbstractContextManager[str | sa.URL]]]] = [
-        ("sqlite", sqlite)
-    ]
+
+def databases(workdir: Path) -> list[tuple[str, Fresh]]:
+    """A fresh SQLite file each time, and a fresh PostgreSQL database when a server is named."""
+    found: list[tuple[str, Fresh]] = [("sqlite", lambda: fresh_sqlite(workdir))]
     server = os.environ.get("SQ_TEST_POSTGRES_URL")
     if server:
         found.append(("postgresql", lambda: fresh_postgres(server, "sqdiscovery")))
-    yield found
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -139,8 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     print("| database | finished partitions | before settling | after settling | collections |")
     print("|---|--:|--:|--:|--:|")
     result: dict[str, str] = {}
-    with tempfile.TemporaryDirectory() as tmp, databases(Path(tmp)) as found:
-        for name, fresh in found:
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, fresh in databases(Path(tmp)):
             for n in sizes:
                 with fresh() as url:
                     before, after, collections = measure(url, n, args.repeat)
