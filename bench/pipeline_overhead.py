@@ -53,6 +53,7 @@ from sq.platform.lifecycle import Group
 from sq.platform.messagequeue.model import DLQ_SUFFIX
 from sq.platform.messagequeue.sql.admin import QueueAdmin
 from sq.service import services  # noqa: F401  (registers every service builder)
+from sq.service.access import Access
 from sq.service.http import build_app
 from sq.service.runtime import SERVICES, Runtime
 from sq.service.settings import Settings
@@ -197,7 +198,7 @@ async def run_stack(
     settings = settings_for(data_dir, urls)
     runtime = BenchRuntime(settings, urls)
     parts = [SERVICES[name](runtime) for name in STACK]
-    app = build_app([r for p in parts for r in p.routers], ready=lambda: True)
+    app = build_app([r for p in parts for r in p.routers], ready=lambda: True, access=Access())
     group = Group(*[c for p in parts for c in p.components])
     await group.start()
     try:

@@ -32,6 +32,7 @@ from sq.platform.hooks.sql import SqlHookStore
 from sq.platform.messagequeue import RetryPolicy
 from sq.platform.messagequeue.memory import MemoryQueueStore
 from sq.platform.pipeline import Pipeline, construct
+from sq.service.access import Access
 from sq.service.cli.hooks import hooks as hooks_cli
 from sq.service.hooks_api import HookEndpoint, HookRegistry, hooks_router
 from sq.service.http import HttpServer, build_app
@@ -145,7 +146,9 @@ async def test_a_wrong_secret_is_detected_recorded_and_replayed_after_the_fix(ho
     registry = HookRegistry()
     topic = hook_topic_name(SOURCE)
     registry.add(HookEndpoint(source=SOURCE, store=host.store, queue=host.h.queue, topic=topic))
-    api = HttpServer(build_app([hooks_router(registry)], ready=lambda: True), "127.0.0.1", 0)
+    api = HttpServer(
+        build_app([hooks_router(registry)], ready=lambda: True, access=Access()), "127.0.0.1", 0
+    )
     await api.start()
     addr = f"http://127.0.0.1:{api.port}"
     try:

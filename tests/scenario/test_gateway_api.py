@@ -7,13 +7,14 @@ from typing import Any
 
 import pytest
 
-from sq.submitqueue.gateway.auth import Auth
+from sq.service.access import Access, Scope
 from support.gateway import SHA, gateway_world
 
 pytestmark = pytest.mark.anyio
 
 A = "fake://example.com/change-a?sq-files=a.txt"
 B = "fake://example.com/change-b"
+WRITES_GUARDED = Access.of([("s3cret", Scope.WRITE)], anonymous_reads=True)
 
 
 def error_code(response: object) -> str:
@@ -197,7 +198,7 @@ async def test_queues_and_their_settings(gateway_db: Path | str) -> None:
 async def test_write_endpoints_need_a_token_when_tokens_are_configured(
     gateway_db: Path | str,
 ) -> None:
-    async with gateway_world(gateway_db, auth=Auth.from_tokens(["s3cret"])) as w:
+    async with gateway_world(gateway_db, access=WRITES_GUARDED) as w:
         body = {"queue": "demo", "change_uris": [A]}
         no_token = await w.http.post("/api/v1/requests", json=body)
         assert (no_token.status_code, error_code(no_token)) == (401, "unauthorized")
@@ -215,8 +216,8 @@ async def test_write_endpoints_need_a_token_when_tokens_are_configured(
         assert w.cancels.seen == []
 
 
-async def test_reads_can_be_protected_too(gateway_db: Path | str) -> None:
-    async with gateway_world(gateway_db, auth=Auth.from_tokens(["t"], protect_reads=True)) as w:
+async def test_reads_need_a_token_too_unless_anonymous_reads(gateway_db: Path | str) -> None:
+    async with gateway_world(gateway_db, access=Access.of([("t", Scope.READ)])) as w:
         assert (await w.get("/queues")).status_code == 401
         ok = await w.http.get("/api/v1/queues", headers={"Authorization": "Bearer t"})
         assert ok.status_code == 200
@@ -253,11 +254,16 @@ async def test_the_schema_declares_bearer_auth_only_where_a_token_is_checked(
     async with gateway_world(tmp_path / "open") as w:
         assert secured((await w.http.get("/openapi.json")).json()) == set()
     (tmp_path / "writes").mkdir()
-    async with gateway_world(tmp_path / "writes", auth=Auth.from_tokens(["t"])) as w:
+    async with gateway_world(tmp_path / "writes", access=WRITES_GUARDED) as w:
         assert secured((await w.http.get("/openapi.json")).json()) == {
             ("POST", "/api/v1/requests"),
             ("POST", "/api/v1/requests/{queue}/{number}/cancel"),
         }
+    (tmp_path / "all").mkdir()
+    async with gateway_world(tmp_path / "all", access=Access.of([("t", Scope.READ)])) as w:
+        schema = (await w.http.get("/openapi.json")).json()
+        every = {(m.upper(), p) for p, ops in schema["paths"].items() for m in ops}
+        assert secured(schema) == every
 
 
 async def test_a_change_uri_with_control_characters_is_refused_before_storage(

@@ -28,11 +28,11 @@ from sq.platform.counter import Counter
 from sq.platform.messagequeue import MessageQueue
 from sq.platform.messagequeue.memory import MemoryQueueStore
 from sq.platform.pipeline import construct
+from sq.service.access import Access
 from sq.service.gateway import GatewayDeps, PipelinePublisher, queue_info, stages
 from sq.service.http import build_app
 from sq.submitqueue.core.messages import TOPIC_CANCEL, TOPIC_START
 from sq.submitqueue.gateway.api import build_router
-from sq.submitqueue.gateway.auth import Auth
 from sq.submitqueue.gateway.materializer import Materializer
 from sq.submitqueue.gateway.model import LogEntry, Summary
 from sq.submitqueue.gateway.service import Gateway
@@ -89,7 +89,7 @@ def gateway_app(where: Path | str) -> tuple[FastAPI, Any]:
         next_number=lambda q: counter.next(q, "request"),
         clock=SystemClock(),
     )
-    return build_app([build_router(gateway, Auth())], ready=lambda: True), engine
+    return build_app([build_router(gateway)], ready=lambda: True, access=Access()), engine
 
 
 # (method, path, whether negative data exists: a bare string path parameter cannot be negated)

@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from sq.platform.build import BuildState
+from sq.service.access import Access
 from sq.service.cli.common import EXIT_FAILED, EXIT_OK
 from sq.service.cli.stovepipe import stovepipe
 from sq.service.http import HttpServer, build_app
@@ -51,7 +52,9 @@ async def cli(tmp_path: Path) -> AsyncIterator[Cli]:
     sp = Stovepipe(tmp_path, setup=setup, mapper=GlobProjectMapper({"a": ["a"], "b": ["b"]}))
     sp.sc.refs["a"] = "refs/heads/verified-a"
     await sp.start()
-    server = HttpServer(build_app([api.router(sp.ingester)], ready=lambda: True), "127.0.0.1", 0)
+    server = HttpServer(
+        build_app([api.router(sp.ingester)], ready=lambda: True, access=Access()), "127.0.0.1", 0
+    )
     await server.start()
     try:
         yield Cli(sp, f"http://127.0.0.1:{server.port}")

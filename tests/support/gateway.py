@@ -16,12 +16,12 @@ from sq.platform.counter import Counter
 from sq.platform.db import create_engine
 from sq.platform.messagequeue.memory import MemoryQueueStore
 from sq.platform.pipeline import Pipeline, construct
+from sq.service.access import Access
 from sq.service.gateway import GatewayDeps, PipelinePublisher, queue_info, stages
 from sq.service.http import build_app
 from sq.service.settings_submitqueue import QueueConfig
 from sq.submitqueue.core.messages import TOPIC_CANCEL, TOPIC_LOG, TOPIC_START, RequestLog
 from sq.submitqueue.gateway.api import build_router
-from sq.submitqueue.gateway.auth import Auth
 from sq.submitqueue.gateway.materializer import Materializer
 from sq.submitqueue.gateway.service import Gateway
 from sq.submitqueue.gateway.storage import RequestLogStore, schema_set
@@ -95,7 +95,7 @@ def migrated_engine(where: Path | str) -> Any:
 
 @asynccontextmanager
 async def gateway_world(
-    db: Path | str, auth: Auth | None = None, queues: list[QueueConfig] | None = None
+    db: Path | str, access: Access | None = None, queues: list[QueueConfig] | None = None
 ) -> AsyncIterator[World]:
     """`db` is a directory (for a SQLite file in it) or a database URL."""
     h = Harness(MemoryQueueStore())
@@ -115,7 +115,7 @@ async def gateway_world(
         next_number=lambda queue: counter.next(queue, "request"),
         clock=h.clock,
     )
-    app = build_app([build_router(gateway, auth or Auth())], ready=lambda: True)
+    app = build_app([build_router(gateway)], ready=lambda: True, access=access or Access())
     starts = await h.consume(TOPIC_START, group="orchestrator", auto_ack=True)
     cancels = await h.consume(TOPIC_CANCEL, group="orchestrator", auto_ack=True)
     await pipeline.start()

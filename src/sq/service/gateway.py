@@ -12,7 +12,6 @@ from sq.service.runtime import Runtime, ServiceParts, register
 from sq.service.settings_submitqueue import QueueConfig, SubmitQueueSettings
 from sq.submitqueue.core.messages import TOPIC_CANCEL, TOPIC_LOG, TOPIC_START
 from sq.submitqueue.gateway.api import build_router
-from sq.submitqueue.gateway.auth import Auth
 from sq.submitqueue.gateway.logsink import LogController, LogReconciler
 from sq.submitqueue.gateway.materializer import Materializer
 from sq.submitqueue.gateway.service import Gateway
@@ -90,7 +89,4 @@ def build_gateway(runtime: Runtime, settings: SubmitQueueSettings) -> tuple[Gate
 def gateway_service(runtime: Runtime) -> ServiceParts:
     settings = runtime.settings.submitqueue
     gateway, pipeline = build_gateway(runtime, settings)
-    auth = Auth.from_tokens(settings.auth_tokens(), protect_reads=settings.auth_reads)
-    return ServiceParts(
-        name="gateway", routers=[build_router(gateway, auth)], components=[pipeline]
-    )
+    return ServiceParts(name="gateway", routers=[build_router(gateway)], components=[pipeline])

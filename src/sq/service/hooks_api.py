@@ -2,7 +2,8 @@
 
 `GET /api/v1/hooks/undeliverable[?source=&limit=]` answers a JSON list, newest first.
 `POST /api/v1/hooks/replay {"event_id": …}` republishes one recorded event (same event id) and
-removes it from the list. Event ids contain `/` and `%`, so they travel in the body, not the path.
+removes it from the list; it needs the admin scope once tokens are configured. Event ids contain
+`/` and `%`, so they travel in the body, not the path.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from sq.platform.hooks import (
     replay_undeliverable,
 )
 from sq.platform.messagequeue import MessageQueue
+from sq.service.access import ADMIN_ONLY
 from sq.service.http import ApiError
 
 PREFIX = "/api/v1/hooks"
@@ -80,7 +82,7 @@ def hooks_router(registry: HookRegistry) -> APIRouter:
         rows = sorted(found.values(), key=lambda r: (r.recorded_at_ms, r.event_id), reverse=True)
         return [record_json(r) for r in rows[:limit]]
 
-    @api.post("/replay")
+    @api.post("/replay", openapi_extra=ADMIN_ONLY)
     async def replay(body: ReplayBody) -> dict[str, Any]:
         for endpoint in registry.endpoints.values():
             record = await asyncio.to_thread(endpoint.store.get_undeliverable, body.event_id)

@@ -1,4 +1,5 @@
-"""The HTTP surface shared by every service: JSON errors, health, readiness, metrics."""
+"""The HTTP surface shared by every service: JSON errors, health, readiness, metrics, and the
+guard in front of every route (bearer-token scopes, a body size cap)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import make_asgi_app
 from starlette.exceptions import HTTPException
+
+from sq.service.access import Access
+from sq.service.http_guard import DEFAULT_MAX_BODY_BYTES, guard
 
 
 class ApiError(Exception):
@@ -27,8 +31,15 @@ def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
 
 
 def build_app(
-    routers: Sequence[APIRouter], ready: Callable[[], bool], title: str = "sq"
+    routers: Sequence[APIRouter],
+    ready: Callable[[], bool],
+    *,
+    access: Access,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    title: str = "sq",
 ) -> FastAPI:
+    """Every service's routers on one app; `access` guards all of them (an open `Access()` only
+    where nothing but loopback can reach the app)."""
     app = FastAPI(title=title, version="1", openapi_url="/openapi.json", docs_url="/docs")
 
     @app.exception_handler(ApiError)
@@ -44,7 +55,7 @@ def build_app(
 
     @app.exception_handler(HTTPException)
     async def _http(_: Request, exc: HTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(
+        code = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}.get(
             exc.status_code, "http_error"
         )
         return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code)
@@ -67,6 +78,7 @@ def build_app(
     app.mount("/metrics", make_asgi_app())
     for router in routers:
         app.include_router(router)
+    guard(app, access, max_body_bytes)
     return app
 
 

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from sq.platform.config import FileSettings
+from sq.service.settings_auth import AuthSettings, HttpSettings
 from sq.service.settings_stovepipe import StovepipeSettings
 from sq.service.settings_submitqueue import SubmitQueueSettings
 
@@ -34,6 +35,8 @@ class Settings(FileSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     log: LogSettings = LogSettings()
+    auth: AuthSettings = AuthSettings()
+    http: HttpSettings = HttpSettings()
     mq: QueueSettings = QueueSettings()
     submitqueue: SubmitQueueSettings = SubmitQueueSettings()
     stovepipe: StovepipeSettings = StovepipeSettings()

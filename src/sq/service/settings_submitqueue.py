@@ -1,13 +1,11 @@
-"""SubmitQueue's part of `sq.yaml`: its queues, and who may write to the gateway.
+"""SubmitQueue's part of `sq.yaml`: its queues and databases.
 
 A queue has the shape of ARCHITECTURE.md §7; an absent section means one `demo` queue on the fake
-provider. Secrets never live in the file: write tokens come from the environment variable that
-`auth_tokens_env` names (comma-separated; unset or empty means an open gateway).
+provider. Who may call the gateway is the process-wide `auth` section (`settings_auth`).
 """
 
 from __future__ import annotations
 
-import os
 import re
 from typing import Annotated, Literal
 
@@ -121,11 +119,6 @@ def _demo_queues() -> list[QueueConfig]:
 
 class SubmitQueueSettings(_Section):
     queues: list[QueueConfig] = Field(default_factory=_demo_queues)
-    auth_tokens_env: str = Field(
-        default="SQ_GATEWAY_TOKENS",
-        description="Environment variable holding accepted bearer tokens, comma-separated",
-    )
-    auth_reads: bool = Field(default=False, description="Require a token for reads too")
     gateway_database_url: str | None = Field(
         default=None, description="The gateway's database; default <data_dir>/gateway.db"
     )
@@ -143,7 +136,3 @@ class SubmitQueueSettings(_Section):
         if twice:
             raise ValueError(f"queue names must be unique: {', '.join(twice)}")
         return queues
-
-    def auth_tokens(self) -> list[str]:
-        raw = os.environ.get(self.auth_tokens_env, "")
-        return [t.strip() for t in raw.split(",") if t.strip()]

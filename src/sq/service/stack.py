@@ -35,9 +35,13 @@ class LocalStack:
         self.runtime = Runtime(settings)
         parts = [SERVICES[name](self.runtime) for name in names]
         ready = _Ready()
-        self.http = HttpServer(
-            build_app([r for p in parts for r in p.routers], ready=lambda: ready.ok), host, port
+        self.app = build_app(
+            [r for p in parts for r in p.routers],
+            ready=lambda: ready.ok,
+            access=settings.auth.access(),
+            max_body_bytes=settings.http.max_body_bytes,
         )
+        self.http = HttpServer(self.app, host, port)
         self.group = Group(*[c for p in parts for c in p.components], self.http, ready)
 
     @property

@@ -4,6 +4,7 @@ fast), with the house exit codes: 2 bad input, 1 not found, 3 unreachable."""
 from __future__ import annotations
 
 import json
+import os
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
@@ -13,6 +14,7 @@ import click
 
 from sq.service.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_UNREACHABLE
 
+TOKEN_ENV = "SQ_TOKEN"  # noqa: S105  (the name of the variable, not a token)
 DEFAULT_EXIT_FOR_STATUS: Mapping[int, int] = {
     400: EXIT_BAD_INPUT,
     404: EXIT_FAILED,
@@ -35,15 +37,20 @@ def call_api(
     body: dict[str, Any] | None = None,
     exit_for_status: Mapping[int, int] = DEFAULT_EXIT_FOR_STATUS,
 ) -> Any:
-    """The decoded JSON answer; on an error answer, print its message in one line and exit."""
+    """The decoded JSON answer; on an error answer, print its message in one line and exit.
+    Sends `Authorization: Bearer $SQ_TOKEN` when that variable is set."""
     if not addr.startswith(("http://", "https://")):
         click.echo(f"error: --addr must be an http(s) URL, not {addr!r}", err=True)
         raise SystemExit(EXIT_BAD_INPUT)
+    headers = {"Content-Type": "application/json"}
+    token = os.environ.get(TOKEN_ENV, "").strip()
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
     request = urllib.request.Request(  # noqa: S310  (the scheme is checked above)
         addr.rstrip("/") + url_path,
         data=None if body is None else json.dumps(body).encode(),
         method=method,
-        headers={"Content-Type": "application/json"},
+        headers=headers,
     )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
@@ -55,7 +62,8 @@ def call_api(
         except (ValueError, KeyError, TypeError):
             message = f"HTTP {exc.code}"
         click.echo(f"error: {message}", err=True)
-        code = exit_for_status.get(exc.code, EXIT_UNREACHABLE if exc.code >= 500 else EXIT_FAILED)
+        fallback = EXIT_UNREACHABLE if exc.code >= 500 else EXIT_FAILED
+        code = EXIT_BAD_INPUT if exc.code in (401, 403) else exit_for_status.get(exc.code, fallback)
         raise SystemExit(code) from None
     except (urllib.error.URLError, OSError) as exc:
         click.echo(f"error: cannot reach {addr}: {exc}", err=True)

@@ -9,6 +9,7 @@ import click
 
 from sq.platform.log import configure_logging
 from sq.platform.process import serve as serve_until_signal
+from sq.service.access import public_without_tokens
 from sq.service.cli import cli
 from sq.service.cli.common import fail
 from sq.service.cli.options import config_options, settings_from
@@ -22,15 +23,25 @@ from sq.service.stack import LocalStack, service_names
 @config_options
 @click.option("--host", default=None, help="Listen address (default from the config: 127.0.0.1).")
 @click.option("--port", default=None, type=int, help="Port for every HTTP API (default 8080).")
+@click.option(
+    "--insecure",
+    is_flag=True,
+    help="Serve a non-loopback address even with no token configured (anyone may write).",
+)
 def serve(
     names: tuple[str, ...],
     config_path: Path,
     data_dir: Path | None,
     host: str | None,
     port: int | None,
+    insecure: bool,
 ) -> None:
     """Run NAMES (gateway, orchestrator, runway, stovepipe; default: all) in this process."""
     settings = settings_from(config_path, data_dir)
+    host = host or settings.host
+    refusal = public_without_tokens(host, settings.auth.access(), insecure=insecure)
+    if refusal:
+        fail(refusal)
     wanted = list(names) or ["all"]
     if wanted == ["all"]:
         wanted = service_names()
@@ -39,9 +50,7 @@ def serve(
         fail(f"unknown service {unknown[0]!r}; choose from: all, {', '.join(service_names())}")
     configure_logging(settings.log.level, settings.log.format)
     raise SystemExit(
-        asyncio.run(
-            _run(settings, wanted, host or settings.host, settings.port if port is None else port)
-        )
+        asyncio.run(_run(settings, wanted, host, settings.port if port is None else port))
     )
 
 

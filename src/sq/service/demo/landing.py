@@ -7,6 +7,7 @@ gateway's HTTP API, then follows the requests until all settle.
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from typing import Literal
 
 from rich.console import Console
 
+from sq.service.cli.api_call import TOKEN_ENV
 from sq.service.demo.sandbox import (
     BUILD_COMMAND,
     DemoChange,
@@ -24,6 +26,7 @@ from sq.service.demo.sandbox import (
     requests_of,
 )
 from sq.service.settings import Settings
+from sq.service.settings_auth import AuthSettings
 from sq.service.settings_submitqueue import BuildConfig, QueueConfig, SubmitQueueSettings
 from sq.service.stack import LocalStack
 from sq.submitqueue.client.http import GatewayClient
@@ -105,6 +108,7 @@ def demo_settings(base: Settings, options: DemoOptions, origin: Path, state: Pat
         update={
             "data_dir": state,
             "port": 0,
+            "auth": AuthSettings(tokens=[]),
             "submitqueue": SubmitQueueSettings(queues=[queue]),
         }
     )
@@ -138,7 +142,7 @@ async def _against(
 ) -> DemoOutcome:
     """A running gateway: its queue's repository must be a git repository we may push to."""
     base = addr if "://" in addr else f"http://{addr}"
-    async with GatewayClient(base) as client:
+    async with GatewayClient(base, token=_token()) as client:
         queue = (await client.queue(options.queue))["settings"]
     repository = str(queue.get("repository") or "")
     if options.provider == "fake":
@@ -168,7 +172,7 @@ async def _land_and_watch(
     outcome = DemoOutcome(sandbox=repo.origin if repo else None)
     if repo:
         say(f"Sandbox repository: {repo.origin}")
-    async with GatewayClient(base) as client:
+    async with GatewayClient(base, token=_token()) as client:
         for stack in requests_of(changes):
             uris = [_uri(repo, change) for change in stack]
             body = await client.land(options.queue, uris, options.strategy.value)
@@ -184,6 +188,10 @@ async def _land_and_watch(
         outcome.log = repo.target_log()
         outcome.linear = repo.is_linear()
     return outcome
+
+
+def _token() -> str | None:
+    return os.environ.get(TOKEN_ENV, "").strip() or None
 
 
 def _uri(repo: DemoRepository | None, change: DemoChange) -> str:

@@ -5,13 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from sq.submitqueue.gateway import wire
-from sq.submitqueue.gateway.auth import Auth
 from sq.submitqueue.gateway.errors import GatewayError, NotFoundError
 from sq.submitqueue.gateway.model import MAX_BIGINT
 from sq.submitqueue.gateway.service import DEFAULT_PAGE_SIZE, MAX_BY_CHANGE, MAX_PAGE_SIZE, Gateway
@@ -21,7 +19,6 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": wire.ErrorBody, "description": text}
     for status, text in (
         (400, "Invalid input; nothing was stored or published"),
-        (401, "A bearer token is required"),
         (404, "No such request, change or queue"),
         (409, "The request has already settled"),
         (503, "The message queue is unavailable"),
@@ -29,8 +26,6 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-_bearer = HTTPBearer(auto_error=False, description="A token from the gateway's configuration")
-_Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 _Number = Annotated[
     str,
     Path(
@@ -56,35 +51,22 @@ class _ErrorMappingRoute(APIRoute):
         return handle
 
 
-def build_router(gateway: Gateway, auth: Auth) -> APIRouter:
+def build_router(gateway: Gateway) -> APIRouter:
+    """Tokens are checked in front of every route by the service layer (`sq.service.access`)."""
     router = APIRouter(prefix=PREFIX, route_class=_ErrorMappingRoute, responses=_ERRORS)
 
-    def header(credentials: HTTPAuthorizationCredentials | None) -> str | None:
-        return f"{credentials.scheme} {credentials.credentials}" if credentials else None
-
-    def read(credentials: _Credentials) -> None:
-        auth.check(header(credentials), write=False)
-
-    def write(credentials: _Credentials) -> None:
-        auth.check(header(credentials), write=True)
-
-    # Only endpoints that check a token declare the bearer scheme, so the schema tells clients
-    # (and schemathesis) the truth about this server: an open gateway asks for no credentials.
-    reads = [Depends(read)] if auth.tokens and auth.protect_reads else []
-    writes = [Depends(write)] if auth.tokens else []
-
-    @router.post("/requests", status_code=201, dependencies=writes, tags=["requests"])
+    @router.post("/requests", status_code=201, tags=["requests"])
     async def land(body: wire.LandBody) -> wire.RequestSummary:
         """Queue changes (an ordered stack of change URIs) to land; returns the new request."""
         summary = await gateway.land(body.queue, body.change_uris, body.strategy)
         return wire.RequestSummary.of(summary)
 
-    @router.get("/requests/{queue}/{number}", dependencies=reads, tags=["requests"])
+    @router.get("/requests/{queue}/{number}", tags=["requests"])
     async def status(queue: str, number: _Number) -> wire.RequestSummary:
         """The current status of request `<queue>/<number>`."""
         return wire.RequestSummary.of(await gateway.summary(f"{queue}/{number}"))
 
-    @router.get("/requests/{queue}/{number}/history", dependencies=reads, tags=["requests"])
+    @router.get("/requests/{queue}/{number}/history", tags=["requests"])
     async def history(queue: str, number: _Number) -> wire.History:
         """Every status change and event of a request, oldest first."""
         sqid = f"{queue}/{number}"
@@ -92,9 +74,7 @@ def build_router(gateway: Gateway, auth: Auth) -> APIRouter:
             id=sqid, events=[wire.HistoryEvent.of(e) for e in await gateway.history(sqid)]
         )
 
-    @router.post(
-        "/requests/{queue}/{number}/cancel", status_code=202, dependencies=writes, tags=["requests"]
-    )
+    @router.post("/requests/{queue}/{number}/cancel", status_code=202, tags=["requests"])
     async def cancel(
         queue: str, number: _Number, body: wire.CancelBody | None = None
     ) -> wire.RequestSummary:
@@ -102,19 +82,19 @@ def build_router(gateway: Gateway, auth: Auth) -> APIRouter:
         summary = await gateway.cancel(f"{queue}/{number}", body.reason if body else "")
         return wire.RequestSummary.of(summary)
 
-    @router.get("/queues", dependencies=reads, tags=["queues"])
+    @router.get("/queues", tags=["queues"])
     async def queues() -> wire.Queues:
         """The configured queues and their settings."""
         return wire.Queues(queues=[wire.Queue.of(q) for _, q in sorted(gateway.queues.items())])
 
-    @router.get("/queues/{queue}", dependencies=reads, tags=["queues"])
+    @router.get("/queues/{queue}", tags=["queues"])
     async def queue(queue: str) -> wire.Queue:
         info = gateway.queues.get(queue)
         if info is None:
             raise NotFoundError(f"unknown queue {queue!r}", code="queue_not_found")
         return wire.Queue.of(info)
 
-    @router.get("/queues/{queue}/requests", dependencies=reads, tags=["queues"])
+    @router.get("/queues/{queue}/requests", tags=["queues"])
     async def list_requests(
         queue: str,
         received_at_or_after_ms: Annotated[int | None, Query(ge=0, le=MAX_BIGINT)] = None,
@@ -135,7 +115,7 @@ def build_router(gateway: Gateway, auth: Auth) -> APIRouter:
             next_page_token=result.next_page_token,
         )
 
-    @router.get("/queues/{queue}/changes", dependencies=reads, tags=["queues"])
+    @router.get("/queues/{queue}/changes", tags=["queues"])
     async def by_change(
         queue: str,
         uri: Annotated[str, Query(min_length=1, max_length=255)],
@@ -147,7 +127,7 @@ def build_router(gateway: Gateway, auth: Auth) -> APIRouter:
             change_uri=uri, requests=[wire.RequestSummary.of(s) for s in found]
         )
 
-    @router.get("/queues/{queue}/changes/history", dependencies=reads, tags=["queues"])
+    @router.get("/queues/{queue}/changes/history", tags=["queues"])
     async def by_change_history(
         queue: str,
         uri: Annotated[str, Query(min_length=1, max_length=255)],

@@ -29,11 +29,6 @@ class AlreadySettledError(GatewayError):
     code = "already_settled"
 
 
-class UnauthorizedError(GatewayError):
-    status = 401
-    code = "unauthorized"
-
-
 class UnavailableError(GatewayError):
     """A dependency (the message queue) failed; nothing the client sent was wrong."""
 
