@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -81,3 +82,23 @@ def test_a_configuration_that_cannot_be_wired_exits_2_in_one_line(tmp_path: Path
     assert done.stderr.strip().splitlines() == [
         "error: hook sink webhook[0]: environment variable SQ_TEST_UNSET_SECRET is not set"
     ]
+
+
+def test_a_public_address_without_tokens_is_refused_before_anything_binds(
+    tmp_path: Path,
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_TOKENS")}
+    done = subprocess.run(
+        [sys.executable, "-m", "sq", "serve", "--host", "0.0.0.0", "--port", str(free_port())],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("error: refusing to serve on 0.0.0.0")
+    assert "--insecure" in line
+    assert not (tmp_path / ".sq").exists()

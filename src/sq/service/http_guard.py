@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -41,7 +42,8 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 def declared_scope(routes: list[BaseRoute], scope: Scope) -> str | None:
     """The scope the route matching this call declares in its `openapi_extra`, if any."""
-    for route in routes:
+    # FastAPI keeps included routers nested; iter_route_contexts flattens them with their prefixes.
+    for route in iter_route_contexts(routes):
         match, _ = route.matches(scope)
         if match is Match.FULL:
             extra = getattr(route, "openapi_extra", None) or {}
@@ -121,7 +123,7 @@ class BodyLimitMiddleware:
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         message = f"the request body is over the limit of {self.max_bytes} bytes"
-        await _error(413, "body_too_large", message, {"Connection": "close"})(scope, receive, send)
+        await _error(413, "body_too_large", message)(scope, receive, send)
 
 
 def guard(app: FastAPI, access: Access, max_body_bytes: int) -> None:
