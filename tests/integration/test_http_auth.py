@@ -17,7 +17,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.routing import iter_route_contexts
 from starlette.routing import Mount
 
-from sq.service.access import OPEN_PATHS, Access, Scope
+from sq.service.access import Access, Scope
 from sq.service.http import build_app
 from sq.service.settings import Settings
 from sq.service.settings_auth import AuthSettings, HttpSettings, TokenSource
@@ -27,6 +27,7 @@ pytestmark = pytest.mark.anyio
 
 TOKENS = {Scope.READ: "read-t0ken", Scope.WRITE: "write-t0ken", Scope.ADMIN: "admin-t0ken"}
 READS = frozenset({"GET", "HEAD"})
+OPEN = {"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 KNOWN_WRITES = {
     ("POST", "/api/v1/requests"),
@@ -132,11 +133,12 @@ async def test_every_read_route_but_health_and_schema_needs_a_token(
     transport = httpx2.ASGITransport(app=app)
     async with httpx2.AsyncClient(transport=transport, base_url="http://sq") as http:
         for method, path in sorted(reads):
-            if path in OPEN_PATHS:
+            if path in OPEN:
                 response = await http.get(path)
                 assert response.status_code in (200, 503), path
             else:
                 await assert_unauthorized(http, method, path)
+        assert (await http.get("/healthz")).json() == {"status": "ok"}
         metrics = await http.get("/metrics/", headers=bearer(Scope.READ))
         assert metrics.status_code == 200
         assert "python_info" in metrics.text

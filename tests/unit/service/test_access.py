@@ -49,8 +49,9 @@ def test_scopes_are_ordered_read_write_admin() -> None:
 
 
 def test_the_widest_scope_wins_when_one_value_is_listed_twice() -> None:
-    access = Access.of([("same", Scope.READ), ("same", Scope.ADMIN), ("x", Scope.WRITE)])
-    assert access.scope_of("same") == Scope.ADMIN
+    for listed in ([Scope.ADMIN, Scope.READ], [Scope.READ, Scope.ADMIN]):
+        access = Access.of([("same", listed[0]), ("x", Scope.WRITE), ("same", listed[1])])
+        assert access.scope_of("same") == Scope.ADMIN
 
 
 @pytest.mark.parametrize(
