@@ -57,7 +57,7 @@ def make_strategy(name: str, capacity: int) -> Strategy:
     makers: dict[str, Callable[[], Strategy]] = {
         "serial": SerialStrategy,
         "optimistic": lambda: OptimisticStrategy(capacity),
-        "bisect": BisectStrategy,
+        "bisect": lambda: BisectStrategy(capacity),
         "ours": lambda: SpeculatorStrategy(capacity),
         "ours+history": lambda: SpeculatorStrategy(capacity, ScorerKind.HISTORY),
         "oracle": lambda: OracleStrategy(capacity),
