@@ -14,7 +14,13 @@ import time
 from pathlib import Path
 
 from sq.submitqueue.sim import report
-from sq.submitqueue.sim.runner import default_grid, run_grid
+from sq.submitqueue.sim.runner import (
+    PAPER_TAIL_HOURS,
+    PAPER_WINDOW_HOURS,
+    default_grid,
+    run_grid,
+)
+from sq.submitqueue.sim.workload import FailureModel
 
 
 def main() -> None:
@@ -23,11 +29,20 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("bench/out/sim"))
     parser.add_argument("--conflict-probability", type=float, default=None)
-    parser.add_argument("--paper-window-hours", type=float, default=2.0)
+    parser.add_argument("--paper-window-hours", type=float, default=PAPER_WINDOW_HOURS)
+    parser.add_argument("--paper-tail-hours", type=float, default=PAPER_TAIL_HOURS)
+    parser.add_argument(
+        "--failure-model", choices=[m.value for m in FailureModel], default=FailureModel.AUTHOR
+    )
     args = parser.parse_args()
 
     started = time.perf_counter()
-    grid = default_grid(args.conflict_probability, args.paper_window_hours)
+    grid = default_grid(
+        args.conflict_probability,
+        args.paper_window_hours,
+        paper_tail_hours=args.paper_tail_hours,
+        failure_model=FailureModel(args.failure_model),
+    )
     results = run_grid(grid, args.seed, jobs=args.jobs)
     print(report.markdown_table(results))
     args.out.mkdir(parents=True, exist_ok=True)

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 MINUTE_MS = 60_000
 HOUR_MS = 60 * MINUTE_MS
+MAX_BAD_RATE = 0.95
+"""A change's failure rate is capped so that no author and folder make it certainly bad."""
 
 
 def unit(seed: int, *key: object) -> float:
@@ -35,6 +37,11 @@ class ConflictKind(enum.StrEnum):
     FOLDER = "folder"  # changes touch top-level folders; sharing one is a conflict
 
 
+class FailureModel(enum.StrEnum):
+    AUTHOR = "author"  # a change is bad with its author's rate
+    AUTHOR_FOLDER = "author-folder"  # its author's rate times its folders' risk
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ConflictSpec:
     kind: ConflictKind = ConflictKind.PAIRWISE
@@ -50,8 +57,10 @@ class ConflictSpec:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WorkloadSpec:
-    """One synthetic workload. Changes arrive over `horizon_hours`; the strategies are scored on
-    those arriving in `[warmup_hours, window_hours)`, the rest keep the queue loaded meanwhile."""
+    """One synthetic workload. Changes arrive until `window_hours + tail_hours`; the strategies
+    are scored on those arriving in `[warmup_hours, window_hours)`, the rest keep the queue loaded
+    meanwhile. Then `drain_hours` pass with no arrivals, so that a queue that keeps up finishes
+    what it measured instead of leaving it censored."""
 
     rate_per_hour: float
     build_minutes: float
@@ -62,13 +71,20 @@ class WorkloadSpec:
     flaky_rate: float = 0.0
     authors: int = 50
     author_spread: float = 4.0  # Beta concentration of per-author failure rates; lower spreads more
+    failure_model: FailureModel = FailureModel.AUTHOR
+    folder_spread: float = 1.0  # Gamma shape of per-folder risk (mean 1); lower spreads more
     warmup_hours: float = 0.5
     window_hours: float = 2.0
     tail_hours: float = 1.5
+    drain_hours: float = 0.0
+
+    @property
+    def arrivals_hours(self) -> float:
+        return self.window_hours + self.tail_hours
 
     @property
     def horizon_hours(self) -> float:
-        return self.window_hours + self.tail_hours
+        return self.arrivals_hours + self.drain_hours
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -156,15 +172,17 @@ class Workload:
 
 
 def generate(spec: WorkloadSpec, seed: int) -> Workload:
-    """Poisson arrivals at `rate_per_hour` over the horizon, per-author failure rates averaging
-    `failure_probability` (so a history of outcomes carries signal), and build times."""
+    """Poisson arrivals at `rate_per_hour` until the drain, per-author failure rates averaging
+    `failure_probability` (so a history of outcomes carries signal), optionally scaled by per-folder
+    risk (`FailureModel.AUTHOR_FOLDER`), and build times."""
     rng = random.Random(seed)  # noqa: S311  (a reproducible simulation, not a secret)
     authors = _author_failure_rates(spec, rng)
     weights = [1.0 / (rank + 1) for rank in range(spec.conflict.folders)]  # Zipf-like popularity
     folders = [f"f{k:02d}" for k in range(spec.conflict.folders)]
+    risk = _folder_risk(spec, seed, folders, weights)
     changes: list[Change] = []
     now = 0.0
-    horizon = spec.horizon_hours * HOUR_MS
+    horizon = spec.arrivals_hours * HOUR_MS
     while True:
         now += rng.expovariate(spec.rate_per_hour) * HOUR_MS
         if now >= horizon:
@@ -173,14 +191,19 @@ def generate(spec: WorkloadSpec, seed: int) -> Workload:
         picked: set[str] = set()
         while len(picked) < min(spec.conflict.folders_per_change, len(folders)):
             picked.add(rng.choices(folders, weights)[0])
+        areas = tuple(sorted(picked))
+        bad_rate = authors[author]
+        if risk:
+            factor = sum(risk[a] for a in areas) / len(areas)
+            bad_rate = min(MAX_BAD_RATE, bad_rate * factor)
         changes.append(
             Change(
                 index=len(changes),
                 arrival_ms=int(now),
-                good=rng.random() >= authors[author],
+                good=rng.random() >= bad_rate,
                 build_ms=_build_ms(spec, rng),
                 author=f"a{author}",
-                areas=tuple(sorted(picked)),
+                areas=areas,
                 lines_changed=int(rng.lognormvariate(math.log(60), 1.2)),
             )
         )
@@ -195,6 +218,21 @@ def _author_failure_rates(spec: WorkloadSpec, rng: random.Random) -> list[float]
         rng.betavariate(p * spec.author_spread, (1 - p) * spec.author_spread)
         for _ in range(spec.authors)
     ]
+
+
+def _folder_risk(
+    spec: WorkloadSpec, seed: int, folders: Sequence[str], weights: Sequence[float]
+) -> dict[str, float]:
+    """Per-folder factors on the author's rate, Gamma-distributed with mean 1 over changes (weighed
+    by folder popularity), so the mean failure rate stays about p. Drawn from a generator of their
+    own so the author model's workloads are unchanged by this option."""
+    if spec.failure_model is FailureModel.AUTHOR or not folders:
+        return {}
+    rng = random.Random(f"{seed}:folder-risk")  # noqa: S311
+    shape = spec.folder_spread
+    raw = [rng.gammavariate(shape, 1.0 / shape) for _ in weights]
+    mean = sum(r * w for r, w in zip(raw, weights, strict=True)) / sum(weights)
+    return {folder: r / mean for folder, r in zip(folders, raw, strict=True)}
 
 
 def _build_ms(spec: WorkloadSpec, rng: random.Random) -> int:
