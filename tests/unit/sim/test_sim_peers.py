@@ -3,13 +3,17 @@ with C workers (several batches in flight, a failed batch cut into parts tested 
 
 from __future__ import annotations
 
+import dataclasses
 from itertools import combinations
 
+import pytest
 from sim_helpers import builds, change, replay, workload
 
 from sq.submitqueue.sim.metrics import verify
+from sq.submitqueue.sim.runner import make_strategy, small_team_scenario
 from sq.submitqueue.sim.strategies.bisect import BisectStrategy
 from sq.submitqueue.sim.strategies.optimistic import OptimisticStrategy
+from sq.submitqueue.sim.workload import generate
 
 MIN = 60_000
 
@@ -158,3 +162,25 @@ def test_bisect_with_one_worker_halves_down_to_the_bad_change() -> None:
     ]
     assert ledger.rejected_at == {2: 30 * MIN}
     assert sorted(ledger.landed_at) == [0, 1, 3]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("peer", ["optimistic", "bisect"])
+def test_peers_land_only_verified_states_under_load_and_flakes(peer: str, seed: int) -> None:
+    # Two workers for 40 changes an hour: batches form, fail, are cut and retried.
+    scenario = small_team_scenario(0.2, lognormal=True, flaky=0.05, window_hours=6)
+    spec = dataclasses.replace(scenario.workload, rate_per_hour=40, warmup_hours=0.5)
+    w = generate(spec, seed=seed)
+    ledger = replay(make_strategy(peer, 2), w)
+
+    assert verify(w, ledger) == []
+    assert len(ledger.landed_at) > 30
+    assert ledger.rejected_at
+    assert max(len(landing.changes) for landing in ledger.landings) > (peer == "bisect")
+    assert (
+        max(
+            sum(1 for b in ledger.builds if b.start_ms <= t < (b.end_ms or t + 1))
+            for t in (b.start_ms for b in ledger.builds)
+        )
+        == 2
+    )

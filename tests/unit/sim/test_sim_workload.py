@@ -41,3 +41,19 @@ def test_the_folder_model_keeps_the_mean_failure_rate_and_the_arrivals() -> None
     assert abs(share(by_both) - share(by_author)) < 0.02
     assert [c.arrival_ms for c in by_author.changes] == [c.arrival_ms for c in by_both.changes]
     assert [c.author for c in by_author.changes] == [c.author for c in by_both.changes]
+
+
+def test_pairwise_conflicts_are_drawn_once_with_probability_q() -> None:
+    scenario = small_team_scenario(0.1, window_hours=20)
+    w = generate(dataclasses.replace(scenario.workload, tail_hours=0.0), seed=4)
+    n = len(w.changes)
+    pairs = {(a, b) for a in range(n) for b in w.neighbors(a) if a < b}
+
+    expected = 0.3 * n * (n - 1) / 2
+    assert abs(len(pairs) - expected) < 4 * (expected * 0.7) ** 0.5
+    assert all(w.conflicts(b, a) and w.conflicts(a, b) for a, b in pairs)
+    assert not any(w.conflicts(a, a) for a in range(n))
+    last_row = sum(1 for a, b in pairs if b == n - 1)
+    assert abs(last_row - 0.3 * (n - 1)) < 4 * (0.21 * n) ** 0.5
+    again = generate(w.spec, seed=4)
+    assert all(again.neighbors(a) == w.neighbors(a) for a in range(n))

@@ -1,8 +1,9 @@
 """Synthetic workloads: when changes arrive, which are good, how long builds take, what conflicts.
 
 Everything random is a pure function of the seed. Per-change facts come from one seeded generator;
-pairwise facts (conflicts, flaky builds) are hashed from the seed and their keys, so every
-strategy sees the same world and asking in a different order changes nothing.
+the conflicting pairs are drawn once per workload from a generator of their own, and flaky builds
+are hashed from the seed and their keys, so every strategy sees the same world and asking in a
+different order changes nothing.
 """
 
 from __future__ import annotations
@@ -122,10 +123,10 @@ class Workload:
         self.spec = spec
         self.seed = seed
         self.changes = tuple(changes)
-        self._explicit = (
-            None if pairs is None else frozenset((min(a, b), max(a, b)) for a, b in pairs)
-        )
-        self._cache: dict[tuple[int, int], bool] = {}
+        self._pairs = None if pairs is None else list(pairs)
+        self._neighbors: list[frozenset[int]] | None = None
+        self._by_area: dict[str, frozenset[int]] = {}
+        self._cache: dict[int, frozenset[int]] = {}
 
     @property
     def start_ms(self) -> int:
@@ -144,19 +145,30 @@ class Workload:
 
     def conflicts(self, a: int, b: int) -> bool:
         """Whether changes `a` and `b` touch the same thing (symmetric; never a change itself)."""
-        if a == b:
-            return False
-        key = (min(a, b), max(a, b))
-        if self._explicit is not None:
-            return key in self._explicit
-        cached = self._cache.get(key)
+        return b in self.neighbors(a)
+
+    def neighbors(self, a: int) -> frozenset[int]:
+        """Every change that conflicts with `a`. The pairwise model draws every pair on first use
+        (about q·n²/2 of them)."""
+        if self._neighbors is not None:
+            return self._neighbors[a]
+        if self._pairs is not None or self.spec.conflict.kind is ConflictKind.PAIRWISE:
+            count = len(self.changes)
+            pairs = self._pairs
+            if pairs is None:
+                pairs = _draw_pairs(count, self.spec.conflict.probability, self.seed)
+            self._neighbors = _adjacency(count, pairs)
+            return self._neighbors[a]
+        cached = self._cache.get(a)
         if cached is None:
-            conflict = self.spec.conflict
-            if conflict.kind is ConflictKind.PAIRWISE:
-                cached = unit(self.seed, "conflict", *key) < conflict.probability
-            else:
-                cached = not set(self.changes[a].areas).isdisjoint(self.changes[b].areas)
-            self._cache[key] = cached
+            if not self._by_area:
+                by_area: dict[str, set[int]] = {}
+                for change in self.changes:
+                    for area in change.areas:
+                        by_area.setdefault(area, set()).add(change.index)
+                self._by_area = {area: frozenset(v) for area, v in by_area.items()}
+            cached = frozenset().union(*(self._by_area[x] for x in self.changes[a].areas)) - {a}
+            self._cache[a] = cached
         return cached
 
     def flaky(self, *key: object) -> bool:
@@ -169,6 +181,37 @@ class Workload:
     def passes(self, included: Iterable[int], *flake_key: object) -> bool:
         """A build passes iff every change it includes is good and it does not flake."""
         return all(self.changes[i].good for i in included) and not self.flaky(*flake_key)
+
+
+def _adjacency(count: int, pairs: Iterable[tuple[int, int]]) -> list[frozenset[int]]:
+    near: list[set[int]] = [set() for _ in range(count)]
+    for a, b in pairs:
+        if a != b:
+            near[a].add(b)
+            near[b].add(a)
+    return [frozenset(n) for n in near]
+
+
+def _draw_pairs(count: int, probability: float, seed: int) -> list[tuple[int, int]]:
+    """Each pair of changes conflicts independently with `probability`: walk the pairs in order,
+    jumping geometric gaps between conflicts (as many draws as conflicts, not as pairs)."""
+    if probability <= 0 or count < 2:
+        return []
+    if probability >= 1:
+        return [(i, j) for j in range(count) for i in range(j)]
+    rng = random.Random(f"{seed}:conflicts")  # noqa: S311
+    log_miss = math.log1p(-probability)
+    total = count * (count - 1) // 2
+    pairs: list[tuple[int, int]] = []
+    position, row, row_start = -1, 1, 0  # row j holds the pairs (0..j-1, j)
+    while True:
+        position += 1 + int(math.log(1.0 - rng.random()) / log_miss)
+        if position >= total:
+            return pairs
+        while position >= row_start + row:
+            row_start += row
+            row += 1
+        pairs.append((position - row_start, row))
 
 
 def generate(spec: WorkloadSpec, seed: int) -> Workload:

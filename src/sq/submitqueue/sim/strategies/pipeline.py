@@ -67,12 +67,8 @@ class DependentPipeline:
         self._dirty: list[Item] = []
 
     def add(self, changes: Sequence[int], *, presumed: Sequence[Item] = ()) -> Item:
-        conflicts = self.workload.conflicts
-        deps = tuple(
-            other
-            for other in self.live.values()
-            if any(conflicts(a, b) for a in changes for b in other.changes)
-        )
+        near = frozenset().union(*(self.workload.neighbors(c) for c in changes))
+        deps = tuple(other for other in self.live.values() if not near.isdisjoint(other.changes))
         item = Item(id=self._ids, changes=tuple(changes), deps=deps, presumed=tuple(presumed))
         self._ids += 1
         self.live[item.id] = item
