@@ -168,9 +168,11 @@ def _check_landing(
     for earlier in ledger.landings[build.master_landings : landing.seq]:
         if near.isdisjoint(earlier.changes):
             continue
-        for other in earlier.changes:
-            if other in near:
-                problems.append(f"{where}: never tested with c{other}, which conflicts and landed")
+        problems.extend(
+            f"{where}: never tested with c{other}, which conflicts and landed"
+            for other in earlier.changes
+            if other in near
+        )
     return problems
 
 
