@@ -16,7 +16,7 @@ N = 9
 @st.composite
 def small_workloads(
     draw: st.DrawFn,
-) -> tuple[list[tuple[float, bool, float]], list[tuple[int, int]]]:
+) -> tuple[list[tuple[int, bool, int]], list[tuple[int, int]]]:
     changes = [
         (
             draw(st.integers(0, 30)),
@@ -37,7 +37,7 @@ def small_workloads(
     capacity=st.integers(1, 4),
 )
 def test_peers_settle_every_change_correctly(
-    case: tuple[list[tuple[float, bool, float]], list[tuple[int, int]]], peer: str, capacity: int
+    case: tuple[list[tuple[int, bool, int]], list[tuple[int, int]]], peer: str, capacity: int
 ) -> None:
     spec, pairs = case
     changes = [change(i, at, good=good, build_min=b) for i, (at, good, b) in enumerate(spec)]
