@@ -1,4 +1,4 @@
-"""Hand-computed baseline cases: serial throughput is 1/T, the oracle, optimistic, bisect."""
+"""Hand-computed baseline cases: serial throughput is 1/T, the oracle (peers: test_sim_peers)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ import pytest
 from sim_helpers import builds, change, replay, workload
 
 from sq.submitqueue.sim.metrics import measure
-from sq.submitqueue.sim.strategies.bisect import BisectStrategy
-from sq.submitqueue.sim.strategies.optimistic import OptimisticStrategy
 from sq.submitqueue.sim.strategies.oracle import OracleStrategy
 from sq.submitqueue.sim.strategies.serial import SerialStrategy
 
@@ -53,33 +51,3 @@ def test_oracle_holds_a_change_until_what_it_was_built_on_lands() -> None:
     assert ledger.landed_at == {0: 600_000, 1: 600_000}
     m = measure("oracle", w, ledger)
     assert (m.wait_min, m.build_min, m.hold_min) == (0, 7.5, 2)
-
-
-def test_optimistic_rebuilds_behind_a_failure_without_it() -> None:
-    # c1 is bad: c2 was built on c0+c1, is cancelled when c1 fails and rebuilt without c1.
-    w = workload([change(0, 0), change(1, 0, good=False), change(2, 1)])
-    ledger = replay(OptimisticStrategy(capacity=3), w)
-
-    assert builds(ledger) == [
-        ((0,), 0, 10, "passed"),
-        ((0, 1), 0, 10, "failed"),
-        ((0, 1, 2), 1, 10, "cancelled"),
-        ((2,), 10, 20, "passed"),  # c0 landed at 10: the target holds it now
-    ]
-    assert ledger.landed_at == {0: 600_000, 2: 1_200_000}
-    assert ledger.rejected_at == {1: 600_000}
-
-
-def test_bisect_splits_a_failing_batch_down_to_the_bad_change() -> None:
-    w = workload([change(i, 0, good=i != 2) for i in range(4)])
-    ledger = replay(BisectStrategy(), w)
-
-    assert [(b[0], b[3]) for b in builds(ledger)] == [
-        ((0, 1, 2, 3), "failed"),
-        ((0, 1), "passed"),
-        ((2, 3), "failed"),
-        ((2,), "failed"),
-        ((3,), "passed"),
-    ]
-    assert ledger.rejected_at == {2: 40 * 60_000}
-    assert sorted(ledger.landed_at) == [0, 1, 3]

@@ -10,6 +10,9 @@ from sq.service.cli import cli
 from sq.service.cli.common import fail
 from sq.submitqueue.sim import report
 from sq.submitqueue.sim.runner import (
+    DRAIN_BUILDS,
+    PAPER_TAIL_HOURS,
+    PAPER_WINDOW_HOURS,
     STRATEGY_NAMES,
     Scenario,
     default_grid,
@@ -19,6 +22,7 @@ from sq.submitqueue.sim.workload import (
     BuildDistribution,
     ConflictKind,
     ConflictSpec,
+    FailureModel,
     WorkloadSpec,
 )
 
@@ -41,9 +45,23 @@ from sq.submitqueue.sim.workload import (
 @click.option(
     "--paper-window-hours",
     type=float,
-    default=2.0,
+    default=PAPER_WINDOW_HOURS,
     show_default=True,
-    help="Grid: simulated window of the paper setting (the first 0.5 h is warm-up).",
+    help="Grid: end of the paper setting's measured window (the first 0.5 h is warm-up).",
+)
+@click.option(
+    "--paper-tail-hours",
+    type=float,
+    default=PAPER_TAIL_HOURS,
+    show_default=True,
+    help="Grid: arrivals continue this long after the paper setting's window.",
+)
+@click.option(
+    "--failure-model",
+    type=click.Choice([m.value for m in FailureModel]),
+    default=FailureModel.AUTHOR.value,
+    show_default=True,
+    help="Whose changes fail: by author, or by author and folder (grid: every scenario).",
 )
 @click.option("--rate", type=float, help="Single scenario: changes per hour (omit for the grid).")
 @click.option("--capacity", type=int, default=4, show_default=True)
@@ -54,6 +72,14 @@ from sq.submitqueue.sim.workload import (
 @click.option("--folders", type=int, help="Folder conflict model with this many folders.")
 @click.option("--window-hours", type=float, default=12.0, show_default=True)
 @click.option("--warmup-hours", type=float, default=1.0, show_default=True)
+@click.option(
+    "--tail-hours", type=float, help="Arrivals after the window  [default: max(0.5, 2 T)]."
+)
+@click.option(
+    "--drain-hours",
+    type=float,
+    help=f"Run on without arrivals after the tail  [default: {DRAIN_BUILDS} T].",
+)
 def sim(
     seed: int,
     out_dir: Path | None,
@@ -61,6 +87,8 @@ def sim(
     jobs: int,
     conflict_probability: float | None,
     paper_window_hours: float,
+    paper_tail_hours: float,
+    failure_model: str,
     rate: float | None,
     capacity: int,
     build_minutes: float,
@@ -70,13 +98,16 @@ def sim(
     folders: int | None,
     window_hours: float,
     warmup_hours: float,
+    tail_hours: float | None,
+    drain_hours: float | None,
 ) -> None:
     """Simulate queue strategies on synthetic workloads in virtual time.
 
     Without --rate, runs the grid (the paper setting and a small team at p = 0.05, 0.1, 0.2);
     with --rate, one scenario built from the options. Prints a markdown table and, last, a
-    RESULT line for the headline scenario.
+    RESULT line for the headline scenario (censored=1 when ours' figures are lower bounds).
     """
+    model = FailureModel(failure_model)
     names = tuple(s.strip() for s in strategies.split(",") if s.strip())
     unknown = sorted(set(names) - set(STRATEGY_NAMES))
     if unknown:
@@ -84,7 +115,12 @@ def sim(
     if "oracle" not in names:
         names = (*names, "oracle")  # every ratio is against it
     if rate is None:
-        scenarios = default_grid(conflict_probability, paper_window_hours)
+        scenarios = default_grid(
+            conflict_probability,
+            paper_window_hours,
+            paper_tail_hours=paper_tail_hours,
+            failure_model=model,
+        )
     else:
         if rate <= 0 or capacity < 1 or build_minutes <= 0 or window_hours <= warmup_hours:
             fail("need --rate > 0, --capacity >= 1, --build-minutes > 0, window > warm-up")
@@ -104,11 +140,15 @@ def sim(
             if lognormal
             else BuildDistribution.FIXED,
             flaky_rate=flaky_rate,
+            failure_model=model,
             warmup_hours=warmup_hours,
             window_hours=window_hours,
-            tail_hours=max(0.5, 2 * build_minutes / 60),
+            tail_hours=max(0.5, 2 * build_minutes / 60) if tail_hours is None else tail_hours,
+            drain_hours=DRAIN_BUILDS * build_minutes / 60 if drain_hours is None else drain_hours,
         )
         name = f"λ={rate:g}/h C={capacity} T={build_minutes:g}m p={failure_probability:g}"
+        if model is not FailureModel.AUTHOR:
+            name += f" risk={model.value}"
         scenarios = [
             Scenario(
                 name=f"{name} {conflict.label()}", workload=spec, capacity=capacity, headline=True

@@ -26,7 +26,10 @@ CSV_FIELDS = (
     "failure_probability",
     "conflict",
     "flaky_rate",
+    "failure_model",
     "window_hours",
+    "tail_hours",
+    "drain_hours",
     "changes",
     "bad_share",
     "strategy",
@@ -34,6 +37,8 @@ CSV_FIELDS = (
     "rejected",
     "false_rejections",
     "censored",
+    "arrived",
+    "landed_vs_arrived",
     "throughput_per_hour",
     "p50_min",
     "p95_min",
@@ -80,7 +85,10 @@ def _csv_row(
         "failure_probability": spec.failure_probability,
         "conflict": spec.conflict.label(),
         "flaky_rate": spec.flaky_rate,
+        "failure_model": spec.failure_model.value,
         "window_hours": spec.window_hours - spec.warmup_hours,
+        "tail_hours": spec.tail_hours,
+        "drain_hours": spec.drain_hours,
         "changes": result.changes,
         "bad_share": round(result.bad_share, 4),
         "strategy": m.strategy,
@@ -88,6 +96,8 @@ def _csv_row(
         "rejected": m.rejected,
         "false_rejections": m.false_rejections,
         "censored": m.censored,
+        "arrived": m.arrived,
+        "landed_vs_arrived": _r(m.landed_vs_arrived),
         "throughput_per_hour": round(m.throughput_per_hour, 2),
         "p50_min": round(m.p50_min, 2),
         "p95_min": round(m.p95_min, 2),
@@ -162,12 +172,12 @@ def write_chart(results: Sequence[ScenarioResult], path: Path) -> None:
 
 def markdown_table(results: Sequence[ScenarioResult]) -> str:
     """One row per scenario and strategy; `≥` marks percentiles that are lower bounds because
-    some measured changes had not landed by the end of the run."""
+    some measured changes had not landed by the end of the run (`censored` counts them)."""
     lines = [
-        "| scenario | strategy | landed/h | P50 min (x oracle) | P95 min (x oracle) "
-        "| P99 min (x oracle) | builds/landed | build-h/landed | wait / build / hold min "
-        "| verified |",
-        "|---|---|--:|--:|--:|--:|--:|--:|--:|:-:|",
+        "| scenario | strategy | landed/h | landed ÷ arrived | censored | P50 min (x oracle) "
+        "| P95 min (x oracle) | P99 min (x oracle) | builds/landed | build-h/landed "
+        "| wait / build / hold min | verified |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|:-:|",
     ]
     for result in results:
         oracle = result.row("oracle")
@@ -177,6 +187,8 @@ def markdown_table(results: Sequence[ScenarioResult]) -> str:
                 result.scenario.name + (" **(headline)**" if result.scenario.headline else ""),
                 m.strategy,
                 f"{m.throughput_per_hour:.1f}",
+                f"{m.landed_vs_arrived:.2f}",
+                str(m.censored),
                 *(
                     f"{mark}{value:.1f} ({_times(ratio(value, base) if oracle else math.nan)})"
                     for value, base in _percentiles(m, oracle)
@@ -201,19 +213,26 @@ def _times(value: float) -> str:
 
 
 def result_line(results: Sequence[ScenarioResult]) -> str:
-    """`RESULT …` for the headline scenario (the first one when none is marked)."""
+    """`RESULT …` for the headline scenario (the first one when none is marked). `censored=1`
+    when any of ours' figures there is a lower bound (a measured change was still waiting)."""
     headline = next((r for r in results if r.scenario.headline), results[0])
     oracle = headline.row("oracle")
 
-    def p50(name: str) -> str:
+    def vs_oracle(name: str, field: str) -> str:
         row = headline.row(name)
         if row is None or oracle is None:
             return "nan"
-        return f"{ratio(row.p50_min, oracle.p50_min):.2f}"
+        return f"{ratio(getattr(row, field), getattr(oracle, field)):.2f}"
 
     ours = headline.row("ours")
-    builds = f"{ours.builds_per_landed:.2f}" if ours else "nan"
-    return (
-        f"RESULT ours_p50_vs_oracle={p50('ours')} optimistic_p50_vs_oracle={p50('optimistic')} "
-        f"serial_p50_vs_oracle={p50('serial')} ours_builds_per_landed={builds}"
-    )
+    figures = {
+        "ours_p50_vs_oracle": vs_oracle("ours", "p50_min"),
+        "ours_p95_vs_oracle": vs_oracle("ours", "p95_min"),
+        "ours_builds_per_landed": f"{ours.builds_per_landed:.2f}" if ours else "nan",
+        "ours_landed_vs_arrived": f"{ours.landed_vs_arrived:.2f}" if ours else "nan",
+        "optimistic_p50_vs_oracle": vs_oracle("optimistic", "p50_min"),
+        "serial_p50_vs_oracle": vs_oracle("serial", "p50_min"),
+        "bisect_p50_vs_oracle": vs_oracle("bisect", "p50_min"),
+        "censored": str(int(ours is not None and ours.censored > 0)),
+    }
+    return "RESULT " + " ".join(f"{k}={v}" for k, v in figures.items())

@@ -1,8 +1,9 @@
 """Synthetic workloads: when changes arrive, which are good, how long builds take, what conflicts.
 
 Everything random is a pure function of the seed. Per-change facts come from one seeded generator;
-pairwise facts (conflicts, flaky builds) are hashed from the seed and their keys, so every
-strategy sees the same world and asking in a different order changes nothing.
+the conflicting pairs are drawn once per workload from a generator of their own, and flaky builds
+are hashed from the seed and their keys, so every strategy sees the same world and asking in a
+different order changes nothing.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from dataclasses import dataclass, field
 
 MINUTE_MS = 60_000
 HOUR_MS = 60 * MINUTE_MS
+MAX_BAD_RATE = 0.95
+"""A change's failure rate is capped so that no author and folder make it certainly bad."""
 
 
 def unit(seed: int, *key: object) -> float:
@@ -35,6 +38,11 @@ class ConflictKind(enum.StrEnum):
     FOLDER = "folder"  # changes touch top-level folders; sharing one is a conflict
 
 
+class FailureModel(enum.StrEnum):
+    AUTHOR = "author"  # a change is bad with its author's rate
+    AUTHOR_FOLDER = "author-folder"  # its author's rate times its folders' risk
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ConflictSpec:
     kind: ConflictKind = ConflictKind.PAIRWISE
@@ -50,8 +58,10 @@ class ConflictSpec:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WorkloadSpec:
-    """One synthetic workload. Changes arrive over `horizon_hours`; the strategies are scored on
-    those arriving in `[warmup_hours, window_hours)`, the rest keep the queue loaded meanwhile."""
+    """One synthetic workload. Changes arrive until `window_hours + tail_hours`; the strategies
+    are scored on those arriving in `[warmup_hours, window_hours)`, the rest keep the queue loaded
+    meanwhile. Then `drain_hours` pass with no arrivals, so that a queue that keeps up finishes
+    what it measured instead of leaving it censored."""
 
     rate_per_hour: float
     build_minutes: float
@@ -62,13 +72,20 @@ class WorkloadSpec:
     flaky_rate: float = 0.0
     authors: int = 50
     author_spread: float = 4.0  # Beta concentration of per-author failure rates; lower spreads more
+    failure_model: FailureModel = FailureModel.AUTHOR
+    folder_spread: float = 1.0  # Gamma shape of per-folder risk (mean 1); lower spreads more
     warmup_hours: float = 0.5
     window_hours: float = 2.0
     tail_hours: float = 1.5
+    drain_hours: float = 0.0
+
+    @property
+    def arrivals_hours(self) -> float:
+        return self.window_hours + self.tail_hours
 
     @property
     def horizon_hours(self) -> float:
-        return self.window_hours + self.tail_hours
+        return self.arrivals_hours + self.drain_hours
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -106,10 +123,10 @@ class Workload:
         self.spec = spec
         self.seed = seed
         self.changes = tuple(changes)
-        self._explicit = (
-            None if pairs is None else frozenset((min(a, b), max(a, b)) for a, b in pairs)
-        )
-        self._cache: dict[tuple[int, int], bool] = {}
+        self._pairs = None if pairs is None else list(pairs)
+        self._neighbors: list[frozenset[int]] | None = None
+        self._by_area: dict[str, frozenset[int]] = {}
+        self._cache: dict[int, frozenset[int]] = {}
 
     @property
     def start_ms(self) -> int:
@@ -128,19 +145,30 @@ class Workload:
 
     def conflicts(self, a: int, b: int) -> bool:
         """Whether changes `a` and `b` touch the same thing (symmetric; never a change itself)."""
-        if a == b:
-            return False
-        key = (min(a, b), max(a, b))
-        if self._explicit is not None:
-            return key in self._explicit
-        cached = self._cache.get(key)
+        return b in self.neighbors(a)
+
+    def neighbors(self, a: int) -> frozenset[int]:
+        """Every change that conflicts with `a`. The pairwise model draws every pair on first use
+        (about q·n²/2 of them)."""
+        if self._neighbors is not None:
+            return self._neighbors[a]
+        if self._pairs is not None or self.spec.conflict.kind is ConflictKind.PAIRWISE:
+            count = len(self.changes)
+            pairs = self._pairs
+            if pairs is None:
+                pairs = _draw_pairs(count, self.spec.conflict.probability, self.seed)
+            self._neighbors = _adjacency(count, pairs)
+            return self._neighbors[a]
+        cached = self._cache.get(a)
         if cached is None:
-            conflict = self.spec.conflict
-            if conflict.kind is ConflictKind.PAIRWISE:
-                cached = unit(self.seed, "conflict", *key) < conflict.probability
-            else:
-                cached = not set(self.changes[a].areas).isdisjoint(self.changes[b].areas)
-            self._cache[key] = cached
+            if not self._by_area:
+                by_area: dict[str, set[int]] = {}
+                for change in self.changes:
+                    for area in change.areas:
+                        by_area.setdefault(area, set()).add(change.index)
+                self._by_area = {area: frozenset(v) for area, v in by_area.items()}
+            cached = frozenset().union(*(self._by_area[x] for x in self.changes[a].areas)) - {a}
+            self._cache[a] = cached
         return cached
 
     def flaky(self, *key: object) -> bool:
@@ -155,16 +183,49 @@ class Workload:
         return all(self.changes[i].good for i in included) and not self.flaky(*flake_key)
 
 
+def _adjacency(count: int, pairs: Iterable[tuple[int, int]]) -> list[frozenset[int]]:
+    near: list[set[int]] = [set() for _ in range(count)]
+    for a, b in pairs:
+        if a != b:
+            near[a].add(b)
+            near[b].add(a)
+    return [frozenset(n) for n in near]
+
+
+def _draw_pairs(count: int, probability: float, seed: int) -> list[tuple[int, int]]:
+    """Each pair of changes conflicts independently with `probability`: walk the pairs in order,
+    jumping geometric gaps between conflicts (as many draws as conflicts, not as pairs)."""
+    if probability <= 0 or count < 2:
+        return []
+    if probability >= 1:
+        return [(i, j) for j in range(count) for i in range(j)]
+    rng = random.Random(f"{seed}:conflicts")  # noqa: S311
+    log_miss = math.log1p(-probability)
+    total = count * (count - 1) // 2
+    pairs: list[tuple[int, int]] = []
+    position, row, row_start = -1, 1, 0  # row j holds the pairs (0..j-1, j)
+    while True:
+        position += 1 + int(math.log(1.0 - rng.random()) / log_miss)
+        if position >= total:
+            return pairs
+        while position >= row_start + row:
+            row_start += row
+            row += 1
+        pairs.append((position - row_start, row))
+
+
 def generate(spec: WorkloadSpec, seed: int) -> Workload:
-    """Poisson arrivals at `rate_per_hour` over the horizon, per-author failure rates averaging
-    `failure_probability` (so a history of outcomes carries signal), and build times."""
+    """Poisson arrivals at `rate_per_hour` until the drain, per-author failure rates averaging
+    `failure_probability` (so a history of outcomes carries signal), optionally scaled by per-folder
+    risk (`FailureModel.AUTHOR_FOLDER`), and build times."""
     rng = random.Random(seed)  # noqa: S311  (a reproducible simulation, not a secret)
     authors = _author_failure_rates(spec, rng)
     weights = [1.0 / (rank + 1) for rank in range(spec.conflict.folders)]  # Zipf-like popularity
     folders = [f"f{k:02d}" for k in range(spec.conflict.folders)]
+    risk = _folder_risk(spec, seed, folders, weights)
     changes: list[Change] = []
     now = 0.0
-    horizon = spec.horizon_hours * HOUR_MS
+    horizon = spec.arrivals_hours * HOUR_MS
     while True:
         now += rng.expovariate(spec.rate_per_hour) * HOUR_MS
         if now >= horizon:
@@ -173,14 +234,19 @@ def generate(spec: WorkloadSpec, seed: int) -> Workload:
         picked: set[str] = set()
         while len(picked) < min(spec.conflict.folders_per_change, len(folders)):
             picked.add(rng.choices(folders, weights)[0])
+        areas = tuple(sorted(picked))
+        bad_rate = authors[author]
+        if risk:
+            factor = sum(risk[a] for a in areas) / len(areas)
+            bad_rate = min(MAX_BAD_RATE, bad_rate * factor)
         changes.append(
             Change(
                 index=len(changes),
                 arrival_ms=int(now),
-                good=rng.random() >= authors[author],
+                good=rng.random() >= bad_rate,
                 build_ms=_build_ms(spec, rng),
                 author=f"a{author}",
-                areas=tuple(sorted(picked)),
+                areas=areas,
                 lines_changed=int(rng.lognormvariate(math.log(60), 1.2)),
             )
         )
@@ -195,6 +261,21 @@ def _author_failure_rates(spec: WorkloadSpec, rng: random.Random) -> list[float]
         rng.betavariate(p * spec.author_spread, (1 - p) * spec.author_spread)
         for _ in range(spec.authors)
     ]
+
+
+def _folder_risk(
+    spec: WorkloadSpec, seed: int, folders: Sequence[str], weights: Sequence[float]
+) -> dict[str, float]:
+    """Per-folder factors on the author's rate, Gamma-distributed with mean 1 over changes (weighed
+    by folder popularity), so the mean failure rate stays about p. Drawn from a generator of their
+    own so the author model's workloads are unchanged by this option."""
+    if spec.failure_model is FailureModel.AUTHOR or not folders:
+        return {}
+    rng = random.Random(f"{seed}:folder-risk")  # noqa: S311
+    shape = spec.folder_spread
+    raw = [rng.gammavariate(shape, 1.0 / shape) for _ in weights]
+    mean = sum(r * w for r, w in zip(raw, weights, strict=True)) / sum(weights)
+    return {folder: r / mean for folder, r in zip(folders, raw, strict=True)}
 
 
 def _build_ms(spec: WorkloadSpec, rng: random.Random) -> int:
