@@ -41,7 +41,10 @@ class GitMerger:
     are incremental) and an asyncio lock, so requests of one queue run one at a time and
     different queues run in parallel. Every attempt fetches the target, applies the changes in a
     temporary worktree and pushes the result with a lease on the target it started from; when
-    the target moved in between, the attempt is repeated, up to `max_attempts` times.
+    the target moved in between, the attempt is repeated, up to `max_attempts` times. A landing
+    that names the base its build was made on is pushed only when the target is that base plus
+    exactly the assumed landings (`_gitbase.py`), checked after "already merged" so that a
+    redelivered landing is still answered as done.
 
     Decisions are results (see MergeOutcome); git or remote failures raise MergerError.
     """
