@@ -44,8 +44,8 @@ async def check_built_base(
     found = [await repo.tree_of(sha) for sha in actual]
     if found != wanted:
         return _outdated(
-            f"the target moved outside the queue since the build: {len(actual)} commit(s) on "
-            f"{base[:12]}..{target[:12]} where the build assumed {len(expected)}"
+            f"the target is not what the build assumed: {len(actual)} commit(s) on "
+            f"{base[:12]}..{target[:12]} where the build assumed {len(expected)} landed"
         )
     return None
 
