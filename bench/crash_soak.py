@@ -5,11 +5,12 @@ queue put on the target passes the build.
 The gateway, the orchestrator and runway run as three `sq serve NAME` processes on one backend
 (SQLite files in one data directory, or one PostgreSQL database per service and the queue), with
 the git provider, the command build runner (`sh ci.sh` of the demo sandbox: a tree fails when a
-file says FAIL) and squash-rebase landings into a bare repository. Every round lands one new
-change (every seventh is made to fail), waits a random moment, SIGKILLs one process (with its
-builds and git children) and starts it again. A third of runway's kills wait for a push to be in
-flight first: hooks in the bare repository hold each push for a moment before (`pre-receive`) or
-after (`post-receive`) the target moves, and the kill lands inside that moment.
+file says FAIL) and squash-rebase landings into a bare repository. Every round (every Nth with
+`--land-every N`) lands one new change, every seventh made to fail; then it waits a random moment,
+SIGKILLs one process (with its builds and git children) and starts it again. A third of runway's
+kills wait for a push to be in flight first: hooks in the bare repository hold each push for a
+moment before (`pre-receive`) or after (`post-receive`) the target moves, and the kill lands
+inside that moment.
 
 When the rounds are done, the processes run undisturbed until every request is terminal (or a
 deadline passes), and the target is checked:
@@ -275,7 +276,8 @@ def run(args: argparse.Namespace, root: Path) -> dict[str, int]:
                 soak.land(args.fail_every)
             started = time.monotonic()
             for n in range(args.kills):
-                soak.land(args.fail_every)
+                if n % args.land_every == 0:
+                    soak.land(args.fail_every)
                 soak.kill_one()
                 print(f"kill {n + 1}/{args.kills}: {dict(soak.kills)}", flush=True)
             statuses = soak.settle(args.settle)
@@ -298,6 +300,7 @@ def main() -> None:
     parser.add_argument("--postgres-url", default=os.environ.get(PG_ENV))
     parser.add_argument("--initial", type=int, default=6, help="Requests landed before the kills")
     parser.add_argument("--fail-every", type=int, default=7, help="Every Nth change fails")
+    parser.add_argument("--land-every", type=int, default=1, help="A new request every N kills")
     parser.add_argument("--gap", type=float, default=3.0, help="Longest wait before a kill (s)")
     parser.add_argument("--settle", type=float, default=600.0, help="Deadline to settle (s)")
     parser.add_argument("--seed", type=int, default=random.randrange(1 << 30))
