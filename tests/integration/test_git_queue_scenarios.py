@@ -5,89 +5,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
 import pytest
 
-from sq.platform.changeuri import branch_head_uri
 from sq.platform.consumer.gate import GateState
-from sq.platform.git.sandbox import GitSandbox
 from sq.runway.pipeline import GROUP_MERGE
-from sq.service.settings import QueueSettings, Settings
-from sq.service.settings_submitqueue import BuildConfig, QueueConfig, SubmitQueueSettings
-from sq.service.stack import LocalStack
-from sq.submitqueue.client.http import ClientError, GatewayClient
-from sq.submitqueue.core.messages import LandStrategy
+from sq.submitqueue.client.http import ClientError
 from support.databases import fresh_postgres_database
+from support.git_queue import GitQueue, git_queue
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
-
-TERMINAL = {"landed", "error", "cancelled"}
-CHECK = 'if grep -rl --exclude-dir=.git BROKEN .; then echo "found BROKEN"; exit 1; fi'
-
-
-@dataclass
-class GitQueue:
-    box: GitSandbox
-    client: GatewayClient
-    stack: LocalStack
-
-    def branch(self, name: str, files: dict[str, str], *, start: str = "main") -> str:
-        """Push `name` with one commit of `files` on `start`; its canonical change URI."""
-        self.box.checkout(name, start)
-        sha = self.box.commit(f"{name}: edit {', '.join(files)}", dict(files))
-        self.box.push(name)
-        return str(branch_head_uri(str(self.box.origin), f"refs/heads/{name}", sha))
-
-    async def land(self, *uris: str) -> str:
-        return str((await self.client.land("main", list(uris), None))["id"])
-
-    async def settled(self, request_id: str) -> dict[str, object]:
-        deadline = time.monotonic() + 60
-        while True:
-            summary = await self.client.status(request_id)
-            if summary["status"] in TERMINAL:
-                return summary
-            assert time.monotonic() < deadline, f"{request_id} never settled: {summary}"
-            await anyio.sleep(0.1)
-
-
-@asynccontextmanager
-async def git_queue(tmp_path: Path, urls: dict[str, str] | None = None) -> AsyncIterator[GitQueue]:
-    """One `main` queue on a fresh bare repository; SQLite files unless `urls` names databases
-    for the queue (`mq`), the gateway and the orchestrator."""
-    box = GitSandbox(tmp_path / "box")
-    box.seed({"README.md": "hello\n", "shared.txt": "base\n"})
-    config = QueueConfig(
-        name="main",
-        provider="git",
-        repository=str(box.origin),
-        strategy=LandStrategy.REBASE,
-        build=BuildConfig(runner="command", command=CHECK, timeout=60),
-        conflict_analyzer="all",
-    )
-    urls = urls or {}
-    settings = Settings(
-        data_dir=tmp_path / "data",
-        port=0,
-        mq=QueueSettings(url=urls.get("mq")),
-        submitqueue=SubmitQueueSettings(
-            queues=[config],
-            gateway_database_url=urls.get("gateway"),
-            orchestrator_database_url=urls.get("orchestrator"),
-        ),
-    )
-    stack = LocalStack(settings, ["gateway", "orchestrator", "runway"], "127.0.0.1", 0)
-    await stack.group.start()
-    try:
-        async with GatewayClient(stack.address) as client:
-            yield GitQueue(box, client, stack)
-    finally:
-        await stack.group.stop()
-        await stack.close()
 
 
 @pytest.fixture

@@ -1,7 +1,9 @@
 """Stovepipe against a real git repository: the poller, the command runner, the promotion ref.
 
 Ten commits pushed one at a time; commits 4 and 7 break the build command (they add a file the
-command rejects; 5 and 8 remove it). Then a force-push rewrites history.
+command rejects; 5 and 8 remove it). Then a force-push rewrites history. The promotion ref is
+checked at every step: a green commit of the branch as it was then, never moved backward, and
+neither a late promotion of an older commit nor one of a commit the force-push dropped moves it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from sq.platform.pipeline import construct
 from sq.stovepipe.controller.ingest import IngestController
 from sq.stovepipe.deps import Deps, QueueSetup
 from sq.stovepipe.entity import BuildStrategy, RequestState
+from sq.stovepipe.extension.sourcecontrol import NotFoundError as ScNotFoundError
 from sq.stovepipe.extension.sourcecontrol.git import GitSourceControl
 from sq.stovepipe.poller import Poller
 from sq.stovepipe.stages import TOPIC_NAMES, stages
@@ -77,6 +80,7 @@ class World:
         self.poller = Poller(self.ingest, [(Q, 0.05)], SystemClock())
         self.last_greens: list[str] = []
         self.promotions: list[str | None] = []
+        self.heads: list[str | None] = []
 
     async def start(self) -> None:
         await self.pipeline.start()
@@ -104,6 +108,28 @@ class World:
         row = self.store.get_queue(Q)
         self.last_greens.append(row.last_green_request_id)
         self.promotions.append(self.git.origin_ref(PROMOTION))
+        self.heads.append(self.git.origin_ref("refs/heads/main"))
+
+    def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        try:
+            self.git.git("merge-base", "--is-ancestor", ancestor, descendant, cwd=self.git.origin)
+        except RuntimeError:
+            return False
+        return True
+
+    def check_promotions(self) -> None:
+        """At every observed step the promotion ref names a green commit of the branch as it was
+        then, and it never moved back to an ancestor of where it was."""
+        previous: str | None = None
+        for promoted, head in zip(self.promotions, self.heads, strict=True):
+            if promoted is None:
+                assert previous is None, "the promotion ref was deleted"
+                continue
+            assert self.store.get_fact(Q, self.sc.normalize(promoted)).is_green
+            if promoted != previous:
+                assert head is not None and self.is_ancestor(promoted, head), "off the branch"
+                assert previous is None or not self.is_ancestor(promoted, previous), "backward"
+            previous = promoted
 
 
 class _One:
@@ -158,5 +184,16 @@ async def _scenario(w: World) -> None:
     request = w.store.get_request(Q, w.request_for(rewritten) or "")
     assert (request.state, request.build_strategy) == (RequestState.SUCCEEDED, BuildStrategy.FULL)
     await until(lambda: w.git.origin_ref(PROMOTION) == rewritten, "promotion after the rewrite")
+    w.observe()
     assert w.store.get_queue(Q).last_green_uri == w.sc.normalize(rewritten)
     assert w.store.fact_count(Q) == 11
+
+    # a late promotion of an older green commit, and of one the force-push dropped: neither moves
+    older = await w.sc.promote(w.sc.normalize(shas[5]))
+    assert older is not None and not older.moved
+    with pytest.raises(ScNotFoundError):
+        await w.sc.promote(w.sc.normalize(shas[9]))
+    w.observe()
+    assert w.git.origin_ref(PROMOTION) == rewritten
+    assert len(set(w.promotions)) >= 4
+    w.check_promotions()

@@ -37,6 +37,15 @@ class MergeRequest(Payload):
     id: str
     queue_name: str
     steps: tuple[MergeStep, ...]
+    base: str = ""
+    """A landing: the target commit its passing build was made on. When set, runway lands only
+    on `base`, or on `base` plus exactly the landings of `assumed`; otherwise it answers
+    `outdated`. Empty: land on whatever the target is (a conflict check, a fake build)."""
+    assumed: tuple[MergeStep, ...] = ()
+    """The queue's own changes the build applied on `base` before `steps`, in order."""
+    landing: str = ""
+    """Which landing of `id` this is (a batch may land again after an `outdated` answer); echoed
+    in the answer and part of its message id."""
 
 
 class Outcome(enum.StrEnum):
@@ -61,3 +70,11 @@ class MergeResult(Payload):
     outcome: Outcome
     reason: str = ""
     steps: tuple[StepResult, ...] = ()
+    outdated: bool = False
+    """With `FAILED`: the target is no longer what the build was made on; build again on it."""
+    landing: str = ""
+
+
+def answer_id(request: MergeRequest) -> str:
+    """The message id of runway's answer: one per landing, so a second landing is not deduped."""
+    return f"{request.id}/{request.landing}" if request.landing else request.id

@@ -101,10 +101,11 @@ def profiles_for(
         speculator = StandardSpeculator(
             scorer, q.build_budget, default_probability=q.default_probability
         )
+        provider = _provider(q, data_dir)
         profiles.append(
             QueueProfile(
                 name=q.name,
-                provider=_provider(q, data_dir),
+                provider=provider,
                 analyzer=_analyzer(q, changes),
                 speculator=speculator,
                 runner=runners.for_queue(q),
@@ -112,6 +113,9 @@ def profiles_for(
                 target=q.target,
                 strategy=q.strategy.value,
                 build_command=q.build.command,
+                target_head=provider.target_head
+                if isinstance(provider, GitChangeProvider)
+                else None,
                 build_timeout_s=q.build.timeout,
                 outcomes=scorer if isinstance(scorer, HistoryScorer) else None,
             )

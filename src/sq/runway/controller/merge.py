@@ -13,7 +13,7 @@ from sq.platform.errs import RetryableError, UserError
 from sq.platform.messagequeue import Delivery
 from sq.platform.pipeline import StageContext
 from sq.runway.controller.deps import RunwayDeps
-from sq.runway.extension.merger import Change, MergeInput, MergeResult, Strategy
+from sq.runway.extension.merger import Change, MergeInput, MergeOutcome, MergeResult, Strategy
 
 
 def decode_request(delivery: Delivery) -> rw.MergeRequest:
@@ -38,11 +38,7 @@ class MergerController:
     async def process(self, delivery: Delivery) -> None:
         request = decode_request(delivery)
         target = self.deps.targets(request.queue_name)
-        changes = tuple(
-            Change(uri=uri, strategy=_strategy(step))
-            for step in request.steps
-            for uri in step.change.uris
-        )
+        changes = _changes(request.steps)
         result = await target.merger.merge(
             MergeInput(
                 id=request.id,
@@ -51,6 +47,8 @@ class MergerController:
                 target_ref=target.target_ref,
                 strategy=target.strategy,
                 changes=changes,
+                base=request.base or None,
+                assumed=_changes(request.assumed),
                 dry_run=self.dry_run,
                 update_head_branches=target.update_head_branches,
             )
@@ -58,8 +56,14 @@ class MergerController:
         if not result.succeeded and not result.outcome.terminal_failure:
             raise RetryableError(f"{request.id}: {result.reason}")
         await self.ctx.publish(
-            self.signal, delivery.partition_key, request.id, _answer(request, result)
+            self.signal, delivery.partition_key, rw.answer_id(request), _answer(request, result)
         )
+
+
+def _changes(steps: tuple[rw.MergeStep, ...]) -> tuple[Change, ...]:
+    return tuple(
+        Change(uri=uri, strategy=_strategy(step)) for step in steps for uri in step.change.uris
+    )
 
 
 def _answer(request: rw.MergeRequest, result: MergeResult) -> rw.MergeResult:
@@ -69,6 +73,8 @@ def _answer(request: rw.MergeRequest, result: MergeResult) -> rw.MergeResult:
             queue_name=request.queue_name,
             outcome=rw.Outcome.FAILED,
             reason=result.reason,
+            outdated=result.outcome is MergeOutcome.OUTDATED,
+            landing=request.landing,
         )
     landed = {c.uri: c.landed for c in result.changes}
     steps = tuple(
@@ -86,6 +92,7 @@ def _answer(request: rw.MergeRequest, result: MergeResult) -> rw.MergeResult:
         outcome=rw.Outcome.SUCCEEDED,
         reason=result.reason,
         steps=steps,
+        landing=request.landing,
     )
 
 
@@ -110,5 +117,7 @@ class MergerReconciler:
             queue_name=request.queue_name,
             outcome=rw.Outcome.FAILED,
             reason=f"dead-lettered: {why or 'unknown failure'}",
+            landing=request.landing,
         )
-        await self.ctx.publish(self.signal, delivery.partition_key, f"{request.id}/dlq", answer)
+        answer_id = f"{rw.answer_id(request)}/dlq"
+        await self.ctx.publish(self.signal, delivery.partition_key, answer_id, answer)

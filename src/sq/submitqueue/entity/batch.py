@@ -58,6 +58,7 @@ _TRANSITIONS: frozenset[tuple[BatchState, BatchState]] = frozenset(
         (BatchState.CREATING, BatchState.CREATED),  # dependency analysis
         (BatchState.CREATED, BatchState.SPECULATING),  # speculate: admit
         (BatchState.SPECULATING, BatchState.MERGING),  # speculate: mergeable passed path
+        (BatchState.MERGING, BatchState.SPECULATING),  # mergesignal: outdated, build again
         (BatchState.CREATED, BatchState.CANCELLING),  # cancel
         (BatchState.SPECULATING, BatchState.CANCELLING),  # cancel
         (BatchState.CANCELLING, BatchState.CANCELLED),  # speculate: every path stopped

@@ -39,6 +39,11 @@ class Build:
     path_id: PathID
     attempt: int
     status: BuildStatus
+    base: str = ""
+    """The target commit the build was made on; empty when the runner chose it (fake builds)."""
+    assumed: tuple[BatchID, ...] = ()
+    """The batches the build applied on `base`, in order: the path's assumptions that had not
+    landed when it started. A landing of this build is exact only on `base` plus their landings."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 from sq.platform.build import BuildRunner
@@ -33,6 +33,9 @@ class QueueProfile:
     strategy: str = "rebase"
     """Default landing strategy for requests that name none."""
     build_command: str = ""
+    target_head: Callable[[], Awaitable[str]] | None = None
+    """Reads the commit `target` names now, so a build is made on (and records) one exact base;
+    None when the queue has no repository (fake builds choose their own)."""
     build_timeout_s: float = 1800.0
     outcomes: OutcomeSink | None = None
     """Told each batch's final fate, for a scorer that learns from this queue's history."""

@@ -36,6 +36,9 @@ class MergeOutcome(enum.StrEnum):
     INVALID = "invalid"
     """The request cannot be carried out as asked: bad URI, unknown commit, unknown target,
     unrelated history, a push the remote refuses for good (terminal)."""
+    OUTDATED = "outdated"
+    """The target is neither `MergeInput.base` nor `base` plus exactly the landings of
+    `MergeInput.assumed`: the tree that would land was never built (terminal)."""
     RETRY = "retry"
     """Not decided: the target kept moving under us. Ask again later."""
 
@@ -45,7 +48,12 @@ class MergeOutcome(enum.StrEnum):
 
     @property
     def terminal_failure(self) -> bool:
-        return self in (MergeOutcome.CONFLICT, MergeOutcome.STALE, MergeOutcome.INVALID)
+        return self in (
+            MergeOutcome.CONFLICT,
+            MergeOutcome.STALE,
+            MergeOutcome.INVALID,
+            MergeOutcome.OUTDATED,
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -69,6 +77,11 @@ class MergeInput:
     """Applied in this order (changes already landing first, the candidate last); all of them
     reach the target in one ref update or none does."""
     dry_run: bool = False
+    base: str | None = None
+    """The commit the build of these changes was made on. When set (and not a dry run), land
+    only if the target is `base` plus exactly `assumed` landed in order, else `OUTDATED`."""
+    assumed: tuple[Change, ...] = ()
+    """Changes the build applied on `base` before `changes` (the queue's landings it assumed)."""
     update_head_branches: bool = False
     """After landing, move each change's own branch to the commit it became (in the same atomic
     push, leased on the change's sha), so a resubmission of the old sha is seen as stale."""

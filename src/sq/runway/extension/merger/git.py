@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import re
 from collections.abc import Sequence
@@ -27,6 +28,7 @@ from sq.runway.extension.merger import (
     MergeResult,
 )
 from sq.runway.extension.merger._gitapply import Planned, apply_changes, plan_changes
+from sq.runway.extension.merger._gitbase import check_built_base
 
 _TARGET = "refs/sq/target"
 _LANDING = "refs/sq/landing"
@@ -39,7 +41,10 @@ class GitMerger:
     are incremental) and an asyncio lock, so requests of one queue run one at a time and
     different queues run in parallel. Every attempt fetches the target, applies the changes in a
     temporary worktree and pushes the result with a lease on the target it started from; when
-    the target moved in between, the attempt is repeated, up to `max_attempts` times.
+    the target moved in between, the attempt is repeated, up to `max_attempts` times. A landing
+    that names the base its build was made on is pushed only when the target is that base plus
+    exactly the assumed landings (`_gitbase.py`), checked after "already merged" so that a
+    redelivered landing is still answered as done.
 
     Decisions are results (see MergeOutcome); git or remote failures raise MergerError.
     """
@@ -73,11 +78,17 @@ class GitMerger:
         planned = plan_changes(request)
         if isinstance(planned, MergeResult):
             return planned
+        assumed: list[Planned] = []
+        if request.assumed:
+            checked = plan_changes(dataclasses.replace(request, changes=request.assumed))
+            if isinstance(checked, MergeResult):
+                return checked
+            assumed = checked
         async with self._locks.setdefault(request.queue, asyncio.Lock()):
             try:
                 repo = await self._workspace(request)
                 for _ in range(self._max_attempts):
-                    result = await self._attempt(repo, request, planned)
+                    result = await self._attempt(repo, request, planned, assumed)
                     if result is not None:
                         return result
             except GitError as exc:
@@ -98,7 +109,11 @@ class GitMerger:
         return repo
 
     async def _attempt(
-        self, repo: GitRepo, request: MergeInput, planned: Sequence[Planned]
+        self,
+        repo: GitRepo,
+        request: MergeInput,
+        planned: Sequence[Planned],
+        assumed: Sequence[Planned],
     ) -> MergeResult | None:
         """One fetch-apply-push cycle; None when the target moved and the cycle must repeat."""
         refs = [request.target_ref, *dict.fromkeys(p.ref for p in planned)]
@@ -143,6 +158,10 @@ class GitMerger:
                 changes=changes,
                 target_sha=target,
             )
+        if request.base is not None:
+            refused = await check_built_base(repo, request.base, assumed, target=target)
+            if refused is not None:
+                return refused
         return await self._push(repo, request, planned, changes, target=target, head=head)
 
     async def _push(

@@ -34,6 +34,18 @@ class GitChangeProvider:
             except GitError as exc:
                 raise RetryableDependencyError(f"git failed describing {request.id}") from exc
 
+    async def target_head(self) -> str:
+        """The commit the target names in the repository now (a build's base)."""
+        async with self._lock:
+            try:
+                repo = await GitRepo.open_workspace(self._workspace, self._repository)
+                head = (await repo.ls_remote([self._target])).get(self._target)
+            except GitError as exc:
+                raise RetryableDependencyError(f"git failed reading {self._target}") from exc
+        if head is None:
+            raise RetryableDependencyError(f"{self._target} does not exist in the repository")
+        return head
+
     async def _describe(self, request: Request) -> list[ChangeInfo]:
         repo = await GitRepo.open_workspace(self._workspace, self._repository)
         await repo.fetch([f"+{self._target}:refs/sq/target"])

@@ -48,34 +48,56 @@ class BuildController:
         build_id = build_id_for(entry)
         linked = await db(storage.linked_build, head.queue, entry.id, entry.attempt)
         if linked is None:
+            build = await self._record(head, entry, build_id)
             profile = self.deps.profiles.get(head.queue)
-            await profile.runner.trigger(await self._request(head, entry, build_id))
-            build = Build(
-                id=build_id,
-                batch_id=head.id,
-                path_id=entry.id,
-                attempt=entry.attempt,
-                status=BuildStatus.ACCEPTED,
-            )
-            await db(storage.create_build, head.queue, build)
+            await profile.runner.trigger(await self._request(head, build))
             await db(storage.link_build, head.queue, entry.id, entry.attempt, build_id)
             linked = build_id
         await self.ctx.publish(
             m.TOPIC_BUILDSIGNAL, linked, linked, m.EntityRef(id=linked, queue=head.queue)
         )
 
-    async def _request(self, head: Batch, entry: PathEntry, build_id: str) -> BuildRequest:
-        """The exact tree: the target, then each change the path assumes lands that is not on the
-        target yet, in queue order, then the head's changes."""
+    async def _record(self, head: Batch, entry: PathEntry, build_id: BuildID) -> Build:
+        """The build's row, written before the trigger so that a redelivery builds on the base
+        it recorded: the target commit, read after the states of the batches layered on it (one
+        seen succeeded is on it; one landing in between is on it and layered, and the tree skips
+        a layer already present)."""
         storage = self.deps.storage
+        recorded = await db(storage.get_build, head.queue, build_id)
+        if recorded is not None:
+            return recorded
         profile = self.deps.profiles.get(head.queue)
         bases = await db(storage.get_batches, head.queue, entry.path.base())
+        assumed = tuple(
+            b
+            for b in entry.path.base()
+            if (batch := bases.get(b)) is not None and batch.state is not BatchState.SUCCEEDED
+        )
+        build = Build(
+            id=build_id,
+            batch_id=head.id,
+            path_id=entry.id,
+            attempt=entry.attempt,
+            status=BuildStatus.ACCEPTED,
+            base=await profile.target_head() if profile.target_head else "",
+            assumed=assumed,
+        )
+        if not await db(storage.create_build, head.queue, build):
+            return await db(storage.get_build, head.queue, build_id) or build
+        return build
+
+    async def _request(self, head: Batch, build: Build) -> BuildRequest:
+        """The exact tree: the recorded base, then the changes of each batch the build assumes
+        lands, in queue order, then the head's changes."""
+        storage = self.deps.storage
+        profile = self.deps.profiles.get(head.queue)
+        bases = await db(storage.get_batches, head.queue, build.assumed)
         layers: list[TreeLayer] = []
         uris: list[str] = []
-        for batch_id in (*entry.path.base(), head.id):
+        for batch_id in (*build.assumed, head.id):
             batch = head if batch_id == head.id else bases.get(batch_id)
-            if batch is None or batch.state is BatchState.SUCCEEDED:
-                continue  # already on the target
+            if batch is None:
+                continue
             for request_id in batch.contains:
                 request = await db(storage.get_request, head.queue, request_id)
                 if request is None:
@@ -85,9 +107,9 @@ class BuildController:
                     if batch_id == head.id:
                         uris.append(info.uri)
         return BuildRequest(
-            build_id=build_id,
+            build_id=build.id,
             repository=profile.repository,
-            base=profile.target,
+            base=build.base or profile.target,
             layers=tuple(layers),
             command=profile.build_command,
             labels={"queue": head.queue, "head": head.id, "uris": " ".join(uris)},

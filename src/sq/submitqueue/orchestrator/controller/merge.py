@@ -1,12 +1,18 @@
-"""merge: ask runway to land a batch whose passed path has come true (spec §4.9)."""
+"""merge: ask runway to land a batch whose passed path has come true (spec §4.9), on the base
+its passing build was made on (runway refuses any other, and mergesignal builds again)."""
 
 from __future__ import annotations
 
 from sq.api import runway as rw
 from sq.platform.messagequeue import Delivery
 from sq.platform.pipeline import StageContext
+from sq.platform.publish import intent_id
 from sq.submitqueue.core import messages as m
-from sq.submitqueue.entity.batch import is_halted
+from sq.submitqueue.core.speculation.rules import mergeable_path
+from sq.submitqueue.entity.batch import Batch, BatchState, is_halted
+from sq.submitqueue.entity.build import Build
+from sq.submitqueue.entity.pathset import PathEntry, PathSet
+from sq.submitqueue.entity.request import Request
 from sq.submitqueue.orchestrator.controller.common import Log, db, decode, load_batch
 from sq.submitqueue.orchestrator.controller.validate import merge_request
 from sq.submitqueue.orchestrator.profile import OrchestratorDeps
@@ -23,22 +29,61 @@ class MergeController:
         batch = await load_batch(self.deps, ref.queue, ref.id)
         if is_halted(batch.state):
             return
-        requests = []
-        for request_id in batch.contains:
-            request = await db(self.deps.storage.get_request, batch.queue, request_id)
-            if request is not None:
-                requests.append(request)
+        requests = await self._requests(batch)
         for request in requests:
             await self.log.status(
                 request.id,
                 batch.queue,
                 "landing",
-                occurrence=batch.id,
+                occurrence=f"{batch.id}/{batch.version}",
                 metadata={"batch_id": batch.id},
             )
-        await self.ctx.publish(
-            rw.TOPIC_RUNWAY_MERGE,
-            batch.queue,
-            batch.id,
-            merge_request(batch.id, batch.queue, requests),
+        landing = merge_request(batch.id, batch.queue, requests).model_copy(
+            update={"landing": str(batch.version)}
         )
+        build = await self._passed_build(batch)
+        if build is not None and build.base:
+            found = await db(self.deps.storage.get_batches, batch.queue, build.assumed)
+            assumed: list[Request] = []
+            for dependency in (found[b] for b in build.assumed if b in found):
+                assumed += await self._requests(dependency)
+            steps = merge_request(batch.id, batch.queue, assumed).steps
+            landing = landing.model_copy(update={"base": build.base, "assumed": steps})
+        # One landing per merging version of the batch: after an `outdated` answer the batch
+        # merges again at a higher version, which must not dedup against the first landing.
+        await self.ctx.publish(
+            rw.TOPIC_RUNWAY_MERGE, batch.queue, intent_id(batch.id, landing.landing), landing
+        )
+
+    async def _requests(self, batch: Batch) -> list[Request]:
+        requests = []
+        for request_id in batch.contains:
+            request = await db(self.deps.storage.get_request, batch.queue, request_id)
+            if request is not None:
+                requests.append(request)
+        return requests
+
+    async def _passed_build(self, batch: Batch) -> Build | None:
+        """The build of the path the speculate run chose to land (None for a batch that is not
+        merging, or whose build is not recorded: runway then lands without a base check)."""
+        if batch.state is not BatchState.MERGING:
+            return None
+        _, winner = await winning_entry(self.deps, batch)
+        if winner is None:
+            return None
+        storage = self.deps.storage
+        build_id = await db(storage.linked_build, batch.queue, winner.id, winner.attempt)
+        return None if build_id is None else await db(storage.get_build, batch.queue, build_id)
+
+
+async def winning_entry(
+    deps: OrchestratorDeps, batch: Batch
+) -> tuple[PathSet | None, PathEntry | None]:
+    """The head's path set and the passed entry whose guesses all came true: the one the
+    speculate run chose to land (dependencies stay terminal, so it is still the same one)."""
+    path_set = await db(deps.storage.get_path_set, batch.queue, batch.id)
+    dependencies = await db(deps.storage.get_batches, batch.queue, batch.dependencies)
+    winner = mergeable_path(
+        path_set, lambda b: s.state if (s := dependencies.get(b)) else BatchState.UNKNOWN
+    )
+    return path_set, winner

@@ -1,14 +1,23 @@
-"""mergesignal: record runway's landing verdict, then conclude and re-plan dependents (§4.10)."""
+"""mergesignal: record runway's landing verdict, then conclude and re-plan dependents (§4.10).
+
+An `outdated` verdict is not a failure: the target moved outside the queue after the build, so
+the tree that would land was never built. The batch goes back to speculating with a new attempt
+of its winning path, which builds on the target as it is now and then lands.
+"""
 
 from __future__ import annotations
+
+import dataclasses
 
 from sq.api import runway as rw
 from sq.platform.messagequeue import Delivery
 from sq.platform.pipeline import StageContext
 from sq.platform.publish import intent_id
 from sq.submitqueue.core import messages as m
-from sq.submitqueue.entity.batch import BatchState, is_terminal
-from sq.submitqueue.orchestrator.controller.common import db, decode, load_batch
+from sq.submitqueue.entity.batch import Batch, BatchState, is_terminal
+from sq.submitqueue.entity.pathset import PathStatus
+from sq.submitqueue.orchestrator.controller.common import Log, db, decode, load_batch
+from sq.submitqueue.orchestrator.controller.merge import winning_entry
 from sq.submitqueue.orchestrator.profile import OrchestratorDeps
 
 
@@ -16,12 +25,15 @@ class MergeSignalController:
     name = "mergesignal"
 
     def __init__(self, deps: OrchestratorDeps, ctx: StageContext) -> None:
-        self.deps, self.ctx = deps, ctx
+        self.deps, self.ctx, self.log = deps, ctx, Log(deps, ctx)
 
     async def process(self, delivery: Delivery) -> None:
         result = decode(delivery, rw.MergeResult)
         batch = await load_batch(self.deps, result.queue_name, result.id)
         if batch.state is BatchState.CANCELLING:
+            return
+        if result.outdated and result.outcome is rw.Outcome.FAILED:
+            await self._build_again(batch, result)
             return
         succeeded = result.outcome is rw.Outcome.SUCCEEDED
         if not is_terminal(batch.state):
@@ -35,3 +47,40 @@ class MergeSignalController:
             m.TOPIC_CONCLUDE, batch.queue, intent_id(batch.id, "conclude", "merged"), ref, meta
         )
         await self.ctx.publish(m.TOPIC_SPECULATE, batch.queue, intent_id(batch.id, "merged"), ref)
+
+    async def _build_again(self, batch: Batch, result: rw.MergeResult) -> None:
+        """Path set first (its passed winner gets a new, pending attempt), then the batch back to
+        speculating: a crash in between leaves a merging batch whose redelivered answer finishes
+        the job. An answer to an earlier landing of a batch that merges again is ignored."""
+        landing = str(batch.version)
+        if batch.state is BatchState.MERGING and result.landing in ("", landing):
+            storage = self.deps.storage
+            path_set, winner = await winning_entry(self.deps, batch)
+            if path_set is not None and winner is not None:
+                again = dataclasses.replace(
+                    winner.with_status(PathStatus.PENDING, self.deps.clock.now_ms()),
+                    attempt=winner.attempt + 1,
+                )
+                await db(storage.save_path_set, path_set.with_entry(again))
+            batch = await db(storage.transition_batch, batch, BatchState.SPECULATING)
+            for request_id in batch.contains:
+                await self.log.event(
+                    request_id,
+                    batch.queue,
+                    "outdated",
+                    occurrence=f"{batch.id}/{landing}",
+                    metadata={"batch_id": batch.id, "reason": result.reason},
+                )
+                await self.log.status(
+                    request_id,
+                    batch.queue,
+                    "speculating",
+                    occurrence=f"{batch.id}/{batch.version}",
+                    metadata={"batch_id": batch.id},
+                )
+        elif batch.state is not BatchState.SPECULATING:
+            return
+        ref = m.EntityRef(id=batch.id, queue=batch.queue)
+        await self.ctx.publish(
+            m.TOPIC_SPECULATE, batch.queue, intent_id(batch.id, "outdated", result.landing), ref
+        )

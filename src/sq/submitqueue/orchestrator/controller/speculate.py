@@ -173,10 +173,13 @@ class SpeculateController:
                 request_id,
                 batch.queue,
                 "speculated",
-                occurrence=batch.id,
+                occurrence=f"{batch.id}/{batch.version}",
                 metadata={"batch_id": batch.id},
             )
-        await self._publish(m.TOPIC_MERGE, intent_id(batch.id, "merge-dispatch"), batch)
+        # Per merging version: a batch sent back to speculating by an outdated landing merges
+        # again at a higher version, and that dispatch must not dedup against the first one.
+        dispatch = intent_id(batch.id, "merge-dispatch", str(batch.version))
+        await self._publish(m.TOPIC_MERGE, dispatch, batch)
 
     async def _report(self, done: Finalization, current: dict[BatchID, Batch]) -> None:
         for event in done.events:

@@ -61,6 +61,8 @@ def build_of(row: Any) -> Build:
         path_id=PathID(row.path_id),
         attempt=row.attempt,
         status=BuildStatus(row.status),
+        base=row.base,
+        assumed=tuple(BatchID(b) for b in row.assumed),
     )
 
 
@@ -157,8 +159,9 @@ class BatchStore:
 
     # --- builds and links ----------------------------------------------------------------------
 
-    def create_build(self, queue: str, build: Build) -> None:
-        insert_or_exists(
+    def create_build(self, queue: str, build: Build) -> bool:
+        """False when a build of that id was already recorded (the row is left as it was)."""
+        return insert_or_exists(
             self.engine,
             t.build,
             queue=queue,
@@ -167,6 +170,8 @@ class BatchStore:
             path_id=build.path_id,
             attempt=build.attempt,
             status=build.status.value,
+            base=build.base,
+            assumed=list(build.assumed),
         )
 
     def get_build(self, queue: str, build_id: str) -> Build | None:

@@ -78,6 +78,8 @@ build = sa.Table(
     sa.Column("path_id", sa.String(64), nullable=False),
     sa.Column("attempt", sa.Integer, nullable=False),
     sa.Column("status", sa.String(64), nullable=False),
+    sa.Column("base", sa.String(64), nullable=False, server_default=""),
+    sa.Column("assumed", sa.JSON, nullable=False, server_default="[]"),
 )
 
 path_build = sa.Table(
