@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -68,7 +69,9 @@ def test_read_queue_returns_what_the_run_folds(storage: OrchestratorStorage) -> 
     running = entry(10, 1, Assumption.SUCCEEDS, PathStatus.BUILDING)
     unlinked = entry(10, 1, Assumption.FAILS, PathStatus.PENDING)
     finished = entry(3, 2, Assumption.FAILS, PathStatus.PASSED)
-    retried = entry(3, 2, Assumption.SUCCEEDS, PathStatus.CANCELLING, attempt=2)
+    retried = dataclasses.replace(
+        entry(3, 2, Assumption.SUCCEEDS, PathStatus.CANCELLING, attempt=2), lost=1
+    )
     storage.save_path_set(PathSet(queue=Q, head=bid(10), paths=(running, unlinked)))
     storage.save_path_set(PathSet(queue=Q, head=bid(3), paths=(finished, retried)))
     build = Build(
@@ -89,6 +92,7 @@ def test_read_queue_returns_what_the_run_folds(storage: OrchestratorStorage) -> 
     assert [b.id for b in rows.in_flight] == [bid(3), bid(4), bid(10)]  # by number
     assert [b.id for b in rows.finalized] == [bid(2), bid(1)]  # in the order they are named
     assert set(rows.path_sets) == {bid(3), bid(10)}
+    assert rows.path_sets[bid(3)].paths[1].lost == 1
     assert rows.builds == {running.execution: build, retried.execution: None}
     assert storage.read_queue("other").in_flight == ()
 

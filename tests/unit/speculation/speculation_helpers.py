@@ -27,12 +27,20 @@ def path(head: str, *pairs: tuple[str, Assumption]) -> SpeculationPath:
     )
 
 
-def entry(p: SpeculationPath, status: str, *, entry_id: str | None = None, attempt: int = 1):
+def entry(
+    p: SpeculationPath,
+    status: str,
+    *,
+    entry_id: str | None = None,
+    attempt: int = 1,
+    lost: int = 0,
+):
     return PathEntry(
         id=p.id if entry_id is None else entry_id,  # type: ignore[arg-type]
         path=p,
         status=PathStatus(status),
         attempt=attempt,
+        lost=lost,
     )
 
 

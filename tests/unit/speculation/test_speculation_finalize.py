@@ -286,13 +286,22 @@ def test_ci_cancelled_build_is_retried_then_fails_the_head():
     e = entry(path_over(S, S), "building")
     folded, _ = fold_path_set(pset(HEAD, e), build_for(e, "cancelled"), 9)
     (retry,) = folded.paths
-    assert (retry.status.value, retry.attempt) == ("pending", 2)
+    assert (retry.status.value, retry.attempt, retry.lost) == ("pending", 2, 1)
     assert needs_dispatch(folded)
-    last = entry(path_over(S, S), "building", attempt=3)
+    last = entry(path_over(S, S), "building", attempt=3, lost=2)
     folded, _ = fold_path_set(pset(HEAD, last), build_for(last, "cancelled"), 9)
     assert statuses(folded) == ["cancelled"]
     done = finalize(world("succeeded", "succeeded", folded), now_ms=9)
     assert [o.kind for o in done.committed] == [OutcomeKind.FAIL]
+
+
+def test_attempts_after_outdated_landings_do_not_count_as_lost_builds():
+    # A path sent back twice because the target moved (attempt 3) whose build is then lost in a
+    # crash is retried: only lost builds count against the cap.
+    e = entry(path_over(S, S), "building", attempt=3)
+    folded, _ = fold_path_set(pset(HEAD, e), build_for(e, "cancelled"), 9)
+    (retry,) = folded.paths
+    assert (retry.status.value, retry.attempt, retry.lost) == ("pending", 4, 1)
 
 
 def test_funds_proposed_path():

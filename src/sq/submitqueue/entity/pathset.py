@@ -74,6 +74,9 @@ class PathEntry:
     path: SpeculationPath
     status: PathStatus
     attempt: int = 1
+    lost: int = 0
+    """How many of its attempts' builds CI cancelled on its own. Only these count against the
+    retry cap: a new attempt after an outdated landing (the target moved) is not a lost build."""
     version: int = 1
     created_at_ms: int = 0
     updated_at_ms: int = 0

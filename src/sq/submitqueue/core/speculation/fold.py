@@ -33,8 +33,8 @@ def fold_entry(
     """The entry after what its current attempt's build reports; the same object if unchanged.
 
     Deviation from the reference (spec §7): a build that ended `cancelled` although nobody asked
-    (the entry was not `cancelling`) is retried as a new `pending` attempt while `attempt <
-    max_attempts`; after that it is recorded `cancelled`, which finalize counts as dead, so the
+    (the entry was not `cancelling`) is retried as a new `pending` attempt until `max_attempts`
+    of its builds were lost that way; after that it is recorded `cancelled`, which finalize counts as dead, so the
     head fails instead of waiting forever.
     """
     if _finished(entry.status):
@@ -52,9 +52,13 @@ def fold_entry(
         return entry  # building stays building; a cancelling intent is never overwritten
     status = _TERMINAL_STATUS[build.status]
     unsolicited = status is PathStatus.CANCELLED and entry.status is not PathStatus.CANCELLING
-    if unsolicited and entry.attempt < max_attempts:
+    if unsolicited and entry.lost + 1 < max_attempts:
         return dataclasses.replace(
-            entry, status=PathStatus.PENDING, attempt=entry.attempt + 1, updated_at_ms=now_ms
+            entry,
+            status=PathStatus.PENDING,
+            attempt=entry.attempt + 1,
+            lost=entry.lost + 1,
+            updated_at_ms=now_ms,
         )
     return entry.with_status(status, now_ms)
 
