@@ -8,6 +8,7 @@ from sq.platform import migrations
 from sq.platform.build import BuildRunner
 from sq.platform.build.command import CommandBuildRunner
 from sq.platform.build.fake import FakeBuildRunner
+from sq.platform.clock import Clock, SystemClock
 from sq.platform.pipeline import construct
 from sq.service.hooks import wire_hooks
 from sq.service.runtime import Runtime, ServiceParts, register
@@ -27,7 +28,9 @@ from sq.submitqueue.extension.scorer.constant import ConstantScorer
 from sq.submitqueue.extension.scorer.heuristic import EXAMPLE_BUCKETS, HeuristicScorer
 from sq.submitqueue.extension.scorer.history import HistoryConfig, HistoryScorer
 from sq.submitqueue.extension.scorer.outcomes_sql import SqlOutcomeStore
+from sq.submitqueue.extension.speculator import Speculator
 from sq.submitqueue.extension.speculator.standard import StandardSpeculator
+from sq.submitqueue.extension.speculator.value import ValueSettings, ValueSpeculator
 from sq.submitqueue.orchestrator.api import builds_router
 from sq.submitqueue.orchestrator.changes import BatchChanges
 from sq.submitqueue.orchestrator.controller.hooks import SOURCE
@@ -90,17 +93,39 @@ def _scorer(config: QueueConfig, changes: BatchChanges, storage: OrchestratorSto
     return HeuristicScorer(EXAMPLE_BUCKETS, changes.lines)
 
 
+def _speculator(config: QueueConfig, scorer: Scorer, clock: Clock) -> Speculator:
+    if config.speculator == "standard":
+        return StandardSpeculator(
+            scorer, config.build_budget, default_probability=config.default_probability
+        )
+    defaults = ValueSettings()
+    settings = ValueSettings(
+        budget=config.build_budget,
+        threshold=_or(config.speculation_threshold, defaults.threshold),
+        hysteresis=_or(config.speculation_hysteresis, defaults.hysteresis),
+        default_probability=config.default_probability,
+    )
+    # Every head is expected to build as long as any other until build times are predicted.
+    return ValueSpeculator(scorer, settings, clock=clock.now_ms)
+
+
+def _or(value: float | None, default: float) -> float:
+    return default if value is None else value
+
+
 def profiles_for(
-    queues: list[QueueConfig], storage: OrchestratorStorage, data_dir: Path
+    queues: list[QueueConfig],
+    storage: OrchestratorStorage,
+    data_dir: Path,
+    clock: Clock | None = None,
 ) -> list[QueueProfile]:
+    clock = clock or SystemClock()
     changes = BatchChanges(storage)
     runners = _Runners(data_dir)
     profiles = []
     for q in queues:
         scorer = _scorer(q, changes, storage)
-        speculator = StandardSpeculator(
-            scorer, q.build_budget, default_probability=q.default_probability
-        )
+        speculator = _speculator(q, scorer, clock)
         profiles.append(
             QueueProfile(
                 name=q.name,
@@ -129,7 +154,9 @@ def build_orchestrator(runtime: Runtime) -> ServiceParts:
     )
     storage = OrchestratorStorage(engine)
     data_dir = runtime.settings.data_dir.resolve()
-    profiles = profiles_for(runtime.settings.submitqueue.queues, storage, data_dir)
+    profiles = profiles_for(
+        runtime.settings.submitqueue.queues, storage, data_dir, runtime.clock
+    )
     hooks = wire_hooks(runtime, SOURCE, runtime.settings.submitqueue.hooks, engine)
     deps = OrchestratorDeps(
         storage=storage, profiles=Profiles(profiles), clock=runtime.clock, hooks=hooks.deps

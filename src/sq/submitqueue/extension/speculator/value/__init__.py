@@ -9,7 +9,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sq.submitqueue.core.speculation.budget import DEFAULT_BUILD_BUDGET, free_slots
-from sq.submitqueue.core.speculation.rules import live_passed_path
 from sq.submitqueue.entity.batch import Batch, BatchID, BatchState
 from sq.submitqueue.entity.pathset import PathEntry, PathStatus
 from sq.submitqueue.entity.proposal import PathAction, Speculation
@@ -25,6 +24,7 @@ reach to be funded, unless it is the best path of a head holding no live build."
 DEFAULT_HYSTERESIS = 3.0
 """A running build is cancelled only for a candidate this many times denser than it."""
 DEFAULT_MAX_PATHS_PER_HEAD = 8
+LIKELY = 0.5
 
 BuildCost = Callable[[Batch], float]
 """Expected build time of a head, in any unit (only ratios between heads matter)."""
@@ -55,7 +55,8 @@ class ValueSpeculator:
 
     - Within the queue-wide `budget` (the same slots as the standard speculator's).
     - A path is funded only if its density clears `threshold`, except the best path of a head
-      that holds no live build (a head is never starved of its most likely future).
+      when it is likelier than all the head's live builds together (a head is never starved of
+      its most likely future, nor stuck on a build the evidence has ruled out).
     - A head holding a live passed path gets no new path.
     - When no slot is free, a running build whose density (value per remaining build time) is
       below 1/`hysteresis` of the best unfunded candidate's is proposed for `cancel`; its slot is
@@ -106,7 +107,13 @@ class ValueSpeculator:
                 path_set,
                 rank.head_stream(head, snapshot, p),
                 multiplier[head.id],
-                holds_live_pass=live_passed_path(path_set, snapshot.state_of) is not None,
+                holds_live_pass=self._holds_likely_pass(head, snapshot, p),
+                live_probability=sum(
+                    rank.path_probability(e.path, snapshot, p)
+                    for e in (path_set.paths if path_set else ())
+                    if e.status in rank.LIVE_STATUSES
+                ),
+                margin=settings.hysteresis,
                 threshold=settings.threshold,
                 limit=settings.max_paths_per_head,
             )
@@ -126,6 +133,23 @@ class ValueSpeculator:
                 )
             )
         return proposals
+
+    @staticmethod
+    def _holds_likely_pass(
+        head: Batch, snapshot: SpeculationSnapshot, p: dict[BatchID, float]
+    ) -> bool:
+        """A passed path, not contradicted, that is more likely than not to be the one that lands.
+
+        One whose assumptions the evidence has all but ruled out (it assumed a dependency fails
+        whose change has since passed a build) does not stop alternatives from being funded.
+        """
+        path_set = snapshot.path_set(head.id)
+        for entry in path_set.paths if path_set else ():
+            if entry.status is not PathStatus.PASSED:
+                continue
+            if rank.path_probability(entry.path, snapshot, p) >= LIKELY:
+                return True
+        return False
 
     def _head_cost(self, head: Batch) -> float:
         if self._cost is None:

@@ -1,7 +1,7 @@
 """How likely each batch is to land, given the scorer's prior and what its own builds showed.
 
 Every build of a path includes the head's change, so a passed build says the change is good
-(flakes aside) and a failed one says that the change or something it was stacked on is bad. Bayes
+(flakes aside), and so is every change it was stacked on and a failed one says that the change or something it was stacked on is bad. Bayes
 on the second: with prior `q` for the head and `b` for everything in the build's base together,
 P(head good | build failed) = q(1 - b) / (q(1 - b) + 1 - q). A dependency whose first build passed
 is then almost certain to land, and a hedge that assumes it fails is worth almost nothing; one whose
@@ -53,8 +53,18 @@ def landing_probabilities(
             p[batch.id] = 1.0
         elif batch.state in (BatchState.FAILED, BatchState.CANCELLED):
             p[batch.id] = 0.0
+    proven = {
+        changed
+        for path_set in snapshot.path_sets
+        for e in path_set.paths
+        if e.status is PathStatus.PASSED
+        for changed in (path_set.head, *e.path.base())
+    }
     for batch in snapshot.in_flight:
-        p[batch.id] = _posterior(batch, snapshot.path_set(batch.id), p, scorer, default)
+        if batch.id in proven or batch.state is BatchState.MERGING:
+            p[batch.id] = PROVEN_GOOD
+        else:
+            p[batch.id] = _posterior(batch, snapshot.path_set(batch.id), p, scorer, default)
     return p
 
 
@@ -65,11 +75,7 @@ def _posterior(
     scorer: Scorer,
     default: float,
 ) -> float:
-    if batch.state is BatchState.MERGING:
-        return PROVEN_GOOD
     entries = path_set.paths if path_set else ()
-    if any(e.status is PathStatus.PASSED for e in entries):
-        return PROVEN_GOOD
     q = prior(scorer, batch, default)
     for entry in entries:
         if entry.status is not PathStatus.FAILED:

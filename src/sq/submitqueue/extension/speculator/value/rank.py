@@ -37,7 +37,7 @@ MIN_REMAINING_SHARE = 0.05
 class Valued:
     path: SpeculationPath
     density: float
-    first: bool  # the best path of a head that holds no live build: exempt from the threshold
+    first: bool  # a head's best path, likelier than all its live builds: exempt from the threshold
     rank: int  # its place in its head's enumeration: a deterministic tie-break
 
 
@@ -128,19 +128,22 @@ def candidates(
     multiplier: float,
     *,
     holds_live_pass: bool,
+    live_probability: float,
+    margin: float,
     threshold: float,
     limit: int,
 ) -> list[Valued]:
     """The head's unfunded paths worth a build, best first.
 
     A head holding a live passed path gets nothing (its landing only waits for its dependencies).
-    A head with no live build is offered its best unbuilt path whatever its value; every other
-    path must clear `threshold`. A cancelled path may be offered again (a new attempt).
+    A head whose best unbuilt path is `margin` times likelier than all its live builds together
+    (`live_probability` is their sum: paths of a head are exclusive) is offered that path
+    whatever its value; every other path must clear `threshold`. A cancelled path may be offered
+    again (a new attempt).
     """
     if holds_live_pass:
         return []
     entries = path_set.paths if path_set else ()
-    live = any(e.status in LIVE_STATUSES for e in entries)
     # Matched on assumptions rather than ids: hashing every enumerated path costs more than this.
     stored = {e.path.dependencies: e.status for e in entries}
     out: list[Valued] = []
@@ -149,8 +152,9 @@ def candidates(
         path = stream.build(flips)
         status = stored.get(path.dependencies)
         if status is None or status is PathStatus.CANCELLED:
-            density = math.exp(stream.score(flips)) * multiplier
-            first = not live and not out
+            probability = math.exp(stream.score(flips))
+            density = probability * multiplier
+            first = not out and probability > margin * live_probability
             if not first and density < threshold:
                 break
             out.append(Valued(path=path, density=density, first=first, rank=len(out)))
