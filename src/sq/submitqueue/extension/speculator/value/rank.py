@@ -155,7 +155,7 @@ def candidates(
             probability = math.exp(stream.score(flips))
             density = probability * multiplier
             first = not out and probability > margin * live_probability
-            if not first and density < threshold:
+            if probability <= 0.0 or (not first and density < threshold):
                 break
             out.append(Valued(path=path, density=density, first=first, rank=len(out)))
         flips = stream.advance()
