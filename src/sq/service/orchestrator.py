@@ -8,7 +8,6 @@ from sq.platform import migrations
 from sq.platform.build import BuildRunner
 from sq.platform.build.command import CommandBuildRunner
 from sq.platform.build.fake import FakeBuildRunner
-from sq.platform.clock import Clock, SystemClock
 from sq.platform.pipeline import construct
 from sq.service.hooks import wire_hooks
 from sq.service.runtime import Runtime, ServiceParts, register
@@ -93,7 +92,7 @@ def _scorer(config: QueueConfig, changes: BatchChanges, storage: OrchestratorSto
     return HeuristicScorer(EXAMPLE_BUCKETS, changes.lines)
 
 
-def _speculator(config: QueueConfig, scorer: Scorer, clock: Clock) -> Speculator:
+def _speculator(config: QueueConfig, scorer: Scorer) -> Speculator:
     if config.speculator == "standard":
         return StandardSpeculator(
             scorer, config.build_budget, default_probability=config.default_probability
@@ -106,7 +105,7 @@ def _speculator(config: QueueConfig, scorer: Scorer, clock: Clock) -> Speculator
         default_probability=config.default_probability,
     )
     # Every head is expected to build as long as any other until build times are predicted.
-    return ValueSpeculator(scorer, settings, clock=clock.now_ms)
+    return ValueSpeculator(scorer, settings)
 
 
 def _or(value: float | None, default: float) -> float:
@@ -114,18 +113,14 @@ def _or(value: float | None, default: float) -> float:
 
 
 def profiles_for(
-    queues: list[QueueConfig],
-    storage: OrchestratorStorage,
-    data_dir: Path,
-    clock: Clock | None = None,
+    queues: list[QueueConfig], storage: OrchestratorStorage, data_dir: Path
 ) -> list[QueueProfile]:
-    clock = clock or SystemClock()
     changes = BatchChanges(storage)
     runners = _Runners(data_dir)
     profiles = []
     for q in queues:
         scorer = _scorer(q, changes, storage)
-        speculator = _speculator(q, scorer, clock)
+        speculator = _speculator(q, scorer)
         profiles.append(
             QueueProfile(
                 name=q.name,
@@ -154,9 +149,7 @@ def build_orchestrator(runtime: Runtime) -> ServiceParts:
     )
     storage = OrchestratorStorage(engine)
     data_dir = runtime.settings.data_dir.resolve()
-    profiles = profiles_for(
-        runtime.settings.submitqueue.queues, storage, data_dir, runtime.clock
-    )
+    profiles = profiles_for(runtime.settings.submitqueue.queues, storage, data_dir)
     hooks = wire_hooks(runtime, SOURCE, runtime.settings.submitqueue.hooks, engine)
     deps = OrchestratorDeps(
         storage=storage, profiles=Profiles(profiles), clock=runtime.clock, hooks=hooks.deps

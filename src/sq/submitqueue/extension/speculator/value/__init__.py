@@ -62,8 +62,9 @@ class ValueSpeculator:
       below 1/`hysteresis` of the best unfunded candidate's is proposed for `cancel`; its slot is
       free once the controller has seen the build stop, and the candidate is funded then.
 
-    `build_cost` gives a head's expected build time (default: all equal); `clock` the time in ms
-    (default: none, so running builds are charged their full cost).
+    `build_cost` gives a head's expected build time in ms (default: all equal); `clock` the time
+    in ms. With both, a running build is charged only the time it still has to run; otherwise
+    its full cost.
     """
 
     def __init__(
@@ -160,7 +161,7 @@ class ValueSpeculator:
         self, costs: dict[BatchID, float]
     ) -> Callable[[BatchID, PathEntry], float]:
         typical = sum(costs.values()) / len(costs)
-        if self._clock is None:
+        if self._clock is None or self._cost is None:
             return lambda head, entry: costs[head] / typical
         now = self._clock()
 
