@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from sq.submitqueue.core.speculation.budget import DEFAULT_BUILD_BUDGET, free_slots
 from sq.submitqueue.entity.batch import Batch, BatchID, BatchState
+from sq.submitqueue.entity.path import PathID
 from sq.submitqueue.entity.pathset import PathEntry, PathStatus
 from sq.submitqueue.entity.proposal import PathAction, Speculation
 from sq.submitqueue.entity.snapshot import SpeculationSnapshot
@@ -101,19 +102,31 @@ class ValueSpeculator:
         multiplier = {h.id: p[h.id] * weights[h.id] * typical / costs[h.id] for h in heads}
 
         wanted: list[rank.Valued] = []
+        live_p: dict[PathID, float] = {}
         for head in heads:
             path_set = snapshot.path_set(head.id)
+            live = 0.0
+            for entry in path_set.paths if path_set else ():
+                if entry.status in rank.LIVE_STATUSES:
+                    live_p[entry.id] = rank.path_probability(entry.path, snapshot, p)
+                    live += live_p[entry.id]
+            if self._holds_likely_pass(head, snapshot, p):
+                continue
+            # A head's paths are exclusive futures, so no unbuilt one is likelier than `rest`:
+            # when even that could neither be offered first nor clear the threshold, skip the
+            # head without enumerating anything (most heads, most runs).
+            rest = 1.0 - live
+            if (
+                live > 0.0
+                and rest <= settings.hysteresis * live
+                and rest * multiplier[head.id] < settings.threshold
+            ):
+                continue
             wanted += rank.candidates(
-                head,
                 path_set,
                 rank.head_stream(head, snapshot, p),
                 multiplier[head.id],
-                holds_live_pass=self._holds_likely_pass(head, snapshot, p),
-                live_probability=sum(
-                    rank.path_probability(e.path, snapshot, p)
-                    for e in (path_set.paths if path_set else ())
-                    if e.status in rank.LIVE_STATUSES
-                ),
+                live_probability=live,
                 margin=settings.hysteresis,
                 threshold=settings.threshold,
                 limit=settings.max_paths_per_head,
@@ -124,7 +137,9 @@ class ValueSpeculator:
             Speculation(path=v.path, action=PathAction.BUILD, ranking_score=v.density)
             for v in wanted[:free]
         ]
-        running = rank.running_builds(snapshot, p, multiplier, self._remaining_share(costs))
+        running = rank.running_builds(
+            snapshot, live_p, multiplier, self._remaining_share(costs)
+        )
         for candidate, victim in zip(wanted[free:], running, strict=False):
             if candidate.density <= settings.hysteresis * victim.density:
                 break

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from sq.submitqueue.core.speculation.fold import DEFAULT_MAX_ATTEMPTS
 from sq.submitqueue.entity.batch import Batch, BatchID, BatchState
-from sq.submitqueue.entity.path import Assumption, PathDependency, SpeculationPath
+from sq.submitqueue.entity.path import Assumption, PathDependency, PathID, SpeculationPath
 from sq.submitqueue.entity.pathset import PathEntry, PathSet, PathStatus
 from sq.submitqueue.entity.snapshot import SpeculationSnapshot
 from sq.submitqueue.extension.speculator.standard.generator import (
@@ -122,12 +122,10 @@ def path_probability(
 
 
 def candidates(
-    head: Batch,
     path_set: PathSet | None,
     stream: HeadStream,
     multiplier: float,
     *,
-    holds_live_pass: bool,
     live_probability: float,
     margin: float,
     threshold: float,
@@ -135,14 +133,11 @@ def candidates(
 ) -> list[Valued]:
     """The head's unfunded paths worth a build, best first.
 
-    A head holding a live passed path gets nothing (its landing only waits for its dependencies).
     A head whose best unbuilt path is `margin` times likelier than all its live builds together
     (`live_probability` is their sum: paths of a head are exclusive) is offered that path
     whatever its value; every other path must clear `threshold`. A cancelled path may be offered
     again (a new attempt).
     """
-    if holds_live_pass:
-        return []
     entries = path_set.paths if path_set else ()
     # Matched on assumptions rather than ids: hashing every enumerated path costs more than this.
     stored = {e.path.dependencies: e.status for e in entries}
@@ -164,7 +159,7 @@ def candidates(
 
 def running_builds(
     snapshot: SpeculationSnapshot,
-    p: Mapping[BatchID, float],
+    live_p: Mapping[PathID, float],
     multiplier: Mapping[BatchID, float],
     remaining_share: Callable[[BatchID, PathEntry], float],
 ) -> list[Running]:
@@ -176,7 +171,7 @@ def running_builds(
         for entry in path_set.paths:
             if entry.status not in LIVE_STATUSES or entry.attempt >= LAST_PREEMPTIBLE_ATTEMPT:
                 continue
-            value = path_probability(entry.path, snapshot, p) * multiplier[path_set.head]
+            value = live_p[entry.id] * multiplier[path_set.head]
             share = max(remaining_share(path_set.head, entry), MIN_REMAINING_SHARE)
             out.append(Running(entry=entry, density=value / share))
     out.sort(key=lambda r: (r.density, r.entry.id))
