@@ -20,7 +20,7 @@ def speculate(
     scores = {b.id: 0.9 for b in s.batches}
     speculator = ValueSpeculator(
         TableScorer(scores),
-        ValueSettings(budget=budget, **settings),  # type: ignore[arg-type]
+        ValueSettings(**({"budget": budget, "threshold": 0.1} | settings)),  # type: ignore[arg-type]
         build_cost=None if cost is None else (lambda b: cost[b.id]),
     )
     proposals = speculator.speculate(s)

@@ -19,7 +19,7 @@ from sq.submitqueue.extension.speculator import SpeculatorError
 from sq.submitqueue.extension.speculator.standard.generator import DEFAULT_PROBABILITY
 from sq.submitqueue.extension.speculator.value import evidence, rank
 
-DEFAULT_THRESHOLD = 0.1
+DEFAULT_THRESHOLD = 3.0
 """Value (expected head-landings, weighted by what waits behind) per typical build a path must
 reach to be funded, unless it is the best path of a head holding no live build."""
 DEFAULT_HYSTERESIS = 3.0
