@@ -79,7 +79,9 @@ def test_b_holds_its_passed_build_until_a_lands() -> None:
 
 def test_history_scorer_variant_runs_the_same_tree() -> None:
     w = workload([change(0, 0, good=False), change(1, 1)], pairs=[(0, 1)])
-    ledger = replay(SpeculatorStrategy(capacity=3, scorer=ScorerKind.HISTORY, speculator=STANDARD), w)
+    ledger = replay(
+        SpeculatorStrategy(capacity=3, scorer=ScorerKind.HISTORY, speculator=STANDARD), w
+    )
 
     assert ledger.landed_at == {1: 660_000}
     assert verify(w, ledger) == []

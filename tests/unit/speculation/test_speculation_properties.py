@@ -155,7 +155,8 @@ def test_value_speculator_stays_in_budget_and_proposes_only_what_the_controller_
     done = finalize(snap(*batches, sets=sets), now_ms=1)
     final = done.snapshot
     speculator = ValueSpeculator(
-        TableScorer(scores), ValueSettings(budget=budget, threshold=threshold, hysteresis=hysteresis)
+        TableScorer(scores),
+        ValueSettings(budget=budget, threshold=threshold, hysteresis=hysteresis),
     )
     proposals = speculator.speculate(final)
     builds = [p for p in proposals if p.action is PathAction.BUILD]

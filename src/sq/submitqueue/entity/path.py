@@ -53,7 +53,9 @@ def path_id(path: SpeculationPath) -> PathID:
     a head without dependencies hashes just its own id.
     """
     # str() of a StrEnum member is its value; `.value` goes through a slow descriptor.
-    text = path.head + "".join(["\n" + d.batch + "=" + str(d.assumption) for d in path.dependencies])
+    text = path.head + "".join(
+        ["\n" + d.batch + "=" + str(d.assumption) for d in path.dependencies]
+    )
     return PathID(hashlib.sha256(text.encode("utf-8")).hexdigest())
 
 

@@ -68,9 +68,7 @@ def make_strategy(name: str, capacity: int) -> Strategy:
         "bisect": BisectStrategy,
         "ours": lambda: SpeculatorStrategy(capacity),
         "ours+history": lambda: SpeculatorStrategy(capacity, ScorerKind.HISTORY),
-        "ours-standard": lambda: SpeculatorStrategy(
-            capacity, speculator=SpeculatorKind.STANDARD
-        ),
+        "ours-standard": lambda: SpeculatorStrategy(capacity, speculator=SpeculatorKind.STANDARD),
         "oracle": lambda: OracleStrategy(capacity),
     }
     if name not in makers:

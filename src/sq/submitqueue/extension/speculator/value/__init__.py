@@ -82,9 +82,9 @@ class ValueSpeculator:
         self._clock = clock
 
     def speculate(self, snapshot: SpeculationSnapshot) -> list[Speculation]:
-        for path_set in snapshot.path_sets:
-            if any(e.status is PathStatus.UNKNOWN for e in path_set.paths):
-                raise SpeculatorError(f"a path of {path_set.head} has no status")
+        for stored in snapshot.path_sets:
+            if any(e.status is PathStatus.UNKNOWN for e in stored.paths):
+                raise SpeculatorError(f"a path of {stored.head} has no status")
         settings = self.settings
         heads = [b for b in snapshot.batches if b.state is BatchState.SPECULATING]
         if not heads:
@@ -137,9 +137,7 @@ class ValueSpeculator:
             Speculation(path=v.path, action=PathAction.BUILD, ranking_score=v.density)
             for v in wanted[:free]
         ]
-        running = rank.running_builds(
-            snapshot, live_p, multiplier, self._remaining_share(costs)
-        )
+        running = rank.running_builds(snapshot, live_p, multiplier, self._remaining_share(costs))
         for candidate, victim in zip(wanted[free:], running, strict=False):
             if candidate.density <= settings.hysteresis * victim.density:
                 break

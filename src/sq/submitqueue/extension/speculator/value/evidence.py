@@ -1,12 +1,12 @@
 """How likely each batch is to land, given the scorer's prior and what its own builds showed.
 
 Every build of a path includes the head's change, so a passed build says the change is good
-(flakes aside), and so is every change it was stacked on and a failed one says that the change or something it was stacked on is bad. Bayes
-on the second: with prior `q` for the head and `b` for everything in the build's base together,
-P(head good | build failed) = q(1 - b) / (q(1 - b) + 1 - q). A dependency whose first build passed
-is then almost certain to land, and a hedge that assumes it fails is worth almost nothing; one whose
-build failed on a base that has landed is almost certainly bad, and the hedge that assumes so is
-what its dependents should build.
+(flakes aside), and so is every change it was stacked on. A failed one says that the change or
+something it was stacked on is bad. Bayes on the second: with prior `q` for the head and `b` for
+everything in the build's base together, P(head good | failed) = q(1 - b) / (q(1 - b) + 1 - q).
+A dependency whose build passed is then almost certain to land, and a hedge that assumes it fails
+is worth almost nothing; one whose build failed on a base that is known good is almost certainly
+bad, and the hedge that assumes so is what its dependents should build.
 """
 
 from __future__ import annotations

@@ -86,7 +86,9 @@ def _dependents_first(dependents: list[list[int]]) -> list[int]:
     return order
 
 
-def head_stream(head: Batch, snapshot: SpeculationSnapshot, p: Mapping[BatchID, float]) -> HeadStream:
+def head_stream(
+    head: Batch, snapshot: SpeculationSnapshot, p: Mapping[BatchID, float]
+) -> HeadStream:
     """The head's paths, most likely first, with open dependencies at probability `p`."""
     base: list[PathDependency] = []
     variables: list[FlipVariable] = []
