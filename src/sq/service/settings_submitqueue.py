@@ -66,7 +66,7 @@ class QueueConfig(_Section):
     )
     build_budget: int = Field(default=4, ge=1)
     speculator: Literal["standard", "value"] = Field(
-        default="standard",
+        default="value",
         description="standard: the reference's best-first ranking, every free slot funded; "
         "value: builds funded by value per build time, with a threshold and preemption",
     )

@@ -49,7 +49,7 @@ def _load(tmp_path: Path, queue: str) -> Settings:
             "submitqueue.queues.0.speculator: Input should be 'standard' or 'value'",
         ),
         (
-            "speculation_threshold: 0.5",
+            "speculator: standard, speculation_threshold: 0.5",
             "submitqueue.queues.0: Value error, queue 'q': speculation_threshold and "
             "speculation_hysteresis apply only to speculator value, not standard",
         ),
@@ -97,7 +97,9 @@ def _profile(storage: OrchestratorStorage, tmp_path: Path, **config: object):  #
 def test_each_scorer_is_wired(
     storage: OrchestratorStorage, tmp_path: Path, scorer: str, kind: type
 ) -> None:
-    profile = _profile(storage, tmp_path, scorer=scorer, default_probability=0.7)
+    profile = _profile(
+        storage, tmp_path, scorer=scorer, default_probability=0.7, speculator="standard"
+    )
     assert isinstance(profile.speculator, StandardSpeculator)
     wired = profile.speculator.generator._scorer
     assert isinstance(wired, kind)
@@ -136,7 +138,8 @@ def test_pathoverlap_depth_is_wired(
 def test_the_value_speculator_is_chosen_per_queue_with_its_settings(
     storage: OrchestratorStorage, tmp_path: Path
 ) -> None:
-    standard = _profile(storage, tmp_path)
+    assert isinstance(_profile(storage, tmp_path).speculator, ValueSpeculator)
+    standard = _profile(storage, tmp_path, speculator="standard")
     assert isinstance(standard.speculator, StandardSpeculator)
     value = _profile(
         storage,
