@@ -10,6 +10,7 @@ from typing import Any
 from sq.api import runway as rw
 from sq.platform import migrations
 from sq.platform.build.fake import FakeBuildRunner
+from sq.platform.clock import Clock
 from sq.platform.db import create_engine
 from sq.platform.hooks import HookDeps, HookEvent, MemoryHookStore
 from sq.platform.messagequeue import Delivery
@@ -29,6 +30,7 @@ from sq.submitqueue.extension.scorer import Scorer
 from sq.submitqueue.extension.scorer.constant import ConstantScorer
 from sq.submitqueue.extension.scorer.history import HistoryConfig, HistoryScorer
 from sq.submitqueue.extension.scorer.outcomes_sql import SqlOutcomeStore
+from sq.submitqueue.extension.speculator import Speculator
 from sq.submitqueue.extension.speculator.standard import StandardSpeculator
 from sq.submitqueue.orchestrator.changes import BatchChanges
 from sq.submitqueue.orchestrator.pipeline import PUBLISH_ONLY, STAGES, TOPIC_NAMES
@@ -90,6 +92,7 @@ class Stack:
         analyzer_for: Callable[[OrchestratorStorage], ConflictAnalyzer] | None = None,
         probability: float = 0.9,
         history: bool = False,
+        speculator: Callable[[Scorer, int, Clock], Speculator] | None = None,
     ) -> None:
         self.h = Harness(MemoryQueueStore())
         engine = create_engine(f"sqlite:///{tmp / 'orchestrator.db'}")
@@ -109,7 +112,11 @@ class Stack:
             name=QUEUE,
             provider=FakeChangeProvider(),
             analyzer=chosen,
-            speculator=StandardSpeculator(self.scorer, budget),
+            speculator=(
+                speculator(self.scorer, budget, self.h.clock)
+                if speculator
+                else StandardSpeculator(self.scorer, budget)
+            ),
             runner=self.runner,
             outcomes=self.scorer if isinstance(self.scorer, HistoryScorer) else None,
         )

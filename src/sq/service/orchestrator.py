@@ -27,7 +27,9 @@ from sq.submitqueue.extension.scorer.constant import ConstantScorer
 from sq.submitqueue.extension.scorer.heuristic import EXAMPLE_BUCKETS, HeuristicScorer
 from sq.submitqueue.extension.scorer.history import HistoryConfig, HistoryScorer
 from sq.submitqueue.extension.scorer.outcomes_sql import SqlOutcomeStore
+from sq.submitqueue.extension.speculator import Speculator
 from sq.submitqueue.extension.speculator.standard import StandardSpeculator
+from sq.submitqueue.extension.speculator.value import ValueSettings, ValueSpeculator
 from sq.submitqueue.orchestrator.api import builds_router
 from sq.submitqueue.orchestrator.changes import BatchChanges
 from sq.submitqueue.orchestrator.controller.hooks import SOURCE
@@ -90,6 +92,26 @@ def _scorer(config: QueueConfig, changes: BatchChanges, storage: OrchestratorSto
     return HeuristicScorer(EXAMPLE_BUCKETS, changes.lines)
 
 
+def _speculator(config: QueueConfig, scorer: Scorer) -> Speculator:
+    if config.speculator == "standard":
+        return StandardSpeculator(
+            scorer, config.build_budget, default_probability=config.default_probability
+        )
+    defaults = ValueSettings()
+    settings = ValueSettings(
+        budget=config.build_budget,
+        threshold=_or(config.speculation_threshold, defaults.threshold),
+        hysteresis=_or(config.speculation_hysteresis, defaults.hysteresis),
+        default_probability=config.default_probability,
+    )
+    # Every head is expected to build as long as any other until build times are predicted.
+    return ValueSpeculator(scorer, settings)
+
+
+def _or(value: float | None, default: float) -> float:
+    return default if value is None else value
+
+
 def profiles_for(
     queues: list[QueueConfig], storage: OrchestratorStorage, data_dir: Path
 ) -> list[QueueProfile]:
@@ -98,9 +120,7 @@ def profiles_for(
     profiles = []
     for q in queues:
         scorer = _scorer(q, changes, storage)
-        speculator = StandardSpeculator(
-            scorer, q.build_budget, default_probability=q.default_probability
-        )
+        speculator = _speculator(q, scorer)
         provider = _provider(q, data_dir)
         profiles.append(
             QueueProfile(

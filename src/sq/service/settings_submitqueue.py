@@ -63,6 +63,23 @@ class QueueConfig(_Section):
         "unset = same parent directory",
     )
     build_budget: int = Field(default=4, ge=1)
+    speculator: Literal["standard", "value"] = Field(
+        default="value",
+        description="standard: the reference's best-first ranking, every free slot funded; "
+        "value: builds funded by value per build time, with a threshold and preemption",
+    )
+    speculation_threshold: float | None = Field(
+        default=None,
+        ge=0.0,
+        description="value speculator: the value a path beyond a head's best must reach "
+        "(unset = the built-in default, see doc/speculation.md)",
+    )
+    speculation_hysteresis: float | None = Field(
+        default=None,
+        ge=1.0,
+        description="value speculator: how many times denser a candidate must be than a "
+        "running build to cancel it (unset = the built-in default)",
+    )
     scorer: Literal["constant", "heuristic", "history"] = "heuristic"
     default_probability: float = Field(
         default=0.95,
@@ -92,6 +109,16 @@ class QueueConfig(_Section):
             raise ValueError(
                 f"queue {self.name!r}: conflict_analyzer_depth applies only to "
                 f"conflict_analyzer pathoverlap, not {self.conflict_analyzer}"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _tuning_needs_value(self) -> QueueConfig:
+        tuned = self.speculation_threshold is not None or self.speculation_hysteresis is not None
+        if tuned and self.speculator != "value":
+            raise ValueError(
+                f"queue {self.name!r}: speculation_threshold and speculation_hysteresis apply "
+                f"only to speculator value, not {self.speculator}"
             )
         return self
 

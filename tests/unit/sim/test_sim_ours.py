@@ -1,4 +1,4 @@
-"""Our queue through the real engine: the conflict tree of two changes, computed by hand.
+"""Our queue through the real engine (standard speculator): two changes' tree, by hand.
 
 A arrives at 0, B at 1 minute and conflicts with A, builds take 10 minutes, p = 0.1 so the
 constant scorer believes A passes with 0.9. With a budget of 3, B gets both futures: built on A
@@ -11,12 +11,14 @@ import pytest
 from sim_helpers import builds, change, replay, workload
 
 from sq.submitqueue.sim.metrics import measure, verify
-from sq.submitqueue.sim.strategies.ours import ScorerKind, SpeculatorStrategy
+from sq.submitqueue.sim.strategies.ours import ScorerKind, SpeculatorKind, SpeculatorStrategy
+
+STANDARD = SpeculatorKind.STANDARD
 
 
 def test_a_passes_so_b_lands_on_a_and_its_other_future_is_cancelled() -> None:
     w = workload([change(0, 0), change(1, 1)], pairs=[(0, 1)])
-    ledger = replay(SpeculatorStrategy(capacity=3), w)
+    ledger = replay(SpeculatorStrategy(capacity=3, speculator=STANDARD), w)
 
     assert builds(ledger) == [
         ((0,), 0, 10, "passed"),
@@ -30,7 +32,7 @@ def test_a_passes_so_b_lands_on_a_and_its_other_future_is_cancelled() -> None:
 
 def test_a_fails_so_b_lands_on_the_future_without_a() -> None:
     w = workload([change(0, 0, good=False), change(1, 1)], pairs=[(0, 1)])
-    ledger = replay(SpeculatorStrategy(capacity=3), w)
+    ledger = replay(SpeculatorStrategy(capacity=3, speculator=STANDARD), w)
 
     assert builds(ledger) == [
         ((0,), 0, 10, "failed"),
@@ -46,7 +48,7 @@ def test_a_fails_so_b_lands_on_the_future_without_a() -> None:
 def test_with_budget_two_b_waits_for_a_slot_after_a_fails() -> None:
     # Only the likelier future of B fits; when A fails it is cancelled and B[A=fails] starts then.
     w = workload([change(0, 0, good=False), change(1, 1)], pairs=[(0, 1)])
-    ledger = replay(SpeculatorStrategy(capacity=2), w)
+    ledger = replay(SpeculatorStrategy(capacity=2, speculator=STANDARD), w)
 
     assert builds(ledger) == [
         ((0,), 0, 10, "failed"),
@@ -60,7 +62,7 @@ def test_with_budget_two_b_waits_for_a_slot_after_a_fails() -> None:
 
 def test_independent_changes_are_built_and_landed_side_by_side() -> None:
     w = workload([change(0, 0), change(1, 1)], pairs=[])
-    ledger = replay(SpeculatorStrategy(capacity=2), w)
+    ledger = replay(SpeculatorStrategy(capacity=2, speculator=STANDARD), w)
 
     assert builds(ledger) == [((0,), 0, 10, "passed"), ((1,), 1, 11, "passed")]
 
@@ -68,7 +70,7 @@ def test_independent_changes_are_built_and_landed_side_by_side() -> None:
 def test_b_holds_its_passed_build_until_a_lands() -> None:
     # B's build is shorter than A's: it passes first and lands when A does.
     w = workload([change(0, 0), change(1, 1, build_min=4)], pairs=[(0, 1)])
-    ledger = replay(SpeculatorStrategy(capacity=3), w)
+    ledger = replay(SpeculatorStrategy(capacity=3, speculator=STANDARD), w)
 
     assert ledger.landed_at == {0: 600_000, 1: 600_000}
     assert [landing.changes for landing in ledger.landings] == [(0,), (1,)]
@@ -77,7 +79,9 @@ def test_b_holds_its_passed_build_until_a_lands() -> None:
 
 def test_history_scorer_variant_runs_the_same_tree() -> None:
     w = workload([change(0, 0, good=False), change(1, 1)], pairs=[(0, 1)])
-    ledger = replay(SpeculatorStrategy(capacity=3, scorer=ScorerKind.HISTORY), w)
+    ledger = replay(
+        SpeculatorStrategy(capacity=3, scorer=ScorerKind.HISTORY, speculator=STANDARD), w
+    )
 
     assert ledger.landed_at == {1: 660_000}
     assert verify(w, ledger) == []

@@ -100,6 +100,7 @@ def test_sq_sim_writes_csv_and_chart_and_ends_with_result(tmp_path: Path) -> Non
         "optimistic",
         "bisect",
         "ours",
+        "ours-standard",
         "ours+history",
         "oracle",
     ]

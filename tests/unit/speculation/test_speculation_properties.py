@@ -1,4 +1,4 @@
-"""Properties of the generator, the allocator and finalize over random queues."""
+"""Properties of the generator, the allocators and finalize over random queues."""
 
 import itertools
 
@@ -7,13 +7,16 @@ from hypothesis import strategies as st
 from speculation_helpers import S, TableScorer, batch, entry, pset, snap
 
 from sq.submitqueue.core.speculation import rules
+from sq.submitqueue.core.speculation.budget import free_slots
+from sq.submitqueue.core.speculation.check import check_proposals
 from sq.submitqueue.core.speculation.finalize import OutcomeKind, finalize
 from sq.submitqueue.entity.batch import ALL_STATES, BatchState, is_terminal
 from sq.submitqueue.entity.path import Assumption, PathDependency, SpeculationPath
 from sq.submitqueue.entity.pathset import PathStatus
-from sq.submitqueue.entity.proposal import CandidatePath
+from sq.submitqueue.entity.proposal import CandidatePath, PathAction
 from sq.submitqueue.extension.speculator.standard import BestFirstGenerator, StickyAllocator
 from sq.submitqueue.extension.speculator.standard.generator import RESOLVED_ASSUMPTION
+from sq.submitqueue.extension.speculator.value import ValueSettings, ValueSpeculator
 
 STATES = [s.value for s in ALL_STATES if s is not BatchState.CREATING]
 PATH_STATUSES = [s.value for s in PathStatus if s is not PathStatus.UNKNOWN]
@@ -141,3 +144,24 @@ def test_a_settled_passed_path_always_merges():
         now_ms=1,
     )
     assert [o.kind for o in done.committed] == [OutcomeKind.MERGE]
+
+
+@settings(max_examples=300, deadline=None)
+@given(queues(), st.integers(0, 6), st.floats(0.0, 2.0), st.floats(1.0, 10.0))
+def test_value_speculator_stays_in_budget_and_proposes_only_what_the_controller_accepts(
+    queue, budget, threshold, hysteresis
+):
+    batches, scores, sets = queue
+    done = finalize(snap(*batches, sets=sets), now_ms=1)
+    final = done.snapshot
+    speculator = ValueSpeculator(
+        TableScorer(scores),
+        ValueSettings(budget=budget, threshold=threshold, hysteresis=hysteresis),
+    )
+    proposals = speculator.speculate(final)
+    builds = [p for p in proposals if p.action is PathAction.BUILD]
+    assert len(builds) <= free_slots(budget, final.path_sets)
+    assert len({p.path.id for p in proposals}) == len(proposals)
+    for proposal in proposals:
+        assert not rules.assumption_broken(proposal.path, final.state_of)
+    assert check_proposals(final, proposals).rejected == ()

@@ -18,6 +18,7 @@ from sq.submitqueue.extension.scorer.constant import ConstantScorer
 from sq.submitqueue.extension.scorer.heuristic import HeuristicScorer
 from sq.submitqueue.extension.scorer.history import HistoryScorer
 from sq.submitqueue.extension.speculator.standard import StandardSpeculator
+from sq.submitqueue.extension.speculator.value import DEFAULT_HYSTERESIS, ValueSpeculator
 from sq.submitqueue.orchestrator.storage import OrchestratorStorage, schema
 
 
@@ -42,6 +43,20 @@ def _load(tmp_path: Path, queue: str) -> Settings:
             "conflict_analyzer: pathoverlap, conflict_analyzer_depth: -1",
             "submitqueue.queues.0.conflict_analyzer_depth: Input should be greater than or equal "
             "to 0",
+        ),
+        (
+            "speculator: bold",
+            "submitqueue.queues.0.speculator: Input should be 'standard' or 'value'",
+        ),
+        (
+            "speculator: standard, speculation_threshold: 0.5",
+            "submitqueue.queues.0: Value error, queue 'q': speculation_threshold and "
+            "speculation_hysteresis apply only to speculator value, not standard",
+        ),
+        (
+            "speculator: value, speculation_hysteresis: 0.5",
+            "submitqueue.queues.0.speculation_hysteresis: Input should be greater than or equal "
+            "to 1",
         ),
         (
             "conflict_analyzer_depth: 2",
@@ -82,7 +97,9 @@ def _profile(storage: OrchestratorStorage, tmp_path: Path, **config: object):  #
 def test_each_scorer_is_wired(
     storage: OrchestratorStorage, tmp_path: Path, scorer: str, kind: type
 ) -> None:
-    profile = _profile(storage, tmp_path, scorer=scorer, default_probability=0.7)
+    profile = _profile(
+        storage, tmp_path, scorer=scorer, default_probability=0.7, speculator="standard"
+    )
     assert isinstance(profile.speculator, StandardSpeculator)
     wired = profile.speculator.generator._scorer
     assert isinstance(wired, kind)
@@ -116,3 +133,27 @@ def test_pathoverlap_depth_is_wired(
     analyzer = profile.analyzer
     assert isinstance(analyzer, PathOverlapConflictAnalyzer)
     assert (analyzer.key(a) == analyzer.key(b)) == conflict
+
+
+def test_the_value_speculator_is_chosen_per_queue_with_its_settings(
+    storage: OrchestratorStorage, tmp_path: Path
+) -> None:
+    assert isinstance(_profile(storage, tmp_path).speculator, ValueSpeculator)
+    standard = _profile(storage, tmp_path, speculator="standard")
+    assert isinstance(standard.speculator, StandardSpeculator)
+    value = _profile(
+        storage,
+        tmp_path,
+        speculator="value",
+        build_budget=7,
+        speculation_threshold=0.25,
+        scorer="constant",
+    )
+    assert isinstance(value.speculator, ValueSpeculator)
+    settings = value.speculator.settings
+    assert (settings.budget, settings.threshold, settings.hysteresis) == (
+        7,
+        0.25,
+        DEFAULT_HYSTERESIS,
+    )
+    assert isinstance(value.speculator.scorer, ConstantScorer)

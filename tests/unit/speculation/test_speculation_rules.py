@@ -113,9 +113,16 @@ def test_e11_has_no_viable_future(dep2, entries, expected):
 
 def test_no_viable_future_counts_a_ci_cancelled_live_path_as_dead():
     # spec §7: the reference would wait forever here.
-    s = world("succeeded", "succeeded", pset(HEAD, entry(path_over(S, S), "cancelled")))
+    last = entry(path_over(S, S), "cancelled", attempt=3)
+    s = world("succeeded", "succeeded", pset(HEAD, last))
     assert rules.no_viable_future(head_of(s), s.path_set(HEAD), s.state_of)
     assert rules.decide(head_of(s), s.path_set(HEAD), s.state_of).verdict is rules.Verdict.FAIL
+
+
+def test_a_preempted_live_path_is_not_dead():
+    s = world("succeeded", "succeeded", pset(HEAD, entry(path_over(S, S), "cancelled")))
+    assert not rules.no_viable_future(head_of(s), s.path_set(HEAD), s.state_of)
+    assert rules.decide(head_of(s), s.path_set(HEAD), s.state_of).verdict is rules.Verdict.WAIT
 
 
 @pytest.mark.parametrize(

@@ -52,7 +52,10 @@ def path_id(path: SpeculationPath) -> PathID:
     Byte-identical to the reference (§1.4): the order of dependencies is part of the identity, and
     a head without dependencies hashes just its own id.
     """
-    text = path.head + "".join(f"\n{d.batch}={d.assumption.value}" for d in path.dependencies)
+    # str() of a StrEnum member is its value; `.value` goes through a slow descriptor.
+    text = path.head + "".join(
+        ["\n" + d.batch + "=" + str(d.assumption) for d in path.dependencies]
+    )
     return PathID(hashlib.sha256(text.encode("utf-8")).hexdigest())
 
 

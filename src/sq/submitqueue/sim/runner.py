@@ -14,7 +14,7 @@ from sq.submitqueue.sim.strategies import Strategy
 from sq.submitqueue.sim.strategies.bisect import BisectStrategy
 from sq.submitqueue.sim.strategies.optimistic import OptimisticStrategy
 from sq.submitqueue.sim.strategies.oracle import OracleStrategy
-from sq.submitqueue.sim.strategies.ours import ScorerKind, SpeculatorStrategy
+from sq.submitqueue.sim.strategies.ours import ScorerKind, SpeculatorKind, SpeculatorStrategy
 from sq.submitqueue.sim.strategies.serial import SerialStrategy
 from sq.submitqueue.sim.workload import (
     BuildDistribution,
@@ -25,7 +25,15 @@ from sq.submitqueue.sim.workload import (
     generate,
 )
 
-STRATEGY_NAMES = ("serial", "optimistic", "bisect", "ours", "ours+history", "oracle")
+STRATEGY_NAMES = (
+    "serial",
+    "optimistic",
+    "bisect",
+    "ours",
+    "ours-standard",
+    "ours+history",
+    "oracle",
+)
 PAPER_CONFLICT = 0.03
 """Pairwise conflict chance for the paper setting: 1 - 0.97**16 ≈ 0.39, the slides' "40% chance
 of a problem at 16 concurrent changes"."""
@@ -66,6 +74,7 @@ def make_strategy(name: str, capacity: int) -> Strategy:
         "bisect": lambda: BisectStrategy(capacity),
         "ours": lambda: SpeculatorStrategy(capacity),
         "ours+history": lambda: SpeculatorStrategy(capacity, ScorerKind.HISTORY),
+        "ours-standard": lambda: SpeculatorStrategy(capacity, speculator=SpeculatorKind.STANDARD),
         "oracle": lambda: OracleStrategy(capacity),
     }
     if name not in makers:

@@ -78,7 +78,13 @@ def rejection_of(proposal: Speculation, snapshot: SpeculationSnapshot) -> Reject
         if is_path_terminal(stored.status):
             return Rejection.CANCEL_NOT_IN_FLIGHT
         return None
-    if stored is not None and is_path_terminal(stored.status):
+    # A cancelled path may be built again as a new attempt: a preempted build was stopped for a
+    # better one, not judged. A passed or failed path has its verdict and is never rebuilt.
+    if (
+        stored is not None
+        and is_path_terminal(stored.status)
+        and stored.status is not PathStatus.CANCELLED
+    ):
         return Rejection.PATH_TERMINAL
     return None
 

@@ -10,6 +10,7 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sq.submitqueue.core.speculation.fold import DEFAULT_MAX_ATTEMPTS
 from sq.submitqueue.entity.batch import Batch, BatchID, BatchState, is_terminal
 from sq.submitqueue.entity.path import Assumption, PathID, SpeculationPath
 from sq.submitqueue.entity.pathset import PathEntry, PathSet, PathStatus, is_path_terminal
@@ -17,7 +18,6 @@ from sq.submitqueue.entity.pathset import PathEntry, PathSet, PathStatus, is_pat
 StateOf = Callable[[BatchID], BatchState]
 
 _FAILED_OR_CANCELLED = frozenset({BatchState.FAILED, BatchState.CANCELLED})
-_DEAD_PATH_STATUSES = frozenset({PathStatus.FAILED, PathStatus.CANCELLED})
 
 
 def assumption_broken(path: SpeculationPath, state_of: StateOf) -> bool:
@@ -67,16 +67,24 @@ def no_viable_future(head: Batch, path_set: PathSet | None, state_of: StateOf) -
     """Every dependency has finished and every path still consistent with them is dead.
 
     A head with no consistent entry is not failed: it waits for one to be funded. Unlike the
-    reference, a consistent entry that ended `cancelled` counts as dead like `failed` (spec §7):
-    the allocator never rebuilds a finished path, so otherwise the head would wait forever. The
-    controller retries a build CI cancelled on its own before it ever ends here (see fold.py).
+    reference, a consistent entry that CI cancelled on every attempt it gets counts as dead like
+    `failed` (spec §7): otherwise the head would wait forever (see fold.py). One cancelled on
+    request (a preempted build) is not dead: the value speculator builds it again.
     """
     if not all(is_terminal(state_of(d)) for d in head.dependencies):
         return False
     live = (
         [e for e in path_set.paths if not assumption_broken(e.path, state_of)] if path_set else []
     )
-    return bool(live) and all(e.status in _DEAD_PATH_STATUSES for e in live)
+    return bool(live) and all(_dead(e) for e in live)
+
+
+def _dead(entry: PathEntry) -> bool:
+    # A cancelled entry is dead only once CI has cancelled every attempt it gets; one cancelled
+    # earlier was stopped on request (preempted for a better build) and may be built again.
+    if entry.status is PathStatus.CANCELLED:
+        return entry.attempt >= DEFAULT_MAX_ATTEMPTS
+    return entry.status is PathStatus.FAILED
 
 
 class Verdict(enum.StrEnum):

@@ -3,7 +3,8 @@
 On arrival a change becomes a one-request batch whose dependencies are what a real conflict
 analyzer reports against the batches in flight (dependency analysis). Then, at every instant
 something happened, speculate runs are made until the queue is quiet: fold finished builds into
-the path sets, admit, `finalize`, ask the `StandardSpeculator`, `check_proposals`,
+the path sets, admit, `finalize`, ask the Speculator (`ValueSpeculator` by default,
+`StandardSpeculator` for `ours-standard`), `check_proposals`,
 `apply_proposals`. The build stage starts each pending path at once; a `cancelling` path has its
 build stopped at once; a batch that finalize moved to `merging` lands at once. Only those three
 stages, and the clock, are simulated here: every decision is the engine's.
@@ -43,7 +44,9 @@ from sq.submitqueue.extension.scorer import Scorer
 from sq.submitqueue.extension.scorer.constant import ConstantScorer
 from sq.submitqueue.extension.scorer.history import HistoryScorer
 from sq.submitqueue.extension.scorer.outcomes import BatchFeatures, BatchOutcome, MemoryOutcomeStore
+from sq.submitqueue.extension.speculator import Speculator
 from sq.submitqueue.extension.speculator.standard import StandardSpeculator
+from sq.submitqueue.extension.speculator.value import ValueSettings, ValueSpeculator
 from sq.submitqueue.sim.ledger import Ledger
 from sq.submitqueue.sim.strategies import Arrival, Finished, arrivals, finish_build, start_build
 from sq.submitqueue.sim.workload import ConflictKind, Workload
@@ -58,14 +61,26 @@ class ScorerKind(enum.StrEnum):
     HISTORY = "history"  # learned from this queue's own outcomes (author, folders, size)
 
 
+class SpeculatorKind(enum.StrEnum):
+    VALUE = "value"  # the default: ValueSpeculator
+    STANDARD = "standard"  # the reference's best-first + sticky, kept for parity
+
+
 class SpeculatorStrategy:
-    def __init__(self, capacity: int, scorer: ScorerKind = ScorerKind.CONSTANT) -> None:
+    def __init__(
+        self,
+        capacity: int,
+        scorer: ScorerKind = ScorerKind.CONSTANT,
+        speculator: SpeculatorKind = SpeculatorKind.VALUE,
+    ) -> None:
         self.capacity = capacity
         self.scorer = scorer
-        self.name = "ours" if scorer is ScorerKind.CONSTANT else f"ours+{scorer.value}"
+        self.speculator = speculator
+        name = "ours" if scorer is ScorerKind.CONSTANT else f"ours+{scorer.value}"
+        self.name = name if speculator is SpeculatorKind.VALUE else f"{name}-{speculator.value}"
 
     def run(self, workload: Workload, ledger: Ledger) -> None:
-        _EngineQueue(workload, ledger, self.capacity, self.scorer).run()
+        _EngineQueue(workload, ledger, self.capacity, self.scorer, self.speculator).run()
 
 
 class PairwiseConflictAnalyzer:
@@ -86,7 +101,12 @@ class PairwiseConflictAnalyzer:
 
 class _EngineQueue:
     def __init__(
-        self, workload: Workload, ledger: Ledger, capacity: int, scorer: ScorerKind
+        self,
+        workload: Workload,
+        ledger: Ledger,
+        capacity: int,
+        scorer: ScorerKind,
+        speculator: SpeculatorKind,
     ) -> None:
         self.workload = workload
         self.ledger = ledger
@@ -99,9 +119,22 @@ class _EngineQueue:
         self.attempt_of: dict[int, PathAttempt] = {}
         self.history: HistoryScorer | None = None
         self.analyzer = self._analyzer()
-        self.speculator = StandardSpeculator(self._scorer(scorer), capacity)
+        self.now = 0
+        self.speculator: Speculator = self._speculator(speculator, self._scorer(scorer), capacity)
         self.events = arrivals(workload)
         self.runs = 0
+
+    def _speculator(self, kind: SpeculatorKind, scorer: Scorer, capacity: int) -> Speculator:
+        if kind is SpeculatorKind.STANDARD:
+            return StandardSpeculator(scorer, capacity)
+        changes = self.workload.changes
+        # The build-time predictor is perfect here: the workload's own build time of the head.
+        return ValueSpeculator(
+            scorer,
+            ValueSettings(budget=capacity),
+            build_cost=lambda b: float(changes[self.change_of[b.id]].build_ms),
+            clock=lambda: self.now,
+        )
 
     def _analyzer(self) -> ConflictAnalyzer:
         if self.workload.spec.conflict.kind is ConflictKind.FOLDER:
@@ -127,6 +160,7 @@ class _EngineQueue:
         events = self.events
         while events and events.next_time() <= self.workload.horizon_ms:
             now, due = events.pop_instant()
+            self.now = now
             for event in due:
                 if isinstance(event, Arrival):
                     self._analyze(event.change)

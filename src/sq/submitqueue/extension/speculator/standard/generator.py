@@ -188,6 +188,11 @@ class BestFirstGenerator:
         return _HeadStream(head.id, base, variables, best)
 
 
+HeadStream = _HeadStream
+FlipVariable = _Variable
+"""Public names for other speculators that rank the same per-head enumeration differently."""
+
+
 def _state(by_id: Mapping[BatchID, Batch], batch_id: BatchID) -> BatchState:
     batch = by_id.get(batch_id)
     return BatchState.UNKNOWN if batch is None else batch.state

@@ -1,0 +1,188 @@
+"""The value-driven Speculator: fund builds by what they are worth, preempt the ones that fell.
+
+See doc/speculation.md for the model, the default threshold and the hysteresis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sq.submitqueue.core.speculation.budget import DEFAULT_BUILD_BUDGET, free_slots
+from sq.submitqueue.entity.batch import Batch, BatchID, BatchState
+from sq.submitqueue.entity.path import PathID
+from sq.submitqueue.entity.pathset import PathEntry, PathStatus
+from sq.submitqueue.entity.proposal import PathAction, Speculation
+from sq.submitqueue.entity.snapshot import SpeculationSnapshot
+from sq.submitqueue.extension.scorer import Scorer
+from sq.submitqueue.extension.speculator import SpeculatorError
+from sq.submitqueue.extension.speculator.standard.generator import DEFAULT_PROBABILITY
+from sq.submitqueue.extension.speculator.value import evidence, rank
+
+DEFAULT_THRESHOLD = 3.0
+"""Value (expected head-landings, weighted by what waits behind) per typical build a path must
+reach to be funded, unless it is the best path of a head holding no live build."""
+DEFAULT_HYSTERESIS = 3.0
+"""A running build is cancelled only for a candidate this many times denser than it."""
+DEFAULT_MAX_PATHS_PER_HEAD = 8
+LIKELY = 0.5
+
+BuildCost = Callable[[Batch], float]
+"""Expected build time of a head, in any unit (only ratios between heads matter)."""
+Clock = Callable[[], int]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ValueSettings:
+    budget: int = DEFAULT_BUILD_BUDGET
+    threshold: float = DEFAULT_THRESHOLD
+    hysteresis: float = DEFAULT_HYSTERESIS
+    max_paths_per_head: int = DEFAULT_MAX_PATHS_PER_HEAD
+    default_probability: float = DEFAULT_PROBABILITY
+
+    def __post_init__(self) -> None:
+        if self.budget < 0:
+            raise ValueError(f"build budget must not be negative, got {self.budget}")
+        if self.threshold < 0:
+            raise ValueError(f"threshold must not be negative, got {self.threshold}")
+        if self.hysteresis < 1:
+            raise ValueError(f"hysteresis must be at least 1, got {self.hysteresis}")
+        if self.max_paths_per_head < 1:
+            raise ValueError("max_paths_per_head must be at least 1")
+
+
+class ValueSpeculator:
+    """Ranks every head's unbuilt paths by value per unit of build time and funds the best.
+
+    - Within the queue-wide `budget` (the same slots as the standard speculator's).
+    - A path is funded only if its density clears `threshold`, except the best path of a head
+      when it is likelier than all the head's live builds together (a head is never starved of
+      its most likely future, nor stuck on a build the evidence has ruled out).
+    - A head holding a live passed path gets no new path.
+    - When no slot is free, a running build whose density (value per remaining build time) is
+      below 1/`hysteresis` of the best unfunded candidate's is proposed for `cancel`; its slot is
+      free once the controller has seen the build stop, and the candidate is funded then.
+
+    `build_cost` gives a head's expected build time in ms (default: all equal); `clock` the time
+    in ms. With both, a running build is charged only the time it still has to run; otherwise
+    its full cost.
+    """
+
+    def __init__(
+        self,
+        scorer: Scorer,
+        settings: ValueSettings | None = None,
+        *,
+        build_cost: BuildCost | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.scorer = scorer
+        self.settings = settings or ValueSettings()
+        self._cost = build_cost
+        self._clock = clock
+
+    def speculate(self, snapshot: SpeculationSnapshot) -> list[Speculation]:
+        for stored in snapshot.path_sets:
+            if any(e.status is PathStatus.UNKNOWN for e in stored.paths):
+                raise SpeculatorError(f"a path of {stored.head} has no status")
+        settings = self.settings
+        heads = [b for b in snapshot.batches if b.state is BatchState.SPECULATING]
+        if not heads:
+            return []
+        p = evidence.landing_probabilities(snapshot, self.scorer, settings.default_probability)
+        for head in heads:
+            for dep in head.dependencies:
+                if dep not in p:
+                    p[dep] = evidence.prior(
+                        self.scorer, snapshot.batch(dep), settings.default_probability
+                    )
+        costs = {h.id: self._head_cost(h) for h in heads}
+        typical = sum(costs.values()) / len(costs)
+        weights = rank.dependent_weights(heads)
+        multiplier = {h.id: p[h.id] * weights[h.id] * typical / costs[h.id] for h in heads}
+
+        wanted: list[rank.Valued] = []
+        live_p: dict[PathID, float] = {}
+        for head in heads:
+            path_set = snapshot.path_set(head.id)
+            live = 0.0
+            for entry in path_set.paths if path_set else ():
+                if entry.status in rank.LIVE_STATUSES:
+                    live_p[entry.id] = rank.path_probability(entry.path, snapshot, p)
+                    live += live_p[entry.id]
+            if self._holds_likely_pass(head, snapshot, p):
+                continue
+            # A head's paths are exclusive futures, so no unbuilt one is likelier than `rest`:
+            # when even that could neither be offered first nor clear the threshold, skip the
+            # head without enumerating anything (most heads, most runs).
+            rest = 1.0 - live
+            if (
+                live > 0.0
+                and rest <= settings.hysteresis * live
+                and rest * multiplier[head.id] < settings.threshold
+            ):
+                continue
+            wanted += rank.candidates(
+                path_set,
+                rank.head_stream(head, snapshot, p),
+                multiplier[head.id],
+                live_probability=live,
+                margin=settings.hysteresis,
+                threshold=settings.threshold,
+                limit=settings.max_paths_per_head,
+            )
+        wanted.sort(key=lambda v: (-v.density, v.path.head, v.rank))
+        free = free_slots(settings.budget, snapshot.path_sets)
+        proposals = [
+            Speculation(path=v.path, action=PathAction.BUILD, ranking_score=v.density)
+            for v in wanted[:free]
+        ]
+        running = rank.running_builds(snapshot, live_p, multiplier, self._remaining_share(costs))
+        for candidate, victim in zip(wanted[free:], running, strict=False):
+            if candidate.density <= settings.hysteresis * victim.density:
+                break
+            proposals.append(
+                Speculation(
+                    path=victim.entry.path, action=PathAction.CANCEL, ranking_score=victim.density
+                )
+            )
+        return proposals
+
+    @staticmethod
+    def _holds_likely_pass(
+        head: Batch, snapshot: SpeculationSnapshot, p: dict[BatchID, float]
+    ) -> bool:
+        """A passed path, not contradicted, that is more likely than not to be the one that lands.
+
+        One whose assumptions the evidence has all but ruled out (it assumed a dependency fails
+        whose change has since passed a build) does not stop alternatives from being funded.
+        """
+        path_set = snapshot.path_set(head.id)
+        for entry in path_set.paths if path_set else ():
+            if entry.status is not PathStatus.PASSED:
+                continue
+            if rank.path_probability(entry.path, snapshot, p) >= LIKELY:
+                return True
+        return False
+
+    def _head_cost(self, head: Batch) -> float:
+        if self._cost is None:
+            return 1.0
+        return max(self._cost(head), 1e-9)
+
+    def _remaining_share(
+        self, costs: dict[BatchID, float]
+    ) -> Callable[[BatchID, PathEntry], float]:
+        typical = sum(costs.values()) / len(costs)
+        if self._clock is None or self._cost is None:
+            return lambda head, entry: costs[head] / typical
+        now = self._clock()
+
+        def share(head: BatchID, entry: PathEntry) -> float:
+            if entry.status is not PathStatus.BUILDING:
+                return costs[head] / typical
+            elapsed = max(0, now - entry.updated_at_ms)
+            cost = costs[head]
+            return max(cost - elapsed, rank.MIN_REMAINING_SHARE * cost) / typical
+
+        return share

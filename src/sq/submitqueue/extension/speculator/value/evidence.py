@@ -1,0 +1,88 @@
+"""How likely each batch is to land, given the scorer's prior and what its own builds showed.
+
+Every build of a path includes the head's change, so a passed build says the change is good
+(flakes aside), and so is every change it was stacked on. A failed one says that the change or
+something it was stacked on is bad. Bayes on the second: with prior `q` for the head and `b` for
+everything in the build's base together, P(head good | failed) = q(1 - b) / (q(1 - b) + 1 - q).
+A dependency whose build passed is then almost certain to land, and a hedge that assumes it fails
+is worth almost nothing; one whose build failed on a base that is known good is almost certainly
+bad, and the hedge that assumes so is what its dependents should build.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from sq.submitqueue.entity.batch import Batch, BatchID, BatchState
+from sq.submitqueue.entity.pathset import PathSet, PathStatus
+from sq.submitqueue.entity.snapshot import SpeculationSnapshot
+from sq.submitqueue.extension.scorer import Scorer
+
+PROVEN_GOOD = 0.999
+"""A batch whose change passed a build (or that is merging): it lands unless the merge fails."""
+FLOOR = 0.001
+"""Never fully certain either way: flakes and merge failures happen."""
+
+_log = logging.getLogger(__name__)
+
+
+def prior(scorer: Scorer, batch: Batch | None, default: float) -> float:
+    """The scorer's probability for `batch`; `default` when it is absent, fails or is invalid."""
+    if batch is None:
+        return default
+    try:
+        p = scorer.score(batch)
+    except Exception:  # noqa: BLE001  (any scoring failure degrades ranking, never stops it)
+        _log.warning("scorer failed for %s; using the default probability", batch.id)
+        return default
+    return p if 0.0 <= p <= 1.0 else default
+
+
+def landing_probabilities(
+    snapshot: SpeculationSnapshot, scorer: Scorer, default: float
+) -> dict[BatchID, float]:
+    """P(lands) of every batch a head is or depends on, in-flight ones updated by their builds.
+
+    In-flight batches are visited in listing order, so a dependency (always listed before its
+    dependents) is updated before the failed builds that were stacked on it are explained.
+    """
+    p: dict[BatchID, float] = {}
+    for batch in snapshot.batches:
+        if batch.state is BatchState.SUCCEEDED:
+            p[batch.id] = 1.0
+        elif batch.state in (BatchState.FAILED, BatchState.CANCELLED):
+            p[batch.id] = 0.0
+    proven = {
+        changed
+        for path_set in snapshot.path_sets
+        for e in path_set.paths
+        if e.status is PathStatus.PASSED
+        for changed in (path_set.head, *e.path.base())
+    }
+    for batch in snapshot.in_flight:
+        if batch.id in proven or batch.state is BatchState.MERGING:
+            p[batch.id] = PROVEN_GOOD
+        else:
+            p[batch.id] = _posterior(batch, snapshot.path_set(batch.id), p, scorer, default)
+    return p
+
+
+def _posterior(
+    batch: Batch,
+    path_set: PathSet | None,
+    known: Mapping[BatchID, float],
+    scorer: Scorer,
+    default: float,
+) -> float:
+    entries = path_set.paths if path_set else ()
+    q = prior(scorer, batch, default)
+    for entry in entries:
+        if entry.status is not PathStatus.FAILED:
+            continue
+        base = 1.0
+        for dep in entry.path.base():
+            base *= known.get(dep, default)
+        good_and_failed = q * (1.0 - base)
+        q = good_and_failed / (good_and_failed + 1.0 - q) if good_and_failed + 1.0 - q else 0.0
+    return min(max(q, FLOOR), PROVEN_GOOD)

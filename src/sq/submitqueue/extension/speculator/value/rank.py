@@ -1,0 +1,184 @@
+"""The value of a path and of a running build, per unit of CI time (doc/speculation.md).
+
+value(path) = P(the path's open assumptions hold) x P(its head lands) x weight(head), where the
+weight is 1 + the heads that transitively wait on this one: a head's landing is what unblocks a
+chain, so a hedge near the front of a chain is worth what waits behind it. Paths of one head are
+mutually exclusive futures, so P(path) x P(head) is the probability that this very build is the
+one that lands its head. Density = value / (cost / typical cost); a running build is charged only
+the time it still has to run, so a build about to finish is not thrown away for a fresh one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+from sq.submitqueue.core.speculation.fold import DEFAULT_MAX_ATTEMPTS
+from sq.submitqueue.entity.batch import Batch, BatchID, BatchState
+from sq.submitqueue.entity.path import Assumption, PathDependency, PathID, SpeculationPath
+from sq.submitqueue.entity.pathset import PathEntry, PathSet, PathStatus
+from sq.submitqueue.entity.snapshot import SpeculationSnapshot
+from sq.submitqueue.extension.speculator.standard.generator import (
+    RESOLVED_ASSUMPTION,
+    FlipVariable,
+    HeadStream,
+)
+
+LIVE_STATUSES = frozenset({PathStatus.PENDING, PathStatus.BUILDING})
+LAST_PREEMPTIBLE_ATTEMPT = DEFAULT_MAX_ATTEMPTS - 1
+"""Preempting the attempt before the last would leave CI a single try: finalize counts a path
+cancelled on its last attempt as dead (rules.no_viable_future)."""
+MIN_REMAINING_SHARE = 0.05
+"""A build past its expected time is charged this share of it, not nothing (it may overrun)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Valued:
+    path: SpeculationPath
+    density: float
+    first: bool  # a head's best path, likelier than all its live builds: exempt from the threshold
+    rank: int  # its place in its head's enumeration: a deterministic tie-break
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Running:
+    entry: PathEntry
+    density: float
+
+
+def dependent_weights(heads: Sequence[Batch]) -> dict[BatchID, int]:
+    """1 + how many heads wait on each head, directly or through other heads."""
+    index = {h.id: i for i, h in enumerate(heads)}
+    dependents: list[list[int]] = [[] for _ in heads]
+    for i, head in enumerate(heads):
+        for dep in head.dependencies:
+            j = index.get(dep)
+            if j is not None and j != i:
+                dependents[j].append(i)
+    below = [0] * len(heads)
+    for j in _dependents_first(dependents):
+        mask = 0
+        for i in dependents[j]:
+            mask |= (1 << i) | below[i]
+        below[j] = mask
+    return {h.id: 1 + below[i].bit_count() for i, h in enumerate(heads)}
+
+
+def _dependents_first(dependents: list[list[int]]) -> list[int]:
+    """A post-order of the dependents graph, so every head comes after those waiting on it."""
+    order: list[int] = []
+    seen = [False] * len(dependents)
+    for root in range(len(dependents)):
+        if seen[root]:
+            continue
+        seen[root] = True
+        stack: list[tuple[int, Iterator[int]]] = [(root, iter(dependents[root]))]
+        while stack:
+            node, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                stack.pop()
+                order.append(node)
+            elif not seen[child]:
+                seen[child] = True
+                stack.append((child, iter(dependents[child])))
+    return order
+
+
+def head_stream(
+    head: Batch, snapshot: SpeculationSnapshot, p: Mapping[BatchID, float]
+) -> HeadStream:
+    """The head's paths, most likely first, with open dependencies at probability `p`."""
+    base: list[PathDependency] = []
+    variables: list[FlipVariable] = []
+    best = 0.0
+    for i, dep in enumerate(head.dependencies):
+        forced = RESOLVED_ASSUMPTION.get(snapshot.state_of(dep))
+        if forced is not None:
+            base.append(PathDependency(batch=dep, assumption=forced))
+            continue
+        lands = p[dep]
+        preferred_p, opposite_p = max(lands, 1.0 - lands), min(lands, 1.0 - lands)
+        preferred = Assumption.SUCCEEDS if lands >= 0.5 else Assumption.FAILS
+        base.append(PathDependency(batch=dep, assumption=preferred))
+        best += _ln(preferred_p)
+        variables.append(FlipVariable(i, _ln(opposite_p) - _ln(preferred_p)))
+    return HeadStream(head.id, base, variables, best)
+
+
+def path_probability(
+    path: SpeculationPath, snapshot: SpeculationSnapshot, p: Mapping[BatchID, float]
+) -> float:
+    """P(every assumption of `path` holds): 0 when a finished dependency contradicts one."""
+    total = 1.0
+    for dependency in path.dependencies:
+        forced = RESOLVED_ASSUMPTION.get(snapshot.state_of(dependency.batch))
+        if forced is not None:
+            if forced is not dependency.assumption:
+                return 0.0
+            continue
+        lands = p[dependency.batch]
+        total *= lands if dependency.assumption is Assumption.SUCCEEDS else 1.0 - lands
+    return total
+
+
+def candidates(
+    path_set: PathSet | None,
+    stream: HeadStream,
+    multiplier: float,
+    *,
+    live_probability: float,
+    margin: float,
+    threshold: float,
+    limit: int,
+) -> list[Valued]:
+    """The head's unfunded paths worth a build, best first.
+
+    A head whose best unbuilt path is `margin` times likelier than all its live builds together
+    (`live_probability` is their sum: paths of a head are exclusive) is offered that path
+    whatever its value; every other path must clear `threshold`. A cancelled path may be offered
+    again (a new attempt).
+    """
+    entries = path_set.paths if path_set else ()
+    # Matched on assumptions rather than ids: hashing every enumerated path costs more than this.
+    stored = {e.path.dependencies: e.status for e in entries}
+    out: list[Valued] = []
+    flips: tuple[int, ...] | None = ()
+    while flips is not None and len(out) < limit:
+        path = stream.build(flips)
+        status = stored.get(path.dependencies)
+        if status is None or status is PathStatus.CANCELLED:
+            probability = math.exp(stream.score(flips))
+            density = probability * multiplier
+            first = not out and probability > margin * live_probability
+            if probability <= 0.0 or (not first and density < threshold):
+                break
+            out.append(Valued(path=path, density=density, first=first, rank=len(out)))
+        flips = stream.advance()
+    return out
+
+
+def running_builds(
+    snapshot: SpeculationSnapshot,
+    live_p: Mapping[PathID, float],
+    multiplier: Mapping[BatchID, float],
+    remaining_share: Callable[[BatchID, PathEntry], float],
+) -> list[Running]:
+    """Live builds of speculating heads, lowest density (value per remaining time) first."""
+    out: list[Running] = []
+    for path_set in snapshot.path_sets:
+        if snapshot.state_of(path_set.head) is not BatchState.SPECULATING:
+            continue
+        for entry in path_set.paths:
+            if entry.status not in LIVE_STATUSES or entry.attempt >= LAST_PREEMPTIBLE_ATTEMPT:
+                continue
+            value = live_p[entry.id] * multiplier[path_set.head]
+            share = max(remaining_share(path_set.head, entry), MIN_REMAINING_SHARE)
+            out.append(Running(entry=entry, density=value / share))
+    out.sort(key=lambda r: (r.density, r.entry.id))
+    return out
+
+
+def _ln(value: float) -> float:
+    return math.log(value) if value > 0.0 else -math.inf

@@ -1,0 +1,99 @@
+"""The value speculator on small queues whose values are computed by hand (doc/speculation.md).
+
+Unless a test says otherwise every change lands with 0.9, builds cost the same, the threshold is
+0.1 and the hysteresis 3. A head's weight is 1 + the heads waiting on it, directly or not.
+"""
+
+from __future__ import annotations
+
+from speculation_helpers import F, S, TableScorer, batch, entry, path, pset, short, snap
+
+from sq.submitqueue.core.speculation.check import check_proposals
+from sq.submitqueue.entity.proposal import PathAction, Speculation
+from sq.submitqueue.entity.snapshot import SpeculationSnapshot
+from sq.submitqueue.extension.speculator.value import ValueSettings, ValueSpeculator
+
+
+def speculate(
+    s: SpeculationSnapshot, budget: int = 4, cost: dict[str, float] | None = None, **settings: float
+) -> list[Speculation]:
+    scores = {b.id: 0.9 for b in s.batches}
+    speculator = ValueSpeculator(
+        TableScorer(scores),
+        ValueSettings(**({"budget": budget, "threshold": 0.1} | settings)),  # type: ignore[arg-type]
+        build_cost=None if cost is None else (lambda b: cost[b.id]),
+    )
+    proposals = speculator.speculate(s)
+    assert check_proposals(s, proposals).rejected == ()
+    return proposals
+
+
+def described(proposals: list[Speculation]) -> list[str]:
+    return [f"{p.action.value} {short(p.path)}" for p in proposals]
+
+
+def test_a_low_value_hedge_is_not_funded_though_slots_are_free() -> None:
+    # A[]: 1 x 0.9 x 2 = 1.8; B[A=s]: 0.9 x 0.9 = 0.81; B[A=f]: 0.1 x 0.9 = 0.09 < 0.1.
+    s = snap(batch("q/A"), batch("q/B", deps=("q/A",)))
+    assert described(speculate(s)) == ["build q/A[]", "build q/B[q/A=s]"]
+    assert described(speculate(s, threshold=0.05)) == [
+        "build q/A[]",
+        "build q/B[q/A=s]",
+        "build q/B[q/A=f]",
+    ]
+
+
+def test_a_head_is_never_starved_of_its_best_path() -> None:
+    # B[A=s] is worth 0.81 but must clear a threshold of 5 only if it were a hedge.
+    s = snap(batch("q/A"), batch("q/B", deps=("q/A",)))
+    assert described(speculate(s, threshold=5.0)) == ["build q/A[]", "build q/B[q/A=s]"]
+
+
+def test_a_hedge_is_worth_what_waits_behind_its_head() -> None:
+    # A <- B <- C <- D. B[A=f] is worth 0.1 x 0.9 x 3 = 0.27 (C and D wait on B); D[C=f] 0.09.
+    s = snap(
+        batch("q/A"),
+        batch("q/B", deps=("q/A",)),
+        batch("q/C", deps=("q/B",)),
+        batch("q/D", deps=("q/C",)),
+    )
+    hedges = [p for p in described(speculate(s, budget=10)) if "=f" in p]
+    assert hedges == ["build q/B[q/A=f]", "build q/C[q/B=f]"]
+
+
+def test_no_alternative_for_a_head_holding_a_passed_path() -> None:
+    # B's passed build included A, so A is good: B[A=s] is all but certain to land B.
+    passed = entry(path("q/B", ("q/A", S)), "passed")
+    s = snap(batch("q/A"), batch("q/B", deps=("q/A",)), sets=(pset("q/B", passed),))
+    assert described(speculate(s, threshold=0.0)) == ["build q/A[]"]
+
+
+def test_a_failed_build_moves_the_dependents_to_the_future_without_it() -> None:
+    # A failed on the bare target: A is bad, so B's running B[A=s] is a lost cause.
+    a = pset("q/A", entry(path("q/A"), "failed"))
+    b = pset("q/B", entry(path("q/B", ("q/A", S)), "building"))
+    s = snap(batch("q/A"), batch("q/B", deps=("q/A",)), sets=(a, b))
+    assert described(speculate(s)) == ["build q/B[q/A=f]"]
+
+
+def test_a_running_low_value_build_is_preempted_for_a_better_candidate() -> None:
+    # Budget full: A[] (1.8) and B's hedge B[A=f] (0.09). C[] arrives worth 0.9 > 3 x 0.09.
+    running = (
+        pset("q/A", entry(path("q/A"), "building")),
+        pset("q/B", entry(path("q/B", ("q/A", F)), "building")),
+    )
+    s = snap(batch("q/A"), batch("q/B", deps=("q/A",)), batch("q/C"), sets=running)
+    assert described(speculate(s, budget=2)) == ["cancel q/B[q/A=f]"]
+    assert described(speculate(s, budget=2, hysteresis=20.0)) == []
+
+
+def test_a_short_build_is_not_starved_behind_a_long_one() -> None:
+    s = snap(batch("q/X"), batch("q/Y"))
+    assert described(speculate(s, budget=1)) == ["build q/X[]"]
+    assert described(speculate(s, budget=1, cost={"q/X": 10.0, "q/Y": 1.0})) == ["build q/Y[]"]
+
+
+def test_a_preempted_path_may_be_built_again() -> None:
+    s = snap(batch("q/A"), sets=(pset("q/A", entry(path("q/A"), "cancelled")),))
+    (again,) = speculate(s)
+    assert (again.action, short(again.path)) == (PathAction.BUILD, "q/A[]")
