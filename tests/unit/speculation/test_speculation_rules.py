@@ -113,10 +113,17 @@ def test_e11_has_no_viable_future(dep2, entries, expected):
 
 def test_no_viable_future_counts_a_ci_cancelled_live_path_as_dead():
     # spec §7: the reference would wait forever here.
-    last = entry(path_over(S, S), "cancelled", attempt=3)
+    last = entry(path_over(S, S), "cancelled", attempt=3, lost=2)
     s = world("succeeded", "succeeded", pset(HEAD, last))
     assert rules.no_viable_future(head_of(s), s.path_set(HEAD), s.state_of)
     assert rules.decide(head_of(s), s.path_set(HEAD), s.state_of).verdict is rules.Verdict.FAIL
+
+
+def test_a_path_rebuilt_after_outdated_landings_and_then_preempted_is_not_dead():
+    # Attempts after an outdated landing are not lost builds: the path may still be built again.
+    again = entry(path_over(S, S), "cancelled", attempt=3)
+    s = world("succeeded", "succeeded", pset(HEAD, again))
+    assert not rules.no_viable_future(head_of(s), s.path_set(HEAD), s.state_of)
 
 
 def test_a_preempted_live_path_is_not_dead():

@@ -34,8 +34,8 @@ def fold_entry(
 
     Deviation from the reference (spec §7): a build that ended `cancelled` although nobody asked
     (the entry was not `cancelling`) is retried as a new `pending` attempt until `max_attempts`
-    of its builds were lost that way; after that it is recorded `cancelled`, which finalize counts as dead, so the
-    head fails instead of waiting forever.
+    of its builds were lost that way; after that it is recorded `cancelled`, which finalize
+    counts as dead, so the head fails instead of waiting forever.
     """
     if _finished(entry.status):
         return entry

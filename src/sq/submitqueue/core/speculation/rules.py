@@ -80,10 +80,10 @@ def no_viable_future(head: Batch, path_set: PathSet | None, state_of: StateOf) -
 
 
 def _dead(entry: PathEntry) -> bool:
-    # A cancelled entry is dead only once CI has cancelled every attempt it gets; one cancelled
+    # A cancelled entry is dead only once CI has lost every build it gets; one cancelled
     # earlier was stopped on request (preempted for a better build) and may be built again.
     if entry.status is PathStatus.CANCELLED:
-        return entry.attempt >= DEFAULT_MAX_ATTEMPTS
+        return entry.lost + 1 >= DEFAULT_MAX_ATTEMPTS
     return entry.status is PathStatus.FAILED
 
 
