@@ -19,10 +19,11 @@ deadline passes), and the target is checked:
   absent, or present but not landed);
 - double_landed: changes found on the target more than once;
 - failed_landed: changes made to fail found on the target;
-- red_trees: first-parent commits after the seed where `sh ci.sh` fails in a checkout.
+- red_trees: first-parent commits after the seed where `sh ci.sh` fails in a checkout;
+- good_failed: changes not made to fail whose request ended `error` (a crash failed a good change).
 
 Last line: `RESULT kills=… requests=… lost=… double_landed=… failed_landed=… red_trees=…
-backend=…`. PostgreSQL needs SQ_TEST_POSTGRES_URL (or --postgres-url).
+good_failed=… backend=…`. PostgreSQL needs SQ_TEST_POSTGRES_URL (or --postgres-url).
 """
 
 from __future__ import annotations
@@ -246,6 +247,9 @@ def verdict(soak: Soak, statuses: dict[str, str]) -> dict[str, int]:
             1 for r, c in soak.requests.items() if c.fails and c.number in on_target
         ),
         "red_trees": len(red_trees(repo, commits, soak.root)),
+        "good_failed": sum(
+            1 for r, s in statuses.items() if s == "error" and not soak.requests[r].fails
+        ),
         "landed": len(landed),
     }
 
@@ -314,7 +318,15 @@ def main() -> None:
             subprocess.run(["rm", "-rf", str(root)], check=False)
         else:
             print(f"kept {root}")
-    keys = ("kills", "requests", "lost", "double_landed", "failed_landed", "red_trees")
+    keys = (
+        "kills",
+        "requests",
+        "lost",
+        "double_landed",
+        "failed_landed",
+        "red_trees",
+        "good_failed",
+    )
     print("RESULT " + " ".join(f"{k}={counts[k]}" for k in keys) + f" backend={args.backend}")
 
 
