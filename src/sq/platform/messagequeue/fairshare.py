@@ -22,12 +22,21 @@ def fair_share_cap(me: str, active: list[str], partitions: int) -> int:
     return max(1, quotient + (1 if ranked.index(me) < remainder else 0))
 
 
-def surplus(owned: Iterable[str], cap: int) -> list[str]:
-    """The partitions to release to get down to `cap`: the largest keys, deterministically."""
-    ordered = sorted(owned)
+def surplus(owned: Iterable[str], cap: int, pending: Collection[str] = ()) -> list[str]:
+    """The partitions to release to get down to `cap`: those with no `pending` work first, then
+    the largest keys, deterministically."""
+    keys = sorted(owned)
+    ordered = [k for k in keys if k in pending] + [k for k in keys if k not in pending]
     if cap <= 0 or len(ordered) <= cap:
         return []
     return ordered[cap:]
+
+
+def busy(owned: Iterable[str], pending: Collection[str]) -> int:
+    """How many owned partitions count against the cap: a drained one is given up as soon as a
+    partition with work needs its place, so two subscribers at their caps with drained
+    partitions never leave work unowned until the drained ones expire."""
+    return sum(1 for key in owned if key in pending)
 
 
 def track_drained(

@@ -195,10 +195,11 @@ class Subscription:
             lease.partition_key: lease
             for lease in await self.store_call(self.store.leases, self.group, self.topic, held=True)
         }
+        pending = set(discovered)
         for key in discovered:
             if key in self.workers or key in self._draining:
                 continue
-            if cap and len(self.workers) >= cap:
+            if cap and fairshare.busy(self.workers, pending) >= cap:
                 break
             lease = held.get(key)
             if lease is not None and lease.owner and lease.renewed_at_ms >= stale_before:
@@ -243,7 +244,7 @@ class Subscription:
         # Nothing here waits for a handler: a tick that did would stop renewing every other lease.
         now = self.clock.now_ms()
         cap = await self._cap()
-        for key in fairshare.surplus(self.workers, cap):
+        for key in fairshare.surplus(self.workers, cap, set(self._discovered)):
             self._shed(self.workers[key])
         keeping = [*self.workers.values(), *self._draining.values()]
         if keeping:
