@@ -49,7 +49,9 @@ class BuildController:
         linked = await db(storage.linked_build, head.queue, entry.id, entry.attempt)
         if linked is None:
             profile = self.deps.profiles.get(head.queue)
-            await profile.runner.trigger(await self._request(head, entry, build_id))
+            started = await profile.runner.trigger(await self._request(head, entry, build_id))
+            if self.deps.runs is not None:
+                await self.deps.runs.started(head.queue, started)
             build = Build(
                 id=build_id,
                 batch_id=head.id,

@@ -1,0 +1,92 @@
+"""Build runs: the runner's side of each build, shared by every orchestrator instance."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from sq.platform.build import BuildState
+from sq.submitqueue.entity.build import BuildID, BuildRun
+from sq.submitqueue.orchestrator.storage import tables as t
+
+_UNFINISHED = (BuildState.PENDING.value, BuildState.RUNNING.value)
+
+
+def build_run_of(row: Any) -> BuildRun:
+    return BuildRun(
+        queue=row.queue,
+        build_id=BuildID(row.build_id),
+        owner=row.owner,
+        state=BuildState(row.state),
+        reason=row.reason,
+        heartbeat_ms=row.heartbeat_ms,
+        cancel_requested=bool(row.cancel_requested),
+    )
+
+
+class BuildRunStore:
+    engine: Engine
+
+    def record_run(self, run: BuildRun) -> None:
+        """Insert the run, or take it over when an earlier trigger's row is there (a retried
+        trigger in another instance runs the build again, so it is the owner now)."""
+        c = t.build_run.c
+        values = {
+            "owner": run.owner,
+            "state": run.state.value,
+            "reason": run.reason,
+            "heartbeat_ms": run.heartbeat_ms,
+            "cancel_requested": run.cancel_requested,
+        }
+        with self.engine.begin() as conn:
+            updated = conn.execute(
+                sa.update(t.build_run)
+                .where(c.queue == run.queue, c.build_id == run.build_id)
+                .values(**values)
+            ).rowcount
+            if not updated:
+                conn.execute(
+                    sa.insert(t.build_run).values(queue=run.queue, build_id=run.build_id, **values)
+                )
+
+    def get_run(self, queue: str, build_id: str) -> BuildRun | None:
+        c = t.build_run.c
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(t.build_run).where(c.queue == queue, c.build_id == build_id)
+            ).one_or_none()
+        return None if row is None else build_run_of(row)
+
+    def finish_run(
+        self, queue: str, build_id: str, owner: str, state: BuildState, reason: str, now_ms: int
+    ) -> bool:
+        """Record the owner's verdict; False when another instance owns the run by now."""
+        c = t.build_run.c
+        with self.engine.begin() as conn:
+            return bool(
+                conn.execute(
+                    sa.update(t.build_run)
+                    .where(c.queue == queue, c.build_id == build_id, c.owner == owner)
+                    .values(state=state.value, reason=reason, heartbeat_ms=now_ms)
+                ).rowcount
+            )
+
+    def request_cancel(self, queue: str, build_id: str) -> None:
+        c = t.build_run.c
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(t.build_run)
+                .where(c.queue == queue, c.build_id == build_id)
+                .values(cancel_requested=True)
+            )
+
+    def beat_runs(self, owner: str, now_ms: int) -> list[BuildRun]:
+        """Renew every unfinished run of `owner` in one statement; those to cancel, in a second."""
+        c = t.build_run.c
+        mine = sa.and_(c.owner == owner, c.state.in_(_UNFINISHED))
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(t.build_run).where(mine).values(heartbeat_ms=now_ms))
+            rows = conn.execute(sa.select(t.build_run).where(mine, c.cancel_requested)).all()
+        return [build_run_of(r) for r in rows]
