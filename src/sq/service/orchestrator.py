@@ -149,9 +149,12 @@ def build_orchestrator(runtime: Runtime) -> ServiceParts:
             m.EntityRef(id=build_id, queue=queue),
         )
 
+    lease_s = runtime.settings.mq.lease_duration_ms / 1000
     runs = BuildRuns(
         storage,
         runtime.clock,
+        beat_s=lease_s / 3,
+        stale_s=lease_s,
         signal=signal,
         runner_of=lambda queue: profiles.get(queue).runner,
     )
@@ -167,6 +170,7 @@ def build_orchestrator(runtime: Runtime) -> ServiceParts:
         publish_only=PUBLISH_ONLY,
         topic_names=TOPIC_NAMES,
         gate=runtime.gate,
+        base_config=runtime.settings.mq.subscription_overrides(),
     )
     return ServiceParts(
         name="orchestrator",
