@@ -37,7 +37,7 @@ async def test_the_owner_stops_a_build_another_instance_asked_to_cancel(tmp_path
     runner.on_finish = owner.finished
     other = BuildRuns(store, clock, owner="b")
     request = BuildRequest(build_id="b1", repository="", base="", labels={"queue": Q})
-    await owner.started(Q, await runner.trigger(request))
+    store.record_run(owner.started(Q, await runner.trigger(request)))
     run = store.get_run(Q, "b1")
     assert run is not None and run.owner == "a" and run.state is BuildState.RUNNING
     assert other.alive(run)
@@ -57,7 +57,7 @@ async def test_a_silent_owner_is_presumed_dead(tmp_path: Path) -> None:
     owner = BuildRuns(store, clock, owner="a", beat_s=5, stale_s=20)
     runner = FakeBuildRunner(held=True)
     request = BuildRequest(build_id="b1", repository="", base="")
-    await owner.started(Q, await runner.trigger(request))
+    store.record_run(owner.started(Q, await runner.trigger(request)))
     clock.advance(15)
     await owner.beat()
     clock.advance(15)
@@ -74,8 +74,10 @@ async def test_only_the_owner_records_a_verdict(tmp_path: Path) -> None:
     b = BuildRuns(store, clock, owner="b")
     runner = FakeBuildRunner(held=True)
     request = BuildRequest(build_id="b1", repository="", base="", labels={"queue": Q})
-    await a.started(Q, await runner.trigger(request))
-    await b.started(Q, await runner.trigger(request))  # a retried trigger elsewhere takes it over
+    store.record_run(a.started(Q, await runner.trigger(request)))
+    store.record_run(
+        b.started(Q, await runner.trigger(request))
+    )  # a retried trigger elsewhere takes it over
     runner.release()
     status = await runner.status("b1")
     await a.finished(request, status)

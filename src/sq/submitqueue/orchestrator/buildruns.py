@@ -52,8 +52,9 @@ class BuildRuns:
         self.runner_of = runner_of
         self._task: asyncio.Task[None] | None = None
 
-    async def started(self, queue: str, status: RunnerStatus) -> None:
-        run = BuildRun(
+    def started(self, queue: str, status: RunnerStatus) -> BuildRun:
+        """The run of a build this instance's runner has just started, to be recorded."""
+        return BuildRun(
             queue=queue,
             build_id=BuildID(status.build_id),
             owner=self.owner,
@@ -61,7 +62,6 @@ class BuildRuns:
             reason=status.reason,
             heartbeat_ms=self.clock.now_ms(),
         )
-        await asyncio.to_thread(self.storage.record_run, run)
 
     async def finished(self, request: BuildRequest, status: RunnerStatus) -> None:
         """The runner's completion callback: record the verdict, then signal it."""

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from sq.platform.build import BuildState
-from sq.submitqueue.entity.build import BuildID, BuildRun
+from sq.submitqueue.entity.build import Build, BuildID, BuildRun
 from sq.submitqueue.orchestrator.storage import tables as t
 
 _UNFINISHED = (BuildState.PENDING.value, BuildState.RUNNING.value)
@@ -26,30 +27,60 @@ def build_run_of(row: Any) -> BuildRun:
     )
 
 
+def _insert(engine: Engine) -> Any:
+    return postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+
+
+def _upsert_run(insert: Any, run: BuildRun) -> Any:
+    values = {
+        "owner": run.owner,
+        "state": run.state.value,
+        "reason": run.reason,
+        "heartbeat_ms": run.heartbeat_ms,
+        "cancel_requested": run.cancel_requested,
+    }
+    return (
+        insert(t.build_run)
+        .values(queue=run.queue, build_id=run.build_id, **values)
+        .on_conflict_do_update(index_elements=["queue", "build_id"], set_=values)
+    )
+
+
 class BuildRunStore:
     engine: Engine
 
-    def record_run(self, run: BuildRun) -> None:
-        """Insert the run, or take it over when an earlier trigger's row is there (a retried
-        trigger in another instance runs the build again, so it is the owner now)."""
-        c = t.build_run.c
-        values = {
-            "owner": run.owner,
-            "state": run.state.value,
-            "reason": run.reason,
-            "heartbeat_ms": run.heartbeat_ms,
-            "cancel_requested": run.cancel_requested,
-        }
+    def start_build(self, queue: str, build: Build, run: BuildRun | None) -> None:
+        """In one transaction: the build (kept if there), its write-once path link, and its run,
+        taken over when an earlier trigger's row is there (a retried trigger in another instance
+        runs the build again, so that instance owns it now)."""
+        insert = _insert(self.engine)
         with self.engine.begin() as conn:
-            updated = conn.execute(
-                sa.update(t.build_run)
-                .where(c.queue == run.queue, c.build_id == run.build_id)
-                .values(**values)
-            ).rowcount
-            if not updated:
-                conn.execute(
-                    sa.insert(t.build_run).values(queue=run.queue, build_id=run.build_id, **values)
+            conn.execute(
+                insert(t.build)
+                .values(
+                    queue=queue,
+                    id=build.id,
+                    batch_id=build.batch_id,
+                    path_id=build.path_id,
+                    attempt=build.attempt,
+                    status=build.status.value,
                 )
+                .on_conflict_do_nothing()
+            )
+            conn.execute(
+                insert(t.path_build)
+                .values(
+                    queue=queue, path_id=build.path_id, attempt=build.attempt, build_id=build.id
+                )
+                .on_conflict_do_nothing()
+            )
+            if run is not None:
+                conn.execute(_upsert_run(insert, run))
+
+    def record_run(self, run: BuildRun) -> None:
+        """`start_build`'s run alone: insert it, or take it over."""
+        with self.engine.begin() as conn:
+            conn.execute(_upsert_run(_insert(self.engine), run))
 
     def get_run(self, queue: str, build_id: str) -> BuildRun | None:
         c = t.build_run.c
