@@ -77,10 +77,10 @@ class Cluster:
         self.config.write_text(config)
         self.members: list[Member] = []
 
-    def start(self, service: str, count: int = 1) -> list[Member]:
-        """Start `count` more processes of `service`, then wait until each is ready."""
+    def start(self, *services: str, count: int = 1) -> list[Member]:
+        """Start `count` more processes of each service, then wait until each is ready."""
         started = []
-        for _ in range(count):
+        for service in [s for s in services for _ in range(count)]:
             index = sum(1 for m in self.members if m.service == service) + 1
             member = Member(service, index, free_port(), self.root / f"{service}-{index}.log")
             data = self.root / member.name
