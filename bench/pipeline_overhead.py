@@ -215,6 +215,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--queue-messages", type=int, help="messages for the queue-rate measurement (default 2000)"
     )
     parser.add_argument("--sqlite-only", action="store_true", help="skip PostgreSQL")
+    parser.add_argument("--postgres-only", action="store_true", help="skip SQLite")
     parser.add_argument(
         "--postgres-url",
         default=os.environ.get(PG_ENV),
@@ -240,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.disable(logging.WARNING)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
-    outcomes = run_sqlite(args)
+    outcomes = [] if args.postgres_only else run_sqlite(args)
     if args.sqlite_only or not args.postgres_url:
         why = "--sqlite-only" if args.sqlite_only else f"{PG_ENV} and --postgres-url are unset"
         print(f"postgresql skipped: {why}", flush=True)
