@@ -61,6 +61,23 @@ class _Runners:
         raise ValueError(f"queue {config.name!r}: build runner {config.build.runner!r} not built")
 
 
+class _CommandRunnersCloser:
+    """Cancels the builds this process runs when it stops, so that their ends are recorded as
+    cancellations and another instance builds them again at once, not a lease later."""
+
+    def __init__(self, profiles: Profiles) -> None:
+        self._runners = {
+            id(p.runner): p.runner for p in profiles if isinstance(p.runner, CommandBuildRunner)
+        }
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        for runner in self._runners.values():
+            await runner.close()
+
+
 def _provider(config: QueueConfig, data_dir: Path) -> ChangeProvider:
     if config.provider == "fake":
         return FakeChangeProvider()
@@ -175,5 +192,5 @@ def build_orchestrator(runtime: Runtime) -> ServiceParts:
     return ServiceParts(
         name="orchestrator",
         routers=[*hooks.routers, builds_router(deps)],
-        components=[*hooks.components, runs, pipeline],
+        components=[*hooks.components, runs, _CommandRunnersCloser(profiles), pipeline],
     )
