@@ -22,11 +22,9 @@ def fair_share_cap(me: str, active: list[str], partitions: int) -> int:
     return max(1, quotient + (1 if ranked.index(me) < remainder else 0))
 
 
-def surplus(owned: Iterable[str], cap: int, pending: Collection[str] = ()) -> list[str]:
-    """The partitions to release to get down to `cap`: those with no `pending` work first, then
-    the largest keys, deterministically."""
-    keys = sorted(owned)
-    ordered = [k for k in keys if k in pending] + [k for k in keys if k not in pending]
+def surplus(owned: Iterable[str], cap: int) -> list[str]:
+    """The partitions to release to get down to `cap`: the largest keys, deterministically."""
+    ordered = sorted(owned)
     if cap <= 0 or len(ordered) <= cap:
         return []
     return ordered[cap:]

@@ -195,7 +195,7 @@ class Subscription:
             lease.partition_key: lease
             for lease in await self.store_call(self.store.leases, self.group, self.topic, held=True)
         }
-        pending = set(discovered)
+        pending = self._with_work(discovered)
         for key in discovered:
             if key in self.workers or key in self._draining:
                 continue
@@ -244,7 +244,7 @@ class Subscription:
         # Nothing here waits for a handler: a tick that did would stop renewing every other lease.
         now = self.clock.now_ms()
         cap = await self._cap()
-        for key in fairshare.surplus(self.workers, cap, set(self._discovered)):
+        for key in fairshare.surplus(self.workers, cap):
             self._shed(self.workers[key])
         keeping = [*self.workers.values(), *self._draining.values()]
         if keeping:
@@ -261,6 +261,11 @@ class Subscription:
             self.topic,
             now - PURGE_AFTER_LEASES * self.config.lease_duration_ms,
         )
+
+    def _with_work(self, discovered: list[str]) -> set[str]:
+        """Partitions with messages waiting, or in a handler right now (a claimed delivery may
+        keep its partition out of discovery)."""
+        return set(discovered) | {k for k, w in self.workers.items() if w.handling}
 
     # --- workers ---------------------------------------------------------------------------------
 
