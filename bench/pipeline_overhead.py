@@ -18,11 +18,14 @@ as the gateway accepts them, and the clock runs until the last one has landed.
 - ceiling = queue rate x 60 / messages per landed request: the landed/min the queue alone would
   allow if the services cost nothing. vs ceiling = landed/min / ceiling.
 
-Each backend gets fresh databases: SQLite files in a temporary data directory (one per service,
-as `sq serve` lays them out), or on PostgreSQL one database per service (queue, gateway,
-orchestrator), created and dropped here. PostgreSQL runs when SQ_TEST_POSTGRES_URL (or
---postgres-url) names a server. Last line:
-`RESULT sqlite_landed_per_min=… pg_landed_per_min=… sqlite_vs_ceiling=… pg_vs_ceiling=…`.
+Each backend runs twice: the shallow run keeps at most `--in-flight` requests unsettled; the deep
+run submits `--deep` requests at once (hundreds of heads in flight). deep_vs_shallow = the deep
+run's landed/min / the shallow run's. Each run gets fresh databases: SQLite files in a temporary
+data directory (one per service, as `sq serve` lays them out), or on PostgreSQL one database per
+service (queue, gateway, orchestrator), created and dropped here. PostgreSQL runs when
+SQ_TEST_POSTGRES_URL (or --postgres-url) names a server. Last line: `RESULT sqlite_landed_per_min=…
+pg_landed_per_min=… sqlite_vs_ceiling=… pg_vs_ceiling=… sqlite_deep_landed_per_min=…
+pg_deep_landed_per_min=… sqlite_deep_vs_shallow=… pg_deep_vs_shallow=…`.
 """
 
 from __future__ import annotations
@@ -35,187 +38,32 @@ import math
 import os
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager as ContextManager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx2
 import structlog
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import queue_throughput
 from benchdb import fresh_postgres_url
-from sq.platform import migrations
-from sq.platform.lifecycle import Group
-from sq.platform.messagequeue.model import DLQ_SUFFIX
-from sq.platform.messagequeue.sql.admin import QueueAdmin
-from sq.service import services  # noqa: F401  (registers every service builder)
-from sq.service.access import Access
-from sq.service.http import build_app
-from sq.service.runtime import SERVICES, Runtime
-from sq.service.settings import Settings
+from pipeline_stack import QUEUE, Load, Outcome, outcome, percentile, progress, run_stack
 
 PG_ENV = "SQ_TEST_POSTGRES_URL"
-QUEUE = "demo"
-STACK = ("gateway", "orchestrator", "runway")
-TERMINAL = {"landed", "error", "cancelled"}
 QUICK_REQUESTS = 30
 QUICK_QUEUE_MESSAGES = 300
+DEEP_REQUESTS = 300
 
 
-class BenchRuntime(Runtime):
-    """A Runtime whose services keep their tables at the URLs given (one database each)."""
-
-    def __init__(self, settings: Settings, urls: dict[str, str]) -> None:
-        super().__init__(settings)
-        self._urls = urls
-
-    def engine_for(
-        self, service: str, *schemas: migrations.SchemaSet, url: str | None = None
-    ) -> Any:
-        return super().engine_for(service, *schemas, url=url or self._urls.get(service))
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Outcome:
-    backend: str
-    requests: int
-    landed: int
-    wall_s: float
-    latencies_ms: list[float]
-    messages: dict[str, int]
-    dead_letters: int
-    queue_rates: dict[int, float]
-
-    @property
-    def landed_per_min(self) -> float:
-        return self.landed / self.wall_s * 60 if self.wall_s else math.nan
-
-    @property
-    def messages_per_landed(self) -> float:
-        return sum(self.messages.values()) / self.landed if self.landed else math.nan
-
-    @property
-    def queue_rate(self) -> float:
-        return max(self.queue_rates.values())
-
-    @property
-    def ceiling_per_min(self) -> float:
-        return self.queue_rate * 60 / self.messages_per_landed
-
-    @property
-    def vs_ceiling(self) -> float:
-        return self.landed_per_min / self.ceiling_per_min
-
-
-def progress(message: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(p / 100 * len(ordered)) - 1))]
-
-
-def settings_for(data_dir: Path, urls: dict[str, str]) -> Settings:
-    return Settings.model_validate(
-        {
-            "data_dir": data_dir,
-            "log": {"level": "error"},
-            "mq": {"url": urls.get("queue")},
-            "submitqueue": {"gateway_database_url": urls.get("gateway")},
-        }
+def loads(args: argparse.Namespace) -> dict[str, Load]:
+    shallow = Load(
+        requests=args.requests, in_flight=args.in_flight, clients=args.clients, timeout=args.timeout
     )
-
-
-async def submit(http: httpx2.AsyncClient, numbers: range, clients: int) -> list[dict[str, Any]]:
-    """Land one change per number over `clients` concurrent clients; the accepted summaries."""
-    todo = iter(numbers)
-    accepted: list[dict[str, Any]] = []
-
-    async def client() -> None:
-        for i in todo:
-            body = {"queue": QUEUE, "change_uris": [f"fake://bench.example/change-{i}"]}
-            response = await http.post("/api/v1/requests", json=body)
-            if response.status_code != 201:
-                raise RuntimeError(f"land refused: {response.status_code} {response.text}")
-            accepted.append(response.json())
-
-    await asyncio.gather(*(client() for _ in range(clients)))
-    return accepted
-
-
-async def received_since(http: httpx2.AsyncClient, after_ms: int) -> list[dict[str, Any]]:
-    """Every request received at or after `after_ms`, through the list API's pages."""
-    rows: list[dict[str, Any]] = []
-    params: dict[str, Any] = {"page_size": 200, "received_at_or_after_ms": after_ms}
-    while True:
-        page = (await http.get(f"/api/v1/queues/{QUEUE}/requests", params=params)).json()
-        rows += page["requests"]
-        if not page.get("next_page_token"):
-            return rows
-        params = {
-            "page_size": 200,
-            "page_token": page["next_page_token"],
-            "received_at_or_after_ms": page["received_at_or_after_ms"],
-            "received_before_ms": page["received_before_ms"],
-        }
-
-
-async def drive(http: httpx2.AsyncClient, args: argparse.Namespace) -> list[dict[str, Any]]:
-    """Land `--requests` changes, keeping at most `--in-flight` unsettled (0: all at once), and
-    return each request's final summary once every one has settled."""
-    window = args.in_flight or args.requests
-    deadline = time.monotonic() + args.timeout
-    submitted = 0
-    unsettled: dict[str, int] = {}
-    settled: dict[str, dict[str, Any]] = {}
-    while len(settled) < args.requests:
-        room = min(window - len(unsettled), args.requests - submitted)
-        if room > 0:
-            for body in await submit(http, range(submitted, submitted + room), args.clients):
-                unsettled[body["id"]] = body["received_at_ms"]
-            submitted += room
-        oldest = min(unsettled.values(), default=0)
-        for row in await received_since(http, oldest):
-            if row["id"] in unsettled and row["status"] in TERMINAL:
-                del unsettled[row["id"]]
-                settled[row["id"]] = row
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{len(settled)} of {args.requests} settled in {args.timeout}s")
-        if min(window - len(unsettled), args.requests - submitted) <= 0:
-            await asyncio.sleep(0.1)
-    return list(settled.values())
-
-
-async def run_stack(
-    data_dir: Path, urls: dict[str, str], args: argparse.Namespace
-) -> tuple[list[dict[str, Any]], dict[str, int], int]:
-    """Push the requests through the stack; (final summaries, messages per topic, dead letters)."""
-    settings = settings_for(data_dir, urls)
-    runtime = BenchRuntime(settings, urls)
-    parts = [SERVICES[name](runtime) for name in STACK]
-    app = build_app([r for p in parts for r in p.routers], ready=lambda: True, access=Access())
-    group = Group(*[c for p in parts for c in p.components])
-    await group.start()
-    try:
-        transport = httpx2.ASGITransport(app=app)
-        async with httpx2.AsyncClient(transport=transport, base_url="http://sq") as http:
-            rows = await drive(http, args)
-    finally:
-        await group.stop()
-        await runtime.queue.close()
-    admin = QueueAdmin(runtime.queue_engine)
-    topics = [t for t in admin.topics() if not t.topic.endswith(DLQ_SUFFIX)]
-    # Partition sequence numbers count every message ever published, including acked ones the
-    # queue has since collected (retention is 10 minutes and a run can last longer).
-    messages = {t.topic: sum(p.last_seq for p in admin.partitions(t.topic)) for t in topics}
-    dead = sum(t.dead_letters for t in topics)
-    runtime.dispose()
-    return rows, messages, dead
+    if not args.deep:
+        return {"": shallow}
+    deep = Load(requests=args.deep, in_flight=0, clients=args.clients, timeout=args.timeout)
+    return {"": shallow, " deep": deep}
 
 
 def queue_rates(
@@ -232,35 +80,17 @@ def queue_rates(
     return rates
 
 
-def outcome(
-    backend: str,
-    rows: list[dict[str, Any]],
-    messages: dict[str, int],
-    dead: int,
-    rates: dict[int, float],
-) -> Outcome:
-    landed = [r for r in rows if r["status"] == "landed"]
-    first = min(r["received_at_ms"] for r in rows)
-    last = max(r["status_at_ms"] for r in landed) if landed else first
-    return Outcome(
-        backend=backend,
-        requests=len(rows),
-        landed=len(landed),
-        wall_s=(last - first) / 1000,
-        latencies_ms=[float(r["status_at_ms"] - r["received_at_ms"]) for r in landed],
-        messages=messages,
-        dead_letters=dead,
-        queue_rates=rates,
-    )
-
-
-def run_sqlite(args: argparse.Namespace) -> Outcome:
+def run_sqlite(args: argparse.Namespace) -> list[Outcome]:
+    outcomes = []
     with tempfile.TemporaryDirectory(prefix="sqbench-") as tmp:
         progress(f"sqlite: queue rate, {args.queue_messages} messages, 1 and 50 partitions")
         rates = queue_rates(lambda: sqlite_file(Path(tmp)), args)
-        progress(f"sqlite: {args.requests} requests through the stack")
-        rows, messages, dead = asyncio.run(run_stack(Path(tmp) / "data", {}, args))
-    return outcome("sqlite", rows, messages, dead, rates)
+        for name, load in loads(args).items():
+            progress(f"sqlite{name}: {load.requests} requests through the stack")
+            data = Path(tmp) / f"data{name.strip()}"
+            rows, messages, dead = asyncio.run(run_stack(data, {}, load))
+            outcomes.append(outcome(f"sqlite{name}", rows, messages, dead, rates))
+    return outcomes
 
 
 @contextlib.contextmanager
@@ -275,16 +105,19 @@ def postgres_databases(server: str, names: tuple[str, ...]) -> Iterator[dict[str
         yield {name: stack.enter_context(fresh_postgres_url(server, "sqpipe")) for name in names}
 
 
-def run_postgres(args: argparse.Namespace) -> Outcome:
+def run_postgres(args: argparse.Namespace) -> list[Outcome]:
     progress(f"postgresql: queue rate, {args.queue_messages} messages, 1 and 50 partitions")
     rates = queue_rates(lambda: fresh_postgres_url(args.postgres_url, "sqpipe"), args)
-    progress(f"postgresql: {args.requests} requests through the stack")
-    with (
-        tempfile.TemporaryDirectory(prefix="sqbench-") as tmp,
-        postgres_databases(args.postgres_url, ("queue", "gateway", "orchestrator")) as urls,
-    ):
-        rows, messages, dead = asyncio.run(run_stack(Path(tmp), urls, args))
-    return outcome("postgresql", rows, messages, dead, rates)
+    outcomes = []
+    for name, load in loads(args).items():
+        progress(f"postgresql{name}: {load.requests} requests through the stack")
+        with (
+            tempfile.TemporaryDirectory(prefix="sqbench-") as tmp,
+            postgres_databases(args.postgres_url, ("queue", "gateway", "orchestrator")) as urls,
+        ):
+            rows, messages, dead = asyncio.run(run_stack(Path(tmp), urls, load))
+        outcomes.append(outcome(f"postgresql{name}", rows, messages, dead, rates))
+    return outcomes
 
 
 def report(outcomes: list[Outcome]) -> str:
@@ -340,11 +173,21 @@ def result_line(outcomes: list[Outcome]) -> str:
         o = by.get(backend)
         return "n/a" if o is None else format(getattr(o, value), fmt)
 
+    def deep_vs_shallow(backend: str) -> str:
+        deep, shallow = by.get(f"{backend} deep"), by.get(backend)
+        if deep is None or shallow is None:
+            return "n/a"
+        return f"{deep.landed_per_min / shallow.landed_per_min:.2f}"
+
     return (
         f"RESULT sqlite_landed_per_min={figure('sqlite', 'landed_per_min', '.1f')}"
         f" pg_landed_per_min={figure('postgresql', 'landed_per_min', '.1f')}"
         f" sqlite_vs_ceiling={figure('sqlite', 'vs_ceiling', '.3f')}"
         f" pg_vs_ceiling={figure('postgresql', 'vs_ceiling', '.3f')}"
+        f" sqlite_deep_landed_per_min={figure('sqlite deep', 'landed_per_min', '.1f')}"
+        f" pg_deep_landed_per_min={figure('postgresql deep', 'landed_per_min', '.1f')}"
+        f" sqlite_deep_vs_shallow={deep_vs_shallow('sqlite')}"
+        f" pg_deep_vs_shallow={deep_vs_shallow('postgresql')}"
     )
 
 
@@ -364,9 +207,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="most requests unsettled at once; 0 lands all of them at once (default 10)",
     )
     parser.add_argument(
+        "--deep",
+        type=int,
+        help=f"requests of the deep run, all submitted at once (default {DEEP_REQUESTS}; 0 skips)",
+    )
+    parser.add_argument(
         "--queue-messages", type=int, help="messages for the queue-rate measurement (default 2000)"
     )
     parser.add_argument("--sqlite-only", action="store_true", help="skip PostgreSQL")
+    parser.add_argument("--postgres-only", action="store_true", help="skip SQLite")
     parser.add_argument(
         "--postgres-url",
         default=os.environ.get(PG_ENV),
@@ -376,9 +225,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.requests is None:
         args.requests = QUICK_REQUESTS if args.quick else 200
+    if args.deep is None:
+        args.deep = args.requests if args.quick else DEEP_REQUESTS
     if args.queue_messages is None:
         args.queue_messages = QUICK_QUEUE_MESSAGES if args.quick else 2000
-    if min(args.requests, args.clients, args.queue_messages) < 1 or args.in_flight < 0:
+    if (
+        min(args.requests, args.clients, args.queue_messages) < 1
+        or min(args.in_flight, args.deep) < 0
+    ):
         parser.error("--requests, --clients and --queue-messages must be positive")
     return args
 
@@ -387,16 +241,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.disable(logging.WARNING)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
-    outcomes = [run_sqlite(args)]
+    outcomes = [] if args.postgres_only else run_sqlite(args)
     if args.sqlite_only or not args.postgres_url:
         why = "--sqlite-only" if args.sqlite_only else f"{PG_ENV} and --postgres-url are unset"
         print(f"postgresql skipped: {why}", flush=True)
     else:
-        outcomes.append(run_postgres(args))
+        outcomes += run_postgres(args)
     print(
         f"Pipeline overhead: {args.requests} requests, at most {args.in_flight or 'all'} in "
-        f"flight, {args.clients} clients, instant fake "
-        f"builds, queue {QUEUE!r} (fake provider, noop merger, `all` analyzer, budget 4)"
+        f"flight; deep: {args.deep or 'skipped'}, all at once; {args.clients} clients, "
+        f"instant fake builds, queue {QUEUE!r} (fake provider, noop merger, `all` analyzer, "
+        "budget 4)"
     )
     print()
     print(report(outcomes))

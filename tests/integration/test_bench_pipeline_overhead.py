@@ -17,7 +17,16 @@ import sqlalchemy as sa
 from support.databases import postgres_server_url
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "pipeline_overhead.py"
-KEYS = ("sqlite_landed_per_min", "pg_landed_per_min", "sqlite_vs_ceiling", "pg_vs_ceiling")
+KEYS = (
+    "sqlite_landed_per_min",
+    "pg_landed_per_min",
+    "sqlite_vs_ceiling",
+    "pg_vs_ceiling",
+    "sqlite_deep_landed_per_min",
+    "pg_deep_landed_per_min",
+    "sqlite_deep_vs_shallow",
+    "pg_deep_vs_shallow",
+)
 
 
 def parse_result(line: str) -> dict[str, float | None]:
@@ -65,10 +74,14 @@ def test_quick_sqlite_run_lands_everything_and_prints_a_result_line(tmp_path: Pa
     result = parse_result(lines[-1])
     assert tuple(result) == KEYS
     assert positive(result["sqlite_landed_per_min"]) and positive(result["sqlite_vs_ceiling"])
+    assert positive(result["sqlite_deep_landed_per_min"])
+    assert positive(result["sqlite_deep_vs_shallow"])
     assert result["pg_landed_per_min"] is None and result["pg_vs_ceiling"] is None
+    assert result["pg_deep_vs_shallow"] is None
     assert any(line.startswith("postgresql skipped:") for line in lines)
-    row = next(line for line in lines if line.startswith("|") and "sqlite" in line)
-    assert "4/4" in row
+    rows = [line for line in lines if line.startswith("|") and "sqlite" in line]
+    assert len(rows) == 2 and all("4/4" in row for row in rows)
+    assert "sqlite deep: 4 requests through the stack" in stderr
     assert "dead letters 0" in "\n".join(lines)
     assert "sqlite: 4 requests through the stack" in stderr
 
@@ -88,8 +101,9 @@ def test_quick_postgres_run_drops_its_databases(tmp_path: Path) -> None:
         lines, _ = run_bench(tmp_path, {**os.environ, "SQ_TEST_POSTGRES_URL": server})
         result = parse_result(lines[-1])
         assert positive(result["pg_landed_per_min"]) and positive(result["pg_vs_ceiling"])
-        row = next(line for line in lines if line.startswith("|") and "postgresql" in line)
-        assert "4/4" in row
+        assert positive(result["pg_deep_vs_shallow"])
+        rows = [line for line in lines if line.startswith("|") and "postgresql" in line]
+        assert len(rows) == 2 and all("4/4" in row for row in rows)
         assert bench_databases() <= before
     finally:
         admin.dispose()

@@ -9,6 +9,7 @@ from typing import Any
 
 from sq.api import runway as rw
 from sq.platform import migrations
+from sq.platform.build import BuildState
 from sq.platform.build.fake import FakeBuildRunner
 from sq.platform.clock import Clock
 from sq.platform.db import create_engine
@@ -32,11 +33,12 @@ from sq.submitqueue.extension.scorer.history import HistoryConfig, HistoryScorer
 from sq.submitqueue.extension.scorer.outcomes_sql import SqlOutcomeStore
 from sq.submitqueue.extension.speculator import Speculator
 from sq.submitqueue.extension.speculator.standard import StandardSpeculator
+from sq.submitqueue.orchestrator.buildruns import BuildRuns
 from sq.submitqueue.orchestrator.changes import BatchChanges
 from sq.submitqueue.orchestrator.pipeline import PUBLISH_ONLY, STAGES, TOPIC_NAMES
 from sq.submitqueue.orchestrator.profile import OrchestratorDeps, Profiles, QueueProfile
 from sq.submitqueue.orchestrator.storage import OrchestratorStorage, schema
-from support.mq import Harness
+from support.mq import Harness, settle
 
 QUEUE = "q"
 TERMINAL = {"landed", "error", "cancelled"}
@@ -93,12 +95,14 @@ class Stack:
         probability: float = 0.9,
         history: bool = False,
         speculator: Callable[[Scorer, int, Clock], Speculator] | None = None,
+        instances: int = 1,
     ) -> None:
+        """`instances` > 1 runs that many orchestrators on one database and queue, each with its
+        own runner and build runs, as separate processes would (the first is `self.runner`)."""
         self.h = Harness(MemoryQueueStore())
         engine = create_engine(f"sqlite:///{tmp / 'orchestrator.db'}")
         migrations.upgrade(engine, schema(), migrations.counter_schema())
         self.storage = OrchestratorStorage(engine)
-        self.runner = FakeBuildRunner(held=True)
         self.merger = merger or NoopMerger()
         chosen = analyzer_for(self.storage) if analyzer_for else analyzer or AllConflictAnalyzer()
         self.scorer: Scorer = ConstantScorer(probability)
@@ -108,28 +112,49 @@ class Stack:
                 SqlOutcomeStore(engine, QUEUE),
                 HistoryConfig(prior_mean=probability),
             )
-        profile = QueueProfile(
-            name=QUEUE,
-            provider=FakeChangeProvider(),
-            analyzer=chosen,
-            speculator=(
-                speculator(self.scorer, budget, self.h.clock)
-                if speculator
-                else StandardSpeculator(self.scorer, budget)
-            ),
-            runner=self.runner,
-            outcomes=self.scorer if isinstance(self.scorer, HistoryScorer) else None,
-        )
         self.hooks = HookRecorder()
-        self.deps = OrchestratorDeps(
-            storage=self.storage,
-            profiles=Profiles([profile]),
-            clock=self.h.clock,
-            hooks=HookDeps(sink=self.hooks, store=MemoryHookStore(), clock=self.h.clock),
-        )
-        self.orchestrator = construct(
-            self.h.queue, self.deps, STAGES, publish_only=PUBLISH_ONLY, topic_names=TOPIC_NAMES
-        )
+        self.peers = [self.h] + [self.h.peer(f"s{i + 1}") for i in range(1, instances)]
+        self.runners: list[FakeBuildRunner] = []
+        self.runs: list[BuildRuns] = []
+        self.orchestrators = []
+        self.all_deps: list[OrchestratorDeps] = []
+        for index, harness in enumerate(self.peers):
+            runs = None
+            if instances > 1:
+                runs = BuildRuns(
+                    self.storage, self.h.clock, owner=f"o{index + 1}", signal=self._signal
+                )
+                self.runs.append(runs)
+            runner = FakeBuildRunner(held=True, on_finish=runs.finished if runs else None)
+            self.runners.append(runner)
+            profile = QueueProfile(
+                name=QUEUE,
+                provider=FakeChangeProvider(),
+                analyzer=chosen,
+                speculator=(
+                    speculator(self.scorer, budget, self.h.clock)
+                    if speculator
+                    else StandardSpeculator(self.scorer, budget)
+                ),
+                runner=runner,
+                outcomes=self.scorer if isinstance(self.scorer, HistoryScorer) else None,
+            )
+            deps = OrchestratorDeps(
+                storage=self.storage,
+                profiles=Profiles([profile]),
+                clock=self.h.clock,
+                hooks=HookDeps(sink=self.hooks, store=MemoryHookStore(), clock=self.h.clock),
+                runs=runs,
+            )
+            self.all_deps.append(deps)
+            self.orchestrators.append(
+                construct(
+                    harness.queue, deps, STAGES, publish_only=PUBLISH_ONLY, topic_names=TOPIC_NAMES
+                )
+            )
+        self.runner = self.runners[0]
+        self.deps = self.all_deps[0]
+        self.orchestrator = self.orchestrators[0]
         runway = RunwayDeps(targets=lambda q: RunwayTarget(merger=self.merger))
         self.runway = construct(self.h.queue, runway, RUNWAY_STAGES, publish_only=RUNWAY_PUBLISH)
         self.log = LogSink()
@@ -137,14 +162,26 @@ class Stack:
         self.merge_results: list[rw.MergeResult] = []
         self._n = 0
 
+    async def _signal(self, queue: str, build_id: str, state: BuildState) -> None:
+        payload = m.EntityRef(id=build_id, queue=queue)
+        await self.h.queue.publish(
+            m.TOPIC_BUILDSIGNAL, f"{build_id}#end", f"{build_id}/finished/{state}", payload
+        )
+
     async def start(self) -> None:
-        await self.orchestrator.start()
+        for runs in self.runs:
+            await runs.start()
+        for orchestrator in self.orchestrators:
+            await orchestrator.start()
         await self.runway.start()
         await self.h.consume(m.TOPIC_LOG, "gateway-log", inbox=self.log)  # type: ignore[arg-type]
 
     async def stop(self) -> None:
         await self.runway.stop()
-        await self.orchestrator.stop()
+        for orchestrator in reversed(self.orchestrators):
+            await orchestrator.stop()
+        for runs in self.runs:
+            await runs.stop()
 
     async def land(self, name: str, *, files: str = "", fake: str = "", stack: int = 1) -> str:
         self._n += 1
@@ -175,7 +212,7 @@ class Stack:
         rest, nothing is pending but polls of running builds, and nothing new has been published
         for the longest poll interval, so every build has been polled at least once since.
         """
-        await self.h.settle()
+        await self._settle_all()
         clock = self.h.clock
         published, quiet_since = self.published(), clock.now_ms()
         for _ in range(most):
@@ -183,10 +220,15 @@ class Stack:
             if due is None or (only_polls and clock.now_ms() - quiet_since >= QUIET_MS):
                 return
             clock.advance(min(max(due - clock.now_ms(), 1), STEP_MS) / 1000)
-            await self.h.settle()
+            await self._settle_all()
             if self.published() != published:
                 published, quiet_since = self.published(), clock.now_ms()
         raise AssertionError(f"the pipeline did not come to rest in {most} steps")
+
+    async def _settle_all(self) -> None:
+        for runner in self.runners:
+            await runner.finished()
+        await settle(*(p.queue for p in self.peers))
 
     def _next_due(self) -> tuple[int | None, bool]:
         """When the next held or retried message comes due, and whether only polls wait."""
@@ -207,13 +249,14 @@ class Stack:
         return sum(self.h.store._last_seq.values())  # type: ignore[attr-defined]
 
     def builds(self) -> int:
-        return len(self.runner.triggered)
+        return sum(len(r.triggered) for r in self.runners)
 
     def running_heads(self) -> list[str]:
-        return sorted({r.labels["head"] for r in self.runner.running()})
+        return sorted({r.labels["head"] for x in self.runners for r in x.running()})
 
     async def release(self, **kw: Any) -> None:
-        self.runner.release(**kw)
+        for runner in self.runners:
+            runner.release(**kw)
         await self.settle()
 
     def order_landed(self) -> list[str]:

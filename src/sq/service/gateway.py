@@ -73,7 +73,7 @@ def build_gateway(runtime: Runtime, settings: SubmitQueueSettings) -> tuple[Gate
         stages(),
         publish_only=[TOPIC_START, TOPIC_CANCEL],
         gate=runtime.gate,
-        base_config={"poll_interval_ms": runtime.settings.mq.poll_interval_ms},
+        base_config=runtime.settings.mq.subscription_overrides(),
     )
     gateway = Gateway(
         store=store,

@@ -5,13 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from sq.platform import migrations
-from sq.platform.build import BuildRunner
-from sq.platform.build.command import CommandBuildRunner
+from sq.platform.build import BuildRunner, BuildState
+from sq.platform.build.command import CommandBuildRunner, OnFinish
 from sq.platform.build.fake import FakeBuildRunner
 from sq.platform.pipeline import construct
+from sq.platform.publish import intent_id
 from sq.service.hooks import wire_hooks
 from sq.service.runtime import Runtime, ServiceParts, register
 from sq.service.settings_submitqueue import QueueConfig
+from sq.submitqueue.core import messages as m
 from sq.submitqueue.extension.changeprovider import ChangeProvider
 from sq.submitqueue.extension.changeprovider.fake import FakeChangeProvider
 from sq.submitqueue.extension.changeprovider.git import GitChangeProvider
@@ -31,6 +33,7 @@ from sq.submitqueue.extension.speculator import Speculator
 from sq.submitqueue.extension.speculator.standard import StandardSpeculator
 from sq.submitqueue.extension.speculator.value import ValueSettings, ValueSpeculator
 from sq.submitqueue.orchestrator.api import builds_router
+from sq.submitqueue.orchestrator.buildruns import BuildRuns
 from sq.submitqueue.orchestrator.changes import BatchChanges
 from sq.submitqueue.orchestrator.controller.hooks import SOURCE
 from sq.submitqueue.orchestrator.pipeline import PUBLISH_ONLY, STAGES, TOPIC_NAMES
@@ -39,8 +42,9 @@ from sq.submitqueue.orchestrator.storage import OrchestratorStorage, schema
 
 
 class _Runners:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, on_finish: OnFinish | None) -> None:
         self._data_dir = data_dir
+        self._on_finish = on_finish
         self.fake = FakeBuildRunner()
         self._command: CommandBuildRunner | None = None
 
@@ -51,10 +55,29 @@ class _Runners:
             if self._command is None:
                 root = self._data_dir / "builds"
                 self._command = CommandBuildRunner(
-                    workspace_dir=root / "workspaces", log_dir=root / "logs"
+                    workspace_dir=root / "workspaces",
+                    log_dir=root / "logs",
+                    on_finish=self._on_finish,
                 )
             return self._command
         raise ValueError(f"queue {config.name!r}: build runner {config.build.runner!r} not built")
+
+
+class _CommandRunnersCloser:
+    """Cancels the builds this process runs when it stops, so that their ends are recorded as
+    cancellations and another instance builds them again at once, not a lease later."""
+
+    def __init__(self, profiles: Profiles) -> None:
+        self._runners = {
+            id(p.runner): p.runner for p in profiles if isinstance(p.runner, CommandBuildRunner)
+        }
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        for runner in self._runners.values():
+            await runner.close()
 
 
 def _provider(config: QueueConfig, data_dir: Path) -> ChangeProvider:
@@ -113,10 +136,13 @@ def _or(value: float | None, default: float) -> float:
 
 
 def profiles_for(
-    queues: list[QueueConfig], storage: OrchestratorStorage, data_dir: Path
+    queues: list[QueueConfig],
+    storage: OrchestratorStorage,
+    data_dir: Path,
+    runs: BuildRuns | None = None,
 ) -> list[QueueProfile]:
     changes = BatchChanges(storage)
-    runners = _Runners(data_dir)
+    runners = _Runners(data_dir, runs.finished if runs is not None else None)
     profiles = []
     for q in queues:
         scorer = _scorer(q, changes, storage)
@@ -153,10 +179,30 @@ def build_orchestrator(runtime: Runtime) -> ServiceParts:
     )
     storage = OrchestratorStorage(engine)
     data_dir = runtime.settings.data_dir.resolve()
-    profiles = profiles_for(runtime.settings.submitqueue.queues, storage, data_dir)
+    buildsignal = TOPIC_NAMES.get(m.TOPIC_BUILDSIGNAL, m.TOPIC_BUILDSIGNAL)
+
+    async def signal(queue: str, build_id: str, state: BuildState) -> None:
+        # A partition of its own: the build's poll holds its partition until it is next due.
+        await runtime.queue.publish(
+            buildsignal,
+            f"{build_id}#end",
+            intent_id(build_id, "finished", state.value),
+            m.EntityRef(id=build_id, queue=queue),
+        )
+
+    lease_s = runtime.settings.mq.lease_duration_ms / 1000
+    runs = BuildRuns(
+        storage,
+        runtime.clock,
+        beat_s=lease_s / 3,
+        stale_s=lease_s,
+        signal=signal,
+        runner_of=lambda queue: profiles.get(queue).runner,
+    )
+    profiles = Profiles(profiles_for(runtime.settings.submitqueue.queues, storage, data_dir, runs))
     hooks = wire_hooks(runtime, SOURCE, runtime.settings.submitqueue.hooks, engine)
     deps = OrchestratorDeps(
-        storage=storage, profiles=Profiles(profiles), clock=runtime.clock, hooks=hooks.deps
+        storage=storage, profiles=profiles, clock=runtime.clock, hooks=hooks.deps, runs=runs
     )
     pipeline = construct(
         runtime.queue,
@@ -165,9 +211,10 @@ def build_orchestrator(runtime: Runtime) -> ServiceParts:
         publish_only=PUBLISH_ONLY,
         topic_names=TOPIC_NAMES,
         gate=runtime.gate,
+        base_config=runtime.settings.mq.subscription_overrides(),
     )
     return ServiceParts(
         name="orchestrator",
         routers=[*hooks.routers, builds_router(deps)],
-        components=[*hooks.components, pipeline],
+        components=[*hooks.components, runs, _CommandRunnersCloser(profiles), pipeline],
     )

@@ -46,5 +46,6 @@ def build_runway(runtime: Runtime) -> ServiceParts:
         STAGES,
         publish_only=PUBLISH_ONLY,
         gate=runtime.gate,
+        base_config=runtime.settings.mq.subscription_overrides(),
     )
     return ServiceParts(name="runway", components=[pipeline])

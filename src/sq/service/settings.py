@@ -28,6 +28,21 @@ class QueueSettings(_Section):
     poll_interval_ms: int = Field(default=500, gt=0)
     retention_ms: int = Field(default=600_000, ge=0)
     drain_seconds: float = Field(default=30.0, gt=0)
+    lease_duration_ms: int = Field(
+        default=30_000, gt=0, description="How long a dead process keeps its partitions and builds"
+    )
+    visibility_timeout_ms: int = Field(
+        default=60_000, gt=0, description="When a delivery a dead process held comes back"
+    )
+
+    def subscription_overrides(self) -> dict[str, int]:
+        """SubmitQueue's services' subscriptions (Stovepipe has settings of its own)."""
+        return {
+            "poll_interval_ms": self.poll_interval_ms,
+            "lease_duration_ms": self.lease_duration_ms,
+            "lease_renewal_interval_ms": max(1, self.lease_duration_ms // 3),
+            "visibility_timeout_ms": self.visibility_timeout_ms,
+        }
 
 
 class Settings(FileSettings):

@@ -6,6 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -141,3 +142,17 @@ def test_only_gateway_storage_defines_or_names_the_gateway_tables() -> None:
         text = path.read_text(encoding="utf-8")
         for name in names:
             assert name not in text, f"{path.relative_to(root)} names the gateway table {name}"
+
+
+def test_each_entry_costs_one_transaction(tmp_path: Path) -> None:
+    engine = migrated_engine(tmp_path / "g.db")
+    store = RequestLogStore(engine)
+    store.create_receipt(receipt())
+    transactions = []
+    sa.event.listen(engine, "begin", lambda conn: transactions.append(1))
+    materializer = Materializer(store)
+    materializer.persist(entry("accepted", T + 1))
+    materializer.persist(entry("building", T + 2, kind="event"))
+    materializer.persist(entry("started", T + 3))
+    assert len(transactions) == 3
+    assert store.get_summary("q", "q/1").status == "started"  # type: ignore[union-attr]

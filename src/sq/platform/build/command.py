@@ -6,7 +6,9 @@ in order) in a bare clone of the repository that the runner keeps per repository
 builds run at once per queue (the `queue` label); the rest wait as `pending`. A build past its
 `timeout_s` is killed and failed; `cancel` kills its whole process group. Output goes to
 `<log_dir>/<build id>.log`, which outlives the process; statuses are in memory only, so after a
-restart an old id is unknown (`UnknownBuildError`) though its log is still readable.
+restart an old id is unknown (`UnknownBuildError`) though its log is still readable. `on_finish`
+is awaited with each build's final status as soon as it finishes (cancelled ones included), so
+the caller can record it where other processes see it and need not poll.
 """
 
 from __future__ import annotations
@@ -18,12 +20,15 @@ import hashlib
 import os
 import re
 import signal
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from sq.platform.build import BuildRequest, BuildState, BuildStatus, UnknownBuildError
 from sq.platform.changeuri import ChangeURIError, parse
 from sq.platform.clock import Clock, SystemClock
 from sq.platform.git import ChangeCommits, GitError, GitRepo, TreeConflict, prepare_tree
+
+OnFinish = Callable[[BuildRequest, BuildStatus], Awaitable[None]]
 
 
 class _Build:
@@ -42,6 +47,7 @@ class CommandBuildRunner:
         log_dir: Path,
         max_concurrent: int = 2,
         clock: Clock | None = None,
+        on_finish: OnFinish | None = None,
     ) -> None:
         if max_concurrent < 1:
             raise ValueError("max_concurrent must be at least 1")
@@ -49,6 +55,7 @@ class CommandBuildRunner:
         self._log_dir = log_dir
         self._max = max_concurrent
         self._clock = clock or SystemClock()
+        self._on_finish = on_finish
         self._builds: dict[str, _Build] = {}
         self._slots: dict[str, asyncio.Semaphore] = {}
         self._repo_locks: dict[str, asyncio.Lock] = {}
@@ -120,6 +127,8 @@ class CommandBuildRunner:
         except (GitError, OSError, ChangeURIError) as exc:
             self._write_log(request.build_id, f"\nbuild could not run: {exc}\n")
             self._finish(build, BuildState.ERROR, f"could not prepare the tree: {exc}")
+        if self._on_finish is not None:
+            await self._on_finish(request, build.status)
 
     async def _build(self, build: _Build, request: BuildRequest) -> None:
         repo, base = await self._fetch(request)

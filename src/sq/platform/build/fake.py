@@ -8,7 +8,7 @@ makes `status` raise, `trigger-error` makes `trigger` raise; anything else passe
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from sq.platform.build import (
     BuildRequest,
@@ -30,11 +30,19 @@ class FakeBuildRunner:
     """Finishes builds at once, or with `held=True` keeps them running until `release`d.
 
     `triggered` lists every request in trigger order (a re-trigger of a known id is not listed);
-    `cancelled` lists the ids of builds stopped by `cancel`.
+    `cancelled` lists the ids of builds stopped by `cancel`. `on_finish` is awaited with the final
+    status of each held build once `release`d, `finish`ed or cancelled (as the command runner's).
     """
 
-    def __init__(self, *, held: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        held: bool = False,
+        on_finish: Callable[[BuildRequest, BuildStatus], Awaitable[None]] | None = None,
+    ) -> None:
         self.held = held
+        self.on_finish = on_finish
+        self._finishing: list[Awaitable[None]] = []
         self.triggered: list[BuildRequest] = []
         self.cancelled: list[str] = []
         self._status: dict[str, BuildStatus] = {}
@@ -69,7 +77,9 @@ class FakeBuildRunner:
         if status.state.finished:
             return status
         self.cancelled.append(build_id)
-        return self._set(build_id, BuildState.CANCELLED)
+        status = self._set(build_id, BuildState.CANCELLED)
+        await self.finished()
+        return status
 
     async def log(self, build_id: str) -> str:
         if build_id not in self._status:
@@ -97,7 +107,14 @@ class FakeBuildRunner:
     def _set(self, build_id: str, state: BuildState) -> BuildStatus:
         status = dataclasses.replace(self._status[build_id], state=state)
         self._status[build_id] = status
+        if self.on_finish is not None and state.finished:
+            self._finishing.append(self.on_finish(self._requests[build_id], status))
         return status
+
+    async def finished(self) -> None:
+        """Await the `on_finish` calls of the builds released or finished so far."""
+        while self._finishing:
+            await self._finishing.pop(0)
 
 
 def _verdict(marker: str | None) -> BuildState:

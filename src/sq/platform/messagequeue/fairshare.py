@@ -30,6 +30,13 @@ def surplus(owned: Iterable[str], cap: int) -> list[str]:
     return ordered[cap:]
 
 
+def busy(owned: Iterable[str], pending: Collection[str]) -> int:
+    """How many owned partitions count against the cap: a drained one is given up as soon as a
+    partition with work needs its place, so two subscribers at their caps with drained
+    partitions never leave work unowned until the drained ones expire."""
+    return sum(1 for key in owned if key in pending)
+
+
 def track_drained(
     drained_since: Mapping[str, int],
     owned: Collection[str],

@@ -195,10 +195,11 @@ class Subscription:
             lease.partition_key: lease
             for lease in await self.store_call(self.store.leases, self.group, self.topic, held=True)
         }
+        pending = self._with_work(discovered)
         for key in discovered:
             if key in self.workers or key in self._draining:
                 continue
-            if cap and len(self.workers) >= cap:
+            if cap and fairshare.busy(self.workers, pending) >= cap:
                 break
             lease = held.get(key)
             if lease is not None and lease.owner and lease.renewed_at_ms >= stale_before:
@@ -260,6 +261,11 @@ class Subscription:
             self.topic,
             now - PURGE_AFTER_LEASES * self.config.lease_duration_ms,
         )
+
+    def _with_work(self, discovered: list[str]) -> set[str]:
+        """Partitions with messages waiting, or in a handler right now (a claimed delivery may
+        keep its partition out of discovery)."""
+        return set(discovered) | {k for k, w in self.workers.items() if w.handling}
 
     # --- workers ---------------------------------------------------------------------------------
 

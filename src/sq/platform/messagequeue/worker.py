@@ -32,6 +32,8 @@ class PartitionWorker:
         self.lost = False
         self.release_on_exit = False
         self.sleeping = False
+        self.handling = False
+        """A handler of this partition is running (its delivery may not show in discovery)."""
         self._sleeper: asyncio.Future[None] | None = None
         self._wake = asyncio.Event()
         self._stopping = False
@@ -138,6 +140,7 @@ class PartitionWorker:
                     )
                     break
                 delivery = self._delivery(fetched)
+                self.handling = True
                 try:
                     await sub.handler(delivery)
                 except Exception as exc:
@@ -147,6 +150,8 @@ class PartitionWorker:
                     )
                     if not delivery.finalized:
                         delivery.nack(attribution(exc))
+                finally:
+                    self.handling = False
             return
         if not fetch:  # a final flush: it writes and never waits
             return

@@ -6,6 +6,7 @@ import enum
 from dataclasses import dataclass
 from typing import NewType
 
+from sq.platform.build import BuildState
 from sq.submitqueue.entity.batch import BatchID
 from sq.submitqueue.entity.path import PathID
 
@@ -54,3 +55,20 @@ class PathBuild:
     path_id: PathID
     attempt: int
     build_id: BuildID
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BuildRun:
+    """Where a build runs and what its runner last reported, so that any instance can serve it.
+
+    `owner` is the orchestrator process whose runner runs the build; it renews `heartbeat_ms`
+    while the build is unfinished, and stops it once `cancel_requested` is set by any instance.
+    """
+
+    queue: str
+    build_id: BuildID
+    owner: str
+    state: BuildState
+    reason: str = ""
+    heartbeat_ms: int
+    cancel_requested: bool = False

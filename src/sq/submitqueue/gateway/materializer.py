@@ -25,30 +25,33 @@ class Materializer:
         self.store = store
 
     def persist(self, entry: LogEntry) -> Summary:
-        """Record `entry` and return the summary after it; idempotent per entry key.
+        """Record `entry` and return the summary after it; idempotent per entry key. One
+        transaction: the history row, the summary read and, if the entry wins, its update.
 
         Raises UnknownRequestError when no receipt exists (the entry stays in the history),
         VersionMismatchError when concurrent writers kept winning the compare-and-swap.
         """
-        self.store.append_log(entry)
-        for _ in range(CAS_ATTEMPTS):
-            current = self.store.get_summary(entry.queue, entry.request_id)
-            if current is None:
-                raise UnknownRequestError(f"no request {entry.request_id} in queue {entry.queue}")
-            if current.wins_over(entry):
-                return current
-            updated = dataclasses.replace(
-                current,
-                status=entry.status,
-                request_version=entry.request_version,
-                status_timestamp_ms=entry.timestamp_ms,
-                last_error=entry.last_error,
-                metadata=dict(entry.metadata),
-                version=current.version + 1,
-            )
+        for attempt in range(CAS_ATTEMPTS):
             try:
-                self.store.update_summary(updated, expected_version=current.version)
+                summary = self.store.fold(entry, _folded)
+                break
             except VersionMismatchError:
-                continue
-            return updated
-        raise VersionMismatchError(f"summary of {entry.request_id}: too many concurrent writers")
+                if attempt == CAS_ATTEMPTS - 1:
+                    raise
+        if summary is None:
+            raise UnknownRequestError(f"no request {entry.request_id} in queue {entry.queue}")
+        return summary
+
+
+def _folded(current: Summary, entry: LogEntry) -> Summary | None:
+    if current.wins_over(entry):
+        return None
+    return dataclasses.replace(
+        current,
+        status=entry.status,
+        request_version=entry.request_version,
+        status_timestamp_ms=entry.timestamp_ms,
+        last_error=entry.last_error,
+        metadata=dict(entry.metadata),
+        version=current.version + 1,
+    )

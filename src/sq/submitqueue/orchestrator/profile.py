@@ -13,6 +13,7 @@ from sq.submitqueue.extension.changeprovider import ChangeProvider
 from sq.submitqueue.extension.conflictanalyzer import ConflictAnalyzer
 from sq.submitqueue.extension.scorer.outcomes import OutcomeSink
 from sq.submitqueue.extension.speculator import Speculator
+from sq.submitqueue.orchestrator.buildruns import BuildRuns
 from sq.submitqueue.orchestrator.storage import OrchestratorStorage
 
 
@@ -67,3 +68,6 @@ class OrchestratorDeps:
     (controller/speculate_schedule.py); also the clock skew tolerated between processes."""
     hooks: HookDeps = field(default_factory=default_hook_deps)
     """Where the hook stage sends request events; the default only logs them."""
+    runs: BuildRuns | None = None
+    """Where builds' runner state is shared between instances; None keeps it in the runners
+    alone (one process, as in most tests)."""

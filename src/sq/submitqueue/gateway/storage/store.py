@@ -7,7 +7,7 @@ only receipts whose start message was published (status past `accepting`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -68,9 +68,51 @@ class RequestLogStore:
             if conn.execute(stmt).rowcount != 1:
                 raise VersionMismatchError(f"summary of {summary.request_id} changed under us")
 
+    def fold(
+        self, entry: LogEntry, fold: Callable[[Summary, LogEntry], Summary | None]
+    ) -> Summary | None:
+        """Append `entry` (once per key) and fold it into its summary, in one transaction.
+
+        `fold` gets the summary as stored and returns its next version, or None to keep it. The
+        summary row is locked for the transaction on PostgreSQL (SQLite serializes writers), and
+        the update is still a compare-and-swap on `version`. Returns the summary after the
+        entry, or None when no receipt exists (the entry is kept in the history all the same).
+        """
+        c = request_summary.c
+        query = sa.select(request_summary).where(
+            c.queue == entry.queue, c.request_id == entry.request_id
+        )
+        if self.engine.dialect.name == "postgresql":
+            query = query.with_for_update()
+        with self.engine.begin() as conn:
+            conn.execute(self._append(entry))
+            row = conn.execute(query).mappings().first()
+            if row is None:
+                return None
+            current = _summary(row)
+            updated = fold(current, entry)
+            if updated is None:
+                return current
+            done = conn.execute(
+                sa.update(request_summary)
+                .where(
+                    c.queue == current.queue,
+                    c.request_id == current.request_id,
+                    c.version == current.version,
+                )
+                .values(**_summary_row(updated))
+            )
+            if done.rowcount != 1:
+                raise VersionMismatchError(f"summary of {entry.request_id} changed under us")
+            return updated
+
     def append_log(self, entry: LogEntry) -> bool:
         """Append one history row; False when an entry with the same key is already there."""
-        stmt = (
+        with self.engine.begin() as conn:
+            return conn.execute(self._append(entry).returning(request_log.c.id)).first() is not None
+
+    def _append(self, entry: LogEntry) -> Any:
+        return (
             self._insert(request_log)
             .values(
                 queue=entry.queue,
@@ -91,10 +133,7 @@ class RequestLogStore:
                     request_log.c.entry_key,
                 ]
             )
-            .returning(request_log.c.id)
         )
-        with self.engine.begin() as conn:
-            return conn.execute(stmt).first() is not None
 
     def history(self, queue: str, request_ids: Sequence[str]) -> dict[str, list[LogEntry]]:
         """Each request's entries, oldest first (ties in the order they were recorded)."""

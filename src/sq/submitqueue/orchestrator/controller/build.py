@@ -7,14 +7,17 @@ neither orphan a build nor start a second one (the reference's known gap).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sq.platform.build import BuildRequest, TreeLayer
 from sq.platform.errs import attribute
 from sq.platform.messagequeue import Delivery
 from sq.platform.pipeline import StageContext
 from sq.submitqueue.core import messages as m
-from sq.submitqueue.entity.batch import Batch, BatchState, is_halted
+from sq.submitqueue.entity.batch import Batch, BatchID, BatchState, is_halted
 from sq.submitqueue.entity.build import Build, BuildID, BuildStatus
 from sq.submitqueue.entity.pathset import PathEntry, PathStatus
+from sq.submitqueue.entity.request import ChangeInfo
 from sq.submitqueue.orchestrator.controller.common import batch_subject, db, decode, load_batch
 from sq.submitqueue.orchestrator.profile import OrchestratorDeps
 
@@ -35,74 +38,90 @@ class BuildController:
         path_set = await db(self.deps.storage.get_path_set, batch.queue, batch.id)
         if path_set is None or is_halted(batch.state):
             return
-        for entry in path_set.paths:
-            if entry.status is PathStatus.PENDING:
-                try:
-                    await self._start(batch, entry)
-                except Exception as exc:
-                    attribute(exc, batch_subject(batch.id))
-                    raise
+        pending = [e for e in path_set.paths if e.status is PathStatus.PENDING]
+        if not pending:
+            return
+        try:
+            await self._start(batch, pending)
+        except Exception as exc:
+            attribute(exc, batch_subject(batch.id))
+            raise
 
-    async def _start(self, head: Batch, entry: PathEntry) -> None:
+    async def _start(self, head: Batch, pending: list[PathEntry]) -> None:
+        """Every pending path of one head in a constant number of statements, however deep the
+        paths: their links, the builds' rows with their bases, the trees, then one write per
+        build."""
         storage = self.deps.storage
-        build_id = build_id_for(entry)
-        linked = await db(storage.linked_build, head.queue, entry.id, entry.attempt)
-        if linked is None:
-            build = await self._record(head, entry, build_id)
+        linked = await db(storage.linked_builds, head.queue, [(e.id, e.attempt) for e in pending])
+        todo = [e for e in pending if (e.id, e.attempt) not in linked]
+        if todo:
+            builds = await self._record(head, todo)
+            trees = await self._trees(head, builds)
             profile = self.deps.profiles.get(head.queue)
-            await profile.runner.trigger(await self._request(head, build))
-            await db(storage.link_build, head.queue, entry.id, entry.attempt, build_id)
-            linked = build_id
-        await self.ctx.publish(
-            m.TOPIC_BUILDSIGNAL, linked, linked, m.EntityRef(id=linked, queue=head.queue)
-        )
+            for build in builds:
+                started = await profile.runner.trigger(self._request(head, build, trees))
+                run = self.deps.runs.started(head.queue, started) if self.deps.runs else None
+                await db(storage.start_build, head.queue, build, run)
+                linked[(build.path_id, build.attempt)] = build.id
+        for entry in pending:
+            build_id = linked[(entry.id, entry.attempt)]
+            await self.ctx.publish(
+                m.TOPIC_BUILDSIGNAL, build_id, build_id, m.EntityRef(id=build_id, queue=head.queue)
+            )
 
-    async def _record(self, head: Batch, entry: PathEntry, build_id: BuildID) -> Build:
-        """The build's row, written before the trigger so that a redelivery builds on the base
+    async def _record(self, head: Batch, entries: list[PathEntry]) -> list[Build]:
+        """The builds' rows, written before the trigger so that a redelivery builds on the base
         it recorded: the target commit, read after the states of the batches layered on it (one
         seen succeeded is on it; one landing in between is on it and layered, and the tree skips
         a layer already present)."""
         storage = self.deps.storage
-        recorded = await db(storage.get_build, head.queue, build_id)
-        if recorded is not None:
-            return recorded
         profile = self.deps.profiles.get(head.queue)
-        bases = await db(storage.get_batches, head.queue, entry.path.base())
-        assumed = tuple(
-            b
-            for b in entry.path.base()
-            if (batch := bases.get(b)) is not None and batch.state is not BatchState.SUCCEEDED
-        )
-        build = Build(
-            id=build_id,
-            batch_id=head.id,
-            path_id=entry.id,
-            attempt=entry.attempt,
-            status=BuildStatus.ACCEPTED,
-            base=await profile.target_head() if profile.target_head else "",
-            assumed=assumed,
-        )
-        if not await db(storage.create_build, head.queue, build):
-            return await db(storage.get_build, head.queue, build_id) or build
-        return build
+        base_ids = list(dict.fromkeys(b for e in entries for b in e.path.base()))
+        states = await db(storage.get_batches, head.queue, base_ids)
+        base = await profile.target_head() if profile.target_head else ""
+        wanted = [
+            Build(
+                id=build_id_for(entry),
+                batch_id=head.id,
+                path_id=entry.id,
+                attempt=entry.attempt,
+                status=BuildStatus.ACCEPTED,
+                base=base,
+                assumed=tuple(
+                    b
+                    for b in entry.path.base()
+                    if (batch := states.get(b)) is not None
+                    and batch.state is not BatchState.SUCCEEDED
+                ),
+            )
+            for entry in entries
+        ]
+        recorded = await db(storage.record_builds, head.queue, wanted)
+        return [recorded.get(b.id, b) for b in wanted]
 
-    async def _request(self, head: Batch, build: Build) -> BuildRequest:
+    async def _trees(self, head: Batch, builds: list[Build]) -> _Trees:
+        """The batches each build layers on its base, and their requests' changes, whatever
+        those batches' states are now: a build recorded earlier keeps the layers it had then."""
+        storage = self.deps.storage
+        layered = list(dict.fromkeys(b for build in builds for b in build.assumed))
+        batches = await db(storage.get_batches, head.queue, layered)
+        batches[head.id] = head
+        ids = [r for b in batches.values() for r in b.contains]
+        changes = await db(storage.changes_of_requests, head.queue, ids)
+        return _Trees(batches=batches, changes=changes)
+
+    def _request(self, head: Batch, build: Build, trees: _Trees) -> BuildRequest:
         """The exact tree: the recorded base, then the changes of each batch the build assumes
         lands, in queue order, then the head's changes."""
-        storage = self.deps.storage
         profile = self.deps.profiles.get(head.queue)
-        bases = await db(storage.get_batches, head.queue, build.assumed)
         layers: list[TreeLayer] = []
         uris: list[str] = []
         for batch_id in (*build.assumed, head.id):
-            batch = head if batch_id == head.id else bases.get(batch_id)
+            batch = trees.batches.get(batch_id)
             if batch is None:
                 continue
             for request_id in batch.contains:
-                request = await db(storage.get_request, head.queue, request_id)
-                if request is None:
-                    continue
-                for info in await db(storage.changes_of, request):
+                for info in trees.changes.get(request_id, ()):
                     layers.append(TreeLayer(name=info.uri, commits=info.commits))
                     if batch_id == head.id:
                         uris.append(info.uri)
@@ -115,3 +134,11 @@ class BuildController:
             labels={"queue": head.queue, "head": head.id, "uris": " ".join(uris)},
             timeout_s=profile.build_timeout_s,
         )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Trees:
+    """What the trees of a head's paths are made of: the batches and their requests' changes."""
+
+    batches: dict[BatchID, Batch]
+    changes: dict[str, list[ChangeInfo]]

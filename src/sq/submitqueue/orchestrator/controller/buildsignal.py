@@ -60,6 +60,9 @@ class BuildSignalController:
         if not is_build_terminal(status) and await self._unwanted(build, batch):
             try:
                 status = _STATUS[(await runner.cancel(build.id)).state]
+            except UnknownBuildError:
+                if self.deps.runs is not None:  # its owner stops it at its next heartbeat
+                    await db(self.deps.storage.request_cancel, batch.queue, build.id)
             except Exception:
                 log.warning("cancel failed", build=build.id, exc_info=True)
         if status is not build.status:
@@ -101,12 +104,20 @@ class BuildSignalController:
             )
 
     async def _observe(self, build: Build, batch: Batch) -> BuildStatus:
+        runs = self.deps.runs
+        run = None
+        if runs is not None:
+            run = await db(self.deps.storage.get_run, batch.queue, build.id)
+            if run is not None and run.state.finished:
+                return _STATUS[run.state]
         runner = self.deps.profiles.get(batch.queue).runner
         try:
             seen: RunnerStatus = await runner.status(build.id)
         except UnknownBuildError:
-            # The runner lost it (a restart): a cancellation nobody asked for, which speculate
-            # answers with a new attempt of the path.
+            if runs is not None and run is not None and runs.alive(run):
+                return _STATUS[run.state]  # another instance runs it
+            # Its runner is gone (a restart, a killed process): a cancellation nobody asked
+            # for, which speculate answers with a new attempt of the path, never a failure.
             return BuildStatus.CANCELLED
         return _STATUS[seen.state]
 

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 from sq.platform.counter import Counter
 from sq.platform.migrations import SchemaSet
 from sq.submitqueue.orchestrator.storage.batches import BatchStore
+from sq.submitqueue.orchestrator.storage.buildruns import BuildRunStore
 from sq.submitqueue.orchestrator.storage.requests import AlreadyExistsError, RequestStore
 from sq.submitqueue.orchestrator.storage.snapshot import QueueRows, SnapshotStore
 from sq.submitqueue.orchestrator.storage.tables import metadata
@@ -18,6 +19,7 @@ from sq.submitqueue.orchestrator.storage.tables import metadata
 __all__ = [
     "AlreadyExistsError",
     "BatchStore",
+    "BuildRunStore",
     "OrchestratorStorage",
     "QueueRows",
     "RequestStore",
@@ -32,7 +34,7 @@ def schema() -> SchemaSet:
     )
 
 
-class OrchestratorStorage(RequestStore, BatchStore, SnapshotStore):
+class OrchestratorStorage(RequestStore, BatchStore, BuildRunStore, SnapshotStore):
     """Every orchestrator table on one engine, plus the batch-id counter."""
 
     def __init__(self, engine: Engine) -> None:

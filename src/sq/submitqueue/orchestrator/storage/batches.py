@@ -203,6 +203,26 @@ class BatchStore:
             build_id=build_id,
         )
 
+    def linked_builds(
+        self, queue: str, attempts: Iterable[tuple[str, int]]
+    ) -> dict[tuple[str, int], BuildID]:
+        """The builds linked to the given (path, attempt) pairs, in one statement."""
+        wanted = set(attempts)
+        if not wanted:
+            return {}
+        c = t.path_build.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(c.path_id, c.attempt, c.build_id).where(
+                    c.queue == queue, c.path_id.in_(sorted({p for p, _ in wanted}))
+                )
+            ).all()
+        return {
+            (r.path_id, r.attempt): BuildID(r.build_id)
+            for r in rows
+            if (r.path_id, r.attempt) in wanted
+        }
+
     def linked_build(self, queue: str, path_id: str, attempt: int) -> str | None:
         c = t.path_build.c
         with self.engine.connect() as conn:

@@ -148,6 +148,26 @@ class RequestStore:
             return None
         return [details_of(uri, claimed[(r, uri)]) for r, uri in wanted]
 
+    def changes_of_requests(
+        self, queue: str, request_ids: Sequence[str]
+    ) -> dict[str, list[ChangeInfo]]:
+        """`changes_of` for many requests in two statements, keyed by request id (those that
+        exist); unclaimed URIs are bare."""
+        ids = {"queue": queue, "ids": list(dict.fromkeys(request_ids))}
+        if not ids["ids"]:
+            return {}
+        with self.engine.connect() as conn:
+            uris = {row.id: row.uris for row in conn.execute(_URIS, ids)}
+            claimed = {(row.request_id, row.uri): row.details for row in conn.execute(_CLAIMS, ids)}
+        return {
+            r: [
+                details_of(uri, claimed[(r, uri)]) if (r, uri) in claimed else ChangeInfo(uri=uri)
+                for uri in uris[r]
+            ]
+            for r in ids["ids"]
+            if r in uris
+        }
+
     def changes_of(self, request: Request) -> list[ChangeInfo]:
         """The claimed details of each URI of `request`, in its order (missing ones are bare)."""
         c = t.change.c

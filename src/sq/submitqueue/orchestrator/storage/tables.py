@@ -82,6 +82,21 @@ build = sa.Table(
     sa.Column("assumed", sa.JSON, nullable=False, server_default="[]"),
 )
 
+build_run = sa.Table(
+    "sq_build_run",
+    metadata,
+    _key("queue"),
+    _key("build_id"),
+    sa.Column("owner", sa.String(255), nullable=False),
+    sa.Column("state", sa.String(32), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("heartbeat_ms", sa.BigInteger, nullable=False),
+    sa.Column("cancel_requested", sa.Boolean, nullable=False),
+    # An owner renews all its unfinished runs in one statement.
+    sa.Index(None, "owner", "state"),
+)
+"""The runner's side of a build (entity BuildRun): who runs it, its last state, its heartbeat."""
+
 path_build = sa.Table(
     "sq_path_build",
     metadata,
