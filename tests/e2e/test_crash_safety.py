@@ -6,23 +6,19 @@ every landed change is on the target exactly once, and nothing whose build faile
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from sq.service.demo.sandbox import BUILD_COMMAND, DemoRepository, plan_changes
+from support.sq_cluster import call, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -30,24 +26,6 @@ REQUESTS = 20
 FAILING = 3
 KILLS = 4
 TERMINAL = {"landed", "error", "cancelled"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def call(method: str, url: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(
-        url, data=data, method=method, headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
 
 
 class Server:
