@@ -11,7 +11,7 @@ from __future__ import annotations
 import heapq
 import logging
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from sq.submitqueue.entity.batch import Batch, BatchID, BatchState
@@ -171,26 +171,33 @@ class BestFirstGenerator:
     def _stream(
         self, head: Batch, by_id: Mapping[BatchID, Batch], probabilities: Mapping[BatchID, float]
     ) -> _HeadStream:
-        base: list[PathDependency] = []
-        variables: list[_Variable] = []
-        best = 0.0
-        for i, dep in enumerate(head.dependencies):
-            forced = RESOLVED_ASSUMPTION.get(_state(by_id, dep))
-            if forced is not None:
-                base.append(PathDependency(batch=dep, assumption=forced))
-                continue
-            p = probabilities[dep]
-            preferred_p, opposite_p = max(p, 1.0 - p), min(p, 1.0 - p)
-            preferred = Assumption.SUCCEEDS if p >= 0.5 else Assumption.FAILS
-            base.append(PathDependency(batch=dep, assumption=preferred))
-            best += _ln(preferred_p)
-            variables.append(_Variable(i, _ln(opposite_p) - _ln(preferred_p)))
-        return _HeadStream(head.id, base, variables, best)
+        return head_stream_of(head, lambda dep: _state(by_id, dep), probabilities)
+
+
+def head_stream_of(
+    head: Batch, state_of: Callable[[BatchID], BatchState], probabilities: Mapping[BatchID, float]
+) -> _HeadStream:
+    """The head's paths, most likely first: finished dependencies forced, open ones at their
+    preferred assumption (the likelier side of `probabilities`), each flip a variable."""
+    base: list[PathDependency] = []
+    variables: list[_Variable] = []
+    best = 0.0
+    for i, dep in enumerate(head.dependencies):
+        forced = RESOLVED_ASSUMPTION.get(state_of(dep))
+        if forced is not None:
+            base.append(PathDependency(batch=dep, assumption=forced))
+            continue
+        p = probabilities[dep]
+        preferred_p, opposite_p = max(p, 1.0 - p), min(p, 1.0 - p)
+        preferred = Assumption.SUCCEEDS if p >= 0.5 else Assumption.FAILS
+        base.append(PathDependency(batch=dep, assumption=preferred))
+        best += _ln(preferred_p)
+        variables.append(_Variable(i, _ln(opposite_p) - _ln(preferred_p)))
+    return _HeadStream(head.id, base, variables, best)
 
 
 HeadStream = _HeadStream
-FlipVariable = _Variable
-"""Public names for other speculators that rank the same per-head enumeration differently."""
+"""Public name for other speculators that rank the same per-head enumeration differently."""
 
 
 def _state(by_id: Mapping[BatchID, Batch], batch_id: BatchID) -> BatchState:

@@ -16,13 +16,13 @@ from dataclasses import dataclass
 
 from sq.submitqueue.core.speculation.fold import DEFAULT_MAX_ATTEMPTS
 from sq.submitqueue.entity.batch import Batch, BatchID, BatchState
-from sq.submitqueue.entity.path import Assumption, PathDependency, PathID, SpeculationPath
+from sq.submitqueue.entity.path import Assumption, PathID, SpeculationPath
 from sq.submitqueue.entity.pathset import PathEntry, PathSet, PathStatus
 from sq.submitqueue.entity.snapshot import SpeculationSnapshot
 from sq.submitqueue.extension.speculator.standard.generator import (
     RESOLVED_ASSUMPTION,
-    FlipVariable,
     HeadStream,
+    head_stream_of,
 )
 
 LIVE_STATUSES = frozenset({PathStatus.PENDING, PathStatus.BUILDING})
@@ -90,21 +90,7 @@ def head_stream(
     head: Batch, snapshot: SpeculationSnapshot, p: Mapping[BatchID, float]
 ) -> HeadStream:
     """The head's paths, most likely first, with open dependencies at probability `p`."""
-    base: list[PathDependency] = []
-    variables: list[FlipVariable] = []
-    best = 0.0
-    for i, dep in enumerate(head.dependencies):
-        forced = RESOLVED_ASSUMPTION.get(snapshot.state_of(dep))
-        if forced is not None:
-            base.append(PathDependency(batch=dep, assumption=forced))
-            continue
-        lands = p[dep]
-        preferred_p, opposite_p = max(lands, 1.0 - lands), min(lands, 1.0 - lands)
-        preferred = Assumption.SUCCEEDS if lands >= 0.5 else Assumption.FAILS
-        base.append(PathDependency(batch=dep, assumption=preferred))
-        best += _ln(preferred_p)
-        variables.append(FlipVariable(i, _ln(opposite_p) - _ln(preferred_p)))
-    return HeadStream(head.id, base, variables, best)
+    return head_stream_of(head, snapshot.state_of, p)
 
 
 def path_probability(
@@ -178,7 +164,3 @@ def running_builds(
             out.append(Running(entry=entry, density=value / share))
     out.sort(key=lambda r: (r.density, r.entry.id))
     return out
-
-
-def _ln(value: float) -> float:
-    return math.log(value) if value > 0.0 else -math.inf
