@@ -8,7 +8,7 @@ import pytest
 
 from sq.platform.build import BuildState
 from sq.runway.extension.merger.fake import FakeMerger
-from sq.submitqueue.core.speculation.fold import DEFAULT_MAX_ATTEMPTS
+from sq.submitqueue.entity.pathset import DEFAULT_MAX_ATTEMPTS
 from support.sq_stack import QUEUE, Stack
 
 pytestmark = pytest.mark.anyio

@@ -13,7 +13,7 @@ import pytest
 
 from sq.submitqueue.entity.batch import BatchID
 from sq.submitqueue.extension.scorer.history import HistoryScorer
-from sq.submitqueue.extension.scorer.outcomes_sql import SqlOutcomeStore
+from sq.submitqueue.orchestrator.storage.outcomes import SqlOutcomeStore
 from support.sq_stack import QUEUE, Stack
 
 pytestmark = pytest.mark.anyio

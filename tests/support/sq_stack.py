@@ -30,7 +30,6 @@ from sq.submitqueue.extension.conflictanalyzer.all import AllConflictAnalyzer
 from sq.submitqueue.extension.scorer import Scorer
 from sq.submitqueue.extension.scorer.constant import ConstantScorer
 from sq.submitqueue.extension.scorer.history import HistoryConfig, HistoryScorer
-from sq.submitqueue.extension.scorer.outcomes_sql import SqlOutcomeStore
 from sq.submitqueue.extension.speculator import Speculator
 from sq.submitqueue.extension.speculator.standard import StandardSpeculator
 from sq.submitqueue.orchestrator.buildruns import BuildRuns
@@ -38,6 +37,7 @@ from sq.submitqueue.orchestrator.changes import BatchChanges
 from sq.submitqueue.orchestrator.pipeline import PUBLISH_ONLY, STAGES, TOPIC_NAMES
 from sq.submitqueue.orchestrator.profile import OrchestratorDeps, Profiles, QueueProfile
 from sq.submitqueue.orchestrator.storage import OrchestratorStorage, schema
+from sq.submitqueue.orchestrator.storage.outcomes import SqlOutcomeStore
 from support.mq import Harness, settle
 
 QUEUE = "q"

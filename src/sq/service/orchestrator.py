@@ -28,7 +28,6 @@ from sq.submitqueue.extension.scorer import Scorer
 from sq.submitqueue.extension.scorer.constant import ConstantScorer
 from sq.submitqueue.extension.scorer.heuristic import EXAMPLE_BUCKETS, HeuristicScorer
 from sq.submitqueue.extension.scorer.history import HistoryConfig, HistoryScorer
-from sq.submitqueue.extension.scorer.outcomes_sql import SqlOutcomeStore
 from sq.submitqueue.extension.speculator import Speculator
 from sq.submitqueue.extension.speculator.standard import StandardSpeculator
 from sq.submitqueue.extension.speculator.value import ValueSettings, ValueSpeculator
@@ -39,6 +38,7 @@ from sq.submitqueue.orchestrator.controller.hooks import SOURCE
 from sq.submitqueue.orchestrator.pipeline import PUBLISH_ONLY, STAGES, TOPIC_NAMES
 from sq.submitqueue.orchestrator.profile import OrchestratorDeps, Profiles, QueueProfile
 from sq.submitqueue.orchestrator.storage import OrchestratorStorage, schema
+from sq.submitqueue.orchestrator.storage.outcomes import SqlOutcomeStore
 
 
 class _Runners:

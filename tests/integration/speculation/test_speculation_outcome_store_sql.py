@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from sq.submitqueue.entity.batch import BatchID
 from sq.submitqueue.extension.scorer.history import HistoryScorer
 from sq.submitqueue.extension.scorer.outcomes import BatchFeatures, BatchOutcome
-from sq.submitqueue.extension.scorer.outcomes_sql import SqlOutcomeStore, metadata
+from sq.submitqueue.orchestrator.storage.outcomes import SqlOutcomeStore, metadata
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 import pytest
 from speculation_helpers import F, S, batch, entry, path, pset, short, snap
 
-from sq.submitqueue.core.speculation.budget import (
+from sq.submitqueue.entity.budget import (
     DEFAULT_BUILD_BUDGET,
     free_slots,
     resolve_budget,

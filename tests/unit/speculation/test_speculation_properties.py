@@ -7,10 +7,10 @@ from hypothesis import strategies as st
 from speculation_helpers import S, TableScorer, batch, entry, pset, snap
 
 from sq.submitqueue.core.speculation import rules
-from sq.submitqueue.core.speculation.budget import free_slots
 from sq.submitqueue.core.speculation.check import check_proposals
 from sq.submitqueue.core.speculation.finalize import OutcomeKind, finalize
 from sq.submitqueue.entity.batch import ALL_STATES, BatchState, is_terminal
+from sq.submitqueue.entity.budget import free_slots
 from sq.submitqueue.entity.path import Assumption, PathDependency, SpeculationPath
 from sq.submitqueue.entity.pathset import PathStatus
 from sq.submitqueue.entity.proposal import CandidatePath, PathAction

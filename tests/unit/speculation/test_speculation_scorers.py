@@ -12,9 +12,13 @@ from sq.submitqueue.extension.scorer.history import (
     HistoryConfig,
     HistoryScorer,
     size_bucket,
+)
+from sq.submitqueue.extension.scorer.outcomes import (
+    BatchFeatures,
+    BatchOutcome,
+    MemoryOutcomeStore,
     top_level_area,
 )
-from sq.submitqueue.extension.scorer.outcomes import BatchFeatures, BatchOutcome, MemoryOutcomeStore
 
 
 def test_constant_scorer():

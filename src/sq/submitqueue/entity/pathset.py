@@ -25,6 +25,9 @@ TERMINAL_PATH_STATUSES = frozenset({PathStatus.PASSED, PathStatus.FAILED, PathSt
 BUDGET_PATH_STATUSES = frozenset({PathStatus.PENDING, PathStatus.BUILDING, PathStatus.CANCELLING})
 """Statuses that hold a slot of the queue's build budget until the build is seen stopped."""
 
+DEFAULT_MAX_ATTEMPTS = 3
+"""Attempts a path gets when CI keeps cancelling its build on its own."""
+
 
 def is_path_terminal(status: PathStatus) -> bool:
     return status in TERMINAL_PATH_STATUSES

@@ -11,8 +11,7 @@ from collections import OrderedDict
 
 from sq.submitqueue.entity.batch import Batch, BatchID
 from sq.submitqueue.entity.request import ChangeInfo
-from sq.submitqueue.extension.scorer.history import top_level_area
-from sq.submitqueue.extension.scorer.outcomes import BatchFeatures
+from sq.submitqueue.extension.scorer.outcomes import BatchFeatures, top_level_area
 from sq.submitqueue.orchestrator.storage import OrchestratorStorage
 
 CACHED_BATCHES = 20_000

@@ -10,11 +10,14 @@ import dataclasses
 from collections.abc import Mapping
 
 from sq.submitqueue.entity.build import Build, BuildStatus, is_build_terminal
-from sq.submitqueue.entity.pathset import PathAttempt, PathEntry, PathSet, PathStatus
+from sq.submitqueue.entity.pathset import (
+    DEFAULT_MAX_ATTEMPTS,
+    PathAttempt,
+    PathEntry,
+    PathSet,
+    PathStatus,
+)
 from sq.submitqueue.entity.pathset import is_path_terminal as _finished
-
-DEFAULT_MAX_ATTEMPTS = 3
-"""Attempts a path gets when CI keeps cancelling its build on its own."""
 
 BuildLookup = Mapping[PathAttempt, Build | None]
 """The build linked to each attempt: a missing key means no link; None, a link whose Build row

@@ -10,10 +10,15 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sq.submitqueue.core.speculation.fold import DEFAULT_MAX_ATTEMPTS
 from sq.submitqueue.entity.batch import Batch, BatchID, BatchState, is_terminal
 from sq.submitqueue.entity.path import Assumption, PathID, SpeculationPath
-from sq.submitqueue.entity.pathset import PathEntry, PathSet, PathStatus, is_path_terminal
+from sq.submitqueue.entity.pathset import (
+    DEFAULT_MAX_ATTEMPTS,
+    PathEntry,
+    PathSet,
+    PathStatus,
+    is_path_terminal,
+)
 
 StateOf = Callable[[BatchID], BatchState]
 

@@ -26,7 +26,11 @@ from dataclasses import dataclass
 
 from sq.submitqueue.entity.batch import Batch
 from sq.submitqueue.extension.scorer import ScorerError, check_probability
-from sq.submitqueue.extension.scorer.outcomes import BatchFeatures, BatchOutcome, OutcomeStore
+from sq.submitqueue.extension.scorer.outcomes import (
+    BatchFeatures,
+    BatchOutcome,
+    OutcomeStore,
+)
 
 SIZE_BUCKETS = ((10, "xs"), (100, "s"), (1000, "m"))  # upper bound (inclusive) -> bucket
 PRUNE_EVERY = 100
@@ -38,12 +42,6 @@ def size_bucket(lines_changed: int) -> str:
         if lines_changed <= bound:
             return name
     return "l"
-
-
-def top_level_area(path: str) -> str:
-    """The first directory of a repository path; `.` for a root-level file."""
-    parts = [p for p in path.split("/") if p not in ("", ".")]
-    return parts[0] if len(parts) > 1 else "."
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

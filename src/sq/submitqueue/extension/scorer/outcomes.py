@@ -21,6 +21,12 @@ class BatchFeatures:
     lines_changed: int = 0
 
 
+def top_level_area(path: str) -> str:
+    """The first directory of a repository path; `.` for a root-level file."""
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    return parts[0] if len(parts) > 1 else "."
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BatchOutcome:
     batch_id: BatchID

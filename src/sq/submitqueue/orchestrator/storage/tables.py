@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from sq.submitqueue.extension.scorer import outcomes_sql
+from sq.submitqueue.orchestrator.storage import outcomes
 
 metadata = sa.MetaData(
     naming_convention={
@@ -115,6 +115,6 @@ path_set = sa.Table(
     sa.Column("version", sa.Integer, nullable=False),
 )
 
-batch_outcome = outcomes_sql.batch_outcome.to_metadata(metadata)
-"""The history scorer's record of finished batches (extension/scorer/outcomes_sql.py), migrated
+batch_outcome = outcomes.batch_outcome.to_metadata(metadata)
+"""The history scorer's record of finished batches (storage/outcomes.py), migrated
 with the orchestrator's tables so that a queue's learning survives restarts."""

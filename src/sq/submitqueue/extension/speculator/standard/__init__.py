@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sq.submitqueue.core.speculation.budget import DEFAULT_BUILD_BUDGET
+from sq.submitqueue.entity.budget import DEFAULT_BUILD_BUDGET
 from sq.submitqueue.entity.proposal import Speculation
 from sq.submitqueue.entity.snapshot import SpeculationSnapshot
 from sq.submitqueue.extension.scorer import Scorer

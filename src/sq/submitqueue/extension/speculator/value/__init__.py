@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sq.submitqueue.core.speculation.budget import DEFAULT_BUILD_BUDGET, free_slots
 from sq.submitqueue.entity.batch import Batch, BatchID, BatchState
+from sq.submitqueue.entity.budget import DEFAULT_BUILD_BUDGET, free_slots
 from sq.submitqueue.entity.path import PathID
 from sq.submitqueue.entity.pathset import PathEntry, PathStatus
 from sq.submitqueue.entity.proposal import PathAction, Speculation

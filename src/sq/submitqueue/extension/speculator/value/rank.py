@@ -14,10 +14,9 @@ import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from sq.submitqueue.core.speculation.fold import DEFAULT_MAX_ATTEMPTS
 from sq.submitqueue.entity.batch import Batch, BatchID, BatchState
 from sq.submitqueue.entity.path import Assumption, PathID, SpeculationPath
-from sq.submitqueue.entity.pathset import PathEntry, PathSet, PathStatus
+from sq.submitqueue.entity.pathset import DEFAULT_MAX_ATTEMPTS, PathEntry, PathSet, PathStatus
 from sq.submitqueue.entity.snapshot import SpeculationSnapshot
 from sq.submitqueue.extension.speculator.standard.generator import (
     RESOLVED_ASSUMPTION,

@@ -1,4 +1,4 @@
-"""Batch outcomes in SQL (SQLAlchemy Core, synchronous), for the history scorer."""
+"""Batch outcomes in SQL (SQLAlchemy Core, synchronous), kept for the history scorer."""
 
 from __future__ import annotations
 
