@@ -117,10 +117,6 @@ def _sqlite_engine(url: sa.URL, synchronous: str) -> Engine:
     return engine
 
 
-def is_sqlite(engine: Engine) -> bool:
-    return engine.dialect.name == "sqlite"
-
-
 def check_connection(engine: Engine) -> None:
     """Connect once, turning a failure into a one-line DatabaseURLError."""
     try:

@@ -95,10 +95,6 @@ def is_retryable(verdict: Verdict) -> bool:
     return verdict in (Verdict.INFRA_RETRYABLE, Verdict.INFRA_DEPENDENCY_RETRYABLE)
 
 
-def is_dependency(verdict: Verdict) -> bool:
-    return verdict in (Verdict.INFRA_DEPENDENCY, Verdict.INFRA_DEPENDENCY_RETRYABLE)
-
-
 # --- shipped classifiers -------------------------------------------------------------------------
 
 

@@ -39,12 +39,6 @@ class SpeculationPath:
         """The dependencies the build is stacked on (assumed to succeed), in path order."""
         return tuple(d.batch for d in self.dependencies if d.assumption is Assumption.SUCCEEDS)
 
-    def assumption_for(self, batch: BatchID) -> Assumption | None:
-        for dependency in self.dependencies:
-            if dependency.batch == batch:
-                return dependency.assumption
-        return None
-
 
 def path_id(path: SpeculationPath) -> PathID:
     """Lowercase hex SHA-256 of the head followed by one `\\n<dep>=<assumption>` per dependency.

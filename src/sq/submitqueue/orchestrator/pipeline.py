@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sq.api import runway as rw
 from sq.platform.hooks import hook_stage, hook_topic_names
-from sq.platform.pipeline import Stage
+from sq.platform.pipeline import Factory, Stage
 from sq.submitqueue.core import messages as m
 from sq.submitqueue.orchestrator.controller import dlq
 from sq.submitqueue.orchestrator.controller.batch import BatchController
@@ -34,7 +34,9 @@ TOPIC_NAMES = hook_topic_names(SOURCE)
 """SubmitQueue's own physical hook topic, apart from any other domain's on a shared queue."""
 
 
-def _stage(key: str, new, reconcile) -> Stage[OrchestratorDeps]:  # type: ignore[no-untyped-def]
+def _stage(
+    key: str, new: Factory[OrchestratorDeps], reconcile: Factory[OrchestratorDeps]
+) -> Stage[OrchestratorDeps]:
     return Stage(key=key, consumer_group=GROUP, new=new, dlq=reconcile)
 
 

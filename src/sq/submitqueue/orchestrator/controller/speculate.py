@@ -34,7 +34,11 @@ from sq.submitqueue.entity.request import is_request_halted
 from sq.submitqueue.extension.speculator import SpeculatorError
 from sq.submitqueue.orchestrator.controller.common import Log, db, decode, load_batch
 from sq.submitqueue.orchestrator.controller.speculate_read import read_snapshot
-from sq.submitqueue.orchestrator.controller.speculate_schedule import RUN, RunSchedule, Wait
+from sq.submitqueue.orchestrator.controller.speculate_schedule import (
+    Decision,
+    RunSchedule,
+    Wait,
+)
 from sq.submitqueue.orchestrator.profile import OrchestratorDeps
 
 
@@ -61,7 +65,7 @@ class SpeculateController:
                 await self._admit(named)
             elif named.state is BatchState.MERGING:
                 await self._dispatch_merge(named)
-            if when == RUN:
+            if when is Decision.RUN:
                 await self.run(named.queue, trigger=named.id)
         except SpeculatorError as exc:
             raise attribute(RetryableError(f"speculator failed: {exc}"), *_queue(named)) from exc

@@ -17,6 +17,7 @@ when another process took the queue's partition, the next signal simply runs.
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 
 
@@ -27,8 +28,11 @@ class Wait:
     ms: int
 
 
-RUN = "run"
-COVERED = "covered"
+class Decision(enum.Enum):
+    RUN = "run"
+    """Run now: the signal has settled and no finished run read after it."""
+    COVERED = "covered"
+    """Drop the signal: a run that read after it settled has finished."""
 
 
 class RunSchedule:
@@ -38,16 +42,16 @@ class RunSchedule:
         self.settle_ms = settle_ms
         self._read_at: dict[str, int] = {}
 
-    def decide(self, queue: str, published_ms: int, now_ms: int) -> str | Wait:
+    def decide(self, queue: str, published_ms: int, now_ms: int) -> Decision | Wait:
         """`COVERED` when a finished run read after the signal settled; else `Wait` until it
         settles; else `RUN`."""
         settled_at = published_ms + self.settle_ms
         last_read = self._read_at.get(queue)
         if last_read is not None and settled_at <= last_read:
-            return COVERED
+            return Decision.COVERED
         if now_ms < settled_at:
             return Wait(settled_at - now_ms)
-        return RUN
+        return Decision.RUN
 
     def ran(self, queue: str, read_ms: int) -> None:
         """A run of `queue` that read at `read_ms` has finished."""

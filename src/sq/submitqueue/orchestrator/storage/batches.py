@@ -153,12 +153,6 @@ class BatchStore:
         found = self.get_batches(queue, ids)
         return sorted(found.values(), key=lambda x: number_of(x.id))
 
-    def creating_batches_of_request(self, queue: str, request_id: str) -> list[Batch]:
-        """Batches still `creating` that contain the request (not yet associated)."""
-        return [
-            b for b in self.list_batches(queue, [BatchState.CREATING]) if request_id in b.contains
-        ]
-
     # --- builds and links ----------------------------------------------------------------------
 
     def create_build(self, queue: str, build: Build) -> bool:
