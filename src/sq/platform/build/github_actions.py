@@ -20,7 +20,7 @@ from sq.platform.build.remote import CiBuild, CiBuildSpec, OnFinish, RemoteBuild
 from sq.platform.clock import Clock
 
 DEFAULT_API_URL = "https://api.github.com"
-_HEADERS = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
+HEADERS = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
 
 _INPUTS = (
     ("sq_command", "SQ_BUILD_COMMAND"),
@@ -126,7 +126,7 @@ def github_actions_runner(
     clock: Clock | None = None,
     on_finish: OnFinish | None = None,
 ) -> RemoteBuildRunner:
-    api = ApiClient(api_url, token, name="github-actions", headers=_HEADERS, clock=clock)
+    api = ApiClient(api_url, token, name="github-actions", headers=HEADERS, clock=clock)
     backend = GithubActionsBackend(api, owner=owner, repo=repo, workflow=workflow)
     return RemoteBuildRunner(
         backend,
