@@ -107,11 +107,12 @@ class RemoteRunnersCloser:
     instance can poll or cancel them later."""
 
     def __init__(self, runners: Iterable[object]) -> None:
-        self._runners = {id(r): r for r in runners if isinstance(r, RemoteBuildRunner)}
+        unique = {id(r): r for r in runners if isinstance(r, RemoteBuildRunner)}
+        self.remote = list(unique.values())
 
     async def start(self) -> None:
         pass
 
     async def stop(self) -> None:
-        for runner in self._runners.values():
+        for runner in self.remote:
             await runner.close()
