@@ -55,6 +55,20 @@ async def test_a_5xx_while_polling_is_transient_and_the_next_poll_answers(h: Har
     assert (await h.settle("b-5xx")).state is BuildState.FAILED
 
 
+@pytest.mark.parametrize("after", [False, True], ids=["not-created", "created-response-lost"])
+async def test_a_5xx_on_create_is_retried_into_exactly_one_build(h: Harness, after: bool) -> None:
+    assert h.ci is not None
+    h.ci.inject(502, method="POST", after=after)
+    with pytest.raises(BuildRunnerBusyError):
+        await h.runner.trigger(h.request("b-create"))
+    await h.runner.trigger(h.request("b-create"))
+    await h.runner.status("b-create")
+    h.expire(61.0)  # Actions: a dispatch whose run never shows is made again after a grace
+    assert (await h.settle("b-create")).state is BuildState.PASSED
+    assert len(h.ci_runs("b-create")) == 1
+    assert h.queue_refs() == []
+
+
 async def test_a_bad_token_is_a_permanent_refusal_with_the_apis_message_and_no_token(
     h: Harness, tmp_path: Path
 ) -> None:

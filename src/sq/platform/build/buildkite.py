@@ -42,13 +42,14 @@ _STATES = {
 
 class BuildkiteBackend:
     name = "buildkite"
+    shows_builds_at_once = True
 
     def __init__(self, api: ApiClient, *, organization: str, pipeline: str) -> None:
         self.api = api
         self._builds = f"/v2/organizations/{organization}/pipelines/{pipeline}/builds"
 
-    async def find(self, spec_branch: str, build_id: str) -> CiBuild | None:
-        builds = await self.api.call("GET", self._builds, params={"branch": spec_branch})
+    async def find(self, branch: str, build_id: str) -> CiBuild | None:
+        builds = await self.api.call("GET", self._builds, params={"branch": branch})
         for build in builds or []:
             if (build.get("meta_data") or {}).get(META_BUILD_ID) == build_id:
                 return _ci_build(build)

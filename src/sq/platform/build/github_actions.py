@@ -46,18 +46,17 @@ ERROR: the workflow did not give a verdict on the code."""
 
 class GithubActionsBackend:
     name = "github-actions"
+    shows_builds_at_once = False
 
     def __init__(self, api: ApiClient, *, owner: str, repo: str, workflow: str) -> None:
         self.api = api
         self._repo = f"/repos/{owner}/{repo}"
         self._workflow = workflow
 
-    async def find(self, spec_branch: str, build_id: str) -> CiBuild | None:
-        params = {"branch": spec_branch, "event": "workflow_dispatch"}
+    async def find(self, branch: str, build_id: str) -> CiBuild | None:
+        params = {"branch": branch, "event": "workflow_dispatch"}
         body = await self.api.call("GET", f"{self._repo}/actions/runs", params=params)
-        runs = [
-            r for r in (body or {}).get("workflow_runs", []) if r.get("head_branch") == spec_branch
-        ]
+        runs = [r for r in (body or {}).get("workflow_runs", []) if r.get("head_branch") == branch]
         return _ci_build(runs[0]) if runs else None
 
     async def create(self, spec: CiBuildSpec) -> CiBuild | None:
