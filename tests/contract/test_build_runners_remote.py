@@ -3,6 +3,8 @@ cannot pass, secrecy of the token, and builds seen from another instance."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -10,6 +12,7 @@ import pytest
 
 from sq.platform.build import BuildState
 from sq.platform.build.api_client import BuildRunnerBusyError, BuildRunnerRejectedError
+from sq.platform.build.remote import RemoteBuildRunner
 from sq.platform.errs import Verdict, verdict_of
 from support.build_runners import FAIL, PASS, REMOTE_KINDS, TOKEN, Harness, harness, remote_runner
 
@@ -109,3 +112,33 @@ async def test_the_build_gets_its_id_and_command_and_builds_the_pushed_commit(h:
     assert run.env["SQ_BUILD_COMMAND"] == PASS
     assert run.branch.startswith("sq/builds/b-env-")
     assert run.sha == h.sandbox.origin_ref("refs/heads/main")
+
+
+async def test_the_git_environment_reaches_every_fetch_and_push(h: Harness, tmp_path: Path) -> None:
+    """The channel credentials travel by: here a URL rewrite that only it knows about."""
+    assert h.ci is not None
+    alias = "sq-test-alias://origin"
+    git_env = {
+        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_KEY_0": f"url.{h.sandbox.origin}.insteadOf",
+        "GIT_CONFIG_VALUE_0": alias,
+    }
+    runner = remote_runner(h.kind, h.ci, h.sandbox, h.clock, tmp_path / "aliased")
+    runner = RemoteBuildRunner(
+        runner.backend,
+        workspace_dir=tmp_path / "aliased",
+        push_url=alias,
+        clock=h.clock,
+        git_env=git_env,
+    )
+    request = dataclasses.replace(h.request("b-alias"), repository=alias)
+    try:
+        assert not (await runner.trigger(request)).state.finished
+        for _ in range(3000):
+            if (await runner.status("b-alias")).state.finished:
+                break
+            await asyncio.sleep(0.01)
+        assert (await runner.status("b-alias")).state is BuildState.PASSED
+    finally:
+        await runner.close()
+    assert h.queue_refs() == []

@@ -118,7 +118,7 @@ class RemoteBuildRunner:
         if not ref_prefix.startswith("refs/") or not ref_prefix.endswith("/"):
             raise ValueError(f"ref_prefix must look like refs/…/, not {ref_prefix!r}")
         self.backend = backend
-        self._sources = BuildSources(workspace_dir / "sources")
+        self._sources = BuildSources(workspace_dir / "sources", git_env=git_env)
         self._pusher_dir = workspace_dir / "pusher"
         self._pusher: GitRepo | None = None
         self._push_url = push_url
