@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from sq.service.settings_hooks import HooksConfig
+from sq.service.settings_runners import RemoteRunnerSection
 from sq.submitqueue.core.messages import LandStrategy
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
@@ -36,7 +37,7 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class BuildConfig(_Section):
+class BuildConfig(RemoteRunnerSection):
     runner: Literal["fake", "command", "buildkite", "github-actions"] = "fake"
     command: str = Field(default="", description="What the command runner runs in the tree")
     timeout: Seconds = Field(default=1800.0, description="Seconds (or 30m, 90s, 1h)")
@@ -133,10 +134,13 @@ class QueueConfig(_Section):
         # Named in the schema so configurations can be written ahead; refused until they exist.
         if self.provider == "github":
             raise ValueError(f"queue {self.name!r}: provider github is not available yet")
-        if self.build.runner in ("buildkite", "github-actions"):
-            raise ValueError(
-                f"queue {self.name!r}: build runner {self.build.runner} is not available yet"
-            )
+        return self
+
+    @model_validator(mode="after")
+    def _remote_runner_has_a_repository(self) -> QueueConfig:
+        problem = self.build.queue_problem(self.build.runner, self.repository)
+        if problem:
+            raise ValueError(f"queue {self.name!r}: {problem}")
         return self
 
 
