@@ -119,7 +119,9 @@ class FakeGitHub:
     def open_pull(self, owner: str, repo: str, head_branch: str, **fields: Any) -> FakePull:
         with self._lock:
             number = 1 + max((n for (o, r, n) in self.pulls if (o, r) == (owner, repo)), default=0)
-            pull = FakePull(owner=owner, repo=repo, number=number, head_branch=head_branch, **fields)
+            pull = FakePull(
+                owner=owner, repo=repo, number=number, head_branch=head_branch, **fields
+            )
             self.pulls[(owner, repo, number)] = pull
         self._update_pull_ref(pull)
         return pull
@@ -276,7 +278,9 @@ class FakeGitHub:
             return 200, {"permission": self.permissions.get(m.group(3), "read")}, {}
         return 404, {"message": "Not Found"}, {}
 
-    def _files_page(self, m: re.Match[str], query: dict[str, list[str]]) -> tuple[int, Any, dict[str, str]]:
+    def _files_page(
+        self, m: re.Match[str], query: dict[str, list[str]]
+    ) -> tuple[int, Any, dict[str, str]]:
         files = self._files(self._pull(m))
         per_page = min(int(query.get("per_page", ["30"])[0]), self.per_page_cap)
         page = int(query.get("page", ["1"])[0])
@@ -369,7 +373,7 @@ def _handler(hub: FakeGitHub) -> type[BaseHTTPRequestHandler]:
             body = json.dumps(data).encode()
             self._answer(status, body, [("Content-Type", "application/json"), *headers.items()])
 
-        do_GET = do_POST = do_PATCH = _serve
+        do_GET = do_POST = do_PATCH = _serve  # noqa: N815  (http.server dispatches on these names)
 
     return Handler
 

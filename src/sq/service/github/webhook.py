@@ -87,7 +87,7 @@ class GitHubWebhook:
         except Exception:
             await asyncio.to_thread(self._ledger.forget, SOURCE, delivery)
             raise
-        log.info("github webhook", event=event, delivery=delivery, result=result)
+        log.info("github webhook", github_event=event, delivery=delivery, result=result)
         return {"result": result}
 
     def _serving(self, payload: dict[str, Any]) -> list[WebhookQueue]:
