@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from sq.platform import migrations
 from sq.platform.build import BuildRunner, BuildState
 from sq.platform.build.command import CommandBuildRunner, OnFinish
 from sq.platform.build.fake import FakeBuildRunner
+from sq.platform.clock import Clock, SystemClock
 from sq.platform.pipeline import construct
 from sq.platform.publish import intent_id
 from sq.service.github.clients import GitHubClients
 from sq.service.hooks import wire_hooks
+from sq.service.runners import RemoteRunnersCloser, remote_runner
 from sq.service.runtime import Runtime, ServiceParts, register
+from sq.service.settings_runners import REMOTE_RUNNERS
 from sq.service.settings_submitqueue import QueueConfig
 from sq.submitqueue.core import messages as m
 from sq.submitqueue.extension.changeprovider import ChangeProvider
@@ -44,9 +48,10 @@ from sq.submitqueue.orchestrator.storage import OrchestratorStorage, schema
 
 
 class _Runners:
-    def __init__(self, data_dir: Path, on_finish: OnFinish | None) -> None:
+    def __init__(self, data_dir: Path, on_finish: OnFinish | None, clock: Clock) -> None:
         self._data_dir = data_dir
         self._on_finish = on_finish
+        self._clock = clock
         self.fake = FakeBuildRunner()
         self._command: CommandBuildRunner | None = None
 
@@ -62,6 +67,17 @@ class _Runners:
                     on_finish=self._on_finish,
                 )
             return self._command
+        if config.build.runner in REMOTE_RUNNERS:
+            return remote_runner(
+                queue=config.name,
+                runner=config.build.runner,
+                build=config.build,
+                repository=config.repository,
+                timeout_s=config.build.timeout,
+                workspace_dir=self._data_dir / "builds" / "remote" / _safe(config.name),
+                clock=self._clock,
+                on_finish=self._on_finish,
+            )
         raise ValueError(f"queue {config.name!r}: build runner {config.build.runner!r} not built")
 
 
@@ -80,6 +96,10 @@ class _CommandRunnersCloser:
     async def stop(self) -> None:
         for runner in self._runners.values():
             await runner.close()
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)
 
 
 def _provider(config: QueueConfig, data_dir: Path, github: GitHubClients) -> ChangeProvider:
@@ -147,11 +167,14 @@ def profiles_for(
     storage: OrchestratorStorage,
     data_dir: Path,
     runs: BuildRuns | None = None,
+    clock: Clock | None = None,
     github: GitHubClients | None = None,
 ) -> list[QueueProfile]:
     github = github if github is not None else GitHubClients()
     changes = BatchChanges(storage)
-    runners = _Runners(data_dir, runs.finished if runs is not None else None)
+    runners = _Runners(
+        data_dir, runs.finished if runs is not None else None, clock or SystemClock()
+    )
     profiles = []
     for q in queues:
         scorer = _scorer(q, changes, storage)
@@ -210,7 +233,9 @@ def build_orchestrator(runtime: Runtime) -> ServiceParts:
     )
     github = GitHubClients()
     profiles = Profiles(
-        profiles_for(runtime.settings.submitqueue.queues, storage, data_dir, runs, github)
+        profiles_for(
+            runtime.settings.submitqueue.queues, storage, data_dir, runs, runtime.clock, github
+        )
     )
     hooks = wire_hooks(runtime, SOURCE, runtime.settings.submitqueue.hooks, engine)
     deps = OrchestratorDeps(
@@ -233,6 +258,7 @@ def build_orchestrator(runtime: Runtime) -> ServiceParts:
             github,
             runs,
             _CommandRunnersCloser(profiles),
+            RemoteRunnersCloser(p.runner for p in profiles),
             pipeline,
         ],
     )

@@ -27,6 +27,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from sq.service.settings_hooks import HooksConfig
+from sq.service.settings_runners import RemoteRunnerSection
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -52,8 +53,8 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class StovepipeBuildSettings(_Section):
-    runner: Literal["fake", "command"] = "command"
+class StovepipeBuildSettings(RemoteRunnerSection):
+    runner: Literal["fake", "command", "buildkite", "github-actions"] = "command"
     command: str = Field(default="", description="Full build: runs at the head (SQ_BASE)")
     incremental_command: str = Field(
         default="", description="Incremental build; gets the last green as SQ_BASELINE"
@@ -101,6 +102,13 @@ class StovepipeQueueSettings(_Section):
     def _git_needs_repository(self) -> StovepipeQueueSettings:
         if self.source_control == "git" and not self.repository.strip():
             raise ValueError(f"queue {self.name!r}: source_control 'git' needs repository")
+        return self
+
+    @model_validator(mode="after")
+    def _remote_runner_has_a_repository(self) -> StovepipeQueueSettings:
+        problem = self.build.queue_problem(self.build.runner, self.repository)
+        if problem:
+            raise ValueError(f"queue {self.name!r}: {problem}")
         return self
 
     @model_validator(mode="after")

@@ -14,6 +14,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 from sq.platform.github import repository_name
 from sq.service.settings_github import GitHubConfig
 from sq.service.settings_hooks import HooksConfig
+from sq.service.settings_runners import RemoteRunnerSection
 from sq.submitqueue.core.messages import LandStrategy
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
@@ -38,7 +39,7 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class BuildConfig(_Section):
+class BuildConfig(RemoteRunnerSection):
     runner: Literal["fake", "command", "buildkite", "github-actions"] = "fake"
     command: str = Field(default="", description="What the command runner runs in the tree")
     timeout: Seconds = Field(default=1800.0, description="Seconds (or 30m, 90s, 1h)")
@@ -148,12 +149,10 @@ class QueueConfig(_Section):
         return self
 
     @model_validator(mode="after")
-    def _only_what_is_built(self) -> QueueConfig:
-        # Named in the schema so configurations can be written ahead; refused until they exist.
-        if self.build.runner in ("buildkite", "github-actions"):
-            raise ValueError(
-                f"queue {self.name!r}: build runner {self.build.runner} is not available yet"
-            )
+    def _remote_runner_has_a_repository(self) -> QueueConfig:
+        problem = self.build.queue_problem(self.build.runner, self.repository)
+        if problem:
+            raise ValueError(f"queue {self.name!r}: {problem}")
         return self
 
 

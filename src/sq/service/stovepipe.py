@@ -12,7 +12,9 @@ from sq.platform.build.fake import FakeBuildRunner
 from sq.platform.counter import Counter
 from sq.platform.pipeline import construct
 from sq.service.hooks import wire_hooks
+from sq.service.runners import RemoteRunnersCloser, remote_runner
 from sq.service.runtime import Runtime, ServiceParts, register
+from sq.service.settings_runners import REMOTE_RUNNERS
 from sq.service.settings_stovepipe import StovepipeQueueSettings, StovepipeSettings
 from sq.stovepipe import api
 from sq.stovepipe.controller.events import SOURCE
@@ -93,6 +95,28 @@ def _mapper(queue: StovepipeQueueSettings) -> GlobProjectMapper:
     return GlobProjectMapper({p.name: p.paths for p in queue.projects})
 
 
+def _runner(
+    queue: StovepipeQueueSettings,
+    command: CommandBuildRunner,
+    fake: FakeBuildRunner,
+    root: Path,
+    runtime: Runtime,
+) -> BuildRunner:
+    if queue.build.runner == "command":
+        return command
+    if queue.build.runner in REMOTE_RUNNERS:
+        return remote_runner(
+            queue=queue.name,
+            runner=queue.build.runner,
+            build=queue.build,
+            repository=queue.repository,
+            timeout_s=queue.build.timeout,
+            workspace_dir=root / "remote" / _safe(queue.name),
+            clock=runtime.clock,
+        )
+    return fake
+
+
 @register("stovepipe")
 def build(runtime: Runtime) -> ServiceParts:
     settings = runtime.settings.stovepipe
@@ -112,8 +136,7 @@ def build(runtime: Runtime) -> ServiceParts:
         clock=runtime.clock,
     )
     runners: dict[str, BuildRunner] = {
-        q.name: command_runner if q.build.runner == "command" else fake_runner
-        for q in settings.queues
+        q.name: _runner(q, command_runner, fake_runner, root, runtime) for q in settings.queues
     }
     hooks = wire_hooks(runtime, SOURCE, settings.hooks, engine)
     deps = Deps(
@@ -143,5 +166,11 @@ def build(runtime: Runtime) -> ServiceParts:
     return ServiceParts(
         name="stovepipe",
         routers=[api.router(ingest, poller), *hooks.routers],
-        components=[*hooks.components, _RunnerCloser(command_runner), pipeline, poller],
+        components=[
+            *hooks.components,
+            _RunnerCloser(command_runner),
+            RemoteRunnersCloser(runners.values()),
+            pipeline,
+            poller,
+        ],
     )

@@ -1,6 +1,6 @@
 """A build runner that runs a shell command on the exact tree of a build, on this machine.
 
-Each build gets a temporary git worktree (from `prepare_tree`: `base`, then each layer's commits
+Each build gets a temporary git worktree (from `BuildSources`: `base`, then each layer's commits
 in order) in a bare clone of the repository that the runner keeps per repository, and runs
 `request.command` in it through `/bin/sh` in a new process group. At most `max_concurrent`
 builds run at once per queue (the `queue` label); the rest wait as `pending`. A build past its
@@ -24,9 +24,10 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from sq.platform.build import BuildRequest, BuildState, BuildStatus, UnknownBuildError
-from sq.platform.changeuri import ChangeURIError, parse
+from sq.platform.build.source import BuildSources
+from sq.platform.changeuri import ChangeURIError
 from sq.platform.clock import Clock, SystemClock
-from sq.platform.git import ChangeCommits, GitError, GitRepo, TreeConflict, prepare_tree
+from sq.platform.git import GitError, TreeConflict
 
 OnFinish = Callable[[BuildRequest, BuildStatus], Awaitable[None]]
 
@@ -51,14 +52,13 @@ class CommandBuildRunner:
     ) -> None:
         if max_concurrent < 1:
             raise ValueError("max_concurrent must be at least 1")
-        self._workspace_dir = workspace_dir
         self._log_dir = log_dir
         self._max = max_concurrent
         self._clock = clock or SystemClock()
         self._on_finish = on_finish
         self._builds: dict[str, _Build] = {}
         self._slots: dict[str, asyncio.Semaphore] = {}
-        self._repo_locks: dict[str, asyncio.Lock] = {}
+        self._sources = BuildSources(workspace_dir)
 
     def log_path(self, build_id: str) -> Path:
         safe = re.sub(r"[^A-Za-z0-9._-]", "_", build_id)[:80]
@@ -131,9 +131,7 @@ class CommandBuildRunner:
             await self._on_finish(request, build.status)
 
     async def _build(self, build: _Build, request: BuildRequest) -> None:
-        repo, base = await self._fetch(request)
-        layers = [ChangeCommits(name=layer.name, commits=layer.commits) for layer in request.layers]
-        tree = await prepare_tree(repo, base=base, changes=layers)
+        _, tree = await self._sources.prepare(request)
         if isinstance(tree, TreeConflict):
             self._write_log(request.build_id, f"tree does not apply: {tree.reason}\n")
             self._finish(build, BuildState.FAILED, tree.reason)
@@ -149,27 +147,6 @@ class CommandBuildRunner:
             self._finish(build, BuildState.PASSED, "command passed", exit_code=0)
         else:
             self._finish(build, BuildState.FAILED, f"command exited {code}", exit_code=code)
-
-    async def _fetch(self, request: BuildRequest) -> tuple[GitRepo, str]:
-        digest = hashlib.sha256(request.repository.encode()).hexdigest()[:16]
-        async with self._repo_locks.setdefault(digest, asyncio.Lock()):
-            repo = await GitRepo.open_workspace(self._workspace_dir / digest, request.repository)
-            if request.base.startswith("refs/"):
-                local = f"refs/sq/builds/{hashlib.sha256(request.build_id.encode()).hexdigest()}"
-                await repo.fetch([f"+{request.base}:{local}"])
-                base = await repo.resolve(local)
-            else:
-                base = request.base if await repo.fetch_commit(request.base) else None
-            if base is None:
-                raise GitError(f"base {request.base} not found", argv=[], returncode=None)
-            for layer in request.layers:
-                ref = _ref_of(layer.name)
-                for sha in layer.commits:
-                    if not await repo.fetch_commit(sha, ref=ref):
-                        raise GitError(
-                            f"commit {sha} of {layer.name} not found", argv=[], returncode=None
-                        )
-            return repo, base
 
     async def _execute(self, build: _Build, request: BuildRequest, cwd: Path) -> int | None:
         env = dict(os.environ)
@@ -223,10 +200,3 @@ class CommandBuildRunner:
             exit_code=exit_code,
             finished_at_ms=self._clock.now_ms(),
         )
-
-
-def _ref_of(name: str) -> str | None:
-    try:
-        return getattr(parse(name), "ref", None)
-    except ChangeURIError:
-        return None
