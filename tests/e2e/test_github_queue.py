@@ -7,28 +7,32 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import anyio
 import pytest
 
 from sq.platform.git.sandbox import GitSandbox
+from support.fake_actions import FakeActions
+from support.fake_buildkite import FakeBuildkite
+from support.fake_ci import CiState, FakeCi
 from support.fake_github import FakeGitHub, FakePull, Recorded
 
 TOKEN = "e2e-github-token"
 SECRET = "e2e-webhook-secret"
+CI_TOKEN = "e2e-ci-token"
 LABEL = "sq-land"
 
 
 def free_port() -> int:
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -49,21 +53,36 @@ class Served:
     proc: subprocess.Popen[str]
     base: str
     built: Path
-    """One line per passing build: the tree it was asked to build."""
+    """Command runner: one line per passing build, the tree it was asked to build."""
+    ci: FakeCi | None
 
-    def wait_for(self, what: str, check: object, timeout_s: float = 180) -> None:
+    async def wait_for(self, what: str, check: Callable[[], bool], timeout_s: float = 180) -> None:
         deadline = time.monotonic() + timeout_s
-        while not check():  # type: ignore[operator]
+        while not check():
             assert self.proc.poll() is None, self.proc.communicate()[1][-3000:]
             assert time.monotonic() < deadline, f"timed out waiting for {what}: {self.hub.recorded}"
-            time.sleep(0.2)
+            await anyio.sleep(0.2)
+
+    def built_trees(self) -> set[str]:
+        if self.ci is not None:
+            return {r.tree for r in self.ci.runs.values() if r.state is CiState.PASSED}
+        return set(self.built.read_text().split())
 
 
-def _config(tmp_path: Path, hub: FakeGitHub, port: int, runner: str, built: Path) -> Path:
-    check = (
-        'if grep -rl --exclude-dir=.git BROKEN .; then echo "found BROKEN"; exit 1; fi; '
-        f"git rev-parse 'HEAD^{{tree}}' >> {built}"
-    )
+CHECK = 'if grep -rl --exclude-dir=.git BROKEN .; then echo "found BROKEN"; exit 1; fi'
+
+
+def _config(
+    tmp_path: Path, hub: FakeGitHub, port: int, runner: str, built: Path, ci: FakeCi | None
+) -> Path:
+    build: dict[str, object] = {"runner": runner, "command": CHECK, "timeout": "60s"}
+    if runner == "command":
+        build["command"] = f"{CHECK}; git rev-parse 'HEAD^{{tree}}' >> {built}"
+    elif isinstance(ci, FakeBuildkite):
+        build.update(api_url=ci.url, organization="acme", pipeline="ci", token_env="SQ_TEST_CI")
+    elif ci is not None:
+        build.update(api_url=ci.url, workflow="ci.yml", token_env="SQ_TEST_CI")
+        build["push_token_env"] = "SQ_TEST_GITHUB_TOKEN"
     queue = {
         "name": "web",
         "provider": "github",
@@ -77,25 +96,42 @@ def _config(tmp_path: Path, hub: FakeGitHub, port: int, runner: str, built: Path
             "label": LABEL,
             "public_url": f"http://127.0.0.1:{port}",
         },
-        "build": {"runner": runner, "command": check, "timeout": "60s"},
+        "build": build,
     }
     path = tmp_path / "sq.yaml"
     path.write_text(json.dumps({"submitqueue": {"queues": [queue]}}))  # JSON is YAML
     return path
 
 
+def _stand_in(runner: str, origin: Path) -> FakeCi | None:
+    if runner == "buildkite":
+        return FakeBuildkite(origin, token=CI_TOKEN, default_command="false")
+    if runner == "github-actions":
+        return FakeActions(origin, token=CI_TOKEN, default_command="false", hidden_lists=1)
+    return None
+
+
 @pytest.fixture
-def served(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Served]:
+async def served(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Served]:
     runner: str = request.param
     box = GitSandbox(tmp_path / "box")
     box.seed({"README.md": "hello\n", "shared.txt": "base\n"})
     hub = FakeGitHub(tmp_path / "hub", token=TOKEN, webhook_secret=SECRET).start()
     hub.serve_repo("acme", "web", box.origin)
+    ci = _stand_in(runner, box.origin)
+    if ci is not None:
+        await ci.start()
     port = free_port()
     built = tmp_path / "built-trees"
-    config = _config(tmp_path, hub, port, runner, built)
-    env = {**os.environ, "SQ_TEST_GITHUB_TOKEN": TOKEN, "SQ_TEST_GITHUB_SECRET": SECRET}
-    proc = subprocess.Popen(
+    config = _config(tmp_path, hub, port, runner, built, ci)
+    env = {
+        **os.environ,
+        "SQ_TEST_GITHUB_TOKEN": TOKEN,
+        "SQ_TEST_GITHUB_SECRET": SECRET,
+        "SQ_TEST_CI": CI_TOKEN,
+    }
+    # Popen returns at once; the server runs beside the stand-ins served by this event loop.
+    proc = subprocess.Popen(  # noqa: ASYNC220
         [sys.executable, "-m", "sq", "serve", "--config", str(config), "--port", str(port)],
         cwd=tmp_path,
         env=env,
@@ -104,9 +140,9 @@ def served(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Served]:
         text=True,
     )
     base = f"http://127.0.0.1:{port}"
-    served = Served(hub=hub, box=box, proc=proc, base=base, built=built)
+    served = Served(hub=hub, box=box, proc=proc, base=base, built=built, ci=ci)
     try:
-        served.wait_for("readiness", lambda: _ready(base), timeout_s=60)
+        await served.wait_for("readiness", lambda: _ready(base), timeout_s=60)
         hub.webhook_url = f"{base}/api/v1/github/webhook"
         yield served
     finally:
@@ -116,6 +152,8 @@ def served(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Served]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.communicate()
+        if ci is not None:
+            await ci.stop()
         hub.stop()
 
 
@@ -137,8 +175,9 @@ def _of(records: list[Recorded], pull: FakePull, sha: str | None = None) -> list
     return [r for r in records if r.target in (str(pull.number), sha)]
 
 
-@pytest.mark.parametrize("served", ["command"], indirect=True)
-def test_labelled_pull_requests_land_or_are_told_why_not(served: Served) -> None:
+@pytest.mark.anyio
+@pytest.mark.parametrize("served", ["command", "buildkite", "github-actions"], indirect=True)
+async def test_labelled_pull_requests_land_or_are_told_why_not(served: Served) -> None:
     hub = served.hub
     good_a = _pull(served, "feature-a", {"a.txt": "a\n"})
     good_b = _pull(served, "feature-b", {"b.txt": "b\n"})
@@ -156,8 +195,8 @@ def test_labelled_pull_requests_land_or_are_told_why_not(served: Served) -> None
         ]
         return {str(good_a.number), str(good_b.number)} <= closed and bool(failed)
 
-    served.wait_for("two landings and one failure", done)
-    served.wait_for(
+    await served.wait_for("two landings and one failure", done)
+    await served.wait_for(
         "the failure comment",
         lambda: any(r.target == str(broken.number) for r in hub.recorded_of("comment")),
     )
@@ -167,7 +206,7 @@ def test_labelled_pull_requests_land_or_are_told_why_not(served: Served) -> None
     ).split()
     new_commits = main[:-1]
     assert len(new_commits) == 2, main
-    built_trees = set(served.built.read_text().split())
+    built_trees = served.built_trees()
     for commit in new_commits:
         tree = served.box.git("rev-parse", f"{commit}^{{tree}}", cwd=served.box.origin).strip()
         assert tree in built_trees, f"{commit} landed a tree CI never built"
@@ -188,20 +227,23 @@ def test_labelled_pull_requests_land_or_are_told_why_not(served: Served) -> None
     assert "found BROKEN" in comment
     assert hub.pulls[("acme", "web", broken.number)].state == "open"
 
-    refs = served.box.git("for-each-ref", "--format=%(refname)", cwd=served.box.origin).split()
-    queue_owned = [r for r in refs if not r.startswith(("refs/heads/", "refs/pull/"))]
-    assert queue_owned == []
-    served.wait_for("the closed events' answers", lambda: len(hub.webhook_answers) == 5)
+    await served.wait_for("the queue-owned refs to go", lambda: _queue_owned(served) == [])
+    await served.wait_for("the closed events' answers", lambda: len(hub.webhook_answers) == 5)
     answers = sorted(body for _, code, body in hub.webhook_answers if code == 200)
     assert len(answers) == 5, hub.webhook_answers
     assert sum('"queued as web/' in a for a in answers) == 3
     assert sum("nothing queued" in a for a in answers) == 2  # our own closing cancels nothing
 
 
+def _queue_owned(served: Served) -> list[str]:
+    refs = served.box.git("for-each-ref", "--format=%(refname)", cwd=served.box.origin).split()
+    return [r for r in refs if not r.startswith(("refs/heads/", "refs/pull/"))]
+
+
 def test_a_github_queue_without_its_token_is_one_line_and_exit_2(tmp_path: Path) -> None:
     hub = FakeGitHub(tmp_path / "hub", token=TOKEN).start()
     try:
-        config = _config(tmp_path, hub, free_port(), "command", tmp_path / "built")
+        config = _config(tmp_path, hub, free_port(), "command", tmp_path / "built", None)
         env = {k: v for k, v in os.environ.items() if not k.startswith("SQ_TEST_GITHUB")}
         done = subprocess.run(
             [

@@ -22,8 +22,9 @@ from sq.platform.github import GitHubClient, StatusState
 from sq.platform.messagequeue import Delivery
 from sq.service.settings_github import GitHubConfig
 from sq.submitqueue.gateway.logsink import entry_of
-from sq.submitqueue.gateway.materializer import Materializer
+from sq.submitqueue.gateway.materializer import Materializer, UnknownRequestError
 from sq.submitqueue.gateway.model import LogEntry, Summary
+from sq.submitqueue.gateway.status import is_terminal
 from sq.submitqueue.gateway.storage import RequestLogStore
 
 log = structlog.get_logger("sq.github")
@@ -66,16 +67,18 @@ class GitHubReporter:
         queue = self._queues(entry.queue)
         if queue is None:
             return
-        summary = await asyncio.to_thread(self._store.get_summary, entry.queue, entry.request_id)
-        if summary is None:
+        # Recorded here too (idempotent per entry key), so the summary read next has seen at
+        # least every entry this reporter has, and a `closed` webhook after a landing finds the
+        # landing in the history and cancels nothing.
+        try:
+            summary = await asyncio.to_thread(self._materializer.persist, entry)
+        except UnknownRequestError:
             return
         report = await self._report(queue, entry, summary)
         if report is None:
             return
-        if report.close:
-            # Recorded before the pull request is closed, so the `closed` webhook that follows
-            # finds the landing in the history and cancels nothing (idempotent per entry key).
-            await asyncio.to_thread(self._materializer.persist, entry)
+        if report.state is StatusState.PENDING and is_terminal(summary.status):
+            return  # a late progress entry must not hide the verdict
         for change in _pull_requests(summary.change_uris):
             await self._send(queue, change, report)
 
