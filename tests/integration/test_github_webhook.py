@@ -236,3 +236,16 @@ async def test_a_label_for_a_branch_no_queue_lands_on_is_ignored(hooked: Hooked)
         "pull_request", hooked.event(pull, "labeled", label={"name": "bug"})
     )
     assert other_label.json()["result"].startswith("ignored")
+
+
+async def test_landing_a_pull_requests_web_address_pins_it_to_its_head(hooked: Hooked) -> None:
+    pull = hooked.pull("a")
+    web = f"https://{hooked.hub.url.removeprefix('http://')}/acme/web/pull/{pull.number}"
+    requests_url = hooked.url.replace("/github/webhook", "/requests")
+    answer = await hooked.http.post(requests_url, json={"queue": "web", "change_uris": [web]})
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["change_uris"] == [hooked.uri(pull)]
+    missing = web.replace(f"/pull/{pull.number}", "/pull/99")
+    refused = await hooked.http.post(requests_url, json={"queue": "web", "change_uris": [missing]})
+    assert refused.status_code == 400
+    assert "no such pull request" in refused.json()["error"]["message"]

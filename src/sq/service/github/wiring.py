@@ -9,6 +9,7 @@ from fastapi import APIRouter
 
 from sq.platform.pipeline import Stage, construct
 from sq.service.github.clients import GitHubClients, github_config, read_webhook_secret
+from sq.service.github.pinner import GitHubPinner
 from sq.service.github.reporter import (
     CONSUMER_GROUP,
     GitHubReporter,
@@ -46,6 +47,7 @@ def github_gateway_parts(runtime: Runtime, gateway: Gateway) -> tuple[list[APIRo
                     secret=secret,
                 )
             )
+    gateway.pinner = GitHubPinner({q.name: (reported[q.name].client, q.repository) for q in queues})
     store = gateway.store
     pipeline = construct(
         runtime.queue,
