@@ -249,3 +249,18 @@ async def test_landing_a_pull_requests_web_address_pins_it_to_its_head(hooked: H
     refused = await hooked.http.post(requests_url, json={"queue": "web", "change_uris": [missing]})
     assert refused.status_code == 400
     assert "no such pull request" in refused.json()["error"]["message"]
+
+
+async def test_a_delivery_github_could_not_answer_for_is_503_and_may_be_redelivered(
+    hooked: Hooked,
+) -> None:
+    pull = hooked.pull("a")
+    hooked.hub.permissions["bob"] = "admin"
+    hooked.hub.faults = [(502, {})]
+    comment = hooked.comment(pull, "bob", "/sq land")
+    first = await hooked.post("issue_comment", comment, delivery="d-7")
+    assert first.status_code == 503
+    assert first.json()["error"]["code"] == "unavailable"
+    again = await hooked.post("issue_comment", comment, delivery="d-7")
+    assert again.status_code == 200
+    assert again.json()["result"].startswith("queued as web/")

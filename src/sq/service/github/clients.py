@@ -65,6 +65,13 @@ def read_webhook_secret(queue: QueueConfig, environ: Mapping[str, str] | None = 
     )
 
 
+def register_git_token(queue: QueueConfig) -> str:
+    """Read the queue's token and give it to git for the repository's URLs; returns it."""
+    token = read_token(queue)
+    register_http_token(_repository_prefix(queue.repository), token)
+    return token
+
+
 class GitHubClients:
     """One client per (API URL, token), shared by the queues and services of one process."""
 
@@ -72,9 +79,7 @@ class GitHubClients:
         self._clients: dict[tuple[str, str], GitHubClient] = {}
 
     def for_queue(self, queue: QueueConfig) -> GitHubClient:
-        token = read_token(queue)
-        prefix = _repository_prefix(queue.repository)
-        register_http_token(prefix, token)
+        token = register_git_token(queue)
         key = (github_config(queue).api_url, token)
         client = self._clients.get(key)
         if client is None:

@@ -19,7 +19,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from sq.platform.changeuri import GitHubChangeURI
-from sq.platform.github import GitHubClient, GitHubError, repository_name
+from sq.platform.github import (
+    GitHubClient,
+    GitHubError,
+    GitHubUnavailableError,
+    repository_name,
+)
 from sq.platform.hooks import verify_signature
 from sq.service.access import GITHUB_WEBHOOK_PATH
 from sq.service.github.commands import Action, Intent, MalformedEventError, decide
@@ -79,7 +84,10 @@ class GitHubWebhook:
             result = await self._act(queues, intent)
         except MalformedEventError as exc:
             raise WebhookError(400, "invalid_request", f"malformed {event} event: {exc}") from None
-        except (GatewayError, GitHubError, OSError) as exc:
+        except GitHubError as exc:
+            await asyncio.to_thread(self._ledger.forget, SOURCE, delivery)
+            raise WebhookError(422, "github_refused", str(exc)) from None
+        except (GatewayError, GitHubUnavailableError, OSError) as exc:
             await asyncio.to_thread(self._ledger.forget, SOURCE, delivery)
             if isinstance(exc, GatewayError) and exc.status < 500:
                 raise WebhookError(exc.status, exc.code, exc.message) from None
