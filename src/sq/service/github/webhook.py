@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -47,7 +47,7 @@ class WebhookQueue:
     target: str
     config: GitHubConfig
     client: GitHubClient
-    secret: str
+    secret: str = field(repr=False)
 
 
 class WebhookError(Exception):
