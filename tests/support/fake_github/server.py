@@ -271,6 +271,14 @@ class FakeGitHub:
         if (m := _STATUS.match(path)) and method == "POST":
             self._record("status", m, body)
             return 201, body, {}
+        if (m := _COMMENT.match(path)) and method == "GET":
+            with self._lock:
+                bodies = [
+                    {"body": r.body["body"]}
+                    for r in self.recorded
+                    if r.kind == "comment" and (r.owner, r.repo, r.target) == m.groups()
+                ]
+            return 200, bodies, {}
         if (m := _COMMENT.match(path)) and method == "POST":
             self._record("comment", m, body)
             return 201, body, {}

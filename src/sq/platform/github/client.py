@@ -112,17 +112,26 @@ class GitHubClient:
 
     async def pull_files(self, owner: str, repo: str, number: int) -> list[PullFile]:
         """Every file the pull request changes, following the `Link: rel="next"` pages."""
-        url: str | None = f"{self.api_url}{_repo_path(owner, repo)}/pulls/{number}/files"
+        url = f"{self.api_url}{_repo_path(owner, repo)}/pulls/{number}/files"
+        return [_file(item) for item in await self._pages(url)]
+
+    async def _pages(self, first: str) -> list[Mapping[str, Any]]:
+        url: str | None = first
         params: dict[str, str] | None = {"per_page": "100"}
-        files: list[PullFile] = []
+        items: list[Mapping[str, Any]] = []
         for _ in range(MAX_PAGES):
             if url is None:
                 break
             response = await self._send("GET", url, params=params)
-            files.extend(_file(item) for item in _list(response.json()))
+            items.extend(_list(response.json()))
             url = self._next_page(response)
             params = None
-        return files
+        return items
+
+    async def comment_bodies(self, owner: str, repo: str, number: int) -> list[str]:
+        """The bodies of the pull request's comments, oldest first (every page)."""
+        url = f"{self.api_url}{_repo_path(owner, repo)}/issues/{number}/comments"
+        return [str(item.get("body", "")) for item in await self._pages(url)]
 
     async def create_status(
         self,

@@ -11,6 +11,7 @@ call GitHub refuses for good is logged and dead-lettered, and its reconciler dro
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -77,6 +78,9 @@ class GitHubReporter:
         report = await self._report(queue, entry, summary)
         if report is None:
             return
+        if report.comment:
+            marker = f"<!-- submitqueue {summary.request_id} {entry.key} -->"
+            report = dataclasses.replace(report, comment=f"{report.comment}\n\n{marker}")
         if report.state is StatusState.PENDING and is_terminal(summary.status):
             return  # a late progress entry must not hide the verdict
         for change in _pull_requests(summary.change_uris):
@@ -171,7 +175,7 @@ class GitHubReporter:
             description=report.description,
             target_url=report.target_url,
         )
-        if report.comment:
+        if report.comment and not await _commented(client, change, report.comment):
             await client.create_comment(change.org, change.repo, change.number, report.comment)
         if report.close:
             await client.close_pull(change.org, change.repo, change.number)
@@ -188,6 +192,14 @@ class GitHubReportReconciler:
             message_id=delivery.message_id,
             error=delivery.message.last_error,
         )
+
+
+async def _commented(client: GitHubClient, change: GitHubChangeURI, comment: str) -> bool:
+    """Whether a redelivered report already left this comment (its last line is a marker
+    naming the request and the log entry)."""
+    marker = comment.rsplit("\n", 1)[-1]
+    bodies = await client.comment_bodies(change.org, change.repo, change.number)
+    return any(marker in body for body in bodies)
 
 
 def _pull_requests(uris: tuple[str, ...]) -> list[GitHubChangeURI]:
