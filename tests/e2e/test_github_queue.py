@@ -240,7 +240,10 @@ async def test_labelled_pull_requests_land_or_are_told_why_not(served: Served) -
 
 def _queue_owned(served: Served) -> list[str]:
     refs = served.box.git("for-each-ref", "--format=%(refname)", cwd=served.box.origin).split()
-    return [r for r in refs if not r.startswith(("refs/heads/", "refs/pull/"))]
+    # The remote runners push build trees under refs/heads/sq/builds/; anything the queue owns is
+    # there or outside branches and pull requests altogether.
+    owned = [r for r in refs if r.startswith("refs/heads/sq/")]
+    return owned + [r for r in refs if not r.startswith(("refs/heads/", "refs/pull/"))]
 
 
 def test_a_github_queue_without_its_token_is_one_line_and_exit_2(tmp_path: Path) -> None:

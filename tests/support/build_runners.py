@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sq.platform.build import BuildRequest, BuildRunner, BuildState, BuildStatus, TreeLayer
-from sq.platform.build.buildkite import buildkite_runner
+from sq.platform.build.buildkite import BuildkiteBackend
 from sq.platform.build.command import CommandBuildRunner
 from sq.platform.build.fake import FakeBuildRunner
-from sq.platform.build.github_actions import github_actions_runner
-from sq.platform.build.remote import RemoteBuildRunner
+from sq.platform.build.github_actions import GithubActionsBackend
+from sq.platform.build.remote import CiBackend, RemoteBuildRunner
 from sq.platform.clock import FakeClock
 from sq.platform.git.sandbox import GitSandbox
 from support.fake_actions import FakeActions
@@ -128,25 +128,17 @@ class Harness:
 def remote_runner(
     kind: str, ci: FakeCi, sandbox: GitSandbox, clock: FakeClock, workspace: Path
 ) -> RemoteBuildRunner:
+    backend: CiBackend
     if kind == "buildkite":
-        return buildkite_runner(
-            api_url=ci.url,
-            token=TOKEN,
-            organization="acme",
-            pipeline="ci",
-            workspace_dir=workspace,
-            push_url=str(sandbox.origin),
-            clock=clock,
+        backend = BuildkiteBackend.connect(
+            token=TOKEN, organization="acme", pipeline="ci", api_url=ci.url, clock=clock
         )
-    return github_actions_runner(
-        api_url=ci.url,
-        token=TOKEN,
-        owner="acme",
-        repo="web",
-        workflow="ci.yml",
-        workspace_dir=workspace,
-        push_url=str(sandbox.origin),
-        clock=clock,
+    else:
+        backend = GithubActionsBackend.connect(
+            token=TOKEN, owner="acme", repo="web", workflow="ci.yml", api_url=ci.url, clock=clock
+        )
+    return RemoteBuildRunner(
+        backend, workspace_dir=workspace, push_url=str(sandbox.origin), clock=clock
     )
 
 

@@ -60,6 +60,9 @@ class Injected:
     status: int
     headers: dict[str, str]
     body: dict[str, object]
+    method: str | None
+    after: bool
+    """Do the call, then answer the injected status (a response lost after the fact)."""
 
 
 class FakeCi:
@@ -83,10 +86,19 @@ class FakeCi:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def inject(self, status: int, *, times: int = 1, headers: dict[str, str] | None = None) -> None:
-        """The next `times` API calls answer `status` with `headers` and do nothing."""
+    def inject(
+        self,
+        status: int,
+        *,
+        times: int = 1,
+        headers: dict[str, str] | None = None,
+        method: str | None = None,
+        after: bool = False,
+    ) -> None:
+        """The next `times` API calls (of `method`, when given) answer `status` with `headers`,
+        having done nothing, or with `after` having done what was asked."""
         body: dict[str, object] = {"message": f"injected {status}"}
-        self._injected += [Injected(status, headers or {}, body)] * times
+        self._injected += [Injected(status, headers or {}, body, method, after)] * times
 
     def release(self) -> None:
         self.held = False
@@ -156,8 +168,11 @@ class FakeCi:
 
     async def _gate(self, request: Request, call_next):  # type: ignore[no-untyped-def]
         self.calls.append((request.method, request.url.path))
-        if self._injected:
-            injected = self._injected.pop(0)
+        injected = next((i for i in self._injected if i.method in (None, request.method)), None)
+        if injected is not None:
+            self._injected.remove(injected)
+            if injected.after:
+                await call_next(request)
             return JSONResponse(injected.body, injected.status, headers=injected.headers)
         if request.url.path.startswith("/_logs/"):
             return await call_next(request)

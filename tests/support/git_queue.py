@@ -64,9 +64,11 @@ async def git_queue(
     *,
     command: str = CHECK,
     strategy: LandStrategy = LandStrategy.REBASE,
+    build: BuildConfig | None = None,
 ) -> AsyncIterator[GitQueue]:
     """One `main` queue on a fresh bare repository with the strict `all` analyzer; SQLite files
-    unless `urls` names databases for the queue (`mq`), the gateway and the orchestrator."""
+    unless `urls` names databases for the queue (`mq`), the gateway and the orchestrator. `build`
+    replaces the command runner (a remote runner, say)."""
     box = GitSandbox(tmp_path / "box")
     box.seed({"README.md": "hello\n", "shared.txt": "base\n"})
     config = QueueConfig(
@@ -74,7 +76,7 @@ async def git_queue(
         provider="git",
         repository=str(box.origin),
         strategy=strategy,
-        build=BuildConfig(runner="command", command=command, timeout=60),
+        build=build or BuildConfig(runner="command", command=command, timeout=60),
         conflict_analyzer="all",
     )
     urls = urls or {}

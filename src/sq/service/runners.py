@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from sq.platform.build import buildkite, github_actions
-from sq.platform.build.api_client import ApiClient, TokenError, read_token
+from sq.platform.build.api_client import TokenError, read_token
 from sq.platform.build.remote import CiBackend, OnFinish, RemoteBuildRunner
 from sq.platform.clock import Clock
 from sq.service.runtime import WiringError
@@ -42,23 +42,24 @@ def remote_runner(
     push_url = build.push_url or repository
     backend: CiBackend
     if runner == "buildkite":
-        api = ApiClient(build.api_url or buildkite.DEFAULT_API_URL, token, name=runner, clock=clock)
-        backend = buildkite.BuildkiteBackend(
-            api, organization=build.organization, pipeline=build.pipeline
+        backend = buildkite.BuildkiteBackend.connect(
+            token=token,
+            organization=build.organization,
+            pipeline=build.pipeline,
+            api_url=build.api_url or buildkite.DEFAULT_API_URL,
+            clock=clock,
         )
     else:
         owner_repo = build.github_repository(repository)
         if owner_repo is None:  # the settings refuse this; kept for callers that skip them
             raise RunnerConfigError(f"queue {queue!r}: github-actions needs build.owner/repo")
-        api = ApiClient(
-            build.api_url or github_actions.DEFAULT_API_URL,
-            token,
-            name=runner,
-            headers=github_actions.HEADERS,
+        backend = github_actions.GithubActionsBackend.connect(
+            token=token,
+            owner=owner_repo[0],
+            repo=owner_repo[1],
+            workflow=build.workflow,
+            api_url=build.api_url or github_actions.DEFAULT_API_URL,
             clock=clock,
-        )
-        backend = github_actions.GithubActionsBackend(
-            api, owner=owner_repo[0], repo=owner_repo[1], workflow=build.workflow
         )
     return RemoteBuildRunner(
         backend,
@@ -107,11 +108,12 @@ class RemoteRunnersCloser:
     instance can poll or cancel them later."""
 
     def __init__(self, runners: Iterable[object]) -> None:
-        self._runners = {id(r): r for r in runners if isinstance(r, RemoteBuildRunner)}
+        unique = {id(r): r for r in runners if isinstance(r, RemoteBuildRunner)}
+        self.remote = list(unique.values())
 
     async def start(self) -> None:
         pass
 
     async def stop(self) -> None:
-        for runner in self._runners.values():
+        for runner in self.remote:
             await runner.close()

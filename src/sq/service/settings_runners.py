@@ -41,7 +41,7 @@ class RemoteRunnerFields(BaseModel):
     push_url: str = Field(default="", description="Where build trees are pushed; default the repo")
     push_token_env: str | None = Field(
         default=None,
-        description="The variable holding a token for pushing over HTTPS (github-actions: "
+        description="The variable holding a token for git over HTTPS (github-actions: "
         "default the API token)",
     )
     ref_prefix: str = Field(default=DEFAULT_REF_PREFIX, description="Queue-owned refs of builds")

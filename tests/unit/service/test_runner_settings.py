@@ -99,7 +99,7 @@ async def test_each_domain_wires_the_remote_runner_with_the_token_from_its_file(
         try:
             parts = wire(runtime)
             [closer] = [c for c in parts.components if isinstance(c, RemoteRunnersCloser)]
-            [runner] = closer._runners.values()
+            [runner] = closer.remote
             assert isinstance(runner, RemoteBuildRunner)
             assert runner.backend.name == build["runner"]
             await closer.stop()

@@ -10,12 +10,11 @@ found again by branch (`GET …/builds?branch=`), read with `GET …/builds/{num
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from sq.platform.build import BuildState
 from sq.platform.build.api_client import ApiClient, BuildRunnerRejectedError
-from sq.platform.build.remote import CiBuild, CiBuildSpec, OnFinish, RemoteBuildRunner, iso_ms
+from sq.platform.build.remote import CiBuild, CiBuildSpec, iso_ms
 from sq.platform.clock import Clock
 
 DEFAULT_API_URL = "https://api.buildkite.com"
@@ -42,13 +41,27 @@ _STATES = {
 
 class BuildkiteBackend:
     name = "buildkite"
+    shows_builds_at_once = True
 
     def __init__(self, api: ApiClient, *, organization: str, pipeline: str) -> None:
         self.api = api
         self._builds = f"/v2/organizations/{organization}/pipelines/{pipeline}/builds"
 
-    async def find(self, spec_branch: str, build_id: str) -> CiBuild | None:
-        builds = await self.api.call("GET", self._builds, params={"branch": spec_branch})
+    @classmethod
+    def connect(
+        cls,
+        *,
+        token: str,
+        organization: str,
+        pipeline: str,
+        api_url: str = DEFAULT_API_URL,
+        clock: Clock | None = None,
+    ) -> BuildkiteBackend:
+        api = ApiClient(api_url, token, name=cls.name, clock=clock)
+        return cls(api, organization=organization, pipeline=pipeline)
+
+    async def find(self, branch: str, build_id: str) -> CiBuild | None:
+        builds = await self.api.call("GET", self._builds, params={"branch": branch})
         for build in builds or []:
             if (build.get("meta_data") or {}).get(META_BUILD_ID) == build_id:
                 return _ci_build(build)
@@ -101,30 +114,4 @@ def _ci_build(build: dict[str, Any]) -> CiBuild:
         reason=reason,
         web_url=str(build.get("web_url") or ""),
         created_at_ms=iso_ms(build.get("created_at")),
-    )
-
-
-def buildkite_runner(
-    *,
-    api_url: str,
-    token: str,
-    organization: str,
-    pipeline: str,
-    workspace_dir: Path,
-    push_url: str,
-    ref_prefix: str | None = None,
-    default_timeout_s: float = 1800.0,
-    clock: Clock | None = None,
-    on_finish: OnFinish | None = None,
-) -> RemoteBuildRunner:
-    api = ApiClient(api_url, token, name="buildkite", clock=clock)
-    backend = BuildkiteBackend(api, organization=organization, pipeline=pipeline)
-    return RemoteBuildRunner(
-        backend,
-        workspace_dir=workspace_dir,
-        push_url=push_url,
-        default_timeout_s=default_timeout_s,
-        clock=clock,
-        on_finish=on_finish,
-        ref_prefix=ref_prefix,
     )

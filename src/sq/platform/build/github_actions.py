@@ -11,12 +11,11 @@ is unique to the build; until it shows up the build is pending. It is read with
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from sq.platform.build import BuildState
 from sq.platform.build.api_client import ApiClient, BuildRunnerRejectedError
-from sq.platform.build.remote import CiBuild, CiBuildSpec, OnFinish, RemoteBuildRunner, iso_ms
+from sq.platform.build.remote import CiBuild, CiBuildSpec, iso_ms
 from sq.platform.clock import Clock
 
 DEFAULT_API_URL = "https://api.github.com"
@@ -46,18 +45,31 @@ ERROR: the workflow did not give a verdict on the code."""
 
 class GithubActionsBackend:
     name = "github-actions"
+    shows_builds_at_once = False
 
     def __init__(self, api: ApiClient, *, owner: str, repo: str, workflow: str) -> None:
         self.api = api
         self._repo = f"/repos/{owner}/{repo}"
         self._workflow = workflow
 
-    async def find(self, spec_branch: str, build_id: str) -> CiBuild | None:
-        params = {"branch": spec_branch, "event": "workflow_dispatch"}
+    @classmethod
+    def connect(
+        cls,
+        *,
+        token: str,
+        owner: str,
+        repo: str,
+        workflow: str,
+        api_url: str = DEFAULT_API_URL,
+        clock: Clock | None = None,
+    ) -> GithubActionsBackend:
+        api = ApiClient(api_url, token, name=cls.name, headers=HEADERS, clock=clock)
+        return cls(api, owner=owner, repo=repo, workflow=workflow)
+
+    async def find(self, branch: str, build_id: str) -> CiBuild | None:
+        params = {"branch": branch, "event": "workflow_dispatch"}
         body = await self.api.call("GET", f"{self._repo}/actions/runs", params=params)
-        runs = [
-            r for r in (body or {}).get("workflow_runs", []) if r.get("head_branch") == spec_branch
-        ]
+        runs = [r for r in (body or {}).get("workflow_runs", []) if r.get("head_branch") == branch]
         return _ci_build(runs[0]) if runs else None
 
     async def create(self, spec: CiBuildSpec) -> CiBuild | None:
@@ -109,31 +121,4 @@ def _ci_build(run: dict[str, Any]) -> CiBuild:
         reason=f"workflow run {run.get('id')} {conclusion or status}",
         web_url=str(run.get("html_url") or ""),
         created_at_ms=iso_ms(run.get("created_at")),
-    )
-
-
-def github_actions_runner(
-    *,
-    api_url: str,
-    token: str,
-    owner: str,
-    repo: str,
-    workflow: str,
-    workspace_dir: Path,
-    push_url: str,
-    ref_prefix: str | None = None,
-    default_timeout_s: float = 1800.0,
-    clock: Clock | None = None,
-    on_finish: OnFinish | None = None,
-) -> RemoteBuildRunner:
-    api = ApiClient(api_url, token, name="github-actions", headers=HEADERS, clock=clock)
-    backend = GithubActionsBackend(api, owner=owner, repo=repo, workflow=workflow)
-    return RemoteBuildRunner(
-        backend,
-        workspace_dir=workspace_dir,
-        push_url=push_url,
-        default_timeout_s=default_timeout_s,
-        clock=clock,
-        on_finish=on_finish,
-        ref_prefix=ref_prefix,
     )

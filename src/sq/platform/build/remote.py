@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Protocol
 
 from sq.platform.build import BuildRequest, BuildState, BuildStatus, UnknownBuildError
+from sq.platform.build.api_client import BuildRunnerBusyError, BuildRunnerRejectedError
 from sq.platform.build.source import BuildSources
 from sq.platform.changeuri import ChangeURIError
 from sq.platform.clock import Clock, SystemClock
@@ -62,9 +63,11 @@ class CiBackend(Protocol):
     """One CI's API. Every method raises BuildRunnerBusyError / BuildRunnerRejectedError."""
 
     name: str
+    shows_builds_at_once: bool
+    """False when a created build may be missing from `find` for a while (Actions' dispatch)."""
 
-    async def find(self, spec_branch: str, build_id: str) -> CiBuild | None:
-        """The build made for `build_id` on `spec_branch`, or None when there is none (yet)."""
+    async def find(self, branch: str, build_id: str) -> CiBuild | None:
+        """The build made for `build_id` on `branch`, or None when there is none (yet)."""
 
     async def create(self, spec: CiBuildSpec) -> CiBuild | None:
         """Start a build of `spec.sha`; None when the CI accepted it but shows it only later."""
@@ -82,7 +85,6 @@ class CiBackend(Protocol):
 @dataclass(slots=True)
 class _Known:
     build_id: str
-    spec_branch: str
     ref: str
     status: BuildStatus
     started_ms: int
@@ -91,8 +93,8 @@ class _Known:
     handle: str | None = None
     ref_removed: bool = False
     reported: bool = False
-    cancelled: bool = False
-    timed_out: bool = False
+    start_again_at_ms: int | None = None
+    """Created while unseen: start it afresh if the CI still shows nothing by then."""
     note: str = ""
 
 
@@ -107,6 +109,7 @@ class RemoteBuildRunner:
         push_url: str,
         ref_prefix: str | None = None,
         default_timeout_s: float = 1800.0,
+        discovery_grace_s: float = 60.0,
         clock: Clock | None = None,
         on_finish: OnFinish | None = None,
         git_env: Mapping[str, str] | None = None,
@@ -115,12 +118,13 @@ class RemoteBuildRunner:
         if not ref_prefix.startswith("refs/") or not ref_prefix.endswith("/"):
             raise ValueError(f"ref_prefix must look like refs/…/, not {ref_prefix!r}")
         self.backend = backend
-        self._sources = BuildSources(workspace_dir / "sources")
+        self._sources = BuildSources(workspace_dir / "sources", git_env=git_env)
         self._pusher_dir = workspace_dir / "pusher"
         self._pusher: GitRepo | None = None
         self._push_url = push_url
         self._ref_prefix = ref_prefix
         self._default_timeout_s = default_timeout_s
+        self._grace_ms = round(discovery_grace_s * 1000)
         self._clock = clock or SystemClock()
         self._on_finish = on_finish
         self._git_env = dict(git_env or {})
@@ -147,6 +151,8 @@ class RemoteBuildRunner:
             if found is not None:
                 known = self._remember(request.build_id, ref, found, request)
                 return await self._observe(known, found)
+            if not self.backend.shows_builds_at_once and await self._ref_exists(ref):
+                return self._unseen(request, ref).status
             return await self._start(request, ref)
 
     async def status(self, build_id: str) -> BuildStatus:
@@ -156,6 +162,10 @@ class RemoteBuildRunner:
                 await self._finished(known)
                 return known.status
             if known.handle is None:
+                again = known.start_again_at_ms
+                if known.request is not None and again is not None and self._now() >= again:
+                    del self._known[build_id]
+                    return await self._start(known.request, known.ref)
                 return await self._observe(known, None)
             return await self._observe(known, await self.backend.get(known.handle))
 
@@ -168,7 +178,6 @@ class RemoteBuildRunner:
                     return await self._observe(known, ci)
                 if known.handle is not None:
                     await self.backend.cancel(known.handle)
-                known.cancelled = True
                 self._set(known, BuildState.CANCELLED, "cancelled")
             await self._finished(known)
             return known.status
@@ -189,7 +198,6 @@ class RemoteBuildRunner:
     async def _start(self, request: BuildRequest, ref: str) -> BuildStatus:
         known = _Known(
             build_id=request.build_id,
-            spec_branch=self._branch(ref),
             ref=ref,
             status=BuildStatus(build_id=request.build_id, state=BuildState.PENDING),
             started_ms=self._clock.now_ms(),
@@ -212,7 +220,7 @@ class RemoteBuildRunner:
             await self._finished(known)
             return known.status
         try:
-            sha = tree.sha
+            sha, base = tree.sha, tree.base
             await self._push(repo, f"+{sha}:{ref}")
         finally:
             await tree.remove()
@@ -223,15 +231,18 @@ class RemoteBuildRunner:
             branch=self._branch(ref),
             sha=sha,
             message=f"sq build {request.build_id}",
-            env=_env_of(request),
+            env=_env_of(request, base),
         )
         try:
             created = await self.backend.create(spec)
-        except Exception:
+        except BuildRunnerRejectedError:
             await self._remove_ref(known)
             raise
+        # Any other failure keeps the ref: the CI may have created the build all the same, and
+        # the retried trigger finds it by its branch (or pushes again and creates it).
         self._known[request.build_id] = known
         if created is None:
+            known.start_again_at_ms = self._now() + self._grace_ms
             return known.status
         known.handle = created.handle
         return await self._observe(known, created)
@@ -249,12 +260,35 @@ class RemoteBuildRunner:
             raise UnknownBuildError(build_id)
         return self._remember(build_id, ref, found, None)
 
+    def _unseen(self, request: BuildRequest, ref: str) -> _Known:
+        """A build whose ref is pushed but that the CI does not show (yet): an earlier trigger
+        may have created it, so wait for it a grace period before starting it afresh."""
+        now = self._now()
+        known = _Known(
+            build_id=request.build_id,
+            ref=ref,
+            status=BuildStatus(build_id=request.build_id, state=BuildState.PENDING),
+            started_ms=now,
+            timeout_s=request.timeout_s,
+            request=request,
+            start_again_at_ms=now + self._grace_ms,
+        )
+        self._known[request.build_id] = known
+        return known
+
+    async def _ref_exists(self, ref: str) -> bool:
+        repo = await self._pusher_repo()
+        out = await repo.run("ls-remote", self._push_url, ref, env=self._git_env, ok=(0, 2))
+        return bool(out.text.strip())
+
+    def _now(self) -> int:
+        return self._clock.now_ms()
+
     def _remember(
         self, build_id: str, ref: str, found: CiBuild, request: BuildRequest | None
     ) -> _Known:
         known = _Known(
             build_id=build_id,
-            spec_branch=self._branch(ref),
             ref=ref,
             status=BuildStatus(build_id=build_id, state=BuildState.PENDING),
             started_ms=found.created_at_ms or self._clock.now_ms(),
@@ -271,7 +305,6 @@ class RemoteBuildRunner:
         if not known.status.state.finished and self._overdue(known):
             if known.handle is not None:
                 await self.backend.cancel(known.handle)
-            known.timed_out = True
             self._set(known, BuildState.FAILED, f"timed out after {known.timeout_s:g}s")
         if known.status.state.finished:
             await self._finished(known)
@@ -314,13 +347,12 @@ class RemoteBuildRunner:
             "push", "--porcelain", "--quiet", self._push_url, refspec, env=self._git_env, ok=(0, 1)
         )
         if out.returncode != 0 and not (absent_ok and "remote ref does not exist" in out.stderr):
-            raise GitError(
-                "push of a build ref failed", argv=out.argv, returncode=1, stderr=out.stderr
-            )
+            failure = GitError("push failed", argv=out.argv, returncode=1, stderr=out.stderr)
+            raise BuildRunnerBusyError(f"pushing {refspec} failed: {failure}") from failure
 
 
-def _env_of(request: BuildRequest) -> dict[str, str]:
-    env = {"SQ_BUILD_ID": request.build_id, "SQ_BASE": request.base}
+def _env_of(request: BuildRequest, base: str) -> dict[str, str]:
+    env = {"SQ_BUILD_ID": request.build_id, "SQ_BASE": base}
     if request.command:
         env["SQ_BUILD_COMMAND"] = request.command
     if request.baseline:
