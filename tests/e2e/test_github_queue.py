@@ -275,3 +275,38 @@ def test_a_github_queue_without_its_token_is_one_line_and_exit_2(tmp_path: Path)
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
     assert "SQ_TEST_GITHUB_TOKEN" in lines[0]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("served", ["command"], indirect=True)
+async def test_a_pull_request_that_cannot_land_is_refused_with_the_reason(served: Served) -> None:
+    hub = served.hub
+    draft = _pull(served, "feature-d", {"d.txt": "d\n"})
+    draft.draft = True
+    moved = _pull(served, "feature-e", {"e.txt": "e\n"})
+    queued_at = hub.head_sha(moved)
+    hub.label(draft, LABEL)
+    await served.wait_for("the draft's label", lambda: len(hub.webhook_answers) == 1)
+    # New commits whose webhook never arrives: the queue must not land the old head.
+    served.box.checkout("feature-e")
+    served.box.commit("feature-e: more", {"e2.txt": "more\n"})
+    served.box.push("feature-e")
+    payload = hub._pull_event(moved, "labeled", label=LABEL)
+    payload["pull_request"]["head"]["sha"] = queued_at
+    hub._update_pull_ref(moved)
+    hub.send_later("pull_request", payload)
+
+    def failure(sha: str) -> str:
+        found = [
+            r.body["description"]
+            for r in hub.recorded_of("status")
+            if r.target == sha and r.body["state"] == "failure"
+        ]
+        return found[-1] if found else ""
+
+    await served.wait_for(
+        "both refusals", lambda: bool(failure(hub.head_sha(draft)) and failure(queued_at))
+    )
+    assert "is a draft" in failure(hub.head_sha(draft))
+    assert "has new commits" in failure(queued_at)
+    assert len(served.box.git("rev-list", "refs/heads/main", cwd=served.box.origin).split()) == 1
