@@ -36,5 +36,5 @@ async def test_a_change_lands_with_the_full_trail(stack: Stack) -> None:
         "landing",
         "landed",
     ]
-    assert stack.log.events(a) == ["building", "built"]
+    assert stack.log.events(a) == ["building", "built", "merged"]
     assert stack.dead_letters() == []

@@ -28,8 +28,18 @@ class Scope(StrEnum):
 
 _RANK = {Scope.READ: 0, Scope.WRITE: 1, Scope.ADMIN: 2}
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+GITHUB_WEBHOOK_PATH = "/api/v1/github/webhook"
+"""Authenticated by its own HMAC signature (GitHub sends no bearer token), so it is open here."""
 OPEN_PATHS = frozenset(
-    {"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+    {
+        "/healthz",
+        "/readyz",
+        "/openapi.json",
+        "/docs",
+        "/docs/oauth2-redirect",
+        "/redoc",
+        GITHUB_WEBHOOK_PATH,
+    }
 )
 SCOPE_KEY = "x-sq-scope"
 ADMIN_ONLY = {SCOPE_KEY: Scope.ADMIN.value}

@@ -8,6 +8,7 @@ from typing import Any
 from sq.platform import migrations
 from sq.platform.counter import Counter
 from sq.platform.pipeline import Pipeline, Stage, construct
+from sq.service.github.wiring import github_gateway_parts
 from sq.service.runtime import Runtime, ServiceParts, register
 from sq.service.settings_submitqueue import QueueConfig, SubmitQueueSettings
 from sq.submitqueue.core.messages import TOPIC_CANCEL, TOPIC_LOG, TOPIC_START
@@ -89,4 +90,9 @@ def build_gateway(runtime: Runtime, settings: SubmitQueueSettings) -> tuple[Gate
 def gateway_service(runtime: Runtime) -> ServiceParts:
     settings = runtime.settings.submitqueue
     gateway, pipeline = build_gateway(runtime, settings)
-    return ServiceParts(name="gateway", routers=[build_router(gateway)], components=[pipeline])
+    github_routers, github_components = github_gateway_parts(runtime, gateway)
+    return ServiceParts(
+        name="gateway",
+        routers=[build_router(gateway), *github_routers],
+        components=[pipeline, *github_components],
+    )

@@ -12,6 +12,7 @@ from sq.platform.build.fake import FakeBuildRunner
 from sq.platform.clock import Clock, SystemClock
 from sq.platform.pipeline import construct
 from sq.platform.publish import intent_id
+from sq.service.github.clients import GitHubClients
 from sq.service.hooks import wire_hooks
 from sq.service.runners import RemoteRunnersCloser, remote_runner
 from sq.service.runtime import Runtime, ServiceParts, register
@@ -21,6 +22,7 @@ from sq.submitqueue.core import messages as m
 from sq.submitqueue.extension.changeprovider import ChangeProvider
 from sq.submitqueue.extension.changeprovider.fake import FakeChangeProvider
 from sq.submitqueue.extension.changeprovider.git import GitChangeProvider
+from sq.submitqueue.extension.changeprovider.github import GitHubChangeProvider
 from sq.submitqueue.extension.conflictanalyzer import ConflictAnalyzer
 from sq.submitqueue.extension.conflictanalyzer.all import AllConflictAnalyzer
 from sq.submitqueue.extension.conflictanalyzer.none import NoneConflictAnalyzer
@@ -100,7 +102,7 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name)
 
 
-def _provider(config: QueueConfig, data_dir: Path) -> ChangeProvider:
+def _provider(config: QueueConfig, data_dir: Path, github: GitHubClients) -> ChangeProvider:
     if config.provider == "fake":
         return FakeChangeProvider()
     if config.provider == "git":
@@ -109,7 +111,12 @@ def _provider(config: QueueConfig, data_dir: Path) -> ChangeProvider:
             target=config.target,
             workspace=data_dir / "orchestrator" / "changes" / config.name,
         )
-    raise ValueError(f"queue {config.name!r}: provider {config.provider!r} is not available yet")
+    return GitHubChangeProvider(
+        client=github.for_queue(config),
+        repository=config.repository,
+        target=config.target,
+        workspace=data_dir / "orchestrator" / "changes" / config.name,
+    )
 
 
 def _analyzer(config: QueueConfig, changes: BatchChanges) -> ConflictAnalyzer:
@@ -161,7 +168,9 @@ def profiles_for(
     data_dir: Path,
     runs: BuildRuns | None = None,
     clock: Clock | None = None,
+    github: GitHubClients | None = None,
 ) -> list[QueueProfile]:
+    github = github if github is not None else GitHubClients()
     changes = BatchChanges(storage)
     runners = _Runners(
         data_dir, runs.finished if runs is not None else None, clock or SystemClock()
@@ -170,7 +179,7 @@ def profiles_for(
     for q in queues:
         scorer = _scorer(q, changes, storage)
         speculator = _speculator(q, scorer)
-        provider = _provider(q, data_dir)
+        provider = _provider(q, data_dir, github)
         profiles.append(
             QueueProfile(
                 name=q.name,
@@ -183,7 +192,7 @@ def profiles_for(
                 strategy=q.strategy.value,
                 build_command=q.build.command,
                 target_head=provider.target_head
-                if isinstance(provider, GitChangeProvider)
+                if isinstance(provider, GitChangeProvider | GitHubChangeProvider)
                 else None,
                 build_timeout_s=q.build.timeout,
                 outcomes=scorer if isinstance(scorer, HistoryScorer) else None,
@@ -222,8 +231,11 @@ def build_orchestrator(runtime: Runtime) -> ServiceParts:
         signal=signal,
         runner_of=lambda queue: profiles.get(queue).runner,
     )
+    github = GitHubClients()
     profiles = Profiles(
-        profiles_for(runtime.settings.submitqueue.queues, storage, data_dir, runs, runtime.clock)
+        profiles_for(
+            runtime.settings.submitqueue.queues, storage, data_dir, runs, runtime.clock, github
+        )
     )
     hooks = wire_hooks(runtime, SOURCE, runtime.settings.submitqueue.hooks, engine)
     deps = OrchestratorDeps(
@@ -243,6 +255,7 @@ def build_orchestrator(runtime: Runtime) -> ServiceParts:
         routers=[*hooks.routers, builds_router(deps)],
         components=[
             *hooks.components,
+            github,
             runs,
             _CommandRunnersCloser(profiles),
             RemoteRunnersCloser(p.runner for p in profiles),

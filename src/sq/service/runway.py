@@ -11,11 +11,15 @@ from sq.runway.extension.merger import Strategy
 from sq.runway.extension.merger.git import GitMerger
 from sq.runway.extension.merger.noop import NoopMerger
 from sq.runway.pipeline import PUBLISH_ONLY, STAGES
+from sq.service.github.clients import register_git_token
 from sq.service.runtime import Runtime, ServiceParts, register
 from sq.service.settings_submitqueue import QueueConfig
 
 
 def targets_for(queues: list[QueueConfig], data_dir: Path) -> dict[str, RunwayTarget]:
+    for q in queues:
+        if q.provider == "github":
+            register_git_token(q)  # fetches of refs/pull/N/head and the landing push
     noop = NoopMerger()
     git = GitMerger(workspace_dir=data_dir / "runway" / "workspaces")
     return {

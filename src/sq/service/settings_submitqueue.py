@@ -11,6 +11,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from sq.platform.github import repository_name
+from sq.service.settings_github import GitHubConfig
 from sq.service.settings_hooks import HooksConfig
 from sq.service.settings_runners import RemoteRunnerSection
 from sq.submitqueue.core.messages import LandStrategy
@@ -56,6 +58,9 @@ class QueueConfig(_Section):
     target: str = "refs/heads/main"
     strategy: LandStrategy = LandStrategy.REBASE
     build: BuildConfig = BuildConfig()
+    github: GitHubConfig | None = Field(
+        default=None, description="provider github: API, token, webhook and label settings"
+    )
     conflict_analyzer: Literal["all", "none", "pathoverlap"] = "all"
     conflict_analyzer_depth: int | None = Field(
         default=None,
@@ -130,10 +135,17 @@ class QueueConfig(_Section):
         return self
 
     @model_validator(mode="after")
-    def _only_what_is_built(self) -> QueueConfig:
-        # Named in the schema so configurations can be written ahead; refused until they exist.
-        if self.provider == "github":
-            raise ValueError(f"queue {self.name!r}: provider github is not available yet")
+    def _github_settings(self) -> QueueConfig:
+        if self.provider != "github":
+            if self.github is not None and self.build.runner != "github-actions":
+                raise ValueError(f"queue {self.name!r}: github settings need provider github")
+            return self
+        if self.github is None:
+            self.github = GitHubConfig()
+        try:
+            repository_name(self.repository)
+        except ValueError as exc:
+            raise ValueError(f"queue {self.name!r}: {exc}") from None
         return self
 
     @model_validator(mode="after")

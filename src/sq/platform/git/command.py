@@ -10,6 +10,8 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from sq.platform.git.credentials import credential_environment
+
 DEFAULT_TIMEOUT_S = 300.0
 
 # Variables that point git at another repository or index would redirect our commands (they are set,
@@ -89,6 +91,7 @@ def git_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
         LC_ALL="C",
         LANGUAGE="C",
     )
+    env.update(credential_environment())
     return env
 
 

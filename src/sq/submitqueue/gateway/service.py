@@ -50,7 +50,18 @@ class ListResult:
     next_page_token: str | None
 
 
+class ChangePinner(Protocol):
+    async def pin(self, queue: str, uris: Sequence[str]) -> tuple[str, ...]:
+        """The URIs with every unpinned change pinned to its current commit (e.g. a pull
+        request's web address to `github://…/SHA`). Raises a GatewayError (400 for a change that
+        does not exist, 503 when its host cannot answer)."""
+        ...
+
+
 class Gateway:
+    pinner: ChangePinner | None = None
+    """Set by the wiring for queues whose changes can be named unpinned (GitHub)."""
+
     def __init__(
         self,
         *,
@@ -73,6 +84,8 @@ class Gateway:
         """Receipt, then publish, then `accepted`: the publish is the success boundary (§2.2)."""
         info = validation.check_queue(self.queues, queue, in_path=False)
         uris = validation.check_change_uris(info, change_uris)
+        if self.pinner is not None:
+            uris = await self.pinner.pin(queue, uris)
         chosen = strategy or info.strategy
         number = await asyncio.to_thread(self.next_number, queue)
         sqid = request_id(queue, number)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from sq.platform.migrations import SchemaSet
+from sq.submitqueue.gateway.storage.deliveries import DeliveryLedger
 from sq.submitqueue.gateway.storage.schema import metadata
 from sq.submitqueue.gateway.storage.store import RequestLogStore
 
-__all__ = ["RequestLogStore", "schema_set"]
+__all__ = ["DeliveryLedger", "RequestLogStore", "schema_set"]
 
 
 def schema_set() -> SchemaSet:

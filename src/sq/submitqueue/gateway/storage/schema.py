@@ -60,4 +60,15 @@ request_log = sa.Table(
     sa.Index(None, "queue", "request_id", "timestamp_ms", "id"),
 )
 
-TABLES = (request_summary, change_request, request_log)
+webhook_delivery = sa.Table(
+    "gateway_webhook_delivery",
+    metadata,
+    sa.Column("source", sa.String(64), primary_key=True),
+    sa.Column("delivery_id", sa.String(255), primary_key=True),
+    sa.Column("received_at_ms", sa.BigInteger, nullable=False),
+    sa.Index(None, "received_at_ms"),
+)
+"""Deliveries of incoming webhooks already acted on (GitHub's `X-GitHub-Delivery`): a replay of
+one is refused."""
+
+TABLES = (request_summary, change_request, request_log, webhook_delivery)

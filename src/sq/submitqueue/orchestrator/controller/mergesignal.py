@@ -36,6 +36,8 @@ class MergeSignalController:
             await self._build_again(batch, result)
             return
         succeeded = result.outcome is rw.Outcome.SUCCEEDED
+        if succeeded and batch.state is BatchState.MERGING:
+            await self._log_landed_commits(batch, result)
         if not is_terminal(batch.state):
             target = BatchState.SUCCEEDED if succeeded else BatchState.FAILED
             batch = await db(self.deps.storage.transition_batch, batch, target)
@@ -47,6 +49,23 @@ class MergeSignalController:
             m.TOPIC_CONCLUDE, batch.queue, intent_id(batch.id, "conclude", "merged"), ref, meta
         )
         await self.ctx.publish(m.TOPIC_SPECULATE, batch.queue, intent_id(batch.id, "merged"), ref)
+
+    async def _log_landed_commits(self, batch: Batch, result: rw.MergeResult) -> None:
+        """`merged` per request, naming the commits it became (a reporter closes the pull request
+        with them); logged before the batch is terminal, so a redelivery logs it again."""
+        for step in result.steps:
+            if step.step_id not in batch.contains or not step.outputs:
+                continue
+            await self.log.event(
+                step.step_id,
+                batch.queue,
+                "merged",
+                occurrence=batch.id,
+                metadata={
+                    "batch_id": batch.id,
+                    "commits": ",".join(o.id for o in step.outputs),
+                },
+            )
 
     async def _build_again(self, batch: Batch, result: rw.MergeResult) -> None:
         """Path set first (its passed winner gets a new, pending attempt), then the batch back to
