@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from sq.submitqueue.core.controls_sql import control_table
+
 metadata = sa.MetaData(
     naming_convention={
         "pk": "pk_%(table_name)s",
@@ -61,3 +63,6 @@ request_log = sa.Table(
 )
 
 TABLES = (request_summary, change_request, request_log)
+
+queue_control = control_table("gateway_queue_control", metadata)
+"""Each queue's mode as the operator set it (entity/control.py)."""
