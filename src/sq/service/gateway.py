@@ -17,6 +17,7 @@ from sq.submitqueue.gateway.api import build_router
 from sq.submitqueue.gateway.controls import QueueControls
 from sq.submitqueue.gateway.logsink import LogController, LogReconciler
 from sq.submitqueue.gateway.materializer import Materializer
+from sq.submitqueue.gateway.metrics import gateway_collector
 from sq.submitqueue.gateway.service import Gateway
 from sq.submitqueue.gateway.storage import RequestLogStore, schema_set
 from sq.submitqueue.gateway.storage.schema import queue_control
@@ -110,4 +111,5 @@ def gateway_service(runtime: Runtime) -> ServiceParts:
         name="gateway",
         routers=[build_router(gateway), controls_router(controls)],
         components=[pipeline],
+        collectors=[gateway_collector(gateway.store.engine, runtime.clock.now_ms)],
     )

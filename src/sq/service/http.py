@@ -11,7 +11,7 @@ import uvicorn
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from prometheus_client import make_asgi_app
+from prometheus_client import CollectorRegistry, make_asgi_app
 from starlette.exceptions import HTTPException
 
 from sq.service.access import Access
@@ -37,9 +37,11 @@ def build_app(
     access: Access,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     title: str = "sq",
+    registry: CollectorRegistry | None = None,
 ) -> FastAPI:
     """Every service's routers on one app; `access` guards all of them (an open `Access()` only
-    where nothing but loopback can reach the app)."""
+    where nothing but loopback can reach the app). `/metrics` serves `registry` (default: the
+    process's default registry)."""
     app = FastAPI(title=title, version="1", openapi_url="/openapi.json", docs_url="/docs")
 
     @app.exception_handler(ApiError)
@@ -75,7 +77,7 @@ def build_app(
         ok = ready()
         return JSONResponse({"ready": ok}, status_code=200 if ok else 503)
 
-    app.mount("/metrics", make_asgi_app())
+    app.mount("/metrics", make_asgi_app(registry) if registry is not None else make_asgi_app())
     for router in routers:
         app.include_router(router)
     guard(app, access, max_body_bytes)

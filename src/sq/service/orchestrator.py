@@ -36,6 +36,7 @@ from sq.submitqueue.orchestrator.api import builds_router
 from sq.submitqueue.orchestrator.buildruns import BuildRuns
 from sq.submitqueue.orchestrator.changes import BatchChanges
 from sq.submitqueue.orchestrator.controller.hooks import SOURCE
+from sq.submitqueue.orchestrator.metrics import orchestrator_collector
 from sq.submitqueue.orchestrator.pipeline import PUBLISH_ONLY, STAGES, TOPIC_NAMES
 from sq.submitqueue.orchestrator.profile import OrchestratorDeps, Profiles, QueueProfile
 from sq.submitqueue.orchestrator.storage import OrchestratorStorage, schema
@@ -217,4 +218,5 @@ def build_orchestrator(runtime: Runtime) -> ServiceParts:
         name="orchestrator",
         routers=[*hooks.routers, builds_router(deps)],
         components=[*hooks.components, runs, _CommandRunnersCloser(profiles), pipeline],
+        collectors=[orchestrator_collector(engine, runtime.clock.now_ms)],
     )

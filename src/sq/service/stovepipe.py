@@ -25,6 +25,7 @@ from sq.stovepipe.extension.sourcecontrol.git import GitSourceControl
 from sq.stovepipe.poller import Poller
 from sq.stovepipe.stages import stages
 from sq.stovepipe.storage import SqlStorage, schema
+from sq.stovepipe.storage.metrics import stovepipe_collector
 
 DEMO_HISTORY = ("git://<queue>/HEAD",)
 
@@ -144,4 +145,5 @@ def build(runtime: Runtime) -> ServiceParts:
         name="stovepipe",
         routers=[api.router(ingest, poller), *hooks.routers],
         components=[*hooks.components, _RunnerCloser(command_runner), pipeline, poller],
+        collectors=[stovepipe_collector(engine, runtime.clock.now_ms)],
     )
