@@ -32,9 +32,12 @@ async def settled(client: GatewayClient, ids: list[str]) -> list[str]:
 
 
 async def test_metrics_move_by_what_the_queue_did(tmp_path: Path) -> None:
-    stack = LocalStack(Settings(data_dir=tmp_path / "data", port=0), [
-        "gateway", "orchestrator", "runway", "stovepipe"
-    ], "127.0.0.1", 0)
+    stack = LocalStack(
+        Settings(data_dir=tmp_path / "data", port=0),
+        ["gateway", "orchestrator", "runway", "stovepipe"],
+        "127.0.0.1",
+        0,
+    )
     await stack.group.start()
     try:
         async with (

@@ -32,7 +32,7 @@ from sq.submitqueue.extension.scorer.outcomes_sql import SqlOutcomeStore
 from sq.submitqueue.extension.speculator import Speculator
 from sq.submitqueue.extension.speculator.standard import StandardSpeculator
 from sq.submitqueue.extension.speculator.value import ValueSettings, ValueSpeculator
-from sq.submitqueue.orchestrator.api import builds_router
+from sq.submitqueue.orchestrator.api import builds_router, speculation_router
 from sq.submitqueue.orchestrator.buildruns import BuildRuns
 from sq.submitqueue.orchestrator.changes import BatchChanges
 from sq.submitqueue.orchestrator.controller.hooks import SOURCE
@@ -216,7 +216,7 @@ def build_orchestrator(runtime: Runtime) -> ServiceParts:
     )
     return ServiceParts(
         name="orchestrator",
-        routers=[*hooks.routers, builds_router(deps)],
+        routers=[*hooks.routers, builds_router(deps), speculation_router(deps)],
         components=[*hooks.components, runs, _CommandRunnersCloser(profiles), pipeline],
         collectors=[orchestrator_collector(engine, runtime.clock.now_ms)],
     )

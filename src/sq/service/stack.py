@@ -11,6 +11,7 @@ from sq.platform.lifecycle import Group
 from sq.platform.messagequeue.sql.metrics import queue_collector
 from sq.platform.metrics import app_registry
 from sq.service import services  # noqa: F401  (registers every service builder)
+from sq.service.dashboard import dashboard_router
 from sq.service.http import HttpServer, build_app
 from sq.service.runtime import SERVICES, Runtime
 from sq.service.settings import Settings
@@ -40,7 +41,7 @@ class LocalStack:
         queue_metrics = queue_collector(self.runtime.queue_engine, self.runtime.clock.now_ms)
         registry = app_registry([queue_metrics, *(c for p in parts for c in p.collectors)])
         self.app = build_app(
-            [r for p in parts for r in p.routers],
+            [*(r for p in parts for r in p.routers), dashboard_router()],
             ready=lambda: ready.ok,
             access=settings.auth.access(),
             max_body_bytes=settings.http.max_body_bytes,
