@@ -3,6 +3,8 @@ counters, gauges and histograms move by what happened, and every name follows th
 
 from __future__ import annotations
 
+import json
+import re
 import time
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from support.metric_names import naming_errors, value
 
 pytestmark = pytest.mark.anyio
 
+GRAFANA = Path(__file__).resolve().parents[2] / "doc" / "grafana-dashboard.json"
 OK = ("fake://demo/ok-1?sq-files=a", "fake://demo/ok-2?sq-files=b")
 BAD = "fake://demo/bad?sq-fake=build-fail"
 
@@ -87,3 +90,13 @@ async def test_metrics_move_by_what_the_queue_did(tmp_path: Path) -> None:
     assert value(after, "sq_stovepipe_last_green_age_seconds", queue=stovepipe) >= 0
     assert "sq_topic_backlog_messages" in after
     assert "sq_topic_oldest_message_age_seconds" in after
+
+    used = {
+        re.sub(r"_(bucket|sum|count)$", "", name)
+        for panel in json.loads(GRAFANA.read_text())["panels"]
+        for target in panel.get("targets", [])
+        for name in re.findall(r"\bsq_[a-z_]+", target["expr"])
+    }
+    exposed = {line.split()[2] for line in after.splitlines() if line.startswith("# TYPE sq_")}
+    exposed |= {n.removesuffix("_total") for n in exposed} | {n + "_total" for n in exposed}
+    assert used and used <= exposed, used - exposed
