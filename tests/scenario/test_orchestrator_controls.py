@@ -88,3 +88,11 @@ async def test_a_draining_queue_lands_what_it_holds(stack: Stack) -> None:
     await stack.release()
     await stack.release()
     assert [stack.log.final(a), stack.log.final(b)] == ["landed", "landed"]
+
+
+async def test_a_change_for_a_queue_not_configured_here_is_ignored(stack: Stack) -> None:
+    change = m.QueueControlChange(queue="elsewhere", mode=QueueMode.PAUSED.value, version=1)
+    await stack.h.queue.publish(m.TOPIC_CONTROL, "elsewhere", "elsewhere/control/1", change)
+    await stack.settle()
+    assert stack.dead_letters() == []
+    assert stack.storage.controls.get_control("elsewhere").version == 0

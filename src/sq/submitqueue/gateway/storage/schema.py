@@ -62,7 +62,8 @@ request_log = sa.Table(
     sa.Index(None, "queue", "request_id", "timestamp_ms", "id"),
 )
 
-TABLES = (request_summary, change_request, request_log)
 
 queue_control = control_table("gateway_queue_control", metadata)
 """Each queue's mode as the operator set it (entity/control.py)."""
+
+TABLES = (request_summary, change_request, request_log, queue_control)

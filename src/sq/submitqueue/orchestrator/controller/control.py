@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import structlog
+
+from sq.platform.errs import UserError
 from sq.platform.messagequeue import Delivery
 from sq.platform.pipeline import StageContext
 from sq.platform.publish import intent_id
@@ -10,12 +13,13 @@ from sq.submitqueue.core import messages as m
 from sq.submitqueue.entity.batch import ACTIVE_STATES
 from sq.submitqueue.entity.control import QueueControl, QueueMode, starts_new_work
 from sq.submitqueue.orchestrator.controller.common import db, decode
-from sq.submitqueue.orchestrator.profile import OrchestratorDeps
+from sq.submitqueue.orchestrator.profile import OrchestratorDeps, UnknownQueueError
+
+log = structlog.get_logger(__name__)
 
 
 class ControlController:
-    """Idempotent: a change of a version already stored is ignored, so it also serves as its
-    own DLQ reconciler (a dead-lettered change is applied again until it is stored)."""
+    """Idempotent: a change of a version already stored is ignored."""
 
     name = "queue-control"
 
@@ -24,7 +28,11 @@ class ControlController:
 
     async def process(self, delivery: Delivery) -> None:
         change = decode(delivery, m.QueueControlChange)
-        self.deps.profiles.get(change.queue)
+        try:
+            self.deps.profiles.get(change.queue)
+        except UnknownQueueError:
+            log.warning("queue control for a queue not configured here", queue=change.queue)
+            return
         control = QueueControl(
             queue=change.queue,
             mode=QueueMode(change.mode),
@@ -45,3 +53,17 @@ class ControlController:
                 intent_id(head.id, "control", str(control.version)),
                 m.EntityRef(id=head.id, queue=head.queue),
             )
+
+
+class ControlReconciler(ControlController):
+    """The DLQ side: apply the change again until it is stored (retried forever, as every
+    reconciler); a payload that cannot be read is logged and dropped, since the gateway's table
+    still holds the mode and an operator's next change carries it again."""
+
+    name = "queue-control-reconciler"
+
+    async def process(self, delivery: Delivery) -> None:
+        try:
+            await super().process(delivery)
+        except UserError as exc:
+            log.warning("queue control change dropped", error=str(exc), id=delivery.message_id)
