@@ -6,15 +6,20 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import anyio
 import httpx2
 import pytest
 
-from sq.service.settings import Settings
+from sq.service.settings import QueueSettings, Settings
+from sq.service.settings_stovepipe import StovepipeSettings
+from sq.service.settings_submitqueue import SubmitQueueSettings
 from sq.service.stack import LocalStack
 from sq.submitqueue.client.http import GatewayClient
+from support.databases import fresh_postgres_database
 from support.metric_names import naming_errors, value
 
 pytestmark = pytest.mark.anyio
@@ -22,6 +27,26 @@ pytestmark = pytest.mark.anyio
 GRAFANA = Path(__file__).resolve().parents[2] / "doc" / "grafana-dashboard.json"
 OK = ("fake://demo/ok-1?sq-files=a", "fake://demo/ok-2?sq-files=b")
 BAD = "fake://demo/bad?sq-fake=build-fail"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+    """SQLite files, or a fresh PostgreSQL database for the queue and every service (skipped
+    when SQ_TEST_POSTGRES_URL is unset): the collectors' SQL runs on both."""
+    with ExitStack() as stack:
+        urls: dict[str, str | None] = dict.fromkeys(("mq", "gateway", "orchestrator", "stovepipe"))
+        if request.param == "postgresql":
+            urls = {name: stack.enter_context(fresh_postgres_database()) for name in urls}
+        yield Settings(
+            data_dir=tmp_path / "data",
+            port=0,
+            mq=QueueSettings(url=urls["mq"]),
+            submitqueue=SubmitQueueSettings(
+                gateway_database_url=urls["gateway"],
+                orchestrator_database_url=urls["orchestrator"],
+            ),
+            stovepipe=StovepipeSettings(url=urls["stovepipe"]),
+        )
 
 
 async def settled(client: GatewayClient, ids: list[str]) -> list[str]:
@@ -34,9 +59,9 @@ async def settled(client: GatewayClient, ids: list[str]) -> list[str]:
         await anyio.sleep(0.05)
 
 
-async def test_metrics_move_by_what_the_queue_did(tmp_path: Path) -> None:
+async def test_metrics_move_by_what_the_queue_did(settings: Settings) -> None:
     stack = LocalStack(
-        Settings(data_dir=tmp_path / "data", port=0),
+        settings,
         ["gateway", "orchestrator", "runway", "stovepipe"],
         "127.0.0.1",
         0,

@@ -3,8 +3,10 @@ outcome, preempted builds apart from those of cancelled changes, builds per land
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from prometheus_client import CollectorRegistry
 
@@ -13,10 +15,20 @@ from sq.platform.db import create_engine
 from sq.submitqueue.orchestrator.metrics import orchestrator_collector
 from sq.submitqueue.orchestrator.storage import schema
 from sq.submitqueue.orchestrator.storage import tables as t
+from support.databases import fresh_postgres_database
 
 
-def test_builds_heads_and_preemption(tmp_path: Path) -> None:
-    engine = create_engine(f"sqlite:///{tmp_path / 'orchestrator.db'}")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The collectors' SQL on both backends (PostgreSQL skipped when SQ_TEST_POSTGRES_URL is unset)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'orchestrator.db'}"
+        return
+    with fresh_postgres_database() as found:
+        yield found
+
+def test_builds_heads_and_preemption(url: str) -> None:
+    engine = create_engine(url)
     migrations.upgrade(engine, schema(), migrations.counter_schema())
     batches = {"q/batch/1": "succeeded", "q/batch/2": "cancelled", "q/batch/3": "speculating"}
     builds = [

@@ -3,8 +3,10 @@ failure-detection time only for incremental validations (stovepipe-spec §2.5, #
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from prometheus_client import CollectorRegistry
 
@@ -12,6 +14,7 @@ from sq.platform import migrations
 from sq.platform.db import create_engine
 from sq.stovepipe.storage.metrics import stovepipe_collector
 from sq.stovepipe.storage.schema import facts, project_heads, queues, requests, schema
+from support.databases import fresh_postgres_database
 
 T0 = 1_700_000_000_000
 
@@ -30,8 +33,18 @@ def fact(queue: str, uri: str, degree: float, rid: str, at: int, project: str = 
     }  # fmt: skip
 
 
-def test_last_green_and_detection_time(tmp_path: Path) -> None:
-    engine = create_engine(f"sqlite:///{tmp_path / 'stovepipe.db'}")
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The collectors' SQL on both backends (PostgreSQL skipped when SQ_TEST_POSTGRES_URL is unset)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'stovepipe.db'}"
+        return
+    with fresh_postgres_database() as found:
+        yield found
+
+def test_last_green_and_detection_time(url: str) -> None:
+    engine = create_engine(url)
     migrations.upgrade(engine, schema(), migrations.counter_schema())
     with engine.begin() as conn:
         conn.execute(
