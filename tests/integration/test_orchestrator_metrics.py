@@ -20,7 +20,7 @@ from support.databases import fresh_postgres_database
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """The collectors' SQL on both backends (PostgreSQL skipped when SQ_TEST_POSTGRES_URL is unset)."""
+    """Both backends (PostgreSQL skipped when SQ_TEST_POSTGRES_URL is unset)."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'orchestrator.db'}"
         return

@@ -36,7 +36,7 @@ def fact(queue: str, uri: str, degree: float, rid: str, at: int, project: str = 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """The collectors' SQL on both backends (PostgreSQL skipped when SQ_TEST_POSTGRES_URL is unset)."""
+    """Both backends (PostgreSQL skipped when SQ_TEST_POSTGRES_URL is unset)."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'stovepipe.db'}"
         return
