@@ -27,6 +27,7 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     with fresh_postgres_database() as found:
         yield found
 
+
 def test_builds_heads_and_preemption(url: str) -> None:
     engine = create_engine(url)
     migrations.upgrade(engine, schema(), migrations.counter_schema())

@@ -33,7 +33,6 @@ def fact(queue: str, uri: str, degree: float, rid: str, at: int, project: str = 
     }  # fmt: skip
 
 
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """Both backends (PostgreSQL skipped when SQ_TEST_POSTGRES_URL is unset)."""
@@ -42,6 +41,7 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         return
     with fresh_postgres_database() as found:
         yield found
+
 
 def test_last_green_and_detection_time(url: str) -> None:
     engine = create_engine(url)
