@@ -69,3 +69,22 @@ async def test_controls_need_the_admin_scope(gateway_db: Path | str) -> None:
         assert allowed.status_code == 200
         seen = await w.http.get("/api/v1/queues/demo/control", headers=as_writer)
         assert seen.json()["mode"] == "draining"
+
+
+async def test_a_change_whose_publish_failed_is_told_when_the_call_is_repeated(
+    gateway_db: Path | str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with gateway_world(gateway_db) as w:
+        publish = w.h.queue.publish
+
+        async def down(*args: object, **kwargs: object) -> bool:
+            raise ConnectionError("queue down")
+
+        monkeypatch.setattr(w.h.queue, "publish", down)
+        failed = await w.http.post("/api/v1/queues/demo/pause")
+        assert (failed.status_code, failed.json()["error"]["code"]) == (503, "unavailable")
+        monkeypatch.setattr(w.h.queue, "publish", publish)
+        again = await w.http.post("/api/v1/queues/demo/pause")
+        assert (again.status_code, again.json()["version"]) == (200, 1)
+        await w.settle()
+        assert [d.message_id for d in w.control_changes.seen] == ["demo/control/1"]
