@@ -3,11 +3,16 @@ orchestrator, and a draining queue refusing new requests with a clear 4xx."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 
 from sq.service.access import Access, Scope
+from sq.submitqueue.core.controls_sql import ControlStore
+from sq.submitqueue.entity.control import QueueControl, QueueMode
+from sq.submitqueue.gateway import controls
+from sq.submitqueue.gateway.storage.schema import queue_control
 from support.gateway import gateway_world
 
 pytestmark = pytest.mark.anyio
@@ -88,3 +93,18 @@ async def test_a_change_whose_publish_failed_is_told_when_the_call_is_repeated(
         assert (again.status_code, again.json()["version"]) == (200, 1)
         await w.settle()
         assert [d.message_id for d in w.control_changes.seen] == ["demo/control/1"]
+
+
+async def test_a_drain_set_by_another_instance_is_seen_within_a_second(
+    gateway_db: Path | str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with gateway_world(gateway_db) as w:
+        await w.land(A)  # this instance has read the mode: active
+        other = ControlStore(w.store.engine, queue_control)  # another gateway's write
+        other.save_control(
+            QueueControl(queue="demo", mode=QueueMode.DRAINING, version=1), expected_version=0
+        )
+        later = time.monotonic() + controls.FRESH_S + 0.5
+        monkeypatch.setattr(controls.time, "monotonic", lambda: later)
+        refused = await w.http.post("/api/v1/requests", json={"queue": "demo", "change_uris": [B]})
+        assert (refused.status_code, refused.json()["error"]["code"]) == (409, "queue_draining")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from collections.abc import Mapping
 
 import structlog
@@ -23,6 +24,9 @@ from sq.submitqueue.gateway.validation import QueueInfo
 
 log = structlog.get_logger(__name__)
 _ATTEMPTS = 5
+FRESH_S = 1.0
+"""How long a land trusts the mode it last read: a read per land cost about a tenth of a land on
+SQLite (doc/operating.md), and another gateway instance's drain is seen within this delay."""
 
 
 class QueueDrainingError(GatewayError):
@@ -39,6 +43,7 @@ class QueueControls:
         clock: Clock,
     ) -> None:
         self.store, self.queues, self.publisher, self.clock = store, queues, publisher, clock
+        self._read: dict[str, tuple[float, QueueMode]] = {}
 
     async def get(self, queue: str) -> QueueControl:
         validation.check_queue(self.queues, queue, in_path=True)
@@ -49,9 +54,14 @@ class QueueControls:
         return [stored.get(name, QueueControl(queue=name)) for name in sorted(self.queues)]
 
     async def check_accepts(self, queue: str) -> None:
-        """Raise QueueDrainingError when `queue` takes no new request."""
-        control = await asyncio.to_thread(self.store.get_control, queue)
-        if not accepts_requests(control.mode):
+        """Raise QueueDrainingError when `queue` takes no new request (as read at most FRESH_S
+        ago; a change made through this instance is seen at once)."""
+        now = time.monotonic()
+        read = self._read.get(queue)
+        if read is None or now - read[0] > FRESH_S:
+            control = await asyncio.to_thread(self.store.get_control, queue)
+            read = self._read[queue] = (now, control.mode)
+        if not accepts_requests(read[1]):
             raise QueueDrainingError(
                 f"queue {queue} is draining: it lands what it holds and accepts nothing new"
                 " until an admin resumes it"
@@ -64,6 +74,7 @@ class QueueControls:
         validation.check_queue(self.queues, queue, in_path=True)
         for _ in range(_ATTEMPTS):
             current = await asyncio.to_thread(self.store.get_control, queue)
+            self._read[queue] = (time.monotonic(), current.mode)
             if current.mode is mode and current.version > 0:
                 await self._publish(current)
                 return current
@@ -80,6 +91,7 @@ class QueueControls:
                 )
             except VersionMismatchError:
                 continue
+            self._read[queue] = (time.monotonic(), saved.mode)
             log.info("queue mode changed", queue=queue, mode=mode.value, version=saved.version)
             await self._publish(saved)
             return saved
