@@ -27,6 +27,28 @@ async def test_the_page_is_open_and_the_data_is_not() -> None:
             served = await http.get(f"/ui/{name}")
             assert served.headers["content-type"].startswith(kind)
             assert served.text == (STATIC / name).read_text()
-        assert (await http.get("/ui/../api/v1/controls")).status_code in (401, 404)
         assert (await http.get("/api/v1/controls")).status_code == 401
         assert (await http.get("/ui/secret.txt")).status_code == 404
+
+
+async def test_a_dot_dot_path_under_ui_reaches_no_api_route() -> None:
+    """The auth layer lets `/ui/…` through unread; routing must then match nothing else."""
+    app = build_app([dashboard_router()], ready=lambda: True, access=Access.of([("t", Scope.READ)]))
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    for raw in ("/ui/../metrics", "/ui/../api/v1/controls", "/ui/%2e%2e/metrics"):
+        sent.clear()
+        scope = {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+            "scheme": "http", "path": raw, "raw_path": raw.encode(), "root_path": "",
+            "query_string": b"", "headers": [], "client": ("127.0.0.1", 1),
+            "server": ("sq", 80),
+        }  # fmt: skip
+        await app(scope, receive, send)  # type: ignore[arg-type]
+        assert sent[0]["status"] == 404, raw
