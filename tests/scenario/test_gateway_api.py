@@ -258,6 +258,9 @@ async def test_the_schema_declares_bearer_auth_only_where_a_token_is_checked(
         assert secured((await w.http.get("/openapi.json")).json()) == {
             ("POST", "/api/v1/requests"),
             ("POST", "/api/v1/requests/{queue}/{number}/cancel"),
+            ("POST", "/api/v1/queues/{queue}/pause"),
+            ("POST", "/api/v1/queues/{queue}/resume"),
+            ("POST", "/api/v1/queues/{queue}/drain"),
         }
     (tmp_path / "all").mkdir()
     async with gateway_world(tmp_path / "all", access=Access.of([("t", Scope.READ)])) as w:

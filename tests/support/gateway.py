@@ -17,10 +17,17 @@ from sq.platform.db import create_engine
 from sq.platform.messagequeue.memory import MemoryQueueStore
 from sq.platform.pipeline import Pipeline, construct
 from sq.service.access import Access
-from sq.service.gateway import GatewayDeps, PipelinePublisher, queue_info, stages
+from sq.service.controls_api import controls_router
+from sq.service.gateway import GatewayDeps, PipelinePublisher, queue_info, stages, wire_controls
 from sq.service.http import build_app
 from sq.service.settings_submitqueue import QueueConfig
-from sq.submitqueue.core.messages import TOPIC_CANCEL, TOPIC_LOG, TOPIC_START, RequestLog
+from sq.submitqueue.core.messages import (
+    TOPIC_CANCEL,
+    TOPIC_CONTROL,
+    TOPIC_LOG,
+    TOPIC_START,
+    RequestLog,
+)
 from sq.submitqueue.gateway.api import build_router
 from sq.submitqueue.gateway.materializer import Materializer
 from sq.submitqueue.gateway.service import Gateway
@@ -43,6 +50,7 @@ class World:
     http: httpx2.AsyncClient
     starts: Inbox
     cancels: Inbox
+    control_changes: Inbox
 
     async def land(self, *uris: str, queue: str = "demo", **extra: Any) -> dict[str, Any]:
         response = await self.http.post(
@@ -106,7 +114,7 @@ async def gateway_world(
         h.queue,
         GatewayDeps(materializer=Materializer(store)),
         stages(),
-        publish_only=[TOPIC_START, TOPIC_CANCEL],
+        publish_only=[TOPIC_START, TOPIC_CANCEL, TOPIC_CONTROL],
     )
     gateway = Gateway(
         store=store,
@@ -115,14 +123,20 @@ async def gateway_world(
         next_number=lambda queue: counter.next(queue, "request"),
         clock=h.clock,
     )
-    app = build_app([build_router(gateway)], ready=lambda: True, access=access or Access())
+    controls = wire_controls(gateway, pipeline)
+    app = build_app(
+        [build_router(gateway), controls_router(controls)],
+        ready=lambda: True,
+        access=access or Access(),
+    )
     starts = await h.consume(TOPIC_START, group="orchestrator", auto_ack=True)
     cancels = await h.consume(TOPIC_CANCEL, group="orchestrator", auto_ack=True)
+    control_changes = await h.consume(TOPIC_CONTROL, group="orchestrator", auto_ack=True)
     await pipeline.start()
     transport = httpx2.ASGITransport(app=app)
     async with httpx2.AsyncClient(transport=transport, base_url="http://gateway") as http:
         try:
-            yield World(h, gateway, pipeline, store, http, starts, cancels)
+            yield World(h, gateway, pipeline, store, http, starts, cancels, control_changes)
         finally:
             await pipeline.stop()
             await h.queue.close()

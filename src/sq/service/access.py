@@ -6,8 +6,9 @@ in that state unless told `--insecure`). Once any token is configured every rout
 the admin scope. Scopes are ordered: an admin token may also write and read, a write token may
 read. `anonymous_reads` leaves reads open for deployments that only guard writes.
 
-Health, readiness and the API's own schema and docs stay open: they carry no data, and probes and
-clients need them before they hold a token. See doc/security.md.
+Health, readiness, the API's own schema and docs, and the dashboard's static files (`/ui/`) stay
+open: they carry no data, and probes, clients and browsers need them before they hold a token.
+See doc/security.md.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ OPEN_PATHS = frozenset(
         GITHUB_WEBHOOK_PATH,
     }
 )
+OPEN_PREFIXES = ("/ui/",)
+"""The dashboard's static files: the page holds no data; its API calls carry the user's token."""
 SCOPE_KEY = "x-sq-scope"
 ADMIN_ONLY = {SCOPE_KEY: Scope.ADMIN.value}
 """`openapi_extra` of a route that needs the admin scope whatever its method."""
@@ -72,6 +75,10 @@ class Access:
             digests=tuple((_digest(t), s) for t, s in tokens if t),
             anonymous_reads=anonymous_reads,
         )
+
+    @staticmethod
+    def is_open_path(path: str) -> bool:
+        return path in OPEN_PATHS or path == "/ui" or path.startswith(OPEN_PREFIXES)
 
     @property
     def enabled(self) -> bool:

@@ -8,15 +8,20 @@ from typing import Any
 from sq.platform import migrations
 from sq.platform.counter import Counter
 from sq.platform.pipeline import Pipeline, Stage, construct
+from sq.service.controls_api import controls_router
 from sq.service.github.wiring import github_gateway_parts
 from sq.service.runtime import Runtime, ServiceParts, register
 from sq.service.settings_submitqueue import QueueConfig, SubmitQueueSettings
-from sq.submitqueue.core.messages import TOPIC_CANCEL, TOPIC_LOG, TOPIC_START
+from sq.submitqueue.core.controls_sql import ControlStore
+from sq.submitqueue.core.messages import TOPIC_CANCEL, TOPIC_CONTROL, TOPIC_LOG, TOPIC_START
 from sq.submitqueue.gateway.api import build_router
+from sq.submitqueue.gateway.controls import QueueControls
 from sq.submitqueue.gateway.logsink import LogController, LogReconciler
 from sq.submitqueue.gateway.materializer import Materializer
+from sq.submitqueue.gateway.metrics import gateway_collector
 from sq.submitqueue.gateway.service import Gateway
 from sq.submitqueue.gateway.storage import RequestLogStore, schema_set
+from sq.submitqueue.gateway.storage.schema import queue_control
 from sq.submitqueue.gateway.validation import QueueInfo
 
 CONSUMER_GROUP = "gateway-log"
@@ -72,7 +77,7 @@ def build_gateway(runtime: Runtime, settings: SubmitQueueSettings) -> tuple[Gate
         runtime.queue,
         GatewayDeps(materializer=materializer),
         stages(),
-        publish_only=[TOPIC_START, TOPIC_CANCEL],
+        publish_only=[TOPIC_START, TOPIC_CANCEL, TOPIC_CONTROL],
         gate=runtime.gate,
         base_config=runtime.settings.mq.subscription_overrides(),
     )
@@ -86,13 +91,27 @@ def build_gateway(runtime: Runtime, settings: SubmitQueueSettings) -> tuple[Gate
     return gateway, pipeline
 
 
+def wire_controls(gateway: Gateway, pipeline: Pipeline) -> QueueControls:
+    """Pause/resume/drain for the gateway's queues; a draining queue refuses new requests."""
+    controls = QueueControls(
+        ControlStore(gateway.store.engine, queue_control),
+        gateway.queues,
+        PipelinePublisher(pipeline),
+        gateway.clock,
+    )
+    gateway.admits = controls.check_accepts
+    return controls
+
+
 @register("gateway")
 def gateway_service(runtime: Runtime) -> ServiceParts:
     settings = runtime.settings.submitqueue
     gateway, pipeline = build_gateway(runtime, settings)
     github_routers, github_components = github_gateway_parts(runtime, gateway)
+    controls = wire_controls(gateway, pipeline)
     return ServiceParts(
         name="gateway",
-        routers=[build_router(gateway), *github_routers],
+        routers=[build_router(gateway), controls_router(controls), *github_routers],
         components=[pipeline, *github_components],
+        collectors=[gateway_collector(gateway.store.engine, runtime.clock.now_ms)],
     )

@@ -10,9 +10,11 @@ from collections.abc import Callable, Iterator, Sequence
 import uvicorn
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from prometheus_client import make_asgi_app
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Receive, Send
+from starlette.types import Scope as AsgiScope
 
 from sq.service.access import Access
 from sq.service.http_guard import DEFAULT_MAX_BODY_BYTES, guard
@@ -37,9 +39,11 @@ def build_app(
     access: Access,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     title: str = "sq",
+    registry: CollectorRegistry | None = None,
 ) -> FastAPI:
     """Every service's routers on one app; `access` guards all of them (an open `Access()` only
-    where nothing but loopback can reach the app)."""
+    where nothing but loopback can reach the app). `/metrics` serves `registry` (default: the
+    process's default registry)."""
     app = FastAPI(title=title, version="1", openapi_url="/openapi.json", docs_url="/docs")
 
     @app.exception_handler(ApiError)
@@ -75,10 +79,21 @@ def build_app(
         ok = ready()
         return JSONResponse({"ready": ok}, status_code=200 if ok else 503)
 
-    app.mount("/metrics", make_asgi_app())
+    app.mount("/metrics", metrics_app(REGISTRY if registry is None else registry))
     for router in routers:
         app.include_router(router)
     guard(app, access, max_body_bytes)
+    return app
+
+
+def metrics_app(registry: CollectorRegistry) -> ASGIApp:
+    """The Prometheus text exposition of `registry`, rendered in a thread: its collectors may
+    read databases, which must not stall the event loop."""
+
+    async def app(scope: AsgiScope, receive: Receive, send: Send) -> None:
+        body = await asyncio.to_thread(generate_latest, registry)
+        await Response(body, media_type=CONTENT_TYPE_LATEST)(scope, receive, send)
+
     return app
 
 

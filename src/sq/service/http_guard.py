@@ -12,7 +12,7 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Send
 from starlette.types import Scope as AsgiScope
 
-from sq.service.access import OPEN_PATHS, SCOPE_KEY, Access, Scope
+from sq.service.access import SCOPE_KEY, Access, Scope
 
 DEFAULT_MAX_BODY_BYTES = 1 << 20
 Declared = list[tuple[RouteContext, Scope]]
@@ -71,7 +71,7 @@ class AuthMiddleware:
         self.app, self.access, self.declared = app, access, declared
 
     async def __call__(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.access.enabled or scope["path"] in OPEN_PATHS:
+        if scope["type"] != "http" or not self.access.enabled or Access.is_open_path(scope["path"]):
             await self.app(scope, receive, send)
             return
         needed = self.access.needed(scope["method"], declared_scope(self.declared, scope))

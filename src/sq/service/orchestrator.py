@@ -37,10 +37,11 @@ from sq.submitqueue.extension.scorer.history import HistoryConfig, HistoryScorer
 from sq.submitqueue.extension.speculator import Speculator
 from sq.submitqueue.extension.speculator.standard import StandardSpeculator
 from sq.submitqueue.extension.speculator.value import ValueSettings, ValueSpeculator
-from sq.submitqueue.orchestrator.api import builds_router
+from sq.submitqueue.orchestrator.api import builds_router, speculation_router
 from sq.submitqueue.orchestrator.buildruns import BuildRuns
 from sq.submitqueue.orchestrator.changes import BatchChanges
 from sq.submitqueue.orchestrator.controller.hooks import SOURCE
+from sq.submitqueue.orchestrator.metrics import orchestrator_collector
 from sq.submitqueue.orchestrator.pipeline import PUBLISH_ONLY, STAGES, TOPIC_NAMES
 from sq.submitqueue.orchestrator.profile import OrchestratorDeps, Profiles, QueueProfile
 from sq.submitqueue.orchestrator.storage import OrchestratorStorage, schema
@@ -252,7 +253,7 @@ def build_orchestrator(runtime: Runtime) -> ServiceParts:
     )
     return ServiceParts(
         name="orchestrator",
-        routers=[*hooks.routers, builds_router(deps)],
+        routers=[*hooks.routers, builds_router(deps), speculation_router(deps)],
         components=[
             *hooks.components,
             github,
@@ -261,4 +262,5 @@ def build_orchestrator(runtime: Runtime) -> ServiceParts:
             RemoteRunnersCloser(p.runner for p in profiles),
             pipeline,
         ],
+        collectors=[orchestrator_collector(engine, runtime.clock.now_ms)],
     )

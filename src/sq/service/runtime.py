@@ -20,6 +20,7 @@ from sq.platform.lifecycle import Component
 from sq.platform.messagequeue import MessageQueue
 from sq.platform.messagequeue.sql.store import SqlQueueStore
 from sq.platform.messagequeue.sql.watch import watcher_for
+from sq.platform.metrics import Collector
 from sq.service.settings import Settings
 
 
@@ -33,6 +34,8 @@ class ServiceParts:
     name: str
     routers: list[APIRouter] = field(default_factory=list)
     components: list[Component] = field(default_factory=list)
+    collectors: list[Collector] = field(default_factory=list)
+    """Metrics read from the service's own database when `/metrics` is scraped."""
 
 
 class Runtime:

@@ -8,7 +8,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sq.platform.lifecycle import Group
+from sq.platform.messagequeue.sql.metrics import queue_collector
+from sq.platform.metrics import app_registry
 from sq.service import services  # noqa: F401  (registers every service builder)
+from sq.service.dashboard import dashboard_router
 from sq.service.http import HttpServer, build_app
 from sq.service.runtime import SERVICES, Runtime
 from sq.service.settings import Settings
@@ -35,11 +38,14 @@ class LocalStack:
         self.runtime = Runtime(settings)
         parts = [SERVICES[name](self.runtime) for name in names]
         ready = _Ready()
+        queue_metrics = queue_collector(self.runtime.queue_engine, self.runtime.clock.now_ms)
+        registry = app_registry([queue_metrics, *(c for p in parts for c in p.collectors)])
         self.app = build_app(
-            [r for p in parts for r in p.routers],
+            [*(r for p in parts for r in p.routers), dashboard_router()],
             ready=lambda: ready.ok,
             access=settings.auth.access(),
             max_body_bytes=settings.http.max_body_bytes,
+            registry=registry,
         )
         self.http = HttpServer(self.app, host, port)
         self.group = Group(*[c for p in parts for c in p.components], self.http, ready)

@@ -27,6 +27,7 @@ from sq.stovepipe.extension.sourcecontrol.git import GitSourceControl
 from sq.stovepipe.poller import Poller
 from sq.stovepipe.stages import stages
 from sq.stovepipe.storage import SqlStorage, schema
+from sq.stovepipe.storage.metrics import stovepipe_collector
 
 DEMO_HISTORY = ("git://<queue>/HEAD",)
 
@@ -173,4 +174,5 @@ def build(runtime: Runtime) -> ServiceParts:
             pipeline,
             poller,
         ],
+        collectors=[stovepipe_collector(engine, runtime.clock.now_ms)],
     )

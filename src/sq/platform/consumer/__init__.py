@@ -8,6 +8,7 @@ errors are retried with backoff, everything else is dead-lettered at once. A fai
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -17,6 +18,7 @@ from sq.platform import errs
 from sq.platform.consumer.gate import RECHECK_MS, Gate, NoopGate, ParkedDelivery
 from sq.platform.messagequeue import Delivery
 from sq.platform.messagequeue.worker import Handler
+from sq.platform.metrics import stages as metrics
 
 log = structlog.get_logger("sq.consumer")
 
@@ -57,11 +59,14 @@ def controller_handler(
             return
         if await _blocked(gate, consumer_group, delivery):
             return
+        labels = (controller.name, consumer_group)
+        started = time.perf_counter()
         try:
             await controller.process(delivery)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001  every failure goes through the outcome table
+            metrics.PROCESSING.labels(*labels).observe(time.perf_counter() - started)
             verdict = (
                 errs.Verdict.INFRA_RETRYABLE if always_retry else errs.verdict_of(exc, classifiers)
             )
@@ -70,11 +75,15 @@ def controller_handler(
                 log.warning("hold ignored because the controller failed")
             if errs.is_retryable(verdict):
                 log.info("retryable failure", error=failure.message, verdict=str(verdict))
+                metrics.FAILED.labels(*labels).inc()
                 delivery.nack(failure)
             else:
                 log.warning("failure; dead-lettering", error=failure.message, verdict=str(verdict))
+                metrics.DEAD_LETTERED.labels(*labels).inc()
                 delivery.reject(failure)
             return
+        metrics.PROCESSING.labels(*labels).observe(time.perf_counter() - started)
+        metrics.PROCESSED.labels(*labels).inc()
         if delivery.hold_ms is not None:
             delivery.postpone(delivery.hold_ms)
         else:

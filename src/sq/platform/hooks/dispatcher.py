@@ -36,6 +36,11 @@ HOOK_RETRY = RetryPolicy(max_attempts=12, initial_backoff_ms=1000, max_backoff_m
 DELIVERED_RETENTION_MS = 7 * 24 * 3600 * 1000
 _PRUNE_EVERY = 256
 
+DELIVERED = Counter(
+    "sq_hook_deliveries_total",
+    "Hook events a sink accepted",
+    ["source"],
+)
 UNDELIVERABLE = Counter(
     "sq_hook_undeliverable_total",
     "Hook events recorded as undeliverable (page on any increase)",
@@ -68,6 +73,7 @@ class HookDispatchController:
         await self.hooks.sink.handle(event)
         now = self.hooks.clock.now_ms()
         await asyncio.to_thread(store.mark_delivered, event.id, now)
+        DELIVERED.labels(source=event.source or "unknown").inc()
         self._marks += 1
         if self._marks % _PRUNE_EVERY == 0:
             await asyncio.to_thread(store.prune_delivered, now - self.hooks.delivered_retention_ms)

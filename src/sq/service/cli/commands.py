@@ -43,6 +43,9 @@ COMMANDS: dict[str, Entry] = {
     ),
     "list": Entry(_CLIENT, "list_requests", "Requests of QUEUE, newest first."),
     "mq": Entry("sq.service.cli.mq", "mq", "Inspect and repair the message queue."),
+    "queue": Entry(
+        "sq.service.cli.queue", "queue", "Pause, resume or drain a queue, or show its mode."
+    ),
     "serve": Entry(
         "sq.service.cli.serve",
         "serve",

@@ -20,6 +20,7 @@ TOPIC_BUILDSIGNAL = "buildsignal"
 TOPIC_MERGE = "submitqueue-merge"
 TOPIC_CONCLUDE = "conclude"
 TOPIC_LOG = "log"
+TOPIC_CONTROL = "queue-control"
 
 
 class LandStrategy(enum.StrEnum):
@@ -64,3 +65,13 @@ class RequestLog(Payload):
     request_version: int = 0
     last_error: str = ""
     metadata: dict[str, str] = Field(default_factory=dict)
+
+
+class QueueControlChange(Payload):
+    """An operator changed a queue's mode (entity/control.py); `version` orders the changes."""
+
+    queue: str
+    mode: str
+    version: int
+    reason: str = ""
+    changed_at_ms: int = 0

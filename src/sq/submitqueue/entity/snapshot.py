@@ -21,6 +21,8 @@ class SpeculationSnapshot:
 
     batches: tuple[Batch, ...]
     path_sets: tuple[PathSet, ...] = ()
+    funds_new_work: bool = True
+    """False while an operator has paused the queue: no new path is funded or dispatched."""
     _batch_index: Mapping[BatchID, Batch] = field(init=False, repr=False, compare=False)
     _set_index: Mapping[BatchID, PathSet] = field(init=False, repr=False, compare=False)
 

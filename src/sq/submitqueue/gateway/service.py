@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -70,8 +70,11 @@ class Gateway:
         publisher: Publisher,
         next_number: Callable[[str], int],
         clock: Clock,
+        admits: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self.store = store
+        self.admits = admits
+        """Raises a GatewayError when a queue takes no new request (it is draining)."""
         self.queues = dict(queues)
         self.publisher = publisher
         self.next_number = next_number
@@ -84,6 +87,8 @@ class Gateway:
         """Receipt, then publish, then `accepted`: the publish is the success boundary (§2.2)."""
         info = validation.check_queue(self.queues, queue, in_path=False)
         uris = validation.check_change_uris(info, change_uris)
+        if self.admits is not None:
+            await self.admits(queue)
         if self.pinner is not None:
             uris = await self.pinner.pin(queue, uris)
         chosen = strategy or info.strategy

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel
 
 from sq.submitqueue.orchestrator.profile import OrchestratorDeps, UnknownQueueError
+from sq.submitqueue.orchestrator.speculation_view import speculation_view
 
 
 class BuildLog(BaseModel):
@@ -34,5 +35,21 @@ def builds_router(deps: OrchestratorDeps) -> APIRouter:
             raise HTTPException(status_code=404, detail=f"no build {build_id!r}")
         text = await runner.log(build_id)
         return BuildLog(build_id=build_id, queue=queue, status=build.status.value, log=text)
+
+    return router
+
+
+def speculation_router(deps: OrchestratorDeps) -> APIRouter:
+    router = APIRouter(prefix="/api/v1/queues", tags=["queues"])
+
+    @router.get("/{queue}/speculation")
+    async def speculation(queue: str) -> dict[str, Any]:
+        """Each in-flight head of `queue`: its requests, the heads it waits on, and the paths
+        speculation funded for it with their builds."""
+        try:
+            deps.profiles.get(queue)
+        except UnknownQueueError:
+            raise HTTPException(status_code=404, detail=f"unknown queue {queue!r}") from None
+        return await asyncio.to_thread(speculation_view, deps.storage, queue)
 
     return router

@@ -12,6 +12,7 @@ from sq.submitqueue.orchestrator.controller.build import BuildController
 from sq.submitqueue.orchestrator.controller.buildsignal import BuildSignalController
 from sq.submitqueue.orchestrator.controller.cancel import CancelController
 from sq.submitqueue.orchestrator.controller.conclude import ConcludeController
+from sq.submitqueue.orchestrator.controller.control import ControlController, ControlReconciler
 from sq.submitqueue.orchestrator.controller.dependencyanalysis import (
     DependencyAnalysisController,
 )
@@ -69,5 +70,6 @@ STAGES: tuple[Stage[OrchestratorDeps], ...] = (
     _stage(m.TOPIC_MERGE, MergeController, dlq.batch_reconciler(m.EntityRef)),
     _stage(rw.TOPIC_MERGE_SIGNAL, MergeSignalController, dlq.batch_reconciler(rw.MergeResult)),
     _stage(m.TOPIC_CONCLUDE, ConcludeController, dlq.batch_reconciler(m.EntityRef)),
+    _stage(m.TOPIC_CONTROL, ControlController, ControlReconciler),
     hook_stage(consumer_group=f"{GROUP}-hook", hooks=lambda deps: deps.hooks),
 )

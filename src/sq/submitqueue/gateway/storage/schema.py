@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from sq.submitqueue.core.controls_sql import control_table
+
 metadata = sa.MetaData(
     naming_convention={
         "pk": "pk_%(table_name)s",
@@ -71,4 +73,8 @@ webhook_delivery = sa.Table(
 """Deliveries of incoming webhooks already acted on (GitHub's `X-GitHub-Delivery`): a replay of
 one is refused."""
 
-TABLES = (request_summary, change_request, request_log, webhook_delivery)
+
+queue_control = control_table("gateway_queue_control", metadata)
+"""Each queue's mode as the operator set it (entity/control.py)."""
+
+TABLES = (request_summary, change_request, request_log, webhook_delivery, queue_control)

@@ -96,8 +96,9 @@ class SpeculateController:
         steps = finalize_steps(snapshot, now_ms=now, dirty=dirty)
         done = await self._finalize(steps, current, trigger)
         await self._report(done, current)
+        funds = done.snapshot.funds_new_work  # False while the queue is paused
         proposals: list[Speculation] = []
-        if done.open_heads:
+        if done.open_heads and funds:
             speculator = self.deps.profiles.get(queue).speculator
             proposals = list(await db(speculator.speculate, done.snapshot))
         by_head: dict[BatchID, list[Speculation]] = defaultdict(list)
@@ -105,13 +106,15 @@ class SpeculateController:
             by_head[proposal.path.head].append(proposal)
         for batch in done.snapshot.in_flight:
             path_set = done.snapshot.path_set(batch.id) or PathSet(queue=queue, head=batch.id)
-            path_set, applied = apply_proposals(path_set, by_head.get(batch.id, ()), now)
+            applied = False
+            if funds:
+                path_set, applied = apply_proposals(path_set, by_head.get(batch.id, ()), now)
             if applied or batch.id in done.dirty:
                 try:
                     path_set = await db(self.deps.storage.save_path_set, path_set)
                 except VersionMismatchError:
                     continue  # another run got there first; the next run re-plans
-            if needs_dispatch(path_set):
+            if funds and needs_dispatch(path_set):
                 await self._publish(m.TOPIC_BUILD, unique_id(batch.id), batch, partition=batch.id)
 
     async def _finalize(

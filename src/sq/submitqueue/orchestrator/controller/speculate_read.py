@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sq.submitqueue.core.speculation.fold import fold_path_set
 from sq.submitqueue.entity.batch import BatchID
+from sq.submitqueue.entity.control import starts_new_work
 from sq.submitqueue.entity.pathset import PathSet
 from sq.submitqueue.entity.snapshot import SpeculationSnapshot
 from sq.submitqueue.orchestrator.storage import OrchestratorStorage
@@ -26,4 +27,9 @@ def read_snapshot(
             dirty.add(batch.id)
         sets.append(path_set)
     batches = (*rows.in_flight, *rows.finalized)
-    return SpeculationSnapshot(batches=batches, path_sets=tuple(sets)), frozenset(dirty)
+    snapshot = SpeculationSnapshot(
+        batches=batches,
+        path_sets=tuple(sets),
+        funds_new_work=starts_new_work(rows.control.mode),
+    )
+    return snapshot, frozenset(dirty)

@@ -10,11 +10,12 @@ from sqlalchemy.engine import Engine
 
 from sq.platform.counter import Counter
 from sq.platform.migrations import SchemaSet
+from sq.submitqueue.core.controls_sql import ControlStore
 from sq.submitqueue.orchestrator.storage.batches import BatchStore
 from sq.submitqueue.orchestrator.storage.buildruns import BuildRunStore
 from sq.submitqueue.orchestrator.storage.requests import AlreadyExistsError, RequestStore
 from sq.submitqueue.orchestrator.storage.snapshot import QueueRows, SnapshotStore
-from sq.submitqueue.orchestrator.storage.tables import metadata
+from sq.submitqueue.orchestrator.storage.tables import metadata, queue_control
 
 __all__ = [
     "AlreadyExistsError",
@@ -40,6 +41,7 @@ class OrchestratorStorage(RequestStore, BatchStore, BuildRunStore, SnapshotStore
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.counter = Counter(engine)
+        self.controls = ControlStore(engine, queue_control)
 
     def next_batch_number(self, queue: str) -> int:
         return self.counter.next(queue, "batch")

@@ -8,14 +8,16 @@ number of statements, whatever the queue's depth, keeps its cost linear in the r
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from sq.submitqueue.core.controls_sql import read_control
 from sq.submitqueue.entity.batch import ACTIVE_STATES, Batch, BatchID
 from sq.submitqueue.entity.build import Build, BuildID
+from sq.submitqueue.entity.control import QueueControl
 from sq.submitqueue.entity.path import PathID
 from sq.submitqueue.entity.pathset import PathAttempt, PathSet, is_path_terminal
 from sq.submitqueue.orchestrator.storage import tables as t
@@ -39,6 +41,8 @@ class QueueRows:
     finalized: tuple[Batch, ...]
     path_sets: dict[BatchID, PathSet]
     builds: dict[PathAttempt, Build | None]
+    control: QueueControl = field(default_factory=lambda: QueueControl(queue=""))
+    """The queue's mode as the gateway last told it (read in the same transaction)."""
 
 
 def _chunks(keys: Sequence[T]) -> Iterator[Sequence[T]]:
@@ -96,4 +100,10 @@ def _read(conn: Connection, queue: str) -> QueueRows:
         r.id: build_of(r) for r in _rows(conn, t.build, t.build.c.id, queue, links.values())
     }
     builds = {attempt: builds_by_id.get(build_id) for attempt, build_id in links.items()}
-    return QueueRows(in_flight=in_flight, finalized=finalized, path_sets=path_sets, builds=builds)
+    return QueueRows(
+        in_flight=in_flight,
+        finalized=finalized,
+        path_sets=path_sets,
+        builds=builds,
+        control=read_control(conn, t.queue_control, queue),
+    )

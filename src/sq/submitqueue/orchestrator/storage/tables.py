@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from sq.submitqueue.core.controls_sql import control_table
 from sq.submitqueue.orchestrator.storage import outcomes
 
 metadata = sa.MetaData(
@@ -118,3 +119,6 @@ path_set = sa.Table(
 batch_outcome = outcomes.batch_outcome.to_metadata(metadata)
 """The history scorer's record of finished batches (storage/outcomes.py), migrated
 with the orchestrator's tables so that a queue's learning survives restarts."""
+
+queue_control = control_table("sq_queue_control", metadata)
+"""Each queue's mode as the gateway last told it; read in the speculate run's one transaction."""

@@ -1,0 +1,98 @@
+"""The orchestrator's metrics, read from its tables on scrape (four statements): heads in flight,
+builds funded, running, finished by outcome and preempted, and builds per landed change."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+
+import sqlalchemy as sa
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from sqlalchemy.engine import Connection, Engine
+
+from sq.platform.metrics import SqlCollector
+from sq.submitqueue.entity.batch import ACTIVE_STATES, BatchState
+from sq.submitqueue.entity.build import BuildStatus
+from sq.submitqueue.entity.request import RequestState
+from sq.submitqueue.orchestrator.storage import tables as t
+
+_OUTCOMES = {
+    BuildStatus.SUCCEEDED.value: "passed",
+    BuildStatus.FAILED.value: "failed",
+    BuildStatus.CANCELLED.value: "cancelled",
+}
+_RUNNING = {BuildStatus.ACCEPTED.value, BuildStatus.RUNNING.value, BuildStatus.UNKNOWN.value}
+_STOPPED_BATCH = (BatchState.CANCELLING.value, BatchState.CANCELLED.value)
+
+
+def _read(conn: Connection, _now_ms: int) -> Iterator[Metric]:
+    b, bu, r = t.batch.c, t.build.c, t.request.c
+    heads = GaugeMetricFamily(
+        "sq_heads_in_flight", "Batches (heads) being speculated on or landed", labels=["queue"]
+    )
+    active = [s.value for s in ACTIVE_STATES]
+    in_flight = sa.select(b.queue, sa.func.count()).where(b.state.in_(active)).group_by(b.queue)
+    for queue, count in conn.execute(in_flight):
+        heads.add_metric([queue], float(count))
+    yield heads
+
+    funded: dict[str, int] = defaultdict(int)
+    running: dict[str, int] = defaultdict(int)
+    finished = CounterMetricFamily(
+        "sq_builds_finished",
+        "Builds that ended, by outcome (passed, failed, cancelled; preempted ones are cancelled)",
+        labels=["queue", "outcome"],
+    )
+    by_status = sa.select(bu.queue, bu.status, sa.func.count()).group_by(bu.queue, bu.status)
+    for queue, status, count in conn.execute(by_status):
+        funded[queue] += count
+        if status in _RUNNING:
+            running[queue] += count
+        elif status in _OUTCOMES:
+            finished.add_metric([queue, _OUTCOMES[status]], float(count))
+    funded_family = CounterMetricFamily(
+        "sq_builds_funded", "Builds speculation funded and dispatched", labels=["queue"]
+    )
+    running_family = GaugeMetricFamily(
+        "sq_builds_running", "Builds dispatched and not finished", labels=["queue"]
+    )
+    for queue in sorted(funded):
+        funded_family.add_metric([queue], float(funded[queue]))
+        running_family.add_metric([queue], float(running[queue]))
+    yield funded_family
+    yield running_family
+    yield finished
+
+    preempted = CounterMetricFamily(
+        "sq_builds_preempted",
+        "Builds cancelled although their change was not: speculation stopped funding them",
+        labels=["queue"],
+    )
+    stopped = (
+        sa.select(bu.queue, sa.func.count())
+        .select_from(t.build.join(t.batch, (b.queue == bu.queue) & (b.id == bu.batch_id)))
+        .where(bu.status == BuildStatus.CANCELLED.value, b.state.not_in(_STOPPED_BATCH))
+        .group_by(bu.queue)
+    )
+    for queue, count in conn.execute(stopped):
+        preempted.add_metric([queue], float(count))
+    yield preempted
+
+    per_landed = GaugeMetricFamily(
+        "sq_builds_per_landed_change",
+        "Builds funded so far divided by the requests landed so far",
+        labels=["queue"],
+    )
+    landed = (
+        sa.select(r.queue, sa.func.count())
+        .where(r.state == RequestState.LANDED.value)
+        .group_by(r.queue)
+    )
+    for queue, count in conn.execute(landed):
+        if count:
+            per_landed.add_metric([queue], funded.get(queue, 0) / count)
+    yield per_landed
+
+
+def orchestrator_collector(engine: Engine, now_ms: Callable[[], int]) -> SqlCollector:
+    return SqlCollector(engine, _read, now_ms)

@@ -1,0 +1,82 @@
+"""The orchestrator's scrape-time metrics over its own tables: heads in flight, builds by
+outcome, preempted builds apart from those of cancelled changes, builds per landed change."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from prometheus_client import CollectorRegistry
+
+from sq.platform import migrations
+from sq.platform.db import create_engine
+from sq.submitqueue.orchestrator.metrics import orchestrator_collector
+from sq.submitqueue.orchestrator.storage import schema
+from sq.submitqueue.orchestrator.storage import tables as t
+from support.databases import fresh_postgres_database
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Both backends (PostgreSQL skipped when SQ_TEST_POSTGRES_URL is unset)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'orchestrator.db'}"
+        return
+    with fresh_postgres_database() as found:
+        yield found
+
+
+def test_builds_heads_and_preemption(url: str) -> None:
+    engine = create_engine(url)
+    migrations.upgrade(engine, schema(), migrations.counter_schema())
+    batches = {"q/batch/1": "succeeded", "q/batch/2": "cancelled", "q/batch/3": "speculating"}
+    builds = [
+        ("b1", "q/batch/1", "succeeded"),
+        ("b2", "q/batch/1", "cancelled"),  # preempted: its change landed anyway
+        ("b3", "q/batch/2", "cancelled"),  # its change was cancelled
+        ("b4", "q/batch/3", "running"),
+        ("b5", "q/batch/3", "failed"),
+    ]
+    with engine.begin() as conn:
+        conn.execute(
+            sa.insert(t.batch),
+            [
+                {"queue": "q", "id": bid, "contains": [], "dependencies": [], "state": state,
+                 "version": 1}
+                for bid, state in batches.items()
+            ],
+        )  # fmt: skip
+        conn.execute(
+            sa.insert(t.build),
+            [
+                {"queue": "q", "id": bid, "batch_id": batch, "path_id": "p", "attempt": 1,
+                 "status": status}
+                for bid, batch, status in builds
+            ],
+        )  # fmt: skip
+        conn.execute(
+            sa.insert(t.request),
+            [
+                {"queue": "q", "id": "q/1", "uris": [], "strategy": "", "state": "landed",
+                 "version": 1},
+                {"queue": "q", "id": "q/2", "uris": [], "strategy": "", "state": "cancelled",
+                 "version": 1},
+            ],
+        )  # fmt: skip
+    registry = CollectorRegistry()
+    registry.register(orchestrator_collector(engine, lambda: 0))
+
+    def get(name: str, **labels: str) -> float | None:
+        return registry.get_sample_value(name, {"queue": "q", **labels})
+
+    assert get("sq_heads_in_flight") == 1
+    assert get("sq_builds_funded_total") == 5
+    assert get("sq_builds_running") == 1
+    assert get("sq_builds_finished_total", outcome="passed") == 1
+    assert get("sq_builds_finished_total", outcome="failed") == 1
+    assert get("sq_builds_finished_total", outcome="cancelled") == 2
+    assert get("sq_builds_preempted_total") == 1
+    assert get("sq_builds_per_landed_change") == 5.0
+    engine.dispose()
