@@ -64,6 +64,8 @@ async def git_queue(
     *,
     command: str = CHECK,
     strategy: LandStrategy = LandStrategy.REBASE,
+    speculator: str = "value",
+    early_landing: bool = False,
 ) -> AsyncIterator[GitQueue]:
     """One `main` queue on a fresh bare repository with the strict `all` analyzer; SQLite files
     unless `urls` names databases for the queue (`mq`), the gateway and the orchestrator."""
@@ -76,6 +78,8 @@ async def git_queue(
         strategy=strategy,
         build=BuildConfig(runner="command", command=command, timeout=60),
         conflict_analyzer="all",
+        speculator=speculator,  # type: ignore[arg-type]
+        early_landing=early_landing,
     )
     urls = urls or {}
     settings = Settings(
