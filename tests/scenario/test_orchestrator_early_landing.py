@@ -79,3 +79,26 @@ async def test_a_change_covered_only_one_way_waits(tmp_path: Path) -> None:
     assert s.order_landed() == [a]
     assert s.log.final(b) == "error"
     await s.stop()
+
+
+@pytest.mark.parametrize("a_passes", [True, False])
+async def test_the_early_heads_dependent_lands_whether_the_dependency_lands_or_fails(
+    tmp_path: Path, a_passes: bool
+) -> None:
+    # A, B, C all conflict; budget 8 funds every future: A[], B's two, C's four.
+    s = Stack(tmp_path, budget=8, early_landing=True)
+    await s.start()
+    a, b, c = [await s.land(n) for n in "abc"]
+    await s.settle()
+    assert len(s.runner.running()) == 7
+    await s.release(which=head_is(B))
+    assert s.order_landed() == [b]
+    for request in s.runner.running():
+        if request.labels["head"] == A:
+            s.runner.finish(request.build_id, BuildState.PASSED if a_passes else BuildState.FAILED)
+    await s.settle()
+    await s.release()
+    assert s.order_landed() == ([b, a, c] if a_passes else [b, c])
+    assert s.log.final(a) == ("landed" if a_passes else "error")
+    assert s.dead_letters() == []
+    await s.stop()
