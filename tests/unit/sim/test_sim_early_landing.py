@@ -53,3 +53,19 @@ def test_b_on_a_bad_a_fails_so_b_is_not_covered_and_waits() -> None:
     assert ledger.landed_at == {1: 1_800_000}  # on its build without A, once A failed
     assert ledger.rejected_at == {0: 1_800_000}
     assert verify(w, ledger) == []
+
+
+def test_sq_sim_runs_the_early_landing_strategies_when_asked() -> None:
+    from click.testing import CliRunner
+
+    from sq.service.cli.sim import sim
+
+    args = ["--rate", "20", "--capacity", "4", "--window-hours", "2"]
+    strategies = ["--strategies", "ours,ours+early,ours-standard+early"]
+    result = CliRunner().invoke(sim, [*args, *strategies])
+
+    assert result.exit_code == 0, result.output
+    rows = [line for line in result.output.splitlines() if line.startswith("| λ")]
+    names = [row.split(" | ")[1] for row in rows]
+    assert names == ["ours", "ours+early", "ours-standard+early", "oracle"]  # oracle: the ratios
+    assert all(row.rstrip(" |").endswith("yes") for row in rows)
