@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from speculation_helpers import batch, entry, pset, snap
 
 from sq.submitqueue.core.speculation.finalize import OutcomeKind, finalize
+from sq.submitqueue.core.speculation.rules import built_again
 from sq.submitqueue.entity.batch import ALL_STATES, BatchState, is_terminal
 from sq.submitqueue.entity.path import Assumption, PathDependency, SpeculationPath
 from sq.submitqueue.entity.pathset import PathStatus
@@ -49,7 +50,7 @@ def queues(draw, max_batches=6):
                 ),
             )
             status = draw(st.sampled_from(["passed"] * 6 + PATH_STATUSES))
-            entries[p.id] = entry(p, status)
+            entries[p.id] = entry(p, status, attempt=draw(st.sampled_from([1, 1, 1, 2])))
         sets.append(pset(b.id, *entries.values()))
     return batches, tuple(sets)
 
@@ -110,6 +111,7 @@ def test_every_landing_is_on_a_passed_build_of_the_target_plus_the_head(queue, e
             assert early, "landed ahead of an unfinished dependency without early landing"
             assert not any(snapshot.state_of(d) is BatchState.MERGING for d in unfinished)
             assert not any(d in merged for d in unfinished)
+            assert not any(built_again(snapshot.path_set(d)) for d in unfinished)
             assert covered(head, original, snapshot.state_of, unfinished)
 
 

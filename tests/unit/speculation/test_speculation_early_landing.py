@@ -133,3 +133,23 @@ def test_landing_path_follows_the_dependencies_as_they_finish():
     assert landing_path(ps, state_of).path == over(S, F)
     head = batch(HEAD, "speculating", (DEP1, DEP2))
     assert covering_path(head, ps, state_of) is None  # nothing unfinished: not an early landing
+
+
+def test_a_dependency_already_built_again_is_not_overtaken_twice():
+    # DEP1's path was built again (attempt 2, not a CI loss): a head landed ahead of it once.
+    dep1_path = path(DEP1)
+    snapshot = snap(
+        batch(DEP1, "speculating"),
+        batch(DEP2, "succeeded"),
+        batch(HEAD, "speculating", (DEP1, DEP2)),
+        sets=(
+            pset(DEP1, entry(dep1_path, "building", attempt=2)),
+            pset(HEAD, entry(over(S, S), "passed"), entry(over(F, S), "passed")),
+        ),
+    )
+    assert finalize(snapshot, now_ms=1, early_landing=True).committed == ()
+    lost_once = pset(DEP1, entry(dep1_path, "building", attempt=2, lost=1))  # CI lost a build
+    snapshot = snapshot.with_path_sets({BatchID(DEP1): lost_once})
+    assert merged(finalize(snapshot, now_ms=1, early_landing=True)) == [
+        (HEAD, OutcomeKind.MERGE, over(F, S).id)
+    ]

@@ -115,7 +115,9 @@ def finalize_steps(
             if path_set is not None:
                 run.replace_set(head_id, *rules.cancel_broken(path_set, state_of, now_ms))
                 path_set = run.sets[head_id]
-            decision = rules.decide(head, path_set, state_of, early_landing=early_landing)
+            decision = rules.decide(
+                head, path_set, state_of, early_landing=early_landing, overtaken=run.overtaken
+            )
             run.report(head_id, decision, had_passed, path_set)
             if decision.verdict is rules.Verdict.WAIT:
                 still_open.append(head_id)
@@ -180,6 +182,9 @@ class _Run:
         if batch_id in self.merging:
             return BatchState.MERGING
         return self.snapshot.state_of(batch_id)
+
+    def overtaken(self, batch_id: BatchID) -> bool:
+        return rules.built_again(self.sets.get(batch_id))
 
     def replace_set(self, head: BatchID, path_set: PathSet, changed: bool) -> None:
         self.sets[head] = path_set

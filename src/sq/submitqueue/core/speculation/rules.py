@@ -78,20 +78,36 @@ MAX_COVERED_DEPENDENCIES = 10
 """Beyond this many unfinished dependencies no head is covered (2^10 passed builds)."""
 
 
-def covering_path(head: Batch, path_set: PathSet | None, state_of: StateOf) -> PathEntry | None:
+def built_again(path_set: PathSet | None) -> bool:
+    """Some path of the head was built again for a reason other than CI losing its build: its
+    landing was outdated (a head landed ahead of it) or its build was preempted."""
+    return any(e.attempt > e.lost + 1 for e in path_set.paths) if path_set else False
+
+
+def _never(batch: BatchID) -> bool:
+    return False
+
+
+def covering_path(
+    head: Batch,
+    path_set: PathSet | None,
+    state_of: StateOf,
+    overtaken: Callable[[BatchID], bool] = _never,
+) -> PathEntry | None:
     """The path that lands `head` ahead of its unfinished dependencies (spec §7.2, "bypass").
 
     Only when the passed entries consistent with the finished dependencies cover every
     combination of outcomes of the unfinished ones, none of which is `merging` (that one is
-    about to land: landing ahead of it would only send it back to build). The path that lands is
-    the one guessing every unfinished dependency fails: its tree is the target plus the head,
-    exactly what was built. None when the head has no unfinished dependency (that is an ordinary
-    merge) or is not covered.
+    about to land: landing ahead of it would only send it back to build) or `overtaken` (already
+    built again, see `built_again`: a dependency is overtaken at most once, so a stream of
+    covered dependents cannot starve it). The path that lands is the one guessing every
+    unfinished dependency fails: its tree is the target plus the head, exactly what was built.
+    None when the head has no unfinished dependency (that is an ordinary merge) or is not covered.
     """
     unfinished = [d for d in head.dependencies if not is_terminal(state_of(d))]
     if not unfinished or len(unfinished) > MAX_COVERED_DEPENDENCIES:
         return None
-    if any(state_of(d) is BatchState.MERGING for d in unfinished):
+    if any(state_of(d) is BatchState.MERGING or overtaken(d) for d in unfinished):
         return None
     passed = [
         e
@@ -159,13 +175,18 @@ class Decision:
 
 
 def decide(
-    head: Batch, path_set: PathSet | None, state_of: StateOf, *, early_landing: bool = False
+    head: Batch,
+    path_set: PathSet | None,
+    state_of: StateOf,
+    *,
+    early_landing: bool = False,
+    overtaken: Callable[[BatchID], bool] = _never,
 ) -> Decision:
     """Merge on a mergeable path, or with `early_landing` on a covering one; else fail when no
     future is viable; else wait."""
     winner = mergeable_path(path_set, state_of)
     if winner is None and early_landing:
-        winner = covering_path(head, path_set, state_of)
+        winner = covering_path(head, path_set, state_of, overtaken)
     if winner is not None:
         return Decision(verdict=Verdict.MERGE, winner=winner)
     if no_viable_future(head, path_set, state_of):
