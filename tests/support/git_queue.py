@@ -65,6 +65,8 @@ async def git_queue(
     command: str = CHECK,
     strategy: LandStrategy = LandStrategy.REBASE,
     build: BuildConfig | None = None,
+    speculator: str = "value",
+    early_landing: bool = False,
 ) -> AsyncIterator[GitQueue]:
     """One `main` queue on a fresh bare repository with the strict `all` analyzer; SQLite files
     unless `urls` names databases for the queue (`mq`), the gateway and the orchestrator. `build`
@@ -78,6 +80,8 @@ async def git_queue(
         strategy=strategy,
         build=build or BuildConfig(runner="command", command=command, timeout=60),
         conflict_analyzer="all",
+        speculator=speculator,  # type: ignore[arg-type]
+        early_landing=early_landing,
     )
     urls = urls or {}
     settings = Settings(

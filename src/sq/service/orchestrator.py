@@ -197,6 +197,7 @@ def profiles_for(
                 else None,
                 build_timeout_s=q.build.timeout,
                 outcomes=scorer if isinstance(scorer, HistoryScorer) else None,
+                early_landing=q.early_landing,
             )
         )
     return profiles

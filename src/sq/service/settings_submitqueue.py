@@ -86,6 +86,11 @@ class QueueConfig(_Section):
         description="value speculator: how many times denser a candidate must be than a "
         "running build to cancel it (unset = the built-in default)",
     )
+    early_landing: bool = Field(
+        default=False,
+        description="land a change ahead of unfinished dependencies once its passed builds "
+        "cover every outcome of them (see doc/speculation.md)",
+    )
     scorer: Literal["constant", "heuristic", "history"] = "heuristic"
     default_probability: float = Field(
         default=0.95,

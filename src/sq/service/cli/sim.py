@@ -11,6 +11,7 @@ from sq.service.cli.common import fail
 from sq.submitqueue.sim import report
 from sq.submitqueue.sim.runner import (
     DRAIN_BUILDS,
+    EXTRA_STRATEGY_NAMES,
     PAPER_TAIL_HOURS,
     PAPER_WINDOW_HOURS,
     STRATEGY_NAMES,
@@ -109,9 +110,10 @@ def sim(
     """
     model = FailureModel(failure_model)
     names = tuple(s.strip() for s in strategies.split(",") if s.strip())
-    unknown = sorted(set(names) - set(STRATEGY_NAMES))
+    known = (*STRATEGY_NAMES, *EXTRA_STRATEGY_NAMES)
+    unknown = sorted(set(names) - set(known))
     if unknown:
-        fail(f"unknown strategies {', '.join(unknown)}; expected {', '.join(STRATEGY_NAMES)}")
+        fail(f"unknown strategies {', '.join(unknown)}; expected {', '.join(known)}")
     if "oracle" not in names:
         names = (*names, "oracle")  # every ratio is against it
     if rate is None:

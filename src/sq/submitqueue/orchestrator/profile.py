@@ -40,6 +40,8 @@ class QueueProfile:
     build_timeout_s: float = 1800.0
     outcomes: OutcomeSink | None = None
     """Told each batch's final fate, for a scorer that learns from this queue's history."""
+    early_landing: bool = False
+    """Land a head ahead of unfinished dependencies when its passed paths cover them all."""
 
 
 class Profiles:

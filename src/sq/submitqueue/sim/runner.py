@@ -34,6 +34,8 @@ STRATEGY_NAMES = (
     "ours+history",
     "oracle",
 )
+EXTRA_STRATEGY_NAMES = ("ours+early", "ours-standard+early")
+"""Run only when asked for (`--strategies`): ours with early landing when covered."""
 PAPER_CONFLICT = 0.03
 """Pairwise conflict chance for the paper setting: 1 - 0.97**16 ≈ 0.39, the slides' "40% chance
 of a problem at 16 concurrent changes"."""
@@ -75,6 +77,10 @@ def make_strategy(name: str, capacity: int) -> Strategy:
         "ours": lambda: SpeculatorStrategy(capacity),
         "ours+history": lambda: SpeculatorStrategy(capacity, ScorerKind.HISTORY),
         "ours-standard": lambda: SpeculatorStrategy(capacity, speculator=SpeculatorKind.STANDARD),
+        "ours+early": lambda: SpeculatorStrategy(capacity, early_landing=True),
+        "ours-standard+early": lambda: SpeculatorStrategy(
+            capacity, speculator=SpeculatorKind.STANDARD, early_landing=True
+        ),
         "oracle": lambda: OracleStrategy(capacity),
     }
     if name not in makers:

@@ -81,9 +81,17 @@ class Finalization:
 
 
 def finalize_steps(
-    snapshot: SpeculationSnapshot, *, now_ms: int, dirty: frozenset[BatchID] = frozenset()
+    snapshot: SpeculationSnapshot,
+    *,
+    now_ms: int,
+    dirty: frozenset[BatchID] = frozenset(),
+    early_landing: bool = False,
 ) -> Generator[Outcome, bool, Finalization]:
-    """Cancellations first, then merge/fail verdicts over the open heads until none is decided."""
+    """Cancellations first, then merge/fail verdicts over the open heads until none is decided.
+
+    With `early_landing`, a head whose passed paths cover every outcome of its unfinished
+    dependencies merges ahead of them (`rules.covering_path`, doc/speculation.md).
+    """
     run = _Run(snapshot, set(dirty))
     for batch in snapshot.in_flight:
         if batch.state is not BatchState.CANCELLING:
@@ -107,7 +115,9 @@ def finalize_steps(
             if path_set is not None:
                 run.replace_set(head_id, *rules.cancel_broken(path_set, state_of, now_ms))
                 path_set = run.sets[head_id]
-            decision = rules.decide(head, path_set, state_of)
+            decision = rules.decide(
+                head, path_set, state_of, early_landing=early_landing, overtaken=run.overtaken
+            )
             run.report(head_id, decision, had_passed, path_set)
             if decision.verdict is rules.Verdict.WAIT:
                 still_open.append(head_id)
@@ -143,9 +153,10 @@ def finalize(
     now_ms: int,
     dirty: frozenset[BatchID] = frozenset(),
     commit: Callable[[Outcome], bool] = _always,
+    early_landing: bool = False,
 ) -> Finalization:
     """Run `finalize_steps` to the end, committing each outcome with `commit`."""
-    steps = finalize_steps(snapshot, now_ms=now_ms, dirty=dirty)
+    steps = finalize_steps(snapshot, now_ms=now_ms, dirty=dirty, early_landing=early_landing)
     try:
         outcome = next(steps)
         while True:
@@ -162,9 +173,18 @@ class _Run:
         self.dirty = dirty
         self.committed: list[Outcome] = []
         self.events: list[RequestEvent] = []
+        self.merging: set[BatchID] = set()
 
     def state_of(self, batch_id: BatchID) -> BatchState:
+        # A head merged by this run is `merging` to the rules, though the snapshot handed to the
+        # Speculator still reads `speculating` (spec §3.5): unsettled either way, and no
+        # dependent lands ahead of it (`rules.covering_path`).
+        if batch_id in self.merging:
+            return BatchState.MERGING
         return self.snapshot.state_of(batch_id)
+
+    def overtaken(self, batch_id: BatchID) -> bool:
+        return rules.built_again(self.sets.get(batch_id))
 
     def replace_set(self, head: BatchID, path_set: PathSet, changed: bool) -> None:
         self.sets[head] = path_set
@@ -206,7 +226,9 @@ class _Run:
             return False
         if persist and path_set is not None:
             self.sets[head] = dataclasses.replace(path_set, version=path_set.version + 1)
-        if kind is not OutcomeKind.MERGE:  # merging is not terminal: dependents still wait on it
+        if kind is OutcomeKind.MERGE:  # merging is not terminal: dependents still wait on it
+            self.merging.add(head)
+        else:
             self.snapshot = self.snapshot.with_state(head, NEW_STATE[kind])
         self.committed.append(outcome)
         return True

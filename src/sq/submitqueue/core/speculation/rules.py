@@ -41,15 +41,13 @@ def assumption_broken(path: SpeculationPath, state_of: StateOf) -> bool:
 
 def all_settled(path: SpeculationPath, state_of: StateOf) -> bool:
     """Every guess has come true. Merging, cancelling and speculating dependencies are unsettled."""
-    for dependency in path.dependencies:
-        state = state_of(dependency.batch)
-        if dependency.assumption is Assumption.SUCCEEDS and state is not BatchState.SUCCEEDED:
-            return False
-        if dependency.assumption is Assumption.FAILS and state not in _FAILED_OR_CANCELLED:
-            return False
-        if dependency.assumption is Assumption.UNKNOWN:
-            return False
-    return True
+    return all(_came_true(d.assumption, state_of(d.batch)) for d in path.dependencies)
+
+
+def _came_true(assumption: Assumption, state: BatchState) -> bool:
+    if assumption is Assumption.SUCCEEDS:
+        return state is BatchState.SUCCEEDED
+    return assumption is Assumption.FAILS and state in _FAILED_OR_CANCELLED
 
 
 def mergeable_path(path_set: PathSet | None, state_of: StateOf) -> PathEntry | None:
@@ -58,6 +56,83 @@ def mergeable_path(path_set: PathSet | None, state_of: StateOf) -> PathEntry | N
         if entry.status is PathStatus.PASSED and all_settled(entry.path, state_of):
             return entry
     return None
+
+
+def landing_path(path_set: PathSet | None, state_of: StateOf) -> PathEntry | None:
+    """The first passed entry whose tree is the target as it is now plus the head: every guess
+    about a finished dependency came true, and every unfinished one is guessed to fail (it has
+    not landed). With every dependency finished this is `mergeable_path`."""
+    for entry in path_set.paths if path_set else ():
+        if entry.status is PathStatus.PASSED and _lands_now(entry.path, state_of):
+            return entry
+    return None
+
+
+def _lands_now(path: SpeculationPath, state_of: StateOf) -> bool:
+    for dependency in path.dependencies:
+        state = state_of(dependency.batch)
+        if is_terminal(state):
+            if not _came_true(dependency.assumption, state):
+                return False
+        elif dependency.assumption is not Assumption.FAILS:
+            return False
+    return True
+
+
+MAX_COVERED_DEPENDENCIES = 10
+"""Beyond this many unfinished dependencies no head is covered (2^10 passed builds)."""
+
+
+def built_again(path_set: PathSet | None) -> bool:
+    """Some path of the head was built again for a reason other than CI losing its build: its
+    landing was outdated (a head landed ahead of it) or its build was preempted."""
+    return any(e.attempt > e.lost + 1 for e in path_set.paths) if path_set else False
+
+
+def _never(batch: BatchID) -> bool:
+    return False
+
+
+def covering_path(
+    head: Batch,
+    path_set: PathSet | None,
+    state_of: StateOf,
+    overtaken: Callable[[BatchID], bool] = _never,
+) -> PathEntry | None:
+    """The path that lands `head` ahead of its unfinished dependencies (spec §7.2, "bypass").
+
+    Only when the passed entries consistent with the finished dependencies cover every
+    combination of outcomes of the unfinished ones, none of which is `merging` (that one is
+    about to land: landing ahead of it would only send it back to build) or `overtaken` (already
+    built again, see `built_again`: a dependency is overtaken at most once, so a stream of
+    covered dependents cannot starve it). The path that lands is the one guessing every
+    unfinished dependency fails: its tree is the target plus the head, exactly what was built.
+    None when the head has no unfinished dependency (that is an ordinary merge) or is not covered.
+    """
+    unfinished = [d for d in head.dependencies if not is_terminal(state_of(d))]
+    if not unfinished or len(unfinished) > MAX_COVERED_DEPENDENCIES:
+        return None
+    if any(state_of(d) is BatchState.MERGING or overtaken(d) for d in unfinished):
+        return None
+    passed = [
+        e
+        for e in (path_set.paths if path_set else ())
+        if e.status is PathStatus.PASSED and not assumption_broken(e.path, state_of)
+    ]
+    if len(passed) < 1 << len(unfinished):
+        return None
+    combinations: set[tuple[Assumption | None, ...]] = set()
+    for entry in passed:
+        guesses = {d.batch: d.assumption for d in entry.path.dependencies}
+        combination = tuple(guesses.get(d) for d in unfinished)
+        if all(g in _DECIDED_GUESSES for g in combination):
+            combinations.add(combination)
+    if len(combinations) < 1 << len(unfinished):
+        return None
+    return landing_path(path_set, state_of)
+
+
+_DECIDED_GUESSES = frozenset({Assumption.SUCCEEDS, Assumption.FAILS})
 
 
 def live_passed_path(path_set: PathSet | None, state_of: StateOf) -> PathEntry | None:
@@ -104,9 +179,19 @@ class Decision:
     winner: PathEntry | None = None  # the path that lands, for MERGE
 
 
-def decide(head: Batch, path_set: PathSet | None, state_of: StateOf) -> Decision:
-    """Merge on a mergeable path; else fail when no future is viable; else wait."""
+def decide(
+    head: Batch,
+    path_set: PathSet | None,
+    state_of: StateOf,
+    *,
+    early_landing: bool = False,
+    overtaken: Callable[[BatchID], bool] = _never,
+) -> Decision:
+    """Merge on a mergeable path, or with `early_landing` on a covering one; else fail when no
+    future is viable; else wait."""
     winner = mergeable_path(path_set, state_of)
+    if winner is None and early_landing:
+        winner = covering_path(head, path_set, state_of, overtaken)
     if winner is not None:
         return Decision(verdict=Verdict.MERGE, winner=winner)
     if no_viable_future(head, path_set, state_of):

@@ -8,8 +8,8 @@ from sq.platform.messagequeue import Delivery
 from sq.platform.pipeline import StageContext
 from sq.platform.publish import intent_id
 from sq.submitqueue.core import messages as m
-from sq.submitqueue.core.speculation.rules import mergeable_path
-from sq.submitqueue.entity.batch import Batch, BatchState, is_halted
+from sq.submitqueue.core.speculation.rules import landing_path, mergeable_path
+from sq.submitqueue.entity.batch import Batch, BatchID, BatchState, is_halted
 from sq.submitqueue.entity.build import Build
 from sq.submitqueue.entity.pathset import PathEntry, PathSet
 from sq.submitqueue.entity.request import Request
@@ -79,11 +79,15 @@ class MergeController:
 async def winning_entry(
     deps: OrchestratorDeps, batch: Batch
 ) -> tuple[PathSet | None, PathEntry | None]:
-    """The head's path set and the passed entry whose guesses all came true: the one the
-    speculate run chose to land (dependencies stay terminal, so it is still the same one)."""
+    """The head's path set and the passed entry the speculate run chose to land: the one whose
+    guesses all came true (dependencies stay terminal, so it is still the same one), or for a
+    head landing early the one guessing its unfinished dependencies fail (`landing_path`; if
+    one has landed since, runway finds the target moved and the head builds again)."""
     path_set = await db(deps.storage.get_path_set, batch.queue, batch.id)
     dependencies = await db(deps.storage.get_batches, batch.queue, batch.dependencies)
-    winner = mergeable_path(
-        path_set, lambda b: s.state if (s := dependencies.get(b)) else BatchState.UNKNOWN
-    )
+
+    def state_of(b: BatchID) -> BatchState:
+        return s.state if (s := dependencies.get(b)) else BatchState.UNKNOWN
+
+    winner = mergeable_path(path_set, state_of) or landing_path(path_set, state_of)
     return path_set, winner

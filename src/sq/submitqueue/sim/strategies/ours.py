@@ -8,6 +8,12 @@ the path sets, admit, `finalize`, ask the Speculator (`ValueSpeculator` by defau
 `apply_proposals`. The build stage starts each pending path at once; a `cancelling` path has its
 build stopped at once; a batch that finalize moved to `merging` lands at once. Only those three
 stages, and the clock, are simulated here: every decision is the engine's.
+
+Landing is exact as runway makes it (doc/speculation.md): a build whose head conflicts with a
+change that landed after the build started and that the build did not include is `outdated`,
+and its path is built again on the target as it is. Without early landing that never happens
+(a conflicting change is a dependency, built under the head or failed); with it, a dependency
+that a covered head landed ahead of is built again before it lands.
 """
 
 from __future__ import annotations
@@ -72,15 +78,21 @@ class SpeculatorStrategy:
         capacity: int,
         scorer: ScorerKind = ScorerKind.CONSTANT,
         speculator: SpeculatorKind = SpeculatorKind.VALUE,
+        *,
+        early_landing: bool = False,
     ) -> None:
         self.capacity = capacity
         self.scorer = scorer
         self.speculator = speculator
+        self.early_landing = early_landing
         name = "ours" if scorer is ScorerKind.CONSTANT else f"ours+{scorer.value}"
-        self.name = name if speculator is SpeculatorKind.VALUE else f"{name}-{speculator.value}"
+        name = name if speculator is SpeculatorKind.VALUE else f"{name}-{speculator.value}"
+        self.name = f"{name}+early" if early_landing else name
 
     def run(self, workload: Workload, ledger: Ledger) -> None:
-        _EngineQueue(workload, ledger, self.capacity, self.scorer, self.speculator).run()
+        queue = _EngineQueue(workload, ledger, self.capacity, self.scorer, self.speculator)
+        queue.early_landing = self.early_landing
+        queue.run()
 
 
 class PairwiseConflictAnalyzer:
@@ -123,6 +135,8 @@ class _EngineQueue:
         self.speculator: Speculator = self._speculator(speculator, self._scorer(scorer), capacity)
         self.events = arrivals(workload)
         self.runs = 0
+        self.early_landing = False
+        self.outdated = 0
 
     def _speculator(self, kind: SpeculatorKind, scorer: Scorer, capacity: int) -> Speculator:
         if kind is SpeculatorKind.STANDARD:
@@ -201,7 +215,9 @@ class _EngineQueue:
         """One speculate run and the stages it feeds; whether another run is due at this instant."""
         self.runs += 1
         snapshot, dirty = self._read(now)
-        done = finalize(snapshot, now_ms=now, dirty=frozenset(dirty))
+        done = finalize(
+            snapshot, now_ms=now, dirty=frozenset(dirty), early_landing=self.early_landing
+        )
         snapshot = done.snapshot
         for path_set in snapshot.path_sets:
             self.sets[path_set.head] = path_set
@@ -304,11 +320,33 @@ class _EngineQueue:
         return stopped
 
     def _land(self, head: BatchID, winner: PathID | None, now: int) -> None:
-        """The merge stage and mergesignal: the winning path's tree lands, the batch succeeds."""
-        entry = next(e for e in self.sets[head].paths if e.id == winner)
-        self.ledger.land((self.change_of[head],), self.ledger_build[entry.execution], now)
+        """The merge stage and mergesignal: the winning path's tree lands, the batch succeeds;
+        or runway finds it outdated, and the path gets a new attempt on the target as it is."""
+        path_set = self.sets[head]
+        entry = next(e for e in path_set.paths if e.id == winner)
+        build_id = self.ledger_build[entry.execution]
+        if self._outdated(head, build_id):
+            self.outdated += 1
+            again = dataclasses.replace(
+                entry.with_status(PathStatus.PENDING, now), attempt=entry.attempt + 1
+            )
+            self.sets[head] = path_set.with_entry(again)
+            self._set_state(head, BatchState.SPECULATING)
+            return
+        self.ledger.land((self.change_of[head],), build_id, now)
         self._set_state(head, BatchState.SUCCEEDED)
         self._record(head, succeeded=True, now=now)
+
+    def _outdated(self, head: BatchID, build_id: int) -> bool:
+        """A change conflicting with the head landed after the build started, not in it."""
+        build = self.ledger.builds[build_id]
+        near = self.workload.neighbors(self.change_of[head])
+        included = set(build.included)
+        return any(
+            c in near and c not in included
+            for landing in self.ledger.landings[build.master_landings :]
+            for c in landing.changes
+        )
 
     def _conclude_failed(self, head: BatchID, now: int) -> None:
         self.ledger.reject(self.change_of[head], now)
