@@ -10,12 +10,20 @@ import asyncio
 from dataclasses import replace
 
 from sq.platform.pipeline import StageContext
-from sq.stovepipe.controller.common import CAS_ATTEMPTS, InvariantError, log
+from sq.stovepipe.controller.cas import swap
+from sq.stovepipe.controller.common import InvariantError, log
 from sq.stovepipe.controller.events import publish_fact_event, publish_promotion_event
 from sq.stovepipe.deps import Deps
-from sq.stovepipe.entity import WHOLE_REPO, Request, ValidationFact, compare_request_ids
+from sq.stovepipe.entity import (
+    WHOLE_REPO,
+    Queue,
+    Request,
+    ValidationFact,
+    compare_request_ids,
+)
+from sq.stovepipe.entity.project import ProjectHead
 from sq.stovepipe.extension.sourcecontrol import NotFoundError as ScNotFoundError
-from sq.stovepipe.storage import AlreadyExistsError, VersionMismatchError
+from sq.stovepipe.storage import AlreadyExistsError
 
 
 async def record_fact(
@@ -48,35 +56,37 @@ async def holds_bookmark(deps: Deps, request: Request) -> bool:
     """Advance the queue's last green to `request` unless a newer green holds it; whether
     `request` holds it now (spec §2.5 step 5)."""
     store = deps.storage
-    for _ in range(CAS_ATTEMPTS):
-        row = await asyncio.to_thread(store.get_queue, request.queue)
-        order = _order(request, row.last_green_request_id)
-        if order != 1:
-            return order == 0
-        advanced = replace(row, last_green_uri=request.uri, last_green_request_id=request.id)
-        try:
-            await asyncio.to_thread(store.update_queue, advanced)
-            return True
-        except VersionMismatchError:
-            continue
-    raise VersionMismatchError(f"queue {request.queue}: could not advance last green")
+
+    async def advance(row: Queue) -> Queue | None:
+        if _order(request, row.last_green_request_id) != 1:
+            return None
+        return replace(row, last_green_uri=request.uri, last_green_request_id=request.id)
+
+    swapped = await swap(
+        f"queue {request.queue}: advancing last green",
+        lambda: store.get_queue(request.queue),
+        advance,
+        store.update_queue,
+    )
+    return swapped.changed or _order(request, swapped.row.last_green_request_id) == 0
 
 
 async def holds_project_bookmark(deps: Deps, request: Request, project: str) -> bool:
     """The same rule for a project's own last green."""
     store = deps.storage
-    for _ in range(CAS_ATTEMPTS):
-        head = await asyncio.to_thread(store.get_or_create_project_head, request.queue, project)
-        order = _order(request, head.last_green_request_id)
-        if order != 1:
-            return order == 0
-        advanced = replace(head, last_green_uri=request.uri, last_green_request_id=request.id)
-        try:
-            await asyncio.to_thread(store.update_project_head, advanced)
-            return True
-        except VersionMismatchError:
-            continue
-    raise VersionMismatchError(f"project {project}: could not advance its last green")
+
+    async def advance(head: ProjectHead) -> ProjectHead | None:
+        if _order(request, head.last_green_request_id) != 1:
+            return None
+        return replace(head, last_green_uri=request.uri, last_green_request_id=request.id)
+
+    swapped = await swap(
+        f"project {project}: advancing its last green",
+        lambda: store.get_or_create_project_head(request.queue, project),
+        advance,
+        store.update_project_head,
+    )
+    return swapped.changed or _order(request, swapped.row.last_green_request_id) == 0
 
 
 def _order(request: Request, holder: str) -> int:
