@@ -8,7 +8,7 @@ to a SourceControl once its `latest()` has seen them, as they do to the poller.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
 
@@ -31,7 +31,8 @@ PROJECT_PROMOTION = "refs/heads/verified-a"
 
 
 class World(Protocol):
-    sc: SourceControl
+    @property
+    def sc(self) -> SourceControl: ...
 
     def commit(self, name: str, files: Iterable[str] = ()) -> None: ...
 
@@ -90,7 +91,7 @@ class GitWorld:
         )
 
     def commit(self, name: str, files: Iterable[str] = ()) -> None:
-        self.git.commit(name, {path: f"{name}\n" for path in files})
+        self.git.commit(name, dict.fromkeys(files, f"{name}\n"))
         self.git.push("main")
 
     def rewrite(self, onto: str, *names: str) -> None:
@@ -107,8 +108,8 @@ class GitWorld:
 
 
 @pytest.fixture(params=["fake", "git"])
-def kind(request: pytest.FixtureRequest) -> Iterator[str]:
-    yield str(request.param)
+def kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 
 def world_of(kind: str, tmp_path: Path, *, seeded: bool = True) -> World:
