@@ -48,12 +48,9 @@ def main() -> None:
     )
     results = run_grid(grid, args.seed, jobs=args.jobs)
     print(report.markdown_table(results))
-    args.out.mkdir(parents=True, exist_ok=True)
-    report.write_csv(results, args.out / report.CSV_NAME)
-    if report.chart_available():
-        report.write_chart(results, args.out / report.PNG_NAME)
-    else:
-        print("note: matplotlib is not installed; wrote the CSV only (uv sync --group bench)")
+    note = report.write_files(results, args.out)
+    if note:
+        print(note)
     slowest = max((s, name, r.scenario.name) for r in results for name, s in r.seconds.items())
     print(
         f"seed {args.seed}; {len(grid)} scenarios in {time.perf_counter() - started:.0f} s wall "

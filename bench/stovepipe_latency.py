@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import math
 import os
 import sys
 import tempfile
@@ -32,6 +31,7 @@ from sq.platform.messagequeue import MessageQueue
 from sq.platform.messagequeue.sql.store import SqlQueueStore
 from sq.platform.messagequeue.sql.watch import watcher_for
 from sq.platform.pipeline import construct
+from sq.platform.summary import percentile
 from sq.stovepipe.controller.ingest import IngestController
 from sq.stovepipe.deps import Deps, QueueSetup
 from sq.stovepipe.extension.sourcecontrol.fake import FakeSourceControlFactory
@@ -39,11 +39,6 @@ from sq.stovepipe.stages import TOPIC_NAMES, stages
 from sq.stovepipe.storage import NotFoundError, SqlStorage, schema
 
 Q = "bench/main"
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
 async def measure(url: str, heads: int, timeout_s: float) -> list[float]:
@@ -90,7 +85,7 @@ async def measure(url: str, heads: int, timeout_s: float) -> list[float]:
 
 
 def report(label: str, values: list[float]) -> float:
-    p50, p95 = percentile(values, 50), percentile(values, 95)
+    p50, p95 = percentile(values, 0.50), percentile(values, 0.95)
     worst = max(values)
     print(
         f"{label:<10} n={len(values):<4} p50={p50:8.1f} ms  p95={p95:8.1f} ms  max={worst:8.1f} ms"
