@@ -35,20 +35,17 @@ import os
 import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchdb import fresh_postgres_url
+from benchnet import call, free_port
 from sq.service.demo.sandbox import BUILD_COMMAND, DemoChange, DemoRepository
 
 PG_ENV = "SQ_TEST_POSTGRES_URL"
@@ -56,24 +53,6 @@ SERVICES = ("gateway", "orchestrator", "runway")
 TERMINAL = {"landed", "error", "cancelled"}
 FOLDERS = 4
 HOOK = "#!/bin/sh\necho {kind} >> {log}\nsleep 0.3\n"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def call(method: str, url: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(
-        url, data=data, method=method, headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
 
 
 class Service:
