@@ -44,6 +44,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchargs import parse_with_quick
 from benchdb import fresh_postgres_url
 from benchnet import call, free_port
 from sq.service.demo.sandbox import BUILD_COMMAND, DemoChange, DemoRepository
@@ -288,7 +289,7 @@ def main() -> None:
     parser.add_argument("--settle", type=float, default=600.0, help="Deadline to settle (s)")
     parser.add_argument("--seed", type=int, default=random.randrange(1 << 30))
     parser.add_argument("--keep", action="store_true", help="Keep the data directory")
-    args = parser.parse_args()
+    args = parse_with_quick(parser, {"kills": 3, "initial": 2, "gap": 1.0, "settle": 180.0})
     root = Path(tempfile.mkdtemp(prefix="sq-soak-"))
     try:
         counts = run(args, root)

@@ -16,6 +16,7 @@ import argparse
 import time
 from pathlib import Path
 
+from benchargs import parse_with_quick
 from sq.submitqueue.sim import report
 from sq.submitqueue.sim.runner import (
     PAPER_TAIL_HOURS,
@@ -24,6 +25,9 @@ from sq.submitqueue.sim.runner import (
     run_grid,
 )
 from sq.submitqueue.sim.workload import FailureModel
+
+QUICK = {"paper_window_hours": 1.0, "paper_tail_hours": 0.25}
+"""With --quick, only the headline scenario, on a shorter window."""
 
 
 def main() -> None:
@@ -37,7 +41,7 @@ def main() -> None:
     parser.add_argument(
         "--failure-model", choices=[m.value for m in FailureModel], default=FailureModel.AUTHOR
     )
-    args = parser.parse_args()
+    args = parse_with_quick(parser, QUICK)
 
     started = time.perf_counter()
     grid = default_grid(
@@ -46,6 +50,8 @@ def main() -> None:
         paper_tail_hours=args.paper_tail_hours,
         failure_model=FailureModel(args.failure_model),
     )
+    if args.quick:
+        grid = [s for s in grid if s.headline]
     results = run_grid(grid, args.seed, jobs=args.jobs)
     print(report.markdown_table(results))
     note = report.write_files(results, args.out)

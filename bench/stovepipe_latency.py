@@ -21,6 +21,7 @@ from pathlib import Path
 
 import structlog
 
+from benchargs import parse_with_quick
 from benchdb import fresh_postgres_url
 from sq.platform import migrations
 from sq.platform.build.fake import FakeBuildRunner
@@ -99,7 +100,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=30.0, help="Seconds to wait per head")
     parser.add_argument("--postgres-url", default=os.environ.get("SQ_TEST_POSTGRES_URL"))
     parser.add_argument("--sqlite-only", action="store_true")
-    args = parser.parse_args()
+    args = parse_with_quick(parser, {"heads": 10})
     logging.disable(logging.WARNING)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
     print(f"ingest -> fact recorded, instant builds, {args.heads} heads, one queue")
