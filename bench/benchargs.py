@@ -8,11 +8,16 @@ from collections.abc import Mapping, Sequence
 
 
 def parse_with_quick(
-    parser: argparse.ArgumentParser, quick: Mapping[str, object], argv: Sequence[str] | None = None
+    parser: argparse.ArgumentParser,
+    quick: Mapping[str, object],
+    argv: Sequence[str] | None = None,
+    *,
+    what: str = "",
 ) -> argparse.Namespace:
-    """Parse `argv` with a `--quick` flag that changes the defaults to `quick`."""
-    shown = ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in quick.items())
-    parser.add_argument("--quick", action="store_true", help=f"smoke run ({shown})")
+    """Parse `argv` with a `--quick` flag that changes the defaults to `quick` (`what` says what
+    else it changes)."""
+    changes = [f"--{k.replace('_', '-')} {v}" for k, v in quick.items()] + ([what] if what else [])
+    parser.add_argument("--quick", action="store_true", help=f"smoke run ({', '.join(changes)})")
     args = parser.parse_args(argv)
     if args.quick:
         parser.set_defaults(**quick)

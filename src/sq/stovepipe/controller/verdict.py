@@ -7,7 +7,9 @@ Each step recognises its own earlier run, so any of them may be replayed.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import replace
+from typing import TypeVar
 
 from sq.platform.pipeline import StageContext
 from sq.stovepipe.controller.cas import swap
@@ -56,36 +58,40 @@ async def holds_bookmark(deps: Deps, request: Request) -> bool:
     """Advance the queue's last green to `request` unless a newer green holds it; whether
     `request` holds it now (spec §2.5 step 5)."""
     store = deps.storage
-
-    async def advance(row: Queue) -> Queue | None:
-        if _order(request, row.last_green_request_id) != 1:
-            return None
-        return replace(row, last_green_uri=request.uri, last_green_request_id=request.id)
-
-    swapped = await swap(
-        f"queue {request.queue}: advancing last green",
+    return await _hold(
+        request,
+        f"queue {request.queue}",
         lambda: store.get_queue(request.queue),
-        advance,
         store.update_queue,
     )
-    return swapped.changed or _order(request, swapped.row.last_green_request_id) == 0
 
 
 async def holds_project_bookmark(deps: Deps, request: Request, project: str) -> bool:
     """The same rule for a project's own last green."""
     store = deps.storage
-
-    async def advance(head: ProjectHead) -> ProjectHead | None:
-        if _order(request, head.last_green_request_id) != 1:
-            return None
-        return replace(head, last_green_uri=request.uri, last_green_request_id=request.id)
-
-    swapped = await swap(
-        f"project {project}: advancing its last green",
+    return await _hold(
+        request,
+        f"project {project}",
         lambda: store.get_or_create_project_head(request.queue, project),
-        advance,
         store.update_project_head,
     )
+
+
+Bookmark = TypeVar("Bookmark", Queue, ProjectHead)
+
+
+async def _hold(
+    request: Request,
+    scope: str,
+    load: Callable[[], Bookmark],
+    write: Callable[[Bookmark], Bookmark],
+) -> bool:
+    async def advance(row: Bookmark) -> Bookmark | None:
+        if _order(request, row.last_green_request_id) != 1:
+            return None
+        return replace(row, last_green_uri=request.uri, last_green_request_id=request.id)
+
+    swapped = await swap(f"{scope}: advancing last green", load, advance, write)
     return swapped.changed or _order(request, swapped.row.last_green_request_id) == 0
 
 
