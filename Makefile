@@ -35,7 +35,8 @@ fmt: sync
 	$(RUN) ruff format src tests bench
 
 # Every benchmark; each ends with its RESULT line. QUICK=1 (or `make bench-quick`) passes --quick
-# to each: a smoke run of the whole set in minutes. PostgreSQL figures need SQ_TEST_POSTGRES_URL.
+# to each: a smoke run of the whole set in minutes. Set SQ_TEST_POSTGRES_URL: queue_throughput needs
+# a PostgreSQL server, and the others then measure it beside SQLite.
 BENCHES := queue_throughput discovery_cost pipeline_overhead pipeline_profile speculate_run \
 	stovepipe_latency gateway_land http_guard simulate crash_soak
 
