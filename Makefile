@@ -41,10 +41,11 @@ BENCHES := queue_throughput discovery_cost pipeline_overhead pipeline_profile sp
 	stovepipe_latency gateway_land http_guard simulate crash_soak
 
 bench: sync
-	@set -e; for b in $(BENCHES); do \
+	@failed=""; for b in $(BENCHES); do \
 		echo "== bench/$$b.py $(if $(QUICK),--quick)"; \
-		$(RUN) python bench/$$b.py $(if $(QUICK),--quick); \
-	done
+		$(RUN) python bench/$$b.py $(if $(QUICK),--quick) || failed="$$failed $$b"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "failed:$$failed"; exit 1; fi
 
 bench-quick:
 	$(MAKE) bench QUICK=1
