@@ -6,7 +6,7 @@ VENV := .venv
 RUN := $(UV) run --frozen --no-sync
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint fmt bench sync clean
+.PHONY: demo test lint fmt bench bench-quick sync clean
 
 $(CURDIR)/.tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -34,9 +34,21 @@ fmt: sync
 	$(RUN) ruff check --fix src tests bench
 	$(RUN) ruff format src tests bench
 
+# Every benchmark; each ends with its RESULT line. QUICK=1 (or `make bench-quick`) passes --quick
+# to each: a smoke run of the whole set in minutes. Set SQ_TEST_POSTGRES_URL: queue_throughput needs
+# a PostgreSQL server, and the others then measure it beside SQLite.
+BENCHES := queue_throughput discovery_cost pipeline_overhead pipeline_profile speculate_run \
+	stovepipe_latency gateway_land http_guard simulate crash_soak
+
 bench: sync
-	$(RUN) python bench/queue_throughput.py
-	$(RUN) python bench/discovery_cost.py
+	@failed=""; for b in $(BENCHES); do \
+		echo "== bench/$$b.py $(if $(QUICK),--quick)"; \
+		$(RUN) python bench/$$b.py $(if $(QUICK),--quick) || failed="$$failed $$b"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "failed:$$failed"; exit 1; fi
+
+bench-quick:
+	$(MAKE) bench QUICK=1
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache

@@ -35,20 +35,18 @@ import os
 import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchargs import parse_with_quick
 from benchdb import fresh_postgres_url
+from benchnet import call, free_port
 from sq.service.demo.sandbox import BUILD_COMMAND, DemoChange, DemoRepository
 
 PG_ENV = "SQ_TEST_POSTGRES_URL"
@@ -56,24 +54,6 @@ SERVICES = ("gateway", "orchestrator", "runway")
 TERMINAL = {"landed", "error", "cancelled"}
 FOLDERS = 4
 HOOK = "#!/bin/sh\necho {kind} >> {log}\nsleep 0.3\n"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def call(method: str, url: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(
-        url, data=data, method=method, headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
 
 
 class Service:
@@ -309,7 +289,7 @@ def main() -> None:
     parser.add_argument("--settle", type=float, default=600.0, help="Deadline to settle (s)")
     parser.add_argument("--seed", type=int, default=random.randrange(1 << 30))
     parser.add_argument("--keep", action="store_true", help="Keep the data directory")
-    args = parser.parse_args()
+    args = parse_with_quick(parser, {"kills": 3, "initial": 2, "gap": 1.0, "settle": 180.0})
     root = Path(tempfile.mkdtemp(prefix="sq-soak-"))
     try:
         counts = run(args, root)

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from benchargs import parse_with_quick
 from benchdb import fresh_postgres
 from queue_throughput import fresh_sqlite
 from sq.platform import migrations
@@ -116,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000,100000", help="finished partitions")
     parser.add_argument("--repeat", type=int, default=9, help="ticks measured per figure")
-    args = parser.parse_args(argv)
+    args = parse_with_quick(parser, {"sizes": "1000,10000", "repeat": 3}, argv)
     try:
         sizes = sorted(int(s) for s in args.sizes.split(","))
     except ValueError:

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import httpx2
 
+from benchargs import parse_with_quick
 from benchdb import fresh_postgres_url
 
 
@@ -117,7 +118,7 @@ def main() -> None:
     parser.add_argument("--noop", type=int, default=2000)
     parser.add_argument("--postgres", default=os.environ.get("SQ_TEST_POSTGRES_URL"))
     parser.add_argument("--timeout", type=float, default=60.0)
-    args = parser.parse_args()
+    args = parse_with_quick(parser, {"lands": 50, "noop": 200})
     sqlite_ratio = run_backend("sqlite", None, args)
     pg = "n/a"
     if args.postgres:

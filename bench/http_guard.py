@@ -22,6 +22,7 @@ from pathlib import Path
 import httpx2
 from fastapi import FastAPI
 
+from benchargs import parse_with_quick
 from sq.service.access import Scope
 from sq.service.settings import Settings
 from sq.service.settings_auth import AuthSettings, TokenSource
@@ -62,7 +63,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=5)
-    args = parser.parse_args()
+    args = parse_with_quick(parser, {"requests": 100, "rounds": 2})
     os.environ[TOKEN_ENV] = "bench-admin"
     with tempfile.TemporaryDirectory() as tmp:
         open_stack, open_app = build(Path(tmp) / "open", guarded=False)

@@ -34,7 +34,6 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import math
 import os
 import sys
 import tempfile
@@ -45,10 +44,12 @@ from typing import Any
 
 import structlog
 
+from sq.platform.summary import Align, markdown_table, percentile
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import queue_throughput
 from benchdb import fresh_postgres_url
-from pipeline_stack import QUEUE, Load, Outcome, outcome, percentile, progress, run_stack
+from pipeline_stack import QUEUE, Load, Outcome, outcome, progress, run_stack
 
 PG_ENV = "SQ_TEST_POSTGRES_URL"
 QUICK_REQUESTS = 30
@@ -134,8 +135,7 @@ def report(outcomes: list[Outcome]) -> str:
     )
     table = [header]
     for o in outcomes:
-        p50 = percentile(o.latencies_ms, 50) if o.latencies_ms else math.nan
-        p95 = percentile(o.latencies_ms, 95) if o.latencies_ms else math.nan
+        p50, p95 = percentile(o.latencies_ms, 0.50), percentile(o.latencies_ms, 0.95)
         table.append(
             (
                 o.backend,
@@ -149,12 +149,7 @@ def report(outcomes: list[Outcome]) -> str:
                 f"{o.vs_ceiling:.3f}",
             )
         )
-    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    lines = [
-        "| " + " | ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) + " |"
-        for row in table
-    ]
-    lines.insert(1, "|" + "|".join("-" * (w + 1) + ":" for w in widths) + "|")
+    lines = markdown_table(header, table[1:], [Align.RIGHT] * len(header)).splitlines()
     for o in outcomes:
         rates = ", ".join(f"{p} partition(s) {r:,.0f}/s" for p, r in sorted(o.queue_rates.items()))
         topics = ", ".join(f"{t} {n}" for t, n in sorted(o.messages.items(), key=lambda x: -x[1]))

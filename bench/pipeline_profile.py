@@ -29,6 +29,7 @@ import sqlalchemy as sa
 import structlog
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchargs import parse_with_quick
 from benchdb import fresh_postgres_url
 from pipeline_stack import QUEUE, STACK, TERMINAL, BenchRuntime, settings_for, submit
 from sq.platform.lifecycle import Group
@@ -92,7 +93,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--postgres-url", default=None, help="PostgreSQL server; else SQLite")
-    args = parser.parse_args()
+    args = parse_with_quick(parser, {"heads": 30, "seconds": 20.0})
     logging.disable(logging.WARNING)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
     with tempfile.TemporaryDirectory(prefix="sqprofile-") as tmp, contextlib.ExitStack() as stack:

@@ -47,6 +47,7 @@ from sq.platform import migrations
 from sq.platform.db import create_engine
 from sq.platform.messagequeue import Delivery, MessageQueue, SubscriptionConfig
 from sq.platform.messagequeue.sql.store import SqlQueueStore
+from sq.platform.summary import Align, markdown_table
 
 PG_ENV = "SQ_TEST_POSTGRES_URL"
 PAYLOAD_BYTES = 200
@@ -488,29 +489,9 @@ def render(rows: list[Row], n: int) -> str:
                 _ratio(vs_procr),
             )
         )
-    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
-    numeric = {4, 5, 6, 7, 8, 9}
-    lines = [
-        f"Queue throughput: {n:,} messages of {PAYLOAD_BYTES} bytes",
-        "",
-        "| "
-        + " | ".join(
-            cell.rjust(w) if i in numeric else cell.ljust(w)
-            for i, (cell, w) in enumerate(zip(header, widths, strict=True))
-        )
-        + " |",
-        "|"
-        + "|".join(
-            ("-" * (w + 1) + ":") if i in numeric else ("-" * (w + 2)) for i, w in enumerate(widths)
-        )
-        + "|",
-    ]
-    for line in table[1:]:
-        cells = (
-            cell.rjust(w) if i in numeric else cell.ljust(w)
-            for i, (cell, w) in enumerate(zip(line, widths, strict=True))
-        )
-        lines.append("| " + " | ".join(cells) + " |")
+    align = [Align.LEFT] * 4 + [Align.RIGHT] * 6
+    title = f"Queue throughput: {n:,} messages of {PAYLOAD_BYTES} bytes"
+    lines = [title, "", markdown_table(header, table[1:], align)]
     return "\n".join(lines)
 
 

@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import math
 import os
 import sys
 import tempfile
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import structlog
 
+from benchargs import parse_with_quick
 from benchdb import fresh_postgres_url
 from sq.platform import migrations
 from sq.platform.build.fake import FakeBuildRunner
@@ -32,6 +32,7 @@ from sq.platform.messagequeue import MessageQueue
 from sq.platform.messagequeue.sql.store import SqlQueueStore
 from sq.platform.messagequeue.sql.watch import watcher_for
 from sq.platform.pipeline import construct
+from sq.platform.summary import percentile
 from sq.stovepipe.controller.ingest import IngestController
 from sq.stovepipe.deps import Deps, QueueSetup
 from sq.stovepipe.extension.sourcecontrol.fake import FakeSourceControlFactory
@@ -39,11 +40,6 @@ from sq.stovepipe.stages import TOPIC_NAMES, stages
 from sq.stovepipe.storage import NotFoundError, SqlStorage, schema
 
 Q = "bench/main"
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
 async def measure(url: str, heads: int, timeout_s: float) -> list[float]:
@@ -90,7 +86,7 @@ async def measure(url: str, heads: int, timeout_s: float) -> list[float]:
 
 
 def report(label: str, values: list[float]) -> float:
-    p50, p95 = percentile(values, 50), percentile(values, 95)
+    p50, p95 = percentile(values, 0.50), percentile(values, 0.95)
     worst = max(values)
     print(
         f"{label:<10} n={len(values):<4} p50={p50:8.1f} ms  p95={p95:8.1f} ms  max={worst:8.1f} ms"
@@ -104,7 +100,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=30.0, help="Seconds to wait per head")
     parser.add_argument("--postgres-url", default=os.environ.get("SQ_TEST_POSTGRES_URL"))
     parser.add_argument("--sqlite-only", action="store_true")
-    args = parser.parse_args()
+    args = parse_with_quick(parser, {"heads": 10})
     logging.disable(logging.WARNING)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
     print(f"ingest -> fact recorded, instant builds, {args.heads} heads, one queue")

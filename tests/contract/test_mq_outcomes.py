@@ -37,6 +37,7 @@ async def test_extended_delivery_stays_in_flight_and_a_lapsed_one_comes_back(
 
 async def test_nacks_back_off_then_dead_letter_with_the_last_failure(store: QueueStore) -> None:
     h = Harness(store)
+    h.dead_letters_expected = 1
     retry = RetryPolicy(max_attempts=2, initial_backoff_ms=1000)
     inbox = await h.consume("t", retry=retry)
     dlq = await h.consume("t_dlq", group="g-dlq")
@@ -211,6 +212,7 @@ async def test_a_reject_in_one_group_leaves_the_message_to_another(store: QueueS
 
 async def test_dead_lettering_one_id_twice_does_not_wedge_the_partition(store: QueueStore) -> None:
     h = Harness(store)
+    h.dead_letters_expected = 2
     inbox = await h.consume("t", retention_ms=0, gc_interval_ms=0)
     dlq = await h.consume("t_dlq", group="g-dlq")
     await h.publish("t", "p", "m")

@@ -18,7 +18,7 @@ async def test_a_log_entry_for_an_unknown_request_is_kept_in_the_history(
     async with gateway_world(gateway_db) as w:
         await w.land("fake://h/a")
         await w.log("demo/7", "started", at_ms=1, version=1)
-        await w.settle()
+        await w.settle(dead_letters=1)
         history = await w.get("/requests/demo/7/history")
         assert [e["status"] for e in history.json()["events"]] == ["started"]
         assert (await w.get("/requests/demo/7")).status_code == 404
@@ -40,7 +40,7 @@ async def test_an_undecodable_log_entry_is_dead_lettered_and_dropped(
         )
         sqid = (await w.land("fake://h/a"))["id"]
         await w.log(sqid, "started", at_ms=w.h.clock.now_ms() + 1, version=1)
-        await w.settle()
+        await w.settle(dead_letters=2)
         assert (await w.get(f"/requests/{sqid}")).json()["status"] == "started"
         dlq = await w.h.consume(TOPIC_LOG + "_dlq", group="observer", auto_ack=True)
         await w.settle()

@@ -62,7 +62,7 @@ async def test_dead_letters_end_in_error_without_blocking_others(
     s = await started(tmp_path)
     a = await s.land("a", fake=marker)
     b = await s.land("b")
-    await s.settle()
+    await s.settle(dead_letters=1)
     for _ in range(4):
         await s.release()
     assert s.log.final(a) == "error"
@@ -89,7 +89,7 @@ async def test_runway_refusals_and_dead_letters_are_answered(tmp_path: Path, mar
     s = await started(tmp_path, merger=FakeMerger())
     a = await s.land("a", fake=marker)
     b = await s.land("b")
-    await s.settle()
+    await s.settle(dead_letters=1 if marker == "merge-error" else 0)
     for _ in range(4):
         await s.release()
     assert s.log.final(a) == "error"

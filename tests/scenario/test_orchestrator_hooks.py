@@ -28,9 +28,7 @@ def only(stack: Stack, request_id: str) -> HookEvent:
 
 def published(stack: Stack) -> list[str]:
     """Message ids stored on SubmitQueue's hook topic (the queue dedups by id)."""
-    rows = stack.h.store._rows  # type: ignore[attr-defined]
-    topic = TOPIC_NAMES[HOOK_TOPIC]
-    return [msg.message_id for (t, _), part in rows.items() if t == topic for msg in part.values()]
+    return [msg.message_id for msg in stack.store.messages(TOPIC_NAMES[HOOK_TOPIC])]
 
 
 def expected_id(stack: Stack, request_id: str, type_: str) -> str:
@@ -77,7 +75,7 @@ async def test_landed_failed_and_cancelled_each_emit_one_event(tmp_path: Path) -
 async def test_a_dead_lettered_request_emits_request_failed(tmp_path: Path) -> None:
     s = await started(tmp_path)
     a = await s.land("a", fake="provider-error")
-    await s.settle()
+    await s.settle(dead_letters=1)
     await s.release()
     assert s.hooks.of(a) == ["request.failed"]
     assert "dead-lettered" in only(s, a).payload["reason"]

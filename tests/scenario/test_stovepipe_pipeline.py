@@ -142,7 +142,7 @@ async def test_a_build_that_cannot_start_fails_closed_and_frees_the_queue(tmp_pa
     sp = await started(tmp_path)
     sp.runner.trigger_errors["A"] = ValueError("no such command")
     [a] = await sp.push_and_ingest("A")
-    await sp.settle()
+    await sp.settle(dead_letters=1)
     assert sp.request(a).state == "failed"
     assert sp.request(a).failure_reason == FailureReason.RECONCILED
     assert sp.queue().in_flight_count == 0
@@ -159,7 +159,7 @@ async def test_a_late_success_after_fail_closed_is_dropped(tmp_path: Path) -> No
     sp = await started(tmp_path)
     sp.runner.status_errors["A"] = ValueError("CI lost its mind")
     [a] = await sp.push_and_ingest("A")
-    await sp.settle()
+    await sp.settle(dead_letters=1)
     assert (sp.request(a).state, sp.queue().in_flight_count) == ("failed", 0)
     del sp.runner.status_errors["A"]
     # a duplicate build of the same request whose poll chain survived, and which passed

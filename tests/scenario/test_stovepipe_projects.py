@@ -155,6 +155,7 @@ async def test_a_project_build_that_cannot_start_fails_its_project_closed(tmp_pa
     sp = await started(tmp_path)
     await commit(sp, "A", "a/x")
     sp.runner.trigger_errors["B#b"] = ValueError("no such directory")
+    sp.h.dead_letters_expected += 1  # project b's build, failed closed by its reconciler
     await commit(sp, "B", "b/y", outcome=BuildState.FAILED)
     for _ in range(2):
         await sp.advance(2)

@@ -90,8 +90,8 @@ class World:
         )
         await self.h.publish(TOPIC_LOG, sqid, key or f"{sqid}/{value}", entry)
 
-    async def settle(self) -> None:
-        await self.h.settle()
+    async def settle(self, dead_letters: int = 0) -> None:
+        await self.h.settle(dead_letters)
 
 
 def migrated_engine(where: Path | str) -> Any:

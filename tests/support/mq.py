@@ -9,6 +9,8 @@ from typing import Any
 
 from sq.platform.clock import FakeClock
 from sq.platform.messagequeue import Delivery, MessageQueue, SubscriptionConfig
+from sq.platform.messagequeue.memory import MemoryQueueStore
+from sq.platform.messagequeue.model import dlq_topic
 from sq.platform.messagequeue.store import QueueStore
 
 SAFETY_SECONDS = 20.0
@@ -61,6 +63,8 @@ class Harness:
         self.store = store
         self.clock = clock or FakeClock()
         self.queue = MessageQueue(store, clock=self.clock, subscriber_name=name)
+        self.dead_letters_expected = 0
+        """How many dead letters the test expects so far; `settle` fails on more."""
 
     def peer(self, name: str) -> Harness:
         """Another subscriber process on the same store and clock."""
@@ -90,15 +94,17 @@ class Harness:
         await self.queue.subscribe(topic, config(group, **overrides), inbox)
         return inbox
 
-    async def settle(self) -> None:
-        """Wait until every subscription and worker is waiting for work with nothing to write."""
-        await settle(self.queue)
+    async def settle(self, dead_letters: int = 0) -> None:
+        """Wait for quiescence (see `settle` below). `dead_letters` more are expected from now on;
+        a dead letter beyond every one expected so far fails the test."""
+        self.dead_letters_expected += dead_letters
+        await settle(self.queue, dead_letters_allowed=self.dead_letters_expected)
 
-    async def advance(self, seconds: float) -> None:
+    async def advance(self, seconds: float, dead_letters: int = 0) -> None:
         """Let everything under way finish, move time, and settle again."""
         await self.settle()
         self.clock.advance(seconds)
-        await self.settle()
+        await self.settle(dead_letters)
 
     async def crash(self) -> None:
         """Die without handing anything back: tasks are cancelled, nothing is written."""
@@ -116,14 +122,84 @@ class Harness:
         self.queue.subscriptions.clear()
 
 
-async def settle(*queues: MessageQueue, rounds: int = 20_000) -> None:
-    quiet = 0
+class UnexpectedDeadLetterError(AssertionError):
+    """A message was dead-lettered that the test did not say it expects."""
+
+
+def dead_letters(*queues: MessageQueue) -> list[str]:
+    """The dead letters of every topic the queues subscribe to, as `topic:message_id (error)`
+    (on an SQL store, which tells only how many, as `topic/partition#seq`)."""
+    store = queues[0].store
+    topics = sorted({dlq_topic(s.topic) for q in queues for s in q.subscriptions})
+    if isinstance(store, MemoryQueueStore):
+        return [
+            f"{m.topic}:{m.message_id} ({m.last_error})"
+            for topic in topics
+            for m in store.messages(topic)
+        ]
+    return [
+        f"{p.topic}/{p.partition_key}#{seq}"
+        for topic in topics
+        for p in store.partitions(topic)
+        for seq in range(1, p.last_seq + 1)
+    ]
+
+
+def _due(queues: tuple[MessageQueue, ...]) -> list[str]:
+    """Work a live worker holds and could be handed now, as `topic/group/partition`. A due
+    partition nobody holds waits for a discovery tick (the fair share may keep it out), and a
+    peer process hears of another's publish at its next poll: both are times in the future like
+    any other, so peers are settled on their subscribers' word alone, as are the SQL stores."""
+    store = queues[0].store
+    if not isinstance(store, MemoryQueueStore) or len({id(q.waker) for q in queues}) > 1:
+        return []
+    now = queues[0].clock.now_ms()
+    return sorted(
+        f"{sub.topic}/{sub.group}/{key}"
+        for q in queues
+        for sub in q.subscriptions
+        for key in store.due(sub.group, sub.topic, now, sub.config.batch_size)
+        if key in sub.workers
+    )
+
+
+def _published(queues: tuple[MessageQueue, ...]) -> int:
+    store = queues[0].store
+    if not isinstance(store, MemoryQueueStore):
+        return 0
+    return sum(p.last_seq for topic in store.topics() for p in store.partitions(topic))
+
+
+async def settle(
+    *queues: MessageQueue, rounds: int = 20_000, dead_letters_allowed: int | None = None
+) -> None:
+    """Wait for quiescence at the present (fake) time: every subscription and worker waiting for
+    work with nothing to write, no handler running, and nothing stored that a live worker could be
+    handed now. Messages hidden until a later time (held by a test's inbox, retried, postponed)
+    may remain: moving the clock is the test's call. With `dead_letters_allowed`, more dead
+    letters than that on the subscribed topics fail the test."""
+    quiet, marker, due = 0, -1, []
     for _ in range(rounds):
+        # Store calls run on threads: give them real time, then look again.
         await asyncio.sleep(0.0005)
-        quiet = quiet + 1 if all(q.is_idle() for q in queues) else 0
-        if quiet >= 3:
-            return
-    raise AssertionError("the queue did not settle")
+        if not all(q.is_idle() for q in queues):
+            quiet = 0
+            continue
+        due = _due(queues)
+        published = _published(queues)
+        quiet = quiet + 1 if not due and published == marker else 0
+        marker = published
+        if quiet >= 2:
+            break
+    else:
+        raise AssertionError(f"the queue did not settle; due now: {due}")
+    if dead_letters_allowed is not None:
+        letters = dead_letters(*queues)
+        if len(letters) > dead_letters_allowed:
+            raise UnexpectedDeadLetterError(
+                f"{len(letters)} dead letters, {dead_letters_allowed} expected: "
+                + ", ".join(letters)
+            )
 
 
 def until(predicate: Callable[[], bool]) -> Callable[[], Any]:

@@ -100,7 +100,8 @@ class Stack:
     ) -> None:
         """`instances` > 1 runs that many orchestrators on one database and queue, each with its
         own runner and build runs, as separate processes would (the first is `self.runner`)."""
-        self.h = Harness(MemoryQueueStore())
+        self.store = MemoryQueueStore()
+        self.h = Harness(self.store)
         engine = create_engine(f"sqlite:///{tmp / 'orchestrator.db'}")
         migrations.upgrade(engine, schema(), migrations.counter_schema())
         self.storage = OrchestratorStorage(engine)
@@ -205,7 +206,7 @@ class Stack:
         payload = m.CancelRequest(id=request_id, queue=QUEUE, reason=reason)
         await self.h.queue.publish(m.TOPIC_CANCEL, request_id, request_id, payload)
 
-    async def settle(self, most: int = 500) -> None:
+    async def settle(self, most: int = 500, dead_letters: int = 0) -> None:
         """Run until at rest, moving the clock straight to the next time a held or retried
         message is due (at most 5 s at once, so leases are renewed on time).
 
@@ -213,7 +214,9 @@ class Stack:
         speculate run that settles for 0.1 s never coincides with a build poll held for 2 s. At
         rest, nothing is pending but polls of running builds, and nothing new has been published
         for the longest poll interval, so every build has been polled at least once since.
+        `dead_letters` more are expected from now on; one beyond those fails the test.
         """
+        self.h.dead_letters_expected += dead_letters
         await self._settle_all()
         clock = self.h.clock
         published, quiet_since = self.published(), clock.now_ms()
@@ -230,25 +233,23 @@ class Stack:
     async def _settle_all(self) -> None:
         for runner in self.runners:
             await runner.finished()
-        await settle(*(p.queue for p in self.peers))
+        await settle(
+            *(p.queue for p in self.peers), dead_letters_allowed=self.h.dead_letters_expected
+        )
 
     def _next_due(self) -> tuple[int | None, bool]:
         """When the next held or retried message comes due, and whether only polls wait."""
         now = self.h.clock.now_ms()
         due: int | None = None
         only_polls = True
-        states = self.h.store._states  # type: ignore[attr-defined]
-        for (_, topic, _), by_seq in states.items():
-            for state in by_seq.values():
-                if state.acked or state.invisible_until_ms <= now:
-                    continue
-                due = min(due or state.invisible_until_ms, state.invisible_until_ms)
-                only_polls = only_polls and topic == m.TOPIC_BUILDSIGNAL
+        for hidden in self.store.hidden(now):
+            due = min(due or hidden.until_ms, hidden.until_ms)
+            only_polls = only_polls and hidden.topic == m.TOPIC_BUILDSIGNAL
         return due, only_polls
 
     def published(self) -> int:
         """Messages stored so far, over every topic (a duplicate id stores nothing)."""
-        return sum(self.h.store._last_seq.values())  # type: ignore[attr-defined]
+        return sum(p.last_seq for t in self.store.topics() for p in self.store.partitions(t))
 
     def builds(self) -> int:
         return sum(len(r.triggered) for r in self.runners)
@@ -272,10 +273,9 @@ class Stack:
         return None if batch is None else batch.state
 
     def dead_letters(self) -> list[tuple[str, str]]:
-        rows = self.h.store._rows  # type: ignore[attr-defined]
         return [
             (topic, message.message_id)
-            for (topic, _), stored in rows.items()
+            for topic in self.store.topics()
             if topic.endswith("_dlq")
-            for message in stored.values()
+            for message in self.store.messages(topic)
         ]

@@ -149,11 +149,11 @@ class Stovepipe:
             ids.append((await self.ingester.ingest(Q)).id)
         return ids
 
-    async def settle(self) -> None:
-        await self.h.settle()
+    async def settle(self, dead_letters: int = 0) -> None:
+        await self.h.settle(dead_letters)
 
-    async def advance(self, seconds: float) -> None:
-        await self.h.advance(seconds)
+    async def advance(self, seconds: float, dead_letters: int = 0) -> None:
+        await self.h.advance(seconds, dead_letters)
 
     def request(self, rid: str) -> Request:
         return self.store.get_request(Q, rid)

@@ -5,24 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from sq.platform.config import FileSettings
 from sq.service.settings_auth import AuthSettings, HttpSettings
 from sq.service.settings_stovepipe import StovepipeSettings
 from sq.service.settings_submitqueue import SubmitQueueSettings
+from sq.service.settings_types import Section
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class LogSettings(_Section):
+class LogSettings(Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "console", "json"] = "auto"
 
 
-class QueueSettings(_Section):
+class QueueSettings(Section):
     url: str | None = Field(default=None, description="Queue database; default <data_dir>/queue.db")
     max_payload_bytes: int = Field(default=1 << 20, gt=0)
     poll_interval_ms: int = Field(default=500, gt=0)

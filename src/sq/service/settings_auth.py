@@ -10,18 +10,15 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from sq.service.access import Access, Scope
 from sq.service.http_guard import DEFAULT_MAX_BODY_BYTES
+from sq.service.settings_types import ENV_NAME, Section
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class TokenSource(_Section):
-    env: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="Variable holding tokens")
+class TokenSource(Section):
+    env: str = Field(pattern=ENV_NAME.pattern, description="Variable holding tokens")
     scope: Scope
 
 
@@ -33,7 +30,7 @@ def _default_sources() -> list[TokenSource]:
     ]
 
 
-class AuthSettings(_Section):
+class AuthSettings(Section):
     tokens: list[TokenSource] = Field(default_factory=_default_sources)
     anonymous_reads: bool = Field(
         default=False, description="Leave reads open even when tokens are configured"
@@ -52,7 +49,7 @@ class AuthSettings(_Section):
         )
 
 
-class HttpSettings(_Section):
+class HttpSettings(Section):
     max_body_bytes: int = Field(
         default=DEFAULT_MAX_BODY_BYTES, gt=0, description="Larger request bodies get 413"
     )

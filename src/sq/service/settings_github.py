@@ -6,11 +6,9 @@ Secrets are never in the file: `token_env`/`token_file` and `webhook_secret_env`
 
 from __future__ import annotations
 
-import re
-
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+from sq.service.settings_types import ENV_NAME
 
 
 class GitHubConfig(BaseModel):
@@ -54,7 +52,7 @@ class GitHubConfig(BaseModel):
     @field_validator("token_env", "webhook_secret_env")
     @classmethod
     def _env_name(cls, value: str | None) -> str | None:
-        if value is not None and not _ENV_NAME.match(value):
+        if value is not None and not ENV_NAME.match(value):
             raise ValueError(f"{value!r} is not an environment variable name")
         return value
 

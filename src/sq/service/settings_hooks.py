@@ -18,33 +18,14 @@ Secrets never live in the file.
 
 from __future__ import annotations
 
-import re
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+from sq.service.settings_types import ENV_NAME, Seconds, Section
 
 
-def _duration(value: object) -> object:
-    if isinstance(value, str):
-        match = _DURATION.match(value)
-        if match is None:
-            raise ValueError(f"{value!r} is not a duration (e.g. 500ms, 5s, 5m)")
-        return float(match.group(1)) * _SECONDS[match.group(2)]
-    return value
-
-
-Seconds = Annotated[float, BeforeValidator(_duration), Field(gt=0)]
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class HookSinkConfig(_Section):
+class HookSinkConfig(Section):
     type: Literal["log", "webhook"]
     name: str = Field(default="", description="Names the sink in errors; default from the type")
     url: str = Field(default="", description="webhook: where events are POSTed (http or https)")
@@ -60,17 +41,17 @@ class HookSinkConfig(_Section):
             raise ValueError("a webhook sink needs an http(s) url")
         if self.type == "log" and (self.url or self.secret_env or self.headers):
             raise ValueError("a log sink takes no url, secret_env or headers")
-        if self.secret_env is not None and not _ENV_NAME.match(self.secret_env):
+        if self.secret_env is not None and not ENV_NAME.match(self.secret_env):
             raise ValueError(f"secret_env {self.secret_env!r} is not an environment variable name")
         return self
 
 
-class HookRetryConfig(_Section):
+class HookRetryConfig(Section):
     max_attempts: int = Field(default=12, ge=1)
     initial_backoff: Seconds = 1.0
     max_backoff: Seconds = 300.0
 
 
-class HooksConfig(_Section):
+class HooksConfig(Section):
     sinks: list[HookSinkConfig] = Field(default_factory=list)
     retry: HookRetryConfig = HookRetryConfig()

@@ -16,10 +16,10 @@ import re
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sq.platform.build.remote import DEFAULT_REF_PREFIX
+from sq.service.settings_types import ENV_NAME
 
 REMOTE_RUNNERS = ("buildkite", "github-actions")
 DEFAULT_TOKEN_ENV = {"buildkite": "SQ_BUILDKITE_TOKEN", "github-actions": "SQ_GITHUB_TOKEN"}
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _GITHUB_REPO = re.compile(r"^https?://[^/]+/([^/]+)/([^/]+?)(?:\.git)?/?$")
 
@@ -52,9 +52,9 @@ class RemoteRunnerFields(BaseModel):
             return None
         if self.token_env is not None and self.token_file is not None:
             return "build: give token_env or token_file, not both"
-        if self.token_env is not None and not _ENV_NAME.match(self.token_env):
+        if self.token_env is not None and not ENV_NAME.match(self.token_env):
             return f"build: token_env {self.token_env!r} is not a variable name"
-        if self.push_token_env is not None and not _ENV_NAME.match(self.push_token_env):
+        if self.push_token_env is not None and not ENV_NAME.match(self.push_token_env):
             return f"build: push_token_env {self.push_token_env!r} is not a variable name"
         if self.api_url is not None and not self.api_url.startswith(("http://", "https://")):
             return f"build: api_url must be http(s), not {self.api_url!r}"

@@ -22,35 +22,15 @@ runner.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from sq.service.settings_hooks import HooksConfig
 from sq.service.settings_runners import RemoteRunnerSection
+from sq.service.settings_types import NAME, OptionalSeconds, Seconds, Section
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 _QUEUE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$")
-_PROJECT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-
-
-def _duration(value: object) -> object:
-    """`90`, `90s`, `30m`, `1.5h`, `500ms` → seconds."""
-    if isinstance(value, str):
-        match = _DURATION.match(value)
-        if match is None:
-            raise ValueError(f"{value!r} is not a duration (e.g. 500ms, 2s, 30m, 1h)")
-        return float(match.group(1)) * _SECONDS[match.group(2)]
-    return value
-
-
-Seconds = Annotated[float, BeforeValidator(_duration), Field(gt=0)]
-OptionalSeconds = Annotated[float, BeforeValidator(_duration), Field(ge=0)]
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class StovepipeBuildSettings(RemoteRunnerSection):
@@ -68,12 +48,12 @@ class StovepipeBuildSettings(RemoteRunnerSection):
         return self
 
 
-class StovepipeProjectBuildSettings(_Section):
+class StovepipeProjectBuildSettings(Section):
     command: str = Field(min_length=1, description="The project's own build, run at the commit")
 
 
-class StovepipeProjectSettings(_Section):
-    name: str = Field(pattern=_PROJECT.pattern)
+class StovepipeProjectSettings(Section):
+    name: str = Field(pattern=NAME.pattern)
     paths: list[str] = Field(
         min_length=1, description="Globs of the paths the project owns (a directory owns its tree)"
     )
@@ -83,7 +63,7 @@ class StovepipeProjectSettings(_Section):
     promotion_ref: str | None = Field(default=None, description="e.g. refs/heads/verified-<name>")
 
 
-class StovepipeQueueSettings(_Section):
+class StovepipeQueueSettings(Section):
     name: str = Field(pattern=_QUEUE.pattern)
     source_control: Literal["git", "fake"] = "git"
     repository: str = ""
@@ -122,7 +102,7 @@ class StovepipeQueueSettings(_Section):
         return self
 
 
-class StovepipeSettings(_Section):
+class StovepipeSettings(Section):
     url: str | None = Field(default=None, description="Database; default <data_dir>/stovepipe.db")
     queues: list[StovepipeQueueSettings] = Field(default_factory=list)
     poll_accepted: Seconds = 5.0

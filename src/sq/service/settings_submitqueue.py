@@ -6,37 +6,16 @@ provider. Who may call the gateway is the process-wide `auth` section (`settings
 
 from __future__ import annotations
 
-import re
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from sq.platform.github import repository_name
 from sq.service.settings_github import GitHubConfig
 from sq.service.settings_hooks import HooksConfig
 from sq.service.settings_runners import RemoteRunnerSection
+from sq.service.settings_types import NAME, Seconds, Section
 from sq.submitqueue.core.messages import LandStrategy
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
-QUEUE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-
-
-def parse_duration(value: object) -> object:
-    """`90`, `90s`, `30m`, `1.5h`, `500ms` → seconds; anything else is left to the validator."""
-    if isinstance(value, str):
-        match = _DURATION.match(value)
-        if match is None:
-            raise ValueError(f"{value!r} is not a duration (e.g. 90s, 30m, 1h)")
-        return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-    return value
-
-
-Seconds = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class BuildConfig(RemoteRunnerSection):
@@ -51,7 +30,7 @@ class BuildConfig(RemoteRunnerSection):
         return self
 
 
-class QueueConfig(_Section):
+class QueueConfig(Section):
     name: str
     provider: Literal["fake", "git", "github"] = "fake"
     repository: str = Field(default="", description="A path or any URL git can fetch and push")
@@ -103,7 +82,7 @@ class QueueConfig(_Section):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not QUEUE_NAME.match(value):
+        if not NAME.match(value):
             raise ValueError("queue names are 1-100 letters, digits, '.', '_' or '-'")
         return value
 
@@ -165,7 +144,7 @@ def _demo_queues() -> list[QueueConfig]:
     return [QueueConfig(name="demo")]
 
 
-class SubmitQueueSettings(_Section):
+class SubmitQueueSettings(Section):
     queues: list[QueueConfig] = Field(default_factory=_demo_queues)
     gateway_database_url: str | None = Field(
         default=None, description="The gateway's database; default <data_dir>/gateway.db"

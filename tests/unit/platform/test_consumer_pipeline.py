@@ -90,7 +90,7 @@ async def test_retryable_errors_back_off_then_reach_the_dlq_reconciler() -> None
     deps = Deps(Script(actions={"m": RetryableError("flaky")}), Script(), Script())
     h = await run(deps)
     await h.publish("first", "p", "m")
-    await h.advance(0.1)
+    await h.advance(0.1, dead_letters=1)
     await h.settle()
     assert deps.first.seen == [("m", 1), ("m", 2)]
     assert [mid for mid, _ in deps.dlq.seen] == ["one:m"]
@@ -108,7 +108,7 @@ async def test_an_unclassified_error_is_dead_lettered_at_once_with_its_subjects(
 
     deps.dlq.process = remember  # type: ignore[method-assign]
     await h.publish("first", "p", "m")
-    await h.settle()
+    await h.settle(dead_letters=1)
     assert deps.first.seen == [("m", 1)]
     assert received[0].failure is not None
     assert received[0].failure.message == "bad payload"
@@ -124,7 +124,7 @@ async def test_a_dlq_reconciler_is_retried_instead_of_dead_lettered() -> None:
     )
     h = await run(deps)
     await h.publish("first", "p", "m")
-    await h.settle()
+    await h.settle(dead_letters=1)
     await h.advance(1.0)
     assert [a for _, a in deps.dlq.seen] == [1, 2]
     assert h.store.partitions("first_dlq_dlq") == []

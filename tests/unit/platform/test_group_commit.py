@@ -28,8 +28,11 @@ class Store(MemoryQueueStore):
         self.transactions: list[list[str]] = []
         self.open = asyncio.Event()
         self.open.set()
+        self.entered = asyncio.Event()
+        """A call reached the store (and waits there while it is held shut)."""
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        self.entered.set()
         await self.open.wait()
         return fn(*args, **kwargs)
 
@@ -79,9 +82,8 @@ async def test_a_stopped_writer_fails_its_callers_instead_of_leaving_them_waitin
     store.open.clear()
     group = GroupCommit(store, lambda: 1, lambda ms, ok: None)
     waiting = [group.publish([msg(f"m{i}")]) for i in range(2)]
-    await asyncio.sleep(0.01)  # the writer holds both and waits for the store
+    await store.entered.wait()  # the writer holds both and waits for the store
     waiting.append(group.publish([msg("queued")]))  # for the next group
-    await asyncio.sleep(0.01)
     assert group._writer is not None
     group._writer.cancel()
     for task in waiting:

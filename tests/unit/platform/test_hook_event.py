@@ -110,17 +110,16 @@ def test_new_event_derives_a_stable_id_and_names_the_subject() -> None:
 
 
 async def test_publish_needs_a_subject_and_keys_the_partition_by_it() -> None:
-    queue = MessageQueue(MemoryQueueStore())
+    store = MemoryQueueStore()
+    queue = MessageQueue(store)
     with pytest.raises(MalformedHookEventError, match="subject"):
         await publish_hook(queue, validate({**EVENT, "payload": {}}), topic="x_hook")
     with pytest.raises(ValueError, match="topic"):
         await publish_hook(queue, validate(EVENT))
     assert await publish_hook(queue, validate(EVENT), topic="x_hook") is True
     assert await publish_hook(queue, validate(EVENT), topic="x_hook") is False
-    rows = queue.store._rows  # type: ignore[attr-defined]
-    assert {key: [m.message_id for m in r.values()] for key, r in rows.items()} == {
-        ("x_hook", "q/1"): ["e-1"]
-    }
+    assert store.topics() == ["x_hook"]
+    assert [(m.partition_key, m.message_id) for m in store.messages("x_hook")] == [("q/1", "e-1")]
 
 
 def test_a_signature_verifies_only_with_its_secret_and_its_exact_body() -> None:

@@ -107,7 +107,7 @@ async def test_the_pointer_only_moves_forward(tmp_path: Path) -> None:
     assert u.store.get_queue(Q).latest_request_id == rid(9)
     row = u.store.get_queue(Q)
     u.store.inject("update_queue", lambda: SqlStorage.update_queue(u.store, row))  # a racer
-    ingester(u)._advance_latest(Q, rid(10))
+    await ingester(u)._advance_latest(Q, rid(10))
     assert u.store.get_queue(Q).latest_request_id == rid(10)
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import ParamSpec, TypeVar
 
 from sq.platform.errs import Failure
 from sq.platform.messagequeue import window
+from sq.platform.messagequeue.inspection import MemoryInspection
+from sq.platform.messagequeue.inspection import RowFlags as _State
 from sq.platform.messagequeue.model import (
     LeaseLostError,
     OutgoingMessage,
@@ -35,15 +37,7 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-@dataclass(slots=True)
-class _State:
-    acked: bool = False
-    invisible_until_ms: int = 0
-    retry_count: int = 0
-    postponed: bool = False
-
-
-class MemoryQueueStore:
+class MemoryQueueStore(MemoryInspection):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._last_seq: dict[_Partition, int] = {}

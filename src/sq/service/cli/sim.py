@@ -158,15 +158,9 @@ def sim(
         ]
     results = run_grid(scenarios, seed, names, jobs)
     click.echo(report.markdown_table(results))
-    if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        report.write_csv(results, out_dir / report.CSV_NAME)
-        if report.chart_available():
-            report.write_chart(results, out_dir / report.PNG_NAME)
-        else:
-            click.echo(
-                "note: matplotlib is not installed; wrote the CSV only (uv sync --group bench)"
-            )
+    note = "" if out_dir is None else report.write_files(results, out_dir)
+    if note:
+        click.echo(note)
     click.echo(report.result_line(results))
 
 

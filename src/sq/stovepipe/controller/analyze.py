@@ -22,8 +22,8 @@ from sq.platform.messagequeue import Delivery
 from sq.platform.pipeline import StageContext
 from sq.stovepipe import messages
 from sq.stovepipe.controller.attribution import affected_projects
+from sq.stovepipe.controller.cas import swap
 from sq.stovepipe.controller.common import (
-    CAS_ATTEMPTS,
     InvariantError,
     about,
     load_request,
@@ -39,7 +39,7 @@ from sq.stovepipe.entity import (
     ValidationFact,
 )
 from sq.stovepipe.entity.project import Analysis, AnalysisState
-from sq.stovepipe.storage import AlreadyExistsError, NotFoundError, VersionMismatchError
+from sq.stovepipe.storage import AlreadyExistsError, NotFoundError
 
 
 class AnalyzeController:
@@ -145,18 +145,20 @@ class AnalyzeController:
         self, analysis: Analysis, planned: tuple[str, ...], state: AnalysisState
     ) -> Analysis:
         store = self.deps.storage
-        current = analysis
-        for _ in range(CAS_ATTEMPTS):
+
+        async def move(current: Analysis) -> Analysis | None:
             if current.state is AnalysisState.DONE or current.state == state:
-                return current
-            moved = replace(current, planned=planned, state=state)
-            try:
-                return await asyncio.to_thread(store.update_analysis, moved)
-            except VersionMismatchError:
-                current = await asyncio.to_thread(
-                    store.get_analysis, analysis.queue, analysis.request_id
-                )
-        raise VersionMismatchError(f"analysis of {analysis.request_id}: could not move")
+                return None
+            return replace(current, planned=planned, state=state)
+
+        swapped = await swap(
+            f"analysis of {analysis.request_id}: moving to {state}",
+            lambda: store.get_analysis(analysis.queue, analysis.request_id),
+            move,
+            store.update_analysis,
+            row=analysis,
+        )
+        return swapped.written or swapped.row
 
 
 def _attributed(setup: QueueSetup, analysis: Analysis, facts: dict[str, ValidationFact]) -> bool:

@@ -17,8 +17,8 @@ from sq.platform import build as runner
 from sq.platform.messagequeue import Delivery
 from sq.platform.pipeline import StageContext
 from sq.stovepipe import messages
+from sq.stovepipe.controller.cas import swap
 from sq.stovepipe.controller.common import (
-    CAS_ATTEMPTS,
     about,
     check_queue,
     log,
@@ -28,7 +28,6 @@ from sq.stovepipe.controller.common import (
 from sq.stovepipe.controller.trigger import STATUS_OF, trigger
 from sq.stovepipe.deps import Deps
 from sq.stovepipe.entity import Build, BuildStatus, FailureReason, Request, RequestState
-from sq.stovepipe.storage import VersionMismatchError
 
 OUTCOME = {
     BuildStatus.SUCCEEDED: RequestState.SUCCEEDED,
@@ -99,18 +98,17 @@ class BuildSignalController:
     async def _stamp(self, request: Request, status: BuildStatus, reason: FailureReason) -> None:
         state = OUTCOME.get(status, RequestState.FAILED)
         failure = reason if state is RequestState.FAILED else FailureReason.NONE
-        current = request
-        for _ in range(CAS_ATTEMPTS):
+        store = self.deps.storage
+
+        async def stamp(current: Request) -> Request | None:
             if current.state is not RequestState.PROCESSING:
-                return  # first writer wins (a reconciler or a duplicate build)
-            try:
-                await asyncio.to_thread(
-                    self.deps.storage.update_request,
-                    replace(current, state=state, failure_reason=failure),
-                )
-                return
-            except VersionMismatchError:
-                current = await asyncio.to_thread(
-                    self.deps.storage.get_request, current.queue, current.id
-                )
-        raise VersionMismatchError(f"request {request.id}: could not stamp its outcome")
+                return None  # first writer wins (a reconciler or a duplicate build)
+            return replace(current, state=state, failure_reason=failure)
+
+        await swap(
+            f"request {request.id}: stamping its outcome",
+            lambda: store.get_request(request.queue, request.id),
+            stamp,
+            store.update_request,
+            row=request,
+        )

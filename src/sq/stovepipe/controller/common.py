@@ -11,14 +11,13 @@ import structlog
 
 from sq.platform import errs
 from sq.platform.messagequeue import Delivery
+from sq.stovepipe.controller.cas import swap
 from sq.stovepipe.deps import Deps
-from sq.stovepipe.entity import Request
+from sq.stovepipe.entity import Queue, Request
 from sq.stovepipe.messages import EntityMessage, decode
-from sq.stovepipe.storage import NotFoundError, VersionMismatchError
+from sq.stovepipe.storage import NotFoundError
 
 log = structlog.get_logger("sq.stovepipe")
-
-CAS_ATTEMPTS = 20
 
 
 class InvariantError(Exception):
@@ -60,21 +59,19 @@ async def load_request(deps: Deps, message: EntityMessage, rid: str | None = Non
 
 async def release_slot(deps: Deps, queue: str) -> None:
     """Decrement the queue's in-flight count, clamped at zero (spec §2.4 6.a.i)."""
-    for _ in range(CAS_ATTEMPTS):
-        try:
-            row = await asyncio.to_thread(deps.storage.get_queue, queue)
-        except NotFoundError:
-            return
+
+    async def release(row: Queue) -> Queue | None:
         if row.in_flight_count <= 0:
-            return
-        try:
-            await asyncio.to_thread(
-                deps.storage.update_queue, replace(row, in_flight_count=row.in_flight_count - 1)
-            )
-            return
-        except VersionMismatchError:
-            continue
-    raise VersionMismatchError(f"queue {queue}: could not release a slot")
+            return None
+        return replace(row, in_flight_count=row.in_flight_count - 1)
+
+    with contextlib.suppress(NotFoundError):
+        await swap(
+            f"queue {queue}: releasing a slot",
+            lambda: deps.storage.get_queue(queue),
+            release,
+            deps.storage.update_queue,
+        )
 
 
 async def release_slot_best_effort(deps: Deps, queue: str) -> None:

@@ -11,10 +11,11 @@ from dataclasses import replace
 
 from sq.platform.messagequeue import MessageQueue
 from sq.stovepipe import messages
+from sq.stovepipe.controller.cas import swap
 from sq.stovepipe.deps import Deps
-from sq.stovepipe.entity import Request, RequestState, compare_request_ids, request_id
+from sq.stovepipe.entity import Queue, Request, RequestState, compare_request_ids, request_id
 from sq.stovepipe.extension.sourcecontrol import NotFoundError as ScNotFoundError
-from sq.stovepipe.storage import AlreadyExistsError, NotFoundError, VersionMismatchError
+from sq.stovepipe.storage import AlreadyExistsError, NotFoundError
 
 COUNTER_DOMAIN = "stovepipe_request"
 
@@ -40,7 +41,7 @@ class IngestController:
             raise RefNotFoundError(str(exc)) from exc
         rid = await asyncio.to_thread(self._resolve_id, queue, uri)
         request = await asyncio.to_thread(self._ensure_request, queue, rid, uri)
-        await asyncio.to_thread(self._advance_latest, queue, rid)
+        await self._advance_latest(queue, rid)
         if request.state is RequestState.ACCEPTED:
             payload = messages.EntityMessage(id=rid, queue_name=queue)
             await self.queue.publish(messages.PROCESS, queue, rid, payload)
@@ -77,15 +78,18 @@ class IngestController:
         except AlreadyExistsError:
             return store.get_request(queue, rid)
 
-    def _advance_latest(self, queue: str, rid: str) -> None:
+    async def _advance_latest(self, queue: str, rid: str) -> None:
         store = self.deps.storage
-        while True:
-            row = store.get_or_create_queue(queue)
+
+        async def advance(row: Queue) -> Queue | None:
             latest = row.latest_request_id
             if latest and compare_request_ids(queue, rid, latest) <= 0:
-                return
-            try:
-                store.update_queue(replace(row, latest_request_id=rid))
-                return
-            except VersionMismatchError:
-                continue
+                return None
+            return replace(row, latest_request_id=rid)
+
+        await swap(
+            f"queue {queue}: advancing its latest request",
+            lambda: store.get_or_create_queue(queue),
+            advance,
+            store.update_queue,
+        )

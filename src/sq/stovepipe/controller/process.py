@@ -14,8 +14,8 @@ from sq.platform import errs
 from sq.platform.messagequeue import Delivery
 from sq.platform.pipeline import StageContext
 from sq.stovepipe import messages
+from sq.stovepipe.controller.cas import swap
 from sq.stovepipe.controller.common import (
-    CAS_ATTEMPTS,
     about,
     load_request,
     log,
@@ -31,7 +31,6 @@ from sq.stovepipe.entity import (
     compare_request_ids,
 )
 from sq.stovepipe.extension.sourcecontrol import NotFoundError as ScNotFoundError
-from sq.stovepipe.storage import VersionMismatchError
 
 
 class ProcessController:
@@ -58,44 +57,44 @@ class ProcessController:
             log.warning("queue has no latest request; leaving it", request=request.id)
             return
         setup = self.deps.queue(request.queue)
-        for _ in range(CAS_ATTEMPTS):
-            if await self._supersede_if_stale(request, row):
-                return
-            if row.in_flight_count >= setup.max_concurrent:
+
+        async def claim(current: Queue) -> Queue | None:
+            if await self._supersede_if_stale(request, current):
+                return None
+            if current.in_flight_count >= setup.max_concurrent:
                 if setup.gate_wait_delay_ms <= 0:
-                    raise errs.UserError(f"queue {row.name}: gate_wait_delay_ms must be > 0")
+                    raise errs.UserError(f"queue {current.name}: gate_wait_delay_ms must be > 0")
                 delivery.hold(setup.gate_wait_delay_ms / 1000)
-                return
-            strategy, base = await self._strategy(request, row)
-            try:
-                await asyncio.to_thread(
-                    store.update_queue, replace(row, in_flight_count=row.in_flight_count + 1)
-                )
-            except VersionMismatchError:
-                row = await asyncio.to_thread(store.get_queue, request.queue)
-                continue
-            await self._admit(request, strategy, base)
-            return
-        raise VersionMismatchError(f"queue {row.name}: could not claim a slot")
+                return None
+            return replace(current, in_flight_count=current.in_flight_count + 1)
+
+        claimed = await swap(
+            f"queue {row.name}: claiming a slot",
+            lambda: store.get_queue(request.queue),
+            claim,
+            store.update_queue,
+            row=row,
+        )
+        if claimed.changed:
+            await self._admit(request, claimed.row)
 
     async def _supersede_if_stale(self, request: Request, row: Queue) -> bool:
         if compare_request_ids(request.queue, request.id, row.latest_request_id) >= 0:
             return False
-        current = request
-        for _ in range(CAS_ATTEMPTS):
+
+        async def supersede(current: Request) -> Request | None:
             if current.state is not RequestState.ACCEPTED:
-                return True
-            try:
-                await asyncio.to_thread(
-                    self.deps.storage.update_request,
-                    replace(current, state=RequestState.SUPERSEDED),
-                )
-                return True
-            except VersionMismatchError:
-                current = await asyncio.to_thread(
-                    self.deps.storage.get_request, current.queue, current.id
-                )
-        raise VersionMismatchError(f"request {request.id}: could not supersede")
+                return None
+            return replace(current, state=RequestState.SUPERSEDED)
+
+        await swap(
+            f"request {request.id}: superseding it",
+            lambda: self.deps.storage.get_request(request.queue, request.id),
+            supersede,
+            self.deps.storage.update_request,
+            row=request,
+        )
+        return True
 
     async def _strategy(self, request: Request, row: Queue) -> tuple[BuildStrategy, str]:
         if not row.last_green_uri:
@@ -110,8 +109,10 @@ class ProcessController:
             return BuildStrategy.INCREMENTAL, row.last_green_uri
         return BuildStrategy.FULL, ""
 
-    async def _admit(self, request: Request, strategy: BuildStrategy, base: str) -> None:
+    async def _admit(self, request: Request, row: Queue) -> None:
+        """Holding a slot claimed on `row`: mark the request processing, or give the slot back."""
         try:
+            strategy, base = await self._strategy(request, row)
             admitted = await self._mark_processing(request, strategy, base)
         except Exception:
             await release_slot_best_effort(self.deps, request.queue)
@@ -124,20 +125,22 @@ class ProcessController:
     async def _mark_processing(
         self, request: Request, strategy: BuildStrategy, base: str
     ) -> Request | None:
-        current = request
-        for _ in range(CAS_ATTEMPTS):
+
+        async def admit(current: Request) -> Request | None:
             if current.state is not RequestState.ACCEPTED:
                 return None
-            admitted = replace(
+            return replace(
                 current, state=RequestState.PROCESSING, build_strategy=strategy, base_uri=base
             )
-            try:
-                return await asyncio.to_thread(self.deps.storage.update_request, admitted)
-            except VersionMismatchError:
-                current = await asyncio.to_thread(
-                    self.deps.storage.get_request, current.queue, current.id
-                )
-        raise VersionMismatchError(f"request {request.id}: could not admit")
+
+        swapped = await swap(
+            f"request {request.id}: admitting it",
+            lambda: self.deps.storage.get_request(request.queue, request.id),
+            admit,
+            self.deps.storage.update_request,
+            row=request,
+        )
+        return swapped.written
 
     async def _publish_build(self, request: Request) -> None:
         payload = messages.EntityMessage(id=request.id, queue_name=request.queue)

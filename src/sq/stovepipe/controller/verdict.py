@@ -7,15 +7,25 @@ Each step recognises its own earlier run, so any of them may be replayed.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import replace
+from typing import TypeVar
 
 from sq.platform.pipeline import StageContext
-from sq.stovepipe.controller.common import CAS_ATTEMPTS, InvariantError, log
+from sq.stovepipe.controller.cas import swap
+from sq.stovepipe.controller.common import InvariantError, log
 from sq.stovepipe.controller.events import publish_fact_event, publish_promotion_event
 from sq.stovepipe.deps import Deps
-from sq.stovepipe.entity import WHOLE_REPO, Request, ValidationFact, compare_request_ids
+from sq.stovepipe.entity import (
+    WHOLE_REPO,
+    Queue,
+    Request,
+    ValidationFact,
+    compare_request_ids,
+)
+from sq.stovepipe.entity.project import ProjectHead
 from sq.stovepipe.extension.sourcecontrol import NotFoundError as ScNotFoundError
-from sq.stovepipe.storage import AlreadyExistsError, VersionMismatchError
+from sq.stovepipe.storage import AlreadyExistsError
 
 
 async def record_fact(
@@ -48,35 +58,41 @@ async def holds_bookmark(deps: Deps, request: Request) -> bool:
     """Advance the queue's last green to `request` unless a newer green holds it; whether
     `request` holds it now (spec §2.5 step 5)."""
     store = deps.storage
-    for _ in range(CAS_ATTEMPTS):
-        row = await asyncio.to_thread(store.get_queue, request.queue)
-        order = _order(request, row.last_green_request_id)
-        if order != 1:
-            return order == 0
-        advanced = replace(row, last_green_uri=request.uri, last_green_request_id=request.id)
-        try:
-            await asyncio.to_thread(store.update_queue, advanced)
-            return True
-        except VersionMismatchError:
-            continue
-    raise VersionMismatchError(f"queue {request.queue}: could not advance last green")
+    return await _hold(
+        request,
+        f"queue {request.queue}",
+        lambda: store.get_queue(request.queue),
+        store.update_queue,
+    )
 
 
 async def holds_project_bookmark(deps: Deps, request: Request, project: str) -> bool:
     """The same rule for a project's own last green."""
     store = deps.storage
-    for _ in range(CAS_ATTEMPTS):
-        head = await asyncio.to_thread(store.get_or_create_project_head, request.queue, project)
-        order = _order(request, head.last_green_request_id)
-        if order != 1:
-            return order == 0
-        advanced = replace(head, last_green_uri=request.uri, last_green_request_id=request.id)
-        try:
-            await asyncio.to_thread(store.update_project_head, advanced)
-            return True
-        except VersionMismatchError:
-            continue
-    raise VersionMismatchError(f"project {project}: could not advance its last green")
+    return await _hold(
+        request,
+        f"project {project}",
+        lambda: store.get_or_create_project_head(request.queue, project),
+        store.update_project_head,
+    )
+
+
+Bookmark = TypeVar("Bookmark", Queue, ProjectHead)
+
+
+async def _hold(
+    request: Request,
+    scope: str,
+    load: Callable[[], Bookmark],
+    write: Callable[[Bookmark], Bookmark],
+) -> bool:
+    async def advance(row: Bookmark) -> Bookmark | None:
+        if _order(request, row.last_green_request_id) != 1:
+            return None
+        return replace(row, last_green_uri=request.uri, last_green_request_id=request.id)
+
+    swapped = await swap(f"{scope}: advancing last green", load, advance, write)
+    return swapped.changed or _order(request, swapped.row.last_green_request_id) == 0
 
 
 def _order(request: Request, holder: str) -> int:

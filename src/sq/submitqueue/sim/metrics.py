@@ -6,6 +6,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from sq.platform.summary import percentile
 from sq.submitqueue.sim.ledger import BuildRecord, Landing, Ledger
 from sq.submitqueue.sim.workload import HOUR_MS, MINUTE_MS, Workload
 
@@ -46,14 +47,6 @@ class StrategyMetrics:
     @property
     def verified(self) -> bool:
         return not self.violations
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile (`q` in (0, 1]); NaN for no values."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
 def measure(strategy: str, workload: Workload, ledger: Ledger) -> StrategyMetrics:

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from sq.platform import summary
+from sq.platform.summary import Align
 from sq.submitqueue.sim.metrics import StrategyMetrics
 from sq.submitqueue.sim.runner import ScenarioResult
 
@@ -128,6 +130,17 @@ def write_csv(results: Sequence[ScenarioResult], path: Path) -> None:
         writer.writerows(csv_rows(results))
 
 
+def write_files(results: Sequence[ScenarioResult], out_dir: Path) -> str:
+    """Write the CSV into `out_dir`, and the chart when matplotlib is installed; a note to print
+    when it is not ("" otherwise)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_csv(results, out_dir / CSV_NAME)
+    if not chart_available():
+        return "note: matplotlib is not installed; wrote the CSV only (uv sync --group bench)"
+    write_chart(results, out_dir / PNG_NAME)
+    return ""
+
+
 def chart_available() -> bool:
     return importlib.util.find_spec("matplotlib") is not None
 
@@ -170,15 +183,27 @@ def write_chart(results: Sequence[ScenarioResult], path: Path) -> None:
     plt.close(fig)
 
 
+HEADER = (
+    "scenario",
+    "strategy",
+    "landed/h",
+    "landed ÷ arrived",
+    "censored",
+    "P50 min (x oracle)",
+    "P95 min (x oracle)",
+    "P99 min (x oracle)",
+    "builds/landed",
+    "build-h/landed",
+    "wait / build / hold min",
+    "verified",
+)
+ALIGN = (Align.LEFT, Align.LEFT, *[Align.RIGHT] * 9, Align.CENTER)
+
+
 def markdown_table(results: Sequence[ScenarioResult]) -> str:
     """One row per scenario and strategy; `≥` marks percentiles that are lower bounds because
     some measured changes had not landed by the end of the run (`censored` counts them)."""
-    lines = [
-        "| scenario | strategy | landed/h | landed ÷ arrived | censored | P50 min (x oracle) "
-        "| P95 min (x oracle) | P99 min (x oracle) | builds/landed | build-h/landed "
-        "| wait / build / hold min | verified |",
-        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|:-:|",
-    ]
+    rows = []
     for result in results:
         oracle = result.row("oracle")
         for m in result.rows:
@@ -198,8 +223,8 @@ def markdown_table(results: Sequence[ScenarioResult]) -> str:
                 f"{m.wait_min:.1f} / {m.build_min:.1f} / {m.hold_min:.1f}",
                 "yes" if m.verified else f"**no ({len(m.violations)})**",
             ]
-            lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+            rows.append(cells)
+    return summary.markdown_table(HEADER, rows, ALIGN, pad=False)
 
 
 def _percentiles(m: StrategyMetrics, oracle: StrategyMetrics | None) -> list[tuple[float, float]]:

@@ -27,6 +27,8 @@ class FakeSourceControl:
 
     def __init__(self, history: Iterable[str] = (), clock: Clock | None = None) -> None:
         self.history_uris: list[str] = list(history)
+        self.seen: set[str] = set(self.history_uris)
+        """Every URI ever on the ref: a commit a rewrite dropped is still known (as in git)."""
         self._born_ms = (clock or SystemClock()).now_ms()
         self.refs: dict[str, str] = {"": "refs/heads/verified"}
         self.promotions: dict[str, list[str]] = {}
@@ -41,11 +43,13 @@ class FakeSourceControl:
     def push(self, *uris: str, files: Iterable[str] = ()) -> None:
         """New commits on the ref, oldest first; each touches `files`."""
         self.history_uris[:0] = reversed(uris)
+        self.seen.update(uris)
         for uri in uris:
             self.files[uri] = frozenset(files)
 
     def rewrite(self, history: Iterable[str]) -> None:
         self.history_uris = list(history)
+        self.seen.update(self.history_uris)
 
     def _check(self) -> None:
         if self.unreachable:
@@ -65,7 +69,14 @@ class FakeSourceControl:
 
     async def is_ancestor(self, ancestor: str, descendant: str) -> bool:
         self._check()
-        return self._index(ancestor) >= self._index(descendant)
+        for uri in (ancestor, descendant):
+            if uri not in self.seen:
+                raise NotFoundError(f"unknown uri {uri!r}")
+        if ancestor == descendant:
+            return True
+        if ancestor in self.history_uris and descendant in self.history_uris:
+            return self._index(ancestor) > self._index(descendant)
+        return False  # a commit a rewrite dropped: what it descends from is not kept here
 
     async def promote(self, uri: str, project: str = "") -> Promotion | None:
         self._check()
