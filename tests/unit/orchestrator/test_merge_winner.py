@@ -56,4 +56,4 @@ async def test_the_winner_of_a_merging_head(
     _, winner = await winning_entry(deps, head)
 
     assert winner is not None
-    assert winner.path.assumption_for(D) is wanted
+    assert [d.assumption for d in winner.path.dependencies if d.batch == D] == [wanted]
