@@ -76,7 +76,7 @@ async def profile(data_dir: Path, urls: dict[str, str], args: argparse.Namespace
         runtime.dispose()
     out = io.StringIO()
     stats = pstats.Stats(profiler, stream=out)
-    stats.sort_stats("tottime").print_stats(args.top)
+    stats.sort_stats(args.sort).print_stats(args.top)
     per = used / landed if landed else float("nan")
     return (
         out.getvalue()
@@ -91,6 +91,7 @@ def main() -> int:
     parser.add_argument("--heads", type=int, default=250)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--sort", default="tottime", help="a pstats key, e.g. cumulative")
     parser.add_argument("--postgres-url", default=None, help="PostgreSQL server; else SQLite")
     args = parser.parse_args()
     logging.disable(logging.WARNING)
