@@ -46,7 +46,7 @@ class Runtime:
             self.queue_store,
             clock=self.clock,
             max_payload_bytes=settings.mq.max_payload_bytes,
-            watcher=watcher_for(self.queue_engine),
+            watcher=watcher_for(self.queue_engine, store=self.queue_store),
         )
         self.gate = SqlGate(self.queue_engine)
         self._engines: dict[str, Engine] = {}

@@ -38,6 +38,8 @@ DRAINED_GRACE_LEASES = 2
 DISCOVERY_BACKOFF_MAX = 8
 """A full discovery that finds nothing new doubles the time to the next, up to this many
 discovery intervals; anything found, or a wake-up that names no partition, resets it."""
+ANYTHING_GAP_MS = 100
+"""Wake-ups that name no partition start a full discovery at most this often."""
 
 
 class Subscription:
@@ -101,11 +103,11 @@ class Subscription:
             self._wake.set()
 
     def _on_anything(self) -> None:
-        # Something was committed somewhere (another process, or on SQLite any connection at
-        # all): a full discovery finds the partitions with work and nudges their workers, rather
-        # than every worker running a cycle. At most one per discovery interval.
+        # Another process committed something (a wake-up that names no partition): a full
+        # discovery finds the partitions with work and nudges their workers, rather than every
+        # worker running a cycle. At most one per `ANYTHING_GAP_MS`.
         self._discovery_every_ms = self.config.discovery_interval_ms
-        due = self._last_discovery_ms + self._discovery_every_ms
+        due = self._last_discovery_ms + min(ANYTHING_GAP_MS, self._discovery_every_ms)
         if due < self._next_discovery_ms:
             self._next_discovery_ms = due
             if self._sleeping:
