@@ -48,7 +48,7 @@ class Runtime:
             max_payload_bytes=settings.mq.max_payload_bytes,
             watcher=watcher_for(self.queue_engine, store=self.queue_store),
         )
-        self.gate = SqlGate(self.queue_engine)
+        self.gate = SqlGate(self.queue_engine, self.queue_store)
         self._engines: dict[str, Engine] = {}
 
     def engine_for(

@@ -45,3 +45,6 @@ ACTIVE_SUBSCRIBERS = Sql(
     "SELECT subscriber FROM mq_heartbeats WHERE consumer_group = :group AND topic = :topic "
     "AND heartbeat_at_ms >= :since"
 )
+GATE_CLOSED = Sql(
+    "SELECT 1 FROM mq_gates WHERE consumer_group = :group AND partition_key IN ('', :partition_key)"
+)

@@ -33,6 +33,7 @@ INLINE_CALLS = frozenset(
         "watermark",
         "gc_topic",
         "data_version",
+        "gate_closed",
     }
 )
 """Calls short enough to run on the event loop on SQLite (see transactions.py)."""
@@ -56,6 +57,12 @@ class SqlOwnership:
         with self.transactions.begin() as tx:
             rows = tx.all(leasing.DISCOVER, {"topic": topic, "group": consumer_group})
         return [row[0] for row in rows]
+
+    def gate_closed(self, consumer_group: str, partition_key: str) -> bool:
+        """The consumer gate (`sq.platform.consumer.gate`), read as one of the queue's calls."""
+        params = {"group": consumer_group, "partition_key": partition_key}
+        with self.transactions.begin() as tx:
+            return tx.first(leasing.GATE_CLOSED, params) is not None
 
     def data_version(self) -> int:
         """SQLite's `PRAGMA data_version` on the connection this call runs on: on the event loop,
