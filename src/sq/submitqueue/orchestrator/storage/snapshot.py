@@ -14,13 +14,15 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from sq.submitqueue.entity.batch import ACTIVE_STATES, Batch, BatchID
+from sq.submitqueue.entity.batch import ACTIVE_STATES, Batch, BatchID, BatchState
 from sq.submitqueue.entity.build import Build, BuildID
 from sq.submitqueue.entity.path import PathID
 from sq.submitqueue.entity.pathset import PathAttempt, PathSet, is_path_terminal
 from sq.submitqueue.orchestrator.storage import tables as t
 from sq.submitqueue.orchestrator.storage.batches import batch_of, build_of, number_of, path_set_of
 
+LISTED_KEPT = 1000
+"""Batches `list_batches` keeps parsed beyond those its last call listed."""
 CHUNK = 500
 """Keys per `IN (…)` list: far below every backend's limit on bound parameters."""
 
@@ -72,12 +74,36 @@ class SnapshotStore:
     def read_queue(self, queue: str) -> QueueRows:
         """The queue's in-flight batches (oldest first), the finalized batches they depend on,
         their path sets, and the builds linked to every unfinished path attempt."""
-        cache = self.__dict__.setdefault("_snapshot_cache", {}).setdefault(queue, _Parsed())
+        cache = self._parsed(queue)
         with self.engine.connect() as conn:
             if conn.dialect.name == "postgresql":
                 conn.execution_options(isolation_level="REPEATABLE READ")
             with conn.begin():
                 return _read(conn, queue, cache)
+
+    def list_batches(self, queue: str, states: Iterable[BatchState]) -> list[Batch]:
+        """Batches in `states`, oldest first (by their number, so `batch/10` follows `batch/9`).
+
+        Dependency analysis lists the queue's batches for each new one, serially: parsing only
+        those that changed keeps that from parsing every dependency id of every head each time.
+        """
+        cache = self._parsed(queue)
+        b = t.batch.c
+        listing = sa.select(b.id, b.version).where(
+            b.queue == queue, b.state.in_([s.value for s in states])
+        )
+        with self.engine.connect() as conn, conn.begin():
+            found = _versioned(
+                conn, listing, t.batch, b.id, queue, cache.listed, batch_of, _batch_version
+            )
+        if len(cache.listed) > LISTED_KEPT + len(found):
+            cache.listed = {}
+        cache.listed |= found
+        return sorted(found.values(), key=lambda x: number_of(x.id))
+
+    def _parsed(self, queue: str) -> _Parsed:
+        caches: dict[str, _Parsed] = self.__dict__.setdefault("_snapshot_cache", {})
+        return caches.setdefault(queue, _Parsed())
 
 
 class _Parsed:
@@ -92,6 +118,8 @@ class _Parsed:
     def __init__(self) -> None:
         self.batches: dict[str, Batch] = {}
         self.path_sets: dict[str, PathSet] = {}
+        self.listed: dict[str, Batch] = {}
+        """What `list_batches` parsed, whatever the states asked for."""
 
 
 def _versioned(
