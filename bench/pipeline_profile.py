@@ -38,6 +38,18 @@ from sq.service.http import build_app
 from sq.service.runtime import SERVICES
 
 
+async def settled(http: httpx2.AsyncClient) -> int:
+    """How many requests have settled (landed or ended otherwise) so far."""
+    params: dict[str, Any] = {"page_size": 200}
+    count = 0
+    while True:
+        page = (await http.get(f"/api/v1/queues/{QUEUE}/requests", params=params)).json()
+        count += sum(1 for r in page["requests"] if r["status"] in TERMINAL)
+        if not page.get("next_page_token"):
+            return count
+        params = {"page_size": 200, "page_token": page["next_page_token"]}
+
+
 async def profile(data_dir: Path, urls: dict[str, str], args: argparse.Namespace) -> str:
     runtime = BenchRuntime(settings_for(data_dir, urls), urls)
     parts = [SERVICES[name](runtime) for name in STACK]
@@ -57,27 +69,22 @@ async def profile(data_dir: Path, urls: dict[str, str], args: argparse.Namespace
         transport = httpx2.ASGITransport(app=app)
         async with httpx2.AsyncClient(transport=transport, base_url="http://sq") as http:
             await submit(http, range(args.heads), 8)
+            await asyncio.sleep(args.warmup)
+            settled_before = await settled(http)
             began, before = time.monotonic(), statements[0]
             profiler.enable()
             await asyncio.sleep(args.seconds)
             profiler.disable()
             wall = time.monotonic() - began
             used = statements[0] - before
-            params = {"page_size": 200}
-            landed = 0
-            while True:
-                page = (await http.get(f"/api/v1/queues/{QUEUE}/requests", params=params)).json()
-                landed += sum(1 for r in page["requests"] if r["status"] in TERMINAL)
-                if not page.get("next_page_token"):
-                    break
-                params = {"page_size": 200, "page_token": page["next_page_token"]}
+            landed = await settled(http) - settled_before
     finally:
         await group.stop()
         await runtime.queue.close()
         runtime.dispose()
     out = io.StringIO()
     stats = pstats.Stats(profiler, stream=out)
-    stats.sort_stats("tottime").print_stats(args.top)
+    stats.sort_stats(args.sort).print_stats(args.top)
     per = used / landed if landed else float("nan")
     return (
         out.getvalue()
@@ -92,6 +99,10 @@ def main() -> int:
     parser.add_argument("--heads", type=int, default=250)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument(
+        "--warmup", type=float, default=0.0, help="seconds after submitting before profiling"
+    )
+    parser.add_argument("--sort", default="tottime", help="a pstats key, e.g. cumulative")
     parser.add_argument("--postgres-url", default=None, help="PostgreSQL server; else SQLite")
     args = parse_with_quick(parser, {"heads": 30, "seconds": 20.0})
     logging.disable(logging.WARNING)

@@ -49,9 +49,9 @@ class Runtime:
             self.queue_store,
             clock=self.clock,
             max_payload_bytes=settings.mq.max_payload_bytes,
-            watcher=watcher_for(self.queue_engine),
+            watcher=watcher_for(self.queue_engine, store=self.queue_store),
         )
-        self.gate = SqlGate(self.queue_engine)
+        self.gate = SqlGate(self.queue_engine, self.queue_store)
         self._engines: dict[str, Engine] = {}
 
     def engine_for(

@@ -132,3 +132,32 @@ def test_claimed_changes_waits_for_every_claim_and_then_is_cached(
     )
     assert changes.lines(b) == 5  # complete claims never change, so they are cached
     assert storage.claimed_changes(Q, (RequestID(f"{Q}/404"),)) is None
+
+
+def test_reads_after_a_change_see_it_though_unchanged_rows_are_reused(
+    storage: OrchestratorStorage,
+) -> None:
+    for b in (batch(1, BatchState.SUCCEEDED), batch(2, BatchState.SPECULATING, 1)):
+        storage.create_batch(b)
+    storage.create_batch(batch(3, BatchState.SPECULATING, 1, 2))
+    path = entry(3, 2, Assumption.SUCCEEDS, PathStatus.BUILDING)
+    saved = storage.save_path_set(PathSet(queue=Q, head=bid(3), paths=(path,)))
+    first = storage.read_queue(Q)
+    listed = storage.list_batches(Q, [BatchState.SPECULATING])
+    assert [b.state for b in listed] == [BatchState.SPECULATING, BatchState.SPECULATING]
+
+    two = next(b for b in first.in_flight if b.id == bid(2))
+    storage.transition_batch(two, BatchState.FAILED)
+    passed = dataclasses.replace(path, status=PathStatus.PASSED)
+    storage.save_path_set(dataclasses.replace(saved, paths=(passed,)))
+    again = storage.read_queue(Q)
+
+    assert [b.id for b in again.in_flight] == [bid(3)]
+    assert {b.id: b.state for b in again.finalized} == {
+        bid(1): BatchState.SUCCEEDED,
+        bid(2): BatchState.FAILED,
+    }
+    assert [e.status for e in again.path_sets[bid(3)].paths] == [PathStatus.PASSED]
+    assert again.in_flight[0] is first.in_flight[1]  # unchanged: parsed once
+    assert [b.id for b in storage.list_batches(Q, [BatchState.SPECULATING])] == [bid(3)]
+    assert [b.state for b in storage.list_batches(Q, [BatchState.FAILED])] == [BatchState.FAILED]

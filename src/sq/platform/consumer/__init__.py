@@ -15,7 +15,7 @@ from typing import Protocol
 import structlog
 
 from sq.platform import errs
-from sq.platform.consumer.gate import RECHECK_MS, Gate, NoopGate, ParkedDelivery
+from sq.platform.consumer.gate import RECHECK_MS, Gate, NoopGate, ParkedDelivery, read_gate
 from sq.platform.messagequeue import Delivery
 from sq.platform.messagequeue.worker import Handler
 from sq.platform.metrics import stages as metrics
@@ -95,7 +95,7 @@ def controller_handler(
 async def _blocked(gate: Gate, consumer_group: str, delivery: Delivery) -> bool:
     message = delivery.message
     try:
-        closed = await asyncio.to_thread(gate.is_closed, consumer_group, message.partition_key)
+        closed = await read_gate(gate, consumer_group, message.partition_key)
     except Exception:
         log.warning("gate unreadable; failing open", exc_info=True)
         return False

@@ -7,14 +7,18 @@ re-checked on every redelivery and spends no attempt. Reading the gate fails ope
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from sq.platform.messagequeue.sql.schema import gates, parked
+
+if TYPE_CHECKING:
+    from sq.platform.messagequeue.sql.store import SqlQueueStore
 
 RECHECK_MS = 1000
 
@@ -64,9 +68,17 @@ class NoopGate:
 class SqlGate:
     """Gates kept in the queue's database, so `sq mq gate` reaches every process that uses it."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, store: SqlQueueStore | None = None) -> None:
+        """With `store` (the queue's own, on the same database), a delivery's gate check is one
+        of the queue's calls: on a SQLite file it runs on the event loop, not on a thread."""
         self.engine = engine
+        self._store = store
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+
+    async def closed(self, consumer_group: str, partition_key: str) -> bool:
+        if self._store is None:
+            return await asyncio.to_thread(self.is_closed, consumer_group, partition_key)
+        return await self._store.call(self._store.gate_closed, consumer_group, partition_key)
 
     def is_closed(self, consumer_group: str, partition_key: str) -> bool:
         query = sa.select(sa.literal(1)).where(
@@ -155,6 +167,13 @@ class SqlGate:
             query = query.where(parked.c.consumer_group == consumer_group)
         with self.engine.connect() as conn:
             return [ParkedDelivery(**row._mapping) for row in conn.execute(query)]
+
+
+async def read_gate(gate: Gate, consumer_group: str, partition_key: str) -> bool:
+    """`gate.is_closed`, on a thread unless the gate has a cheaper way (`SqlGate.closed`)."""
+    if isinstance(gate, SqlGate):
+        return await gate.closed(consumer_group, partition_key)
+    return await asyncio.to_thread(gate.is_closed, consumer_group, partition_key)
 
 
 class MemoryGate(NoopGate):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import structlog
@@ -35,6 +35,11 @@ log = structlog.get_logger("sq.mq")
 SWEEP_EVERY_LEASES = 2
 PURGE_AFTER_LEASES = 10
 DRAINED_GRACE_LEASES = 2
+DISCOVERY_BACKOFF_MAX = 8
+"""A full discovery that finds nothing new doubles the time to the next, up to this many
+discovery intervals; anything found, or a wake-up that names no partition, resets it."""
+ANYTHING_GAP_MS = 100
+"""Wake-ups that name no partition start a full discovery at most this often."""
 
 
 class Subscription:
@@ -63,6 +68,12 @@ class Subscription:
         self._discovered: list[str] = []
         self._drained_since: dict[str, int] = {}
         self._wake = asyncio.Event()
+        self._reschedule = asyncio.Event()
+        self._named: set[str] = set()
+        """Partitions a publish named that have no worker here: looked at without a discovery."""
+        self._discovery_every_ms = config.discovery_interval_ms
+        self._last_discovery_ms = 0
+        self._next_discovery_ms = 0
         self._sleeping = False
         self._sleeper: asyncio.Future[None] | None = None
         self._stopping = False
@@ -88,12 +99,19 @@ class Subscription:
         if worker is not None:
             worker.wake()
         else:
+            self._named.add(partition_key)
             self._wake.set()
 
     def _on_anything(self) -> None:
-        self._wake.set()
-        for worker in self.workers.values():
-            worker.wake()
+        # Another process committed something (a wake-up that names no partition): a full
+        # discovery finds the partitions with work and nudges their workers, rather than every
+        # worker running a cycle. At most one per `ANYTHING_GAP_MS`.
+        self._discovery_every_ms = self.config.discovery_interval_ms
+        due = self._last_discovery_ms + min(ANYTHING_GAP_MS, self._discovery_every_ms)
+        if due < self._next_discovery_ms:
+            self._next_discovery_ms = due
+            if self._sleeping:
+                self._reschedule.set()
 
     def is_idle(self) -> bool:
         if self._task is None or self._task.done():
@@ -135,7 +153,7 @@ class Subscription:
         config = self.config
         now = self.clock.now_ms()
         next_lease_tick = now
-        next_discovery = now
+        self._next_discovery_ms = now
         collect_every = max(config.gc_interval_ms, config.discovery_interval_ms)
         next_collection = now + collect_every
         self._next_sweep = now + SWEEP_EVERY_LEASES * config.lease_duration_ms
@@ -145,34 +163,47 @@ class Subscription:
                 if now >= next_lease_tick:
                     await self._lease_tick()
                     next_lease_tick = now + config.lease_renewal_interval_ms
-                if self._wake.is_set() or now >= next_discovery:
+                if now >= self._next_discovery_ms:
                     self._wake.clear()
-                    await self._discovery_tick()
-                    next_discovery = now + config.discovery_interval_ms
+                    self._named.clear()
+                    self._last_discovery_ms = now
+                    self._next_discovery_ms = now + config.discovery_interval_ms * 1000
+                    found = await self._discovery_tick()
+                    self._pace_discovery(found=found)
+                elif self._wake.is_set():
+                    self._wake.clear()
+                    await self._take_named()
                 if now >= next_collection:
                     next_collection = now + collect_every
                     await self._collect(now)
                 self.signal("partitions", "")
             except Exception:
                 log.warning("subscription tick failed; retrying next tick", exc_info=True)
-            due = min(next_lease_tick, next_discovery, next_collection)
-            wait_ms = max(1, due - self.clock.now_ms())
-            await self._wait(wait_ms / 1000)
+            while not self._stopping:
+                due = min(next_lease_tick, self._next_discovery_ms, next_collection)
+                wait_ms = max(1, due - self.clock.now_ms())
+                if not await self._wait(wait_ms / 1000):
+                    break
 
-    async def _wait(self, seconds: float) -> None:
+    async def _wait(self, seconds: float) -> bool:
+        """Sleep until woken or `seconds` pass; True if only the next due time moved earlier."""
         self._sleeping = True
+        self._reschedule.clear()
         waiter = asyncio.create_task(self._wake.wait())
+        moved = asyncio.create_task(self._reschedule.wait())
         sleeper = self._sleeper = asyncio.ensure_future(self.clock.sleep(seconds))
         try:
-            await asyncio.wait({waiter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({waiter, moved, sleeper}, return_when=asyncio.FIRST_COMPLETED)
+            return moved.done() and not waiter.done() and not sleeper.done()
         finally:
             self._sleeping = False
             waiter.cancel()
+            moved.cancel()
             sleeper.cancel()
 
     # --- ticks -----------------------------------------------------------------------------------
 
-    async def _cap(self) -> int:
+    async def _cap(self, extra: Iterable[str] = ()) -> int:
         now = self.clock.now_ms()
         active = await self.store_call(
             self.store.active_subscribers,
@@ -180,43 +211,94 @@ class Subscription:
             self.topic,
             now - self.config.lease_duration_ms,
         )
-        universe = set(self.workers) | set(self._discovered)
+        universe = set(self.workers) | set(self._discovered) | set(extra)
         return fairshare.fair_share_cap(self.name, active, len(universe))
 
-    async def _discovery_tick(self) -> None:
+    def _pace_discovery(self, *, found: bool) -> None:
+        """Discovery is the backstop for work no wake-up named (a lost notification, a dead
+        process's partitions): while it finds nothing, it need not cost a query every second
+        in each of a process's subscriptions."""
+        base = self.config.discovery_interval_ms
+        longest = base * DISCOVERY_BACKOFF_MAX
+        every = base if found else min(self._discovery_every_ms * 2, longest)
+        self._discovery_every_ms = every
+        self._next_discovery_ms = min(self._next_discovery_ms, self._last_discovery_ms + every)
+
+    async def _take_named(self) -> None:
+        """Lease the partitions that publishes named, without reading every partition with work:
+        a publish to a new partition (one per request, head or build at depth) costs a lease
+        claim, not a discovery. A partition it cannot take is left to the next discovery."""
+        if any(k in self._draining for k in self._named):
+            # Its worker hands back what arrived meanwhile: the next discovery takes it again.
+            self._discovery_soon()
+        keys = sorted(k for k in self._named if k not in self.workers and k not in self._draining)
+        self._named.clear()
+        if not keys:
+            return
+        now = self.clock.now_ms()
+        cap = await self._cap(keys)
+        pending = self._with_work([*self._discovered, *keys])
+        stale_before = now - self.config.lease_duration_ms
+        for key in keys:
+            if (cap and fairshare.busy(self.workers, pending) >= cap) or not await self._acquire(
+                key, now, stale_before
+            ):
+                self._discovery_soon()
+
+    def _discovery_soon(self) -> None:
+        self._discovery_every_ms = self.config.discovery_interval_ms
+        self._next_discovery_ms = min(
+            self._next_discovery_ms, self._last_discovery_ms + self._discovery_every_ms
+        )
+
+    async def _acquire(self, key: str, now: int, stale_before: int) -> bool:
+        acquired = await self.store_call(
+            self.store.try_acquire, self.group, self.topic, key, self.name, now, stale_before
+        )
+        if acquired is None:
+            return False
+        self._start_worker(
+            Fence(
+                consumer_group=self.group,
+                topic=self.topic,
+                partition_key=key,
+                owner=self.name,
+                epoch=acquired.epoch,
+            )
+        )
+        return True
+
+    async def _discovery_tick(self) -> bool:
+        """Returns whether it found anything to do: a partition to take, or a parked worker's."""
         now = self.clock.now_ms()
         sweep = now >= self._next_sweep
         if sweep:
             self._next_sweep = now + SWEEP_EVERY_LEASES * self.config.lease_duration_ms
-        cap = 0 if sweep else await self._cap()
         discovered = await self.store_call(self.store.discover, self.group, self.topic)
         stale_before = now - self.config.lease_duration_ms
-        held = {
-            lease.partition_key: lease
-            for lease in await self.store_call(self.store.leases, self.group, self.topic, held=True)
-        }
-        pending = self._with_work(discovered)
+        found = False
         for key in discovered:
-            if key in self.workers or key in self._draining:
-                continue
+            worker = self.workers.get(key)
+            if worker is not None and worker.parked:
+                worker.nudge()
+                found = True
+        candidates = [k for k in discovered if k not in self.workers and k not in self._draining]
+        # The fair share and the leases held by others matter only for a partition to take:
+        # at depth nearly every discovered partition is already this subscriber's own.
+        cap = 0 if sweep or not candidates else await self._cap()
+        found = found or bool(candidates)
+        held = {}
+        if candidates:
+            leased = await self.store_call(self.store.leases, self.group, self.topic, held=True)
+            held = {lease.partition_key: lease for lease in leased}
+        pending = self._with_work(discovered)
+        for key in candidates:
             if cap and fairshare.busy(self.workers, pending) >= cap:
                 break
             lease = held.get(key)
             if lease is not None and lease.owner and lease.renewed_at_ms >= stale_before:
                 continue
-            acquired = await self.store_call(
-                self.store.try_acquire, self.group, self.topic, key, self.name, now, stale_before
-            )
-            if acquired is not None:
-                self._start_worker(
-                    Fence(
-                        consumer_group=self.group,
-                        topic=self.topic,
-                        partition_key=key,
-                        owner=self.name,
-                        epoch=acquired.epoch,
-                    )
-                )
+            await self._acquire(key, now, stale_before)
         self._discovered = discovered
         self._drained_since = fairshare.track_drained(
             self._drained_since, list(self.workers), set(discovered), now
@@ -230,6 +312,7 @@ class Subscription:
             if worker is not None:
                 self._shed(worker)
             self._drained_since.pop(key, None)
+        return found
 
     async def _collect(self, now: int) -> None:
         """Collect passed messages of the whole topic, here rather than in each worker: a
@@ -292,8 +375,12 @@ class Subscription:
     def worker_ended(self, worker: PartitionWorker) -> None:
         if self._draining.get(worker.partition_key) is worker:
             del self._draining[worker.partition_key]
+            self._discovery_soon()
+            if self._sleeping:
+                self._reschedule.set()
         if self.workers.get(worker.partition_key) is worker and worker.lost:
             del self.workers[worker.partition_key]
+            self._next_discovery_ms = self.clock.now_ms()
             self._wake.set()
 
     def owned(self) -> list[str]:

@@ -21,6 +21,9 @@ Handler = Callable[[Delivery], Awaitable[None]]
 TRANSIENT_FIRST_WAIT_S = 0.05
 TRANSIENT_MAX_WAIT_S = 5.0
 """A cycle that failed with a transient error is tried again after 0.05 s, doubling up to 5 s."""
+IDLE_BACKOFF_FACTOR = 2
+"""An idle worker's backstop poll doubles after each empty cycle, from the poll interval up to
+the lease duration: its supervisor's discovery wakes it when its partition has work again."""
 log = structlog.get_logger("sq.mq")
 
 
@@ -34,6 +37,9 @@ class PartitionWorker:
         self.sleeping = False
         self.handling = False
         """A handler of this partition is running (its delivery may not show in discovery)."""
+        self.parked = False
+        """Waiting with nothing due: only a wake-up (or the backstop poll) brings it back."""
+        self._idle_wait_ms = subscription.config.poll_interval_ms
         self._sleeper: asyncio.Future[None] | None = None
         self._wake = asyncio.Event()
         self._stopping = False
@@ -57,6 +63,12 @@ class PartitionWorker:
 
     def wake(self) -> None:
         self._wake.set()
+
+    def nudge(self) -> None:
+        """Discovery saw work in this partition: wake the worker if it is parked. One waiting
+        for a due time (a retry, a postponed barrier) already comes back when it is due."""
+        if self.parked:
+            self._wake.set()
 
     def record(self, outcome: Outcome) -> None:
         self.pending.append(outcome)
@@ -133,6 +145,7 @@ class PartitionWorker:
             sub.waker.notify(dlq_topic(self.fence.topic), self.partition_key)
         sub.signal("poll", self.partition_key)
         if result.deliveries:
+            self._idle_wait_ms = sub.config.poll_interval_ms
             for index, fetched in enumerate(result.deliveries):
                 if self._stopping:
                     self.pending.extend(
@@ -157,12 +170,24 @@ class PartitionWorker:
             return
         if self._stopping or self.pending:
             return
-        wait_ms = sub.config.poll_interval_ms
+        config = sub.config
         if result.next_due_ms is not None:
             # A due time already passed (the clock moved during the cycle): go round again.
-            wait_ms = min(wait_ms, result.next_due_ms - sub.clock.now_ms())
-        if wait_ms > 0:
+            wait_ms = min(config.poll_interval_ms, result.next_due_ms - sub.clock.now_ms())
+            if wait_ms > 0:
+                await self._wait(wait_ms / 1000)
+            return
+        # Nothing waiting: park. A publish in this process, a notification naming the partition,
+        # or discovery finding work here wakes it; the poll is only a backstop, and an idle
+        # partition's backstop grows so that thousands of drained partitions (one per request at
+        # depth) do not each cost a transaction per poll interval.
+        wait_ms = self._idle_wait_ms
+        self._idle_wait_ms = min(wait_ms * IDLE_BACKOFF_FACTOR, config.lease_duration_ms)
+        self.parked = True
+        try:
             await self._wait(wait_ms / 1000)
+        finally:
+            self.parked = False
 
     def _delivery(self, fetched: Fetched) -> Delivery:
         return Delivery(fetched, self.sub.config, self.sub.clock.now_ms, self.record, self._extend)

@@ -25,17 +25,20 @@ class SpeculationSnapshot:
     """False while an operator has paused the queue: no new path is funded or dispatched."""
     _batch_index: Mapping[BatchID, Batch] = field(init=False, repr=False, compare=False)
     _set_index: Mapping[BatchID, PathSet] = field(init=False, repr=False, compare=False)
+    _state_index: Mapping[BatchID, BatchState] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_batch_index", {b.id: b for b in self.batches})
+        # The verdict rules ask a state for every dependency of every path of every head: with
+        # hundreds of heads in flight, about a million calls a run.
+        object.__setattr__(self, "_state_index", {b.id: b.state for b in self.batches})
         object.__setattr__(self, "_set_index", {s.head: s for s in self.path_sets})
 
     def batch(self, batch_id: BatchID) -> Batch | None:
         return self._batch_index.get(batch_id)
 
     def state_of(self, batch_id: BatchID) -> BatchState:
-        batch = self._batch_index.get(batch_id)
-        return BatchState.UNKNOWN if batch is None else batch.state
+        return self._state_index.get(batch_id, BatchState.UNKNOWN)
 
     def path_set(self, head: BatchID) -> PathSet | None:
         return self._set_index.get(head)

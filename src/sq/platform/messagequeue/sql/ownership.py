@@ -9,8 +9,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
+from sq.platform.messagequeue.sql import leasing
 from sq.platform.messagequeue.sql.rows import lease_is
-from sq.platform.messagequeue.sql.schema import heartbeats, leases, offsets, partitions
+from sq.platform.messagequeue.sql.schema import heartbeats, leases
 from sq.platform.messagequeue.sql.transactions import Transactions
 from sq.platform.messagequeue.store import Fence, Lease
 
@@ -31,6 +32,8 @@ INLINE_CALLS = frozenset(
         "purge_stale",
         "watermark",
         "gc_topic",
+        "data_version",
+        "gate_closed",
     }
 )
 """Calls short enough to run on the event loop on SQLite (see transactions.py)."""
@@ -51,27 +54,21 @@ class SqlOwnership:
     # --- discovery, leases, heartbeats -----------------------------------------------------------
 
     def discover(self, consumer_group: str, topic: str) -> list[str]:
-        # The watermark as a correlated lookup by primary key, not a join: without statistics
-        # (a young table, before autovacuum) PostgreSQL planned the join as a nested loop over
-        # every offset row of the topic for each partition — 1.5 s for 3,000 partitions.
-        watermark = (
-            sa.select(offsets.c.acked_seq)
-            .where(
-                offsets.c.consumer_group == consumer_group,
-                offsets.c.topic == partitions.c.topic,
-                offsets.c.partition_key == partitions.c.partition_key,
-            )
-            .scalar_subquery()
-        )
-        query = (
-            sa.select(partitions.c.partition_key)
-            .where(partitions.c.topic == topic)
-            .where(partitions.c.last_seq > partitions.c.settled_seq)  # the partial index
-            .where(partitions.c.last_seq > sa.func.coalesce(watermark, 0))
-            .order_by(partitions.c.partition_key)
-        )
-        with self.engine.connect() as conn:
-            return list(conn.execute(query).scalars())
+        with self.transactions.begin() as tx:
+            rows = tx.all(leasing.DISCOVER, {"topic": topic, "group": consumer_group})
+        return [row[0] for row in rows]
+
+    def gate_closed(self, consumer_group: str, partition_key: str) -> bool:
+        """The consumer gate (`sq.platform.consumer.gate`), read as one of the queue's calls."""
+        params = {"group": consumer_group, "partition_key": partition_key}
+        with self.transactions.begin() as tx:
+            return tx.first(leasing.GATE_CLOSED, params) is not None
+
+    def data_version(self) -> int:
+        """SQLite's `PRAGMA data_version` on the connection this call runs on: on the event loop,
+        the loop's own, which does not count its own commits (only other connections')."""
+        connection = self.transactions.connection_here()
+        return int(connection.execute("PRAGMA data_version").fetchone()[0])
 
     def leases(self, consumer_group: str, topic: str, *, held: bool = False) -> list[Lease]:
         query = sa.select(leases).where(
@@ -102,39 +99,33 @@ class SqlOwnership:
         now_ms: int,
         stale_before_ms: int,
     ) -> Lease | None:
-        stmt = self._insert(leases).values(
-            consumer_group=consumer_group,
-            topic=topic,
-            partition_key=partition_key,
-            leased_by=owner,
-            epoch=1,
-            leased_at_ms=now_ms,
-            renewed_at_ms=now_ms,
-        )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[leases.c.consumer_group, leases.c.topic, leases.c.partition_key],
-            set_={
-                "leased_by": owner,
-                "epoch": leases.c.epoch + 1,
-                "leased_at_ms": now_ms,
-                "renewed_at_ms": now_ms,
-            },
-            where=sa.or_(leases.c.leased_by == "", leases.c.renewed_at_ms < stale_before_ms),
-        ).returning(leases.c.epoch)
-        with self.engine.begin() as conn:
-            epoch = conn.execute(stmt).scalar_one_or_none()
-        if epoch is None:
+        params = {
+            "group": consumer_group,
+            "topic": topic,
+            "partition_key": partition_key,
+            "owner": owner,
+            "now": now_ms,
+            "stale_before": stale_before_ms,
+        }
+        with self.transactions.begin() as tx:
+            found = tx.first(leasing.TRY_ACQUIRE, params)
+        if found is None:
             return None
-        return Lease(partition_key=partition_key, owner=owner, epoch=epoch, renewed_at_ms=now_ms)
+        return Lease(partition_key=partition_key, owner=owner, epoch=found[0], renewed_at_ms=now_ms)
 
     def renew(self, fences: Sequence[Fence], now_ms: int) -> list[str]:
         lost = []
-        with self.engine.begin() as conn:
+        with self.transactions.begin() as tx:
             for fence in fences:
-                done = conn.execute(
-                    sa.update(leases).where(*lease_is(fence)).values(renewed_at_ms=now_ms)
-                )
-                if done.rowcount != 1:
+                params = {
+                    "now": now_ms,
+                    "group": fence.consumer_group,
+                    "topic": fence.topic,
+                    "partition_key": fence.partition_key,
+                    "owner": fence.owner,
+                    "epoch": fence.epoch,
+                }
+                if tx.run(leasing.RENEW, params) != 1:
                     lost.append(fence.partition_key)
         return lost
 
@@ -143,28 +134,14 @@ class SqlOwnership:
             conn.execute(sa.update(leases).where(*lease_is(fence)).values(leased_by=""))
 
     def heartbeat(self, consumer_group: str, topic: str, owner: str, now_ms: int) -> None:
-        stmt = self._insert(heartbeats).values(
-            consumer_group=consumer_group, topic=topic, subscriber=owner, heartbeat_at_ms=now_ms
-        )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[
-                heartbeats.c.consumer_group,
-                heartbeats.c.topic,
-                heartbeats.c.subscriber,
-            ],
-            set_={"heartbeat_at_ms": now_ms},
-        )
-        with self.engine.begin() as conn:
-            conn.execute(stmt)
+        params = {"group": consumer_group, "topic": topic, "owner": owner, "now": now_ms}
+        with self.transactions.begin() as tx:
+            tx.run(leasing.HEARTBEAT, params)
 
     def active_subscribers(self, consumer_group: str, topic: str, since_ms: int) -> list[str]:
-        query = sa.select(heartbeats.c.subscriber).where(
-            heartbeats.c.consumer_group == consumer_group,
-            heartbeats.c.topic == topic,
-            heartbeats.c.heartbeat_at_ms >= since_ms,
-        )
-        with self.engine.connect() as conn:
-            return sorted(conn.execute(query).scalars())
+        params = {"group": consumer_group, "topic": topic, "since": since_ms}
+        with self.transactions.begin() as tx:
+            return sorted(row[0] for row in tx.all(leasing.ACTIVE_SUBSCRIBERS, params))
 
     def deregister(self, consumer_group: str, topic: str, owner: str) -> None:
         with self.engine.begin() as conn:

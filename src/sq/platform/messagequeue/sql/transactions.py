@@ -153,6 +153,12 @@ class Transactions:
         with _committed(dbapi, postgres=False) as tx:
             yield tx
 
+    def connection_here(self) -> sqlite3.Connection:
+        """The SQLite connection a call running here uses: the loop's own on the loop."""
+        if getattr(self._local, "inline", False):
+            return self._inline_connection()
+        raise RuntimeError("connection_here is for calls that run on the loop")
+
     def engine_here(self) -> Engine:
         """The engine for SQLAlchemy code: on the loop, one over the loop's own connection."""
         if not getattr(self._local, "inline", False):

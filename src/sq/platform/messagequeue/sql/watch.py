@@ -14,16 +14,24 @@ from collections.abc import Awaitable, Callable
 import structlog
 from sqlalchemy.engine import Engine
 
-from sq.platform.messagequeue.sql.store import NOTIFY_CHANNEL
+from sq.platform.messagequeue.sql.store import NOTIFY_CHANNEL, SqlQueueStore
 from sq.platform.messagequeue.wakeup import Waker
 
 log = structlog.get_logger("sq.mq")
 Watcher = Callable[[Waker], Awaitable[None]]
 
 
-def watcher_for(engine: Engine, *, sqlite_interval_s: float = 0.1) -> Watcher:
+def watcher_for(
+    engine: Engine, *, sqlite_interval_s: float = 0.1, store: SqlQueueStore | None = None
+) -> Watcher:
+    """With `store` on a SQLite file, the check runs on the store's own connection on the loop,
+    which sees other processes' commits but not this process's own publishes and cycles (those
+    wake their readers in process): a lone process is not woken by its own work ten times a
+    second, each wake-up a discovery in every subscription."""
     if engine.dialect.name == "postgresql":
         return lambda waker: _listen_postgres(engine, waker)
+    if store is not None and store.transactions.inline:
+        return lambda waker: _poll_sqlite_store(store, waker, sqlite_interval_s)
     return lambda waker: _poll_sqlite(engine, waker, sqlite_interval_s)
 
 
@@ -62,3 +70,18 @@ async def _poll_sqlite(engine: Engine, waker: Waker, interval_s: float) -> None:
                 waker.notify_all()
     finally:
         conn.close()
+
+
+async def _poll_sqlite_store(store: SqlQueueStore, waker: Waker, interval_s: float) -> None:
+    last = await store.call(store.data_version)
+    waker.notify_all()  # anything committed before the first look
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            version = await store.call(store.data_version)
+        except Exception as exc:  # noqa: BLE001  a busy file: look again next time
+            log.warning("data_version check failed", error=str(exc))
+            continue
+        if version != last:
+            last = version
+            waker.notify_all()

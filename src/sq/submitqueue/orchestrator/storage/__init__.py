@@ -35,7 +35,7 @@ def schema() -> SchemaSet:
     )
 
 
-class OrchestratorStorage(RequestStore, BatchStore, BuildRunStore, SnapshotStore):
+class OrchestratorStorage(RequestStore, SnapshotStore, BatchStore, BuildRunStore):
     """Every orchestrator table on one engine, plus the batch-id counter."""
 
     def __init__(self, engine: Engine) -> None:

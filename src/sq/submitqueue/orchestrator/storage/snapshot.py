@@ -7,7 +7,7 @@ number of statements, whatever the queue's depth, keeps its cost linear in the r
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from sq.submitqueue.core.controls_sql import read_control
-from sq.submitqueue.entity.batch import ACTIVE_STATES, Batch, BatchID
+from sq.submitqueue.entity.batch import ACTIVE_STATES, Batch, BatchID, BatchState
 from sq.submitqueue.entity.build import Build, BuildID
 from sq.submitqueue.entity.control import QueueControl
 from sq.submitqueue.entity.path import PathID
@@ -23,6 +23,8 @@ from sq.submitqueue.entity.pathset import PathAttempt, PathSet, is_path_terminal
 from sq.submitqueue.orchestrator.storage import tables as t
 from sq.submitqueue.orchestrator.storage.batches import batch_of, build_of, number_of, path_set_of
 
+LISTED_KEPT = 1000
+"""Batches `list_batches` keeps parsed beyond those its last call listed."""
 CHUNK = 500
 """Keys per `IN (…)` list: far below every backend's limit on bound parameters."""
 
@@ -43,6 +45,14 @@ class QueueRows:
     builds: dict[PathAttempt, Build | None]
     control: QueueControl = field(default_factory=lambda: QueueControl(queue=""))
     """The queue's mode as the gateway last told it (read in the same transaction)."""
+
+
+def _batch_version(batch: Batch) -> int:
+    return batch.version
+
+
+def _set_version(path_set: PathSet) -> int:
+    return path_set.version
 
 
 def _chunks(keys: Sequence[T]) -> Iterator[Sequence[T]]:
@@ -68,27 +78,102 @@ class SnapshotStore:
     def read_queue(self, queue: str) -> QueueRows:
         """The queue's in-flight batches (oldest first), the finalized batches they depend on,
         their path sets, and the builds linked to every unfinished path attempt."""
+        cache = self._parsed(queue)
         with self.engine.connect() as conn:
             if conn.dialect.name == "postgresql":
                 conn.execution_options(isolation_level="REPEATABLE READ")
             with conn.begin():
-                return _read(conn, queue)
+                return _read(conn, queue, cache)
+
+    def list_batches(self, queue: str, states: Iterable[BatchState]) -> list[Batch]:
+        """Batches in `states`, oldest first (by their number, so `batch/10` follows `batch/9`).
+
+        Dependency analysis lists the queue's batches for each new one, serially: parsing only
+        those that changed keeps that from parsing every dependency id of every head each time.
+        """
+        cache = self._parsed(queue)
+        b = t.batch.c
+        listing = sa.select(b.id, b.version).where(
+            b.queue == queue, b.state.in_([s.value for s in states])
+        )
+        with self.engine.connect() as conn, conn.begin():
+            found = _versioned(
+                conn, listing, t.batch, b.id, queue, cache.listed, batch_of, _batch_version
+            )
+        if len(cache.listed) > LISTED_KEPT + len(found):
+            cache.listed = {}
+        cache.listed |= found
+        return sorted(found.values(), key=lambda x: number_of(x.id))
+
+    def _parsed(self, queue: str) -> _Parsed:
+        caches: dict[str, _Parsed] = self.__dict__.setdefault("_snapshot_cache", {})
+        return caches.setdefault(queue, _Parsed())
 
 
-def _read(conn: Connection, queue: str) -> QueueRows:
+class _Parsed:
+    """Batches and path sets parsed by earlier reads, by key, with the version they had.
+
+    Every write of either bumps its version (compare-and-swap), so an unchanged version is an
+    unchanged row: a read lists (key, version) and parses only what changed. At depth that is
+    what made a read cost (with the `all` analyzer a head's dependencies and each of its paths
+    name every batch ahead of it: 300 heads, about 50,000 ids). Each read keeps only what it saw.
+    """
+
+    def __init__(self) -> None:
+        self.batches: dict[str, Batch] = {}
+        self.path_sets: dict[str, PathSet] = {}
+        self.listed: dict[str, Batch] = {}
+        """What `list_batches` parsed, whatever the states asked for."""
+
+
+def _versioned(
+    conn: Connection,
+    listing: sa.Select[Any],
+    table: sa.Table,
+    key: Any,
+    queue: str,
+    cached: dict[str, T],
+    parse: Callable[[Any], T],
+    version_of: Callable[[T], int],
+) -> dict[str, T]:
+    """The rows `listing` names as (key, version), parsed, reusing `cached` where unchanged."""
+    listed = conn.execute(listing).all()
+    fresh = {k: cached[k] for k, v in listed if k in cached and version_of(cached[k]) == v}
+    stale = [k for k, _ in listed if k not in fresh]
+    for row in _rows(conn, table, key, queue, stale):
+        fresh[getattr(row, key.name)] = parse(row)
+    return fresh
+
+
+def _read(conn: Connection, queue: str, cache: _Parsed) -> QueueRows:
     b = t.batch.c
-    listed = conn.execute(
-        sa.select(t.batch).where(b.queue == queue, b.state.in_([s.value for s in ACTIVE_STATES]))
-    ).all()
-    in_flight = tuple(sorted((batch_of(r) for r in listed), key=lambda x: number_of(x.id)))
+    active = [s.value for s in ACTIVE_STATES]
+    listing = sa.select(b.id, b.version).where(b.queue == queue, b.state.in_(active))
+    current = _versioned(
+        conn, listing, t.batch, b.id, queue, cache.batches, batch_of, _batch_version
+    )
+    in_flight = tuple(sorted(current.values(), key=lambda x: number_of(x.id)))
     known = {x.id for x in in_flight}
-    missing = [d for x in in_flight for d in x.dependencies if d not in known]
-    by_id = {r.id: batch_of(r) for r in _rows(conn, t.batch, b.id, queue, missing)}
-    finalized = tuple(by_id[d] for d in dict.fromkeys(missing) if d in by_id)
+    missing = list(dict.fromkeys(d for x in in_flight for d in x.dependencies if d not in known))
+    by_id: dict[str, Batch] = {}
+    for chunk in _chunks(missing):
+        listing = sa.select(b.id, b.version).where(b.queue == queue, b.id.in_(chunk))
+        by_id |= _versioned(
+            conn, listing, t.batch, b.id, queue, cache.batches, batch_of, _batch_version
+        )
+    finalized = tuple(by_id[d] for d in missing if d in by_id)
 
     heads = [x.id for x in in_flight]
-    sets = [path_set_of(r) for r in _rows(conn, t.path_set, t.path_set.c.head, queue, heads)]
-    path_sets = {s.head: s for s in sets}
+    p = t.path_set.c
+    path_sets: dict[str, PathSet] = {}
+    for chunk in _chunks(heads):
+        listing = sa.select(p.head, p.version).where(p.queue == queue, p.head.in_(chunk))
+        path_sets |= _versioned(
+            conn, listing, t.path_set, p.head, queue, cache.path_sets, path_set_of, _set_version
+        )
+    cache.batches = current | by_id
+    cache.path_sets = path_sets
+    sets = [path_sets[h] for h in heads if h in path_sets]
     open_attempts = {e.execution for s in sets for e in s.paths if not is_path_terminal(e.status)}
     links: dict[PathAttempt, BuildID] = {}
     pb = t.path_build.c
@@ -103,7 +188,7 @@ def _read(conn: Connection, queue: str) -> QueueRows:
     return QueueRows(
         in_flight=in_flight,
         finalized=finalized,
-        path_sets=path_sets,
+        path_sets={s.head: s for s in sets},
         builds=builds,
         control=read_control(conn, t.queue_control, queue),
     )
