@@ -30,10 +30,12 @@ async def test_an_idle_partition_parks_and_discovery_wakes_it_for_another_proces
     await reader.subscribe("t", config("g"), inbox)
 
     async def advance(seconds: int) -> None:
+        # `unheard`: the other process's publish is due at once but reaches the parked reader
+        # only at a discovery tick, which is what this test is about.
         for _ in range(seconds):
-            await settle(reader)
+            await settle(reader, unheard=True)
             clock.advance(1)
-        await settle(reader)
+        await settle(reader, unheard=True)
 
     await reader.publish("t", "p", "m1", {})
     await settle(reader)

@@ -76,7 +76,7 @@ def covered(head, path_set, state_of, unfinished):
     ]
     for outcome in itertools.product((S, F), repeat=len(unfinished)):
         wanted = dict(zip(unfinished, outcome, strict=True))
-        if not any(all(p.assumption_for(d) is a for d, a in wanted.items()) for p in passed):
+        if not any(wanted.items() <= {(x.batch, x.assumption) for x in p.dependencies} for p in passed):
             return False
     return True
 
