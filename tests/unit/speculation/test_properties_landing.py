@@ -76,7 +76,8 @@ def covered(head, path_set, state_of, unfinished):
     ]
     for outcome in itertools.product((S, F), repeat=len(unfinished)):
         wanted = dict(zip(unfinished, outcome, strict=True))
-        if not any(wanted.items() <= {(x.batch, x.assumption) for x in p.dependencies} for p in passed):
+        covered = ({(x.batch, x.assumption) for x in p.dependencies} for p in passed)
+        if not any(wanted.items() <= assumptions for assumptions in covered):
             return False
     return True
 
