@@ -96,6 +96,7 @@ class Stack:
         history: bool = False,
         speculator: Callable[[Scorer, int, Clock], Speculator] | None = None,
         instances: int = 1,
+        flaky_retries: int = 0,
     ) -> None:
         """`instances` > 1 runs that many orchestrators on one database and queue, each with its
         own runner and build runs, as separate processes would (the first is `self.runner`)."""
@@ -138,6 +139,7 @@ class Stack:
                 ),
                 runner=runner,
                 outcomes=self.scorer if isinstance(self.scorer, HistoryScorer) else None,
+                flaky_retries=flaky_retries,
             )
             deps = OrchestratorDeps(
                 storage=self.storage,

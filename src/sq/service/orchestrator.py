@@ -164,6 +164,7 @@ def profiles_for(
                 else None,
                 build_timeout_s=q.build.timeout,
                 outcomes=scorer if isinstance(scorer, HistoryScorer) else None,
+                flaky_retries=q.flaky_retries,
             )
         )
     return profiles

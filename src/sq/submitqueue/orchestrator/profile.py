@@ -40,6 +40,8 @@ class QueueProfile:
     build_timeout_s: float = 1800.0
     outcomes: OutcomeSink | None = None
     """Told each batch's final fate, for a scorer that learns from this queue's history."""
+    flaky_retries: int = 0
+    """How many times a path's failed build is built again before the failure counts."""
 
 
 class Profiles:
