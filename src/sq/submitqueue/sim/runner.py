@@ -75,6 +75,8 @@ def make_strategy(name: str, capacity: int) -> Strategy:
         "ours": lambda: SpeculatorStrategy(capacity),
         "ours+history": lambda: SpeculatorStrategy(capacity, ScorerKind.HISTORY),
         "ours-standard": lambda: SpeculatorStrategy(capacity, speculator=SpeculatorKind.STANDARD),
+        "ours+retry1": lambda: SpeculatorStrategy(capacity, flaky_retries=1),
+        "ours+retry2": lambda: SpeculatorStrategy(capacity, flaky_retries=2),
         "oracle": lambda: OracleStrategy(capacity),
     }
     if name not in makers:

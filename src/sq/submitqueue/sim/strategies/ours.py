@@ -72,15 +72,22 @@ class SpeculatorStrategy:
         capacity: int,
         scorer: ScorerKind = ScorerKind.CONSTANT,
         speculator: SpeculatorKind = SpeculatorKind.VALUE,
+        flaky_retries: int = 0,
     ) -> None:
+        """`flaky_retries` is the queue's setting of that name: a failed build is built again
+        that many times before the failure counts (the workload's `flaky_rate` makes flakes)."""
         self.capacity = capacity
         self.scorer = scorer
         self.speculator = speculator
+        self.flaky_retries = flaky_retries
         name = "ours" if scorer is ScorerKind.CONSTANT else f"ours+{scorer.value}"
-        self.name = name if speculator is SpeculatorKind.VALUE else f"{name}-{speculator.value}"
+        name = name if speculator is SpeculatorKind.VALUE else f"{name}-{speculator.value}"
+        self.name = f"{name}+retry{flaky_retries}" if flaky_retries else name
 
     def run(self, workload: Workload, ledger: Ledger) -> None:
-        _EngineQueue(workload, ledger, self.capacity, self.scorer, self.speculator).run()
+        queue = _EngineQueue(workload, ledger, self.capacity, self.scorer, self.speculator)
+        queue.flaky_retries = self.flaky_retries
+        queue.run()
 
 
 class PairwiseConflictAnalyzer:
@@ -123,6 +130,7 @@ class _EngineQueue:
         self.speculator: Speculator = self._speculator(speculator, self._scorer(scorer), capacity)
         self.events = arrivals(workload)
         self.runs = 0
+        self.flaky_retries = 0
 
     def _speculator(self, kind: SpeculatorKind, scorer: Scorer, capacity: int) -> Speculator:
         if kind is SpeculatorKind.STANDARD:
@@ -242,7 +250,9 @@ class _EngineQueue:
             path_set = self.sets.get(batch.id)
             if path_set is None:
                 continue
-            path_set, changed = fold_path_set(path_set, self.builds, now)
+            path_set, changed = fold_path_set(
+                path_set, self.builds, now, flaky_retries=self.flaky_retries
+            )
             if changed:
                 dirty.add(batch.id)
             sets.append(path_set)
