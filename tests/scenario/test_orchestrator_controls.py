@@ -1,4 +1,4 @@
-"""Operator controls in the real orchestrator: flaky-build retry."""
+"""Operator controls in the real orchestrator: flaky-build retry and the priority lane."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 from sq.platform.build import BuildState
+from sq.submitqueue.entity.batch import Priority
+from support.exact_merger import ExactMerger
 from support.sq_stack import Stack
 
 pytestmark = pytest.mark.anyio
@@ -58,4 +60,38 @@ async def test_a_build_failing_past_its_retries_fails_the_change(tmp_path: Path)
     assert s.log.final(a) == "error"
     assert s.builds() == 3  # the first build and two retries
     assert s.log.events(a).count("build-retried") == 2
+    await s.stop()
+
+
+async def _lanes(tmp_path: Path, urgent: Priority) -> tuple[Stack, ExactMerger, list[str]]:
+    """A and B (normal, conflicting) are building when H arrives with `urgent` priority."""
+    merger = ExactMerger()
+    s = await started(tmp_path, merger=merger, target_head=merger.target_head)
+    a = await s.land("a")
+    b = await s.land("b")
+    await s.settle()
+    h = await s.land("h", priority=urgent)
+    await s.settle()
+    first = s.running_heads()[0]  # A's batch: its build passes while H's still runs
+    await s.release(which=lambda r: r.labels["head"] == first)
+    for _ in range(8):
+        await s.release()
+    return s, merger, [a, b, h]
+
+
+async def test_a_high_priority_request_lands_before_earlier_conflicting_normal_ones(
+    tmp_path: Path,
+) -> None:
+    s, merger, (a, b, h) = await _lanes(tmp_path, Priority.HIGH)
+    assert s.order_landed() == [h, a, b]
+    assert merger.landings[0].assumed == ()  # H was built alone on the trunk it landed on
+    assert merger.outdated >= 1  # A's first build was on a trunk without H: built again
+    assert len(merger.landings) == 3  # every landing passed the exact-tree check
+    await s.stop()
+
+
+async def test_a_normal_request_waits_its_turn(tmp_path: Path) -> None:
+    s, merger, (a, b, h) = await _lanes(tmp_path, Priority.NORMAL)
+    assert s.order_landed() == [a, b, h]
+    assert merger.outdated == 0
     await s.stop()

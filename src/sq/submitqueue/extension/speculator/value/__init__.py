@@ -131,7 +131,8 @@ class ValueSpeculator:
                 threshold=settings.threshold,
                 limit=settings.max_paths_per_head,
             )
-        wanted.sort(key=lambda v: (-v.density, v.path.head, v.rank))
+        lanes = {h.id: h.lane for h in heads}  # high-priority heads' paths first
+        wanted.sort(key=lambda v: (lanes[v.path.head], -v.density, v.path.head, v.rank))
         free = free_slots(settings.budget, snapshot.path_sets)
         proposals = [
             Speculation(path=v.path, action=PathAction.BUILD, ranking_score=v.density)
