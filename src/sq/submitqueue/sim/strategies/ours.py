@@ -16,6 +16,7 @@ import dataclasses
 import enum
 from collections.abc import Sequence
 
+from sq.submitqueue.core.speculation import priority
 from sq.submitqueue.core.speculation.check import check_proposals
 from sq.submitqueue.core.speculation.dispatch import apply_proposals
 from sq.submitqueue.core.speculation.finalize import OutcomeKind, finalize
@@ -25,6 +26,7 @@ from sq.submitqueue.entity.batch import (
     Batch,
     BatchID,
     BatchState,
+    Priority,
     RequestID,
     batch_id,
     is_terminal,
@@ -190,9 +192,12 @@ class _EngineQueue:
         in_flight = [
             self.batches[b] for b in self.active if self.batches[b].state in DEPENDENCY_STATES
         ]
-        deps = dependency_ids(self.analyzer.analyze(candidate, in_flight))
+        if self.workload.changes[change].high:
+            candidate = dataclasses.replace(candidate, priority=Priority.HIGH)
+        conflicting = dependency_ids(self.analyzer.analyze(candidate, in_flight))
+        deps, overtakes = priority.split_conflicts(candidate, conflicting, in_flight)
         self.batches[bid] = dataclasses.replace(
-            candidate, dependencies=deps, state=BatchState.CREATED, version=2
+            candidate, dependencies=deps, overtakes=overtakes, state=BatchState.CREATED, version=2
         )
         self.active.append(bid)
 
@@ -224,7 +229,7 @@ class _EngineQueue:
         for outcome in done.committed:
             if outcome.kind is OutcomeKind.MERGE:
                 self._land(outcome.head, outcome.winner, now)
-                woke = True
+                woke = True  # landed, or outdated and back to speculating
             elif outcome.kind is OutcomeKind.FAIL:
                 self._conclude_failed(outcome.head, now)
         self.active = [b for b in self.active if not is_terminal(self.batches[b].state)]
@@ -316,9 +321,27 @@ class _EngineQueue:
     def _land(self, head: BatchID, winner: PathID | None, now: int) -> None:
         """The merge stage and mergesignal: the winning path's tree lands, the batch succeeds."""
         entry = next(e for e in self.sets[head].paths if e.id == winner)
-        self.ledger.land((self.change_of[head],), self.ledger_build[entry.execution], now)
+        build_id = self.ledger_build[entry.execution]
+        if self._outdated(head, build_id):  # mergesignal's OUTDATED answer: build it again
+            again = dataclasses.replace(
+                entry.with_status(PathStatus.PENDING, now), attempt=entry.attempt + 1
+            )
+            self.sets[head] = self.sets[head].with_entry(again)
+            self._set_state(head, BatchState.SPECULATING)
+            return
+        self.ledger.land((self.change_of[head],), build_id, now)
         self._set_state(head, BatchState.SUCCEEDED)
         self._record(head, succeeded=True, now=now)
+
+    def _outdated(self, head: BatchID, build_id: int) -> bool:
+        """Runway's exact-tree check: a conflicting change landed since the build's master that
+        the build did not include (a priority batch that overtook this one landed first)."""
+        build = self.ledger.builds[build_id]
+        near = self.workload.neighbors(self.change_of[head]) - set(build.included)
+        return any(
+            not near.isdisjoint(landing.changes)
+            for landing in self.ledger.landings[build.master_landings :]
+        )
 
     def _conclude_failed(self, head: BatchID, now: int) -> None:
         self.ledger.reject(self.change_of[head], now)
