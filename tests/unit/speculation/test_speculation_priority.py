@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from speculation_helpers import batch, entry, path, pset, snap
+from speculation_helpers import TableScorer, batch, entry, path, pset, snap
 
 from sq.submitqueue.core.speculation.finalize import OutcomeKind, finalize
 from sq.submitqueue.core.speculation.priority import held_by, split_conflicts
@@ -48,3 +48,20 @@ def test_a_high_head_is_funded_before_normal_ones() -> None:
     assert [p.path.head for p in standard.speculate(world)] == [H]
     value = ValueSpeculator(ConstantScorer(0.9), ValueSettings(budget=1))
     assert [p.path.head for p in value.speculate(world)] == [H]
+
+
+def test_a_high_head_preempts_a_normal_build_in_the_value_speculator() -> None:
+    building = pset(N1, entry(path(N1), "building"))
+    world = snap(batch(N1), high(batch(H)), sets=(building,))
+    value = ValueSpeculator(ConstantScorer(0.9), ValueSettings(budget=1))
+    [cancel] = value.speculate(world)
+    assert (cancel.action.value, cancel.path.head) == ("cancel", N1)
+
+
+def test_a_normal_head_never_preempts_a_high_build() -> None:
+    building = pset(H, entry(path(H), "building"))
+    world = snap(high(batch(H)), batch(N1), sets=(building,))
+    # N1 is worth far more than H's build by value alone: without the lanes it would preempt it.
+    scorer = TableScorer({H: 0.05, N1: 0.99})
+    value = ValueSpeculator(scorer, ValueSettings(budget=1))
+    assert value.speculate(world) == []

@@ -140,7 +140,13 @@ class ValueSpeculator:
         ]
         running = rank.running_builds(snapshot, live_p, multiplier, self._remaining_share(costs))
         for candidate, victim in zip(wanted[free:], running, strict=False):
-            if candidate.density <= settings.hysteresis * victim.density:
+            # A high head's path preempts a normal head's build whatever their values; a build of
+            # a high head is never preempted for a normal one; within a lane, value decides.
+            lane, victim_lane = lanes[candidate.path.head], lanes[victim.entry.path.head]
+            jumps = lane < victim_lane
+            if not jumps and (
+                lane > victim_lane or candidate.density <= settings.hysteresis * victim.density
+            ):
                 break
             proposals.append(
                 Speculation(
