@@ -1,7 +1,7 @@
 """priority lane: each request's and batch's lane, and the normal batches a high one overtakes
 
-Revision ID: 0005_orchestrator_priority
-Revises: 0004_orchestrator
+Revision ID: 0006_orchestrator_priority
+Revises: 0004_orchestrator (main has 0005_orchestrator_queue_control: revise that at merge)
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005_orchestrator_priority"
+revision = "0006_orchestrator_priority"
 down_revision = "0004_orchestrator"
 branch_labels = None
 depends_on = None
