@@ -39,6 +39,16 @@ async def test_land_mints_an_id_publishes_start_and_records_accepted(
         assert [e["status"] for e in history["events"]] == ["accepted"]
 
 
+async def test_land_carries_the_priority_lane_to_the_orchestrator(
+    gateway_db: Path | str,
+) -> None:
+    async with gateway_world(gateway_db) as w:
+        await w.land(A, priority="high")
+        await w.land(B)
+        await w.settle()
+        assert [s.json()["priority"] for s in w.starts.seen] == ["high", "normal"]
+
+
 @pytest.mark.parametrize(
     ("body", "status", "code"),
     [
@@ -60,6 +70,7 @@ async def test_land_mints_an_id_publishes_start_and_records_accepted(
         ({"queue": "gitq", "change_uris": [A]}, 400, "unsupported_change_uri"),
         ({"queue": "q" * 236, "change_uris": [A]}, 400, "invalid_request"),
         ({"queue": "demo", "change_uris": [A], "strategy": "promote"}, 400, "invalid_request"),
+        ({"queue": "demo", "change_uris": [A], "priority": "urgent"}, 400, "invalid_request"),
         ({"queue": "demo"}, 400, "invalid_request"),
     ],
 )

@@ -60,11 +60,12 @@ async def test_builds_that_finish_together_are_folded_by_one_run(
     await s.settle()
     passed_per_run: list[int] = []
 
-    def counting(storage: OrchestratorStorage, queue: str, now_ms: int):  # type: ignore[no-untyped-def]
-        snapshot, dirty = read_snapshot(storage, queue, now_ms)
-        passed = [e for p in snapshot.path_sets for e in p.paths if e.status is PathStatus.PASSED]
+    def counting(storage: OrchestratorStorage, queue: str, now_ms: int, flaky: int = 0):  # type: ignore[no-untyped-def]
+        read = read_snapshot(storage, queue, now_ms, flaky)
+        sets = read.snapshot.path_sets
+        passed = [e for p in sets for e in p.paths if e.status is PathStatus.PASSED]
         passed_per_run.append(len(passed))
-        return snapshot, dirty
+        return read
 
     monkeypatch.setattr(speculate, "read_snapshot", counting)
     await s.release()

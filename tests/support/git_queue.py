@@ -36,8 +36,8 @@ class GitQueue:
         self.box.push(name)
         return str(branch_head_uri(str(self.box.origin), f"refs/heads/{name}", sha))
 
-    async def land(self, *uris: str) -> str:
-        return str((await self.client.land("main", list(uris), None))["id"])
+    async def land(self, *uris: str, priority: str | None = None) -> str:
+        return str((await self.client.land("main", list(uris), None, priority))["id"])
 
     async def settled(self, request_id: str) -> dict[str, object]:
         deadline = time.monotonic() + 60

@@ -3,7 +3,7 @@ with the fake change provider, a holdable fake build runner and a chosen merger.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from sq.runway.extension.merger.noop import NoopMerger
 from sq.runway.pipeline import PUBLISH_ONLY as RUNWAY_PUBLISH
 from sq.runway.pipeline import STAGES as RUNWAY_STAGES
 from sq.submitqueue.core import messages as m
-from sq.submitqueue.entity.batch import BatchState
+from sq.submitqueue.entity.batch import BatchState, Priority
 from sq.submitqueue.extension.changeprovider.fake import FakeChangeProvider
 from sq.submitqueue.extension.conflictanalyzer import ConflictAnalyzer
 from sq.submitqueue.extension.conflictanalyzer.all import AllConflictAnalyzer
@@ -97,6 +97,8 @@ class Stack:
         speculator: Callable[[Scorer, int, Clock], Speculator] | None = None,
         instances: int = 1,
         early_landing: bool = False,
+        flaky_retries: int = 0,
+        target_head: Callable[[], Awaitable[str]] | None = None,
     ) -> None:
         """`instances` > 1 runs that many orchestrators on one database and queue, each with its
         own runner and build runs, as separate processes would (the first is `self.runner`)."""
@@ -141,6 +143,8 @@ class Stack:
                 runner=runner,
                 outcomes=self.scorer if isinstance(self.scorer, HistoryScorer) else None,
                 early_landing=early_landing,
+                flaky_retries=flaky_retries,
+                target_head=target_head,
             )
             deps = OrchestratorDeps(
                 storage=self.storage,
@@ -186,7 +190,15 @@ class Stack:
         for runs in self.runs:
             await runs.stop()
 
-    async def land(self, name: str, *, files: str = "", fake: str = "", stack: int = 1) -> str:
+    async def land(
+        self,
+        name: str,
+        *,
+        files: str = "",
+        fake: str = "",
+        stack: int = 1,
+        priority: Priority = Priority.NORMAL,
+    ) -> str:
         self._n += 1
         request_id = f"{QUEUE}/{self._n}"
         uris = []
@@ -198,7 +210,9 @@ class Stack:
             )
             suffix = f"/{i}" if stack > 1 else ""
             uris.append(f"fake://example.com/{name}{suffix}" + (f"?{query}" if query else ""))
-        land = m.LandRequest(id=request_id, queue=QUEUE, change=m.ChangeRef(uris=tuple(uris)))
+        land = m.LandRequest(
+            id=request_id, queue=QUEUE, change=m.ChangeRef(uris=tuple(uris)), priority=priority
+        )
         await self.h.queue.publish(m.TOPIC_START, QUEUE, request_id, land)
         return request_id
 

@@ -198,6 +198,7 @@ def profiles_for(
                 build_timeout_s=q.build.timeout,
                 outcomes=scorer if isinstance(scorer, HistoryScorer) else None,
                 early_landing=q.early_landing,
+                flaky_retries=q.flaky_retries,
             )
         )
     return profiles

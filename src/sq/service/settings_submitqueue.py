@@ -48,6 +48,13 @@ class QueueConfig(Section):
         "unset = same parent directory",
     )
     build_budget: int = Field(default=4, ge=1)
+    flaky_retries: int = Field(
+        default=0,
+        ge=0,
+        le=5,
+        description="How many times a path's failed build is built again (a flaky build) "
+        "before the failure counts; 0 = the first failure fails the path",
+    )
     speculator: Literal["standard", "value"] = Field(
         default="value",
         description="standard: the reference's best-first ranking, every free slot funded; "

@@ -100,10 +100,22 @@ def _branch_uri(repository: str, branch: str) -> str:
     "--branch", "-b", "branches", multiple=True, help="A branch of the queue's repository."
 )
 @click.option("--strategy", type=click.Choice(["rebase", "squash-rebase", "merge"]), default=None)
+@click.option(
+    "--priority",
+    type=click.Choice(["normal", "high"]),
+    default="normal",
+    show_default=True,
+    help="high: ahead of normal requests in speculation and landing order.",
+)
 @click.argument("uris", nargs=-1)
 @client_options
 def land(
-    queue: str, branches: tuple[str, ...], strategy: str | None, uris: tuple[str, ...], **opts: Any
+    queue: str,
+    branches: tuple[str, ...],
+    strategy: str | None,
+    priority: str,
+    uris: tuple[str, ...],
+    **opts: Any,
 ) -> None:
     """Queue change URIS (then --branch heads), in stack order, to land on QUEUE."""
     if not uris and not branches:
@@ -118,7 +130,7 @@ def land(
                     f"queue {queue} has no repository to resolve branches in", EXIT_BAD_INPUT
                 )
             changes += [_branch_uri(repository, b) for b in branches]
-        return await client.land(queue, changes, strategy)
+        return await client.land(queue, changes, strategy, priority)
 
     body = _run(opts, work)
     if opts["as_json"]:

@@ -76,10 +76,14 @@ class GatewayClient:
         """A build's whole log (served by the orchestrator: `sq serve all` shares the port)."""
         return await self.call("GET", "/api/v1/builds/log", params={"build_id": build_id})
 
-    async def land(self, queue: str, uris: list[str], strategy: str | None) -> dict[str, Any]:
+    async def land(
+        self, queue: str, uris: list[str], strategy: str | None, priority: str | None = None
+    ) -> dict[str, Any]:
         body: dict[str, Any] = {"queue": queue, "change_uris": uris}
         if strategy:
             body["strategy"] = strategy
+        if priority:
+            body["priority"] = priority
         return await self.call("POST", "/api/v1/requests", json=body)
 
     async def cancel(self, sqid: str, reason: str) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from sq.api.base import Payload
+from sq.submitqueue.entity.batch import Priority
 
 TOPIC_START = "start"
 TOPIC_CANCEL = "cancel"
@@ -38,6 +39,7 @@ class LandRequest(Payload):
     queue: str
     change: ChangeRef
     land_strategy: LandStrategy | None = None
+    priority: Priority = Priority.NORMAL
 
 
 class CancelRequest(Payload):

@@ -10,6 +10,13 @@ BatchID = NewType("BatchID", str)
 RequestID = NewType("RequestID", str)
 
 
+class Priority(enum.StrEnum):
+    """A request's lane: `high` goes ahead of `normal` in speculation and landing order."""
+
+    NORMAL = "normal"
+    HIGH = "high"
+
+
 class BatchState(enum.StrEnum):
     UNKNOWN = ""  # never valid; the state of a batch a snapshot does not hold
     CREATING = "creating"
@@ -89,6 +96,10 @@ class Batch:
     `dependencies` is empty while `creating` and fixed from `created` on; its order is the queue
     order every path of this head lists its assumptions in. `version` is the compare-and-swap
     version, 1 on creation.
+
+    A `high` batch depends only on earlier high batches (and on ones already merging); the
+    earlier normal batches it conflicts with are its `overtakes`, fixed with its dependencies:
+    they do not merge while it is in flight (core/speculation/priority.py).
     """
 
     id: BatchID
@@ -97,6 +108,13 @@ class Batch:
     dependencies: tuple[BatchID, ...] = ()
     state: BatchState = BatchState.CREATING
     version: int = 1
+    priority: Priority = Priority.NORMAL
+    overtakes: tuple[BatchID, ...] = ()
+
+    @property
+    def lane(self) -> int:
+        """A sort key for speculation order: high batches rank before normal ones."""
+        return 0 if self.priority is Priority.HIGH else 1
 
 
 def batch_id(queue: str, counter: int) -> BatchID:

@@ -46,8 +46,8 @@ _PATH_TRANSITIONS: frozenset[tuple[PathStatus | None, PathStatus]] = frozenset(
         (PathStatus.BUILDING, PathStatus.CANCELLING),
         # A cancelling path whose build finished anyway records what the build reported.
         *((PathStatus.CANCELLING, t) for t in TERMINAL_PATH_STATUSES),
-        # A new attempt of a finished path. Only a build CI cancelled on its own takes it today
-        # (spec §7, core/speculation/fold.py); the check step rejects rebuilding other ones.
+        # A new attempt of a finished path: a build CI cancelled on its own (spec §7), or a failed
+        # one retried as flaky (core/speculation/fold.py); the check step rejects other rebuilds.
         *((t, PathStatus.PENDING) for t in TERMINAL_PATH_STATUSES),
     }
 )
@@ -80,6 +80,9 @@ class PathEntry:
     lost: int = 0
     """How many of its attempts' builds CI cancelled on its own. Only these count against the
     retry cap: a new attempt after an outdated landing (the target moved) is not a lost build."""
+    retried: int = 0
+    """How many of its attempts' failed builds were retried as flaky (the queue's
+    `flaky_retries`); a failure past that many is the path's verdict."""
     version: int = 1
     created_at_ms: int = 0
     updated_at_ms: int = 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from sq.submitqueue.entity.batch import RequestID
+from sq.submitqueue.entity.batch import Priority, RequestID
 
 
 class RequestState(enum.StrEnum):
@@ -40,6 +40,7 @@ class Request:
     strategy: str = ""
     state: RequestState = RequestState.STARTED
     version: int = 1
+    priority: Priority = Priority.NORMAL
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -58,7 +58,9 @@ def build_router(gateway: Gateway) -> APIRouter:
     @router.post("/requests", status_code=201, tags=["requests"])
     async def land(body: wire.LandBody) -> wire.RequestSummary:
         """Queue changes (an ordered stack of change URIs) to land; returns the new request."""
-        summary = await gateway.land(body.queue, body.change_uris, body.strategy)
+        summary = await gateway.land(
+            body.queue, body.change_uris, body.strategy, priority=body.priority
+        )
         return wire.RequestSummary.of(summary)
 
     @router.get("/requests/{queue}/{number}", tags=["requests"])

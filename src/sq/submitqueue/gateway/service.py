@@ -18,6 +18,7 @@ from sq.submitqueue.core.messages import (
     LandRequest,
     LandStrategy,
 )
+from sq.submitqueue.entity.batch import Priority
 from sq.submitqueue.gateway import pagetoken, validation
 from sq.submitqueue.gateway.errors import (
     AlreadySettledError,
@@ -82,7 +83,12 @@ class Gateway:
         self.materializer = Materializer(store)
 
     async def land(
-        self, queue: str, change_uris: Sequence[str], strategy: LandStrategy | None
+        self,
+        queue: str,
+        change_uris: Sequence[str],
+        strategy: LandStrategy | None,
+        *,
+        priority: Priority = Priority.NORMAL,
     ) -> Summary:
         """Receipt, then publish, then `accepted`: the publish is the success boundary (§2.2)."""
         info = validation.check_queue(self.queues, queue, in_path=False)
@@ -108,7 +114,11 @@ class Gateway:
         )
         await asyncio.to_thread(self.store.create_receipt, receipt)
         message = LandRequest(
-            id=sqid, queue=queue, change=ChangeRef(uris=uris), land_strategy=chosen
+            id=sqid,
+            queue=queue,
+            change=ChangeRef(uris=uris),
+            land_strategy=chosen,
+            priority=priority,
         )
         try:
             await self.publisher.publish(TOPIC_START, queue, sqid, message)

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from sq.submitqueue.core.messages import LandStrategy
+from sq.submitqueue.entity.batch import Priority
 from sq.submitqueue.gateway.model import LogEntry, Summary
 from sq.submitqueue.gateway.validation import MAX_CHANGES, QueueInfo
 
@@ -24,6 +25,10 @@ class LandBody(_Body):
     )
     strategy: LandStrategy | None = Field(
         default=None, description="How to land; default: the queue's configured strategy"
+    )
+    priority: Priority = Field(
+        default=Priority.NORMAL,
+        description="high: goes ahead of normal requests in speculation and landing order",
     )
 
 

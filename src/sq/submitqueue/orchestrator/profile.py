@@ -42,6 +42,8 @@ class QueueProfile:
     """Told each batch's final fate, for a scorer that learns from this queue's history."""
     early_landing: bool = False
     """Land a head ahead of unfinished dependencies when its passed paths cover them all."""
+    flaky_retries: int = 0
+    """How many times a path's failed build is built again before the failure counts."""
 
 
 class Profiles:

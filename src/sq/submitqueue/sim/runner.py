@@ -81,6 +81,8 @@ def make_strategy(name: str, capacity: int) -> Strategy:
         "ours-standard+early": lambda: SpeculatorStrategy(
             capacity, speculator=SpeculatorKind.STANDARD, early_landing=True
         ),
+        "ours+retry1": lambda: SpeculatorStrategy(capacity, flaky_retries=1),
+        "ours+retry2": lambda: SpeculatorStrategy(capacity, flaky_retries=2),
         "oracle": lambda: OracleStrategy(capacity),
     }
     if name not in makers:

@@ -70,6 +70,7 @@ class WorkloadSpec:
     build_distribution: BuildDistribution = BuildDistribution.FIXED
     build_sigma: float = 0.5  # lognormal shape; the mean stays `build_minutes`
     flaky_rate: float = 0.0
+    high_share: float = 0.0  # the share of changes landed with `--priority high`
     authors: int = 50
     author_spread: float = 4.0  # Beta concentration of per-author failure rates; lower spreads more
     failure_model: FailureModel = FailureModel.AUTHOR
@@ -99,6 +100,8 @@ class Change:
     author: str
     areas: tuple[str, ...]
     lines_changed: int
+    high: bool = False
+    """Landed in the priority lane (hashed from the seed, so the other draws do not move)."""
 
     @property
     def name(self) -> str:
@@ -248,6 +251,7 @@ def generate(spec: WorkloadSpec, seed: int) -> Workload:
                 author=f"a{author}",
                 areas=areas,
                 lines_changed=int(rng.lognormvariate(math.log(60), 1.2)),
+                high=unit(seed, "high", len(changes)) < spec.high_share,
             )
         )
     return Workload(spec, seed, changes)

@@ -15,7 +15,7 @@ import enum
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 
-from sq.submitqueue.core.speculation import rules
+from sq.submitqueue.core.speculation import priority, rules
 from sq.submitqueue.entity.batch import BatchID, BatchState
 from sq.submitqueue.entity.path import PathID
 from sq.submitqueue.entity.pathset import PathEntry, PathSet, PathStatus
@@ -115,8 +115,12 @@ def finalize_steps(
             if path_set is not None:
                 run.replace_set(head_id, *rules.cancel_broken(path_set, state_of, now_ms))
                 path_set = run.sets[head_id]
-            decision = rules.decide(
-                head, path_set, state_of, early_landing=early_landing, overtaken=run.overtaken
+            decision = _held(
+                rules.decide(
+                    head, path_set, state_of, early_landing=early_landing, overtaken=run.overtaken
+                ),
+                run.snapshot,
+                head_id,
             )
             run.report(head_id, decision, had_passed, path_set)
             if decision.verdict is rules.Verdict.WAIT:
@@ -232,6 +236,13 @@ class _Run:
             self.snapshot = self.snapshot.with_state(head, NEW_STATE[kind])
         self.committed.append(outcome)
         return True
+
+
+def _held(decision: rules.Decision, snapshot: SpeculationSnapshot, head: BatchID) -> rules.Decision:
+    """A merge waits while a high-priority batch that overtakes the head is in flight."""
+    if decision.verdict is rules.Verdict.MERGE and priority.held_by(snapshot, head) is not None:
+        return rules.Decision(verdict=rules.Verdict.WAIT)
+    return decision
 
 
 def _first_passed(path_set: PathSet | None) -> PathEntry | None:

@@ -31,7 +31,11 @@ _TERMINAL_STATUS = {
 
 
 def fold_entry(
-    entry: PathEntry, builds: BuildLookup, now_ms: int, max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    entry: PathEntry,
+    builds: BuildLookup,
+    now_ms: int,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    flaky_retries: int = 0,
 ) -> PathEntry:
     """The entry after what its current attempt's build reports; the same object if unchanged.
 
@@ -39,6 +43,10 @@ def fold_entry(
     (the entry was not `cancelling`) is retried as a new `pending` attempt until `max_attempts`
     of its builds were lost that way; after that it is recorded `cancelled`, which finalize
     counts as dead, so the head fails instead of waiting forever.
+
+    A build that `failed` while wanted is retried the same way, as a flaky build, while fewer than
+    `flaky_retries` of the entry's failures were retried; the queue's default 0 records the first
+    failure as the path's verdict.
     """
     if _finished(entry.status):
         return entry
@@ -63,6 +71,15 @@ def fold_entry(
             lost=entry.lost + 1,
             updated_at_ms=now_ms,
         )
+    flaky = status is PathStatus.FAILED and entry.status is not PathStatus.CANCELLING
+    if flaky and entry.retried < flaky_retries:
+        return dataclasses.replace(
+            entry,
+            status=PathStatus.PENDING,
+            attempt=entry.attempt + 1,
+            retried=entry.retried + 1,
+            updated_at_ms=now_ms,
+        )
     return entry.with_status(status, now_ms)
 
 
@@ -71,6 +88,18 @@ def fold_path_set(
     builds: BuildLookup,
     now_ms: int,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    flaky_retries: int = 0,
 ) -> tuple[PathSet, bool]:
     """The set after folding every unfinished entry, and whether it changed (must be persisted)."""
-    return path_set.map_entries(lambda e: fold_entry(e, builds, now_ms, max_attempts))
+    return path_set.map_entries(
+        lambda e: fold_entry(e, builds, now_ms, max_attempts, flaky_retries)
+    )
+
+
+def flaky_retried(before: PathSet, after: PathSet) -> tuple[PathEntry, ...]:
+    """The entries of `after` whose failed build was just retried as flaky (a history event)."""
+    return tuple(
+        new
+        for new in after.paths
+        if (old := before.entry(new.id)) is not None and new.retried > old.retried
+    )

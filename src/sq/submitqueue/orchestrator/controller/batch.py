@@ -24,7 +24,10 @@ class BatchController:
             return
         number = await db(self.deps.storage.next_batch_number, request.queue)
         batch = Batch(
-            id=batch_id(request.queue, number), queue=request.queue, contains=(request.id,)
+            id=batch_id(request.queue, number),
+            queue=request.queue,
+            contains=(request.id,),
+            priority=request.priority,
         )
         await db(self.deps.storage.create_batch, batch)
         await self.log.status(

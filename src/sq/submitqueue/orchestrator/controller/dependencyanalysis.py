@@ -10,6 +10,7 @@ from sq.platform.messagequeue import Delivery
 from sq.platform.pipeline import StageContext
 from sq.platform.publish import unique_id
 from sq.submitqueue.core import messages as m
+from sq.submitqueue.core.speculation import priority
 from sq.submitqueue.entity.batch import DEPENDENCY_STATES, Batch, BatchState
 from sq.submitqueue.entity.conflict import dependency_ids
 from sq.submitqueue.entity.request import RequestState, is_request_halted
@@ -60,7 +61,9 @@ class DependencyAnalysisController:
         except Exception as exc:
             attribute(exc, batch_subject(batch.id))
             raise
-        dependencies = dependency_ids(conflicts)
+        dependencies, overtakes = priority.split_conflicts(
+            batch, dependency_ids(conflicts), in_flight
+        )
         for request_id in batch.contains:
             request = await db(storage.get_request, batch.queue, request_id)
             if request is None or is_request_halted(request.state):
@@ -73,7 +76,9 @@ class DependencyAnalysisController:
                     return None  # cancel won the race for the request
             elif request.state is not RequestState.BATCHED:
                 return None
-        created = await db(storage.transition_batch, batch, BatchState.CREATED, dependencies)
+        created = await db(
+            storage.transition_batch, batch, BatchState.CREATED, dependencies, overtakes
+        )
         await self._cancel_if_overtaken(created)
         return created
 

@@ -31,9 +31,10 @@ from sq.submitqueue.entity.batch import Batch, BatchID, BatchState, is_terminal
 from sq.submitqueue.entity.pathset import PathSet
 from sq.submitqueue.entity.proposal import Speculation
 from sq.submitqueue.entity.request import is_request_halted
+from sq.submitqueue.entity.snapshot import SpeculationSnapshot
 from sq.submitqueue.extension.speculator import SpeculatorError
 from sq.submitqueue.orchestrator.controller.common import Log, db, decode, load_batch
-from sq.submitqueue.orchestrator.controller.speculate_read import read_snapshot
+from sq.submitqueue.orchestrator.controller.speculate_read import Retry, read_snapshot
 from sq.submitqueue.orchestrator.controller.speculate_schedule import (
     Decision,
     RunSchedule,
@@ -80,7 +81,10 @@ class SpeculateController:
         self.schedule.ran(queue, now)
 
     async def _run(self, queue: str, trigger: BatchID, now: int) -> None:
-        snapshot, dirty = await db(read_snapshot, self.deps.storage, queue, now)
+        flaky_retries = self.deps.profiles.get(queue).flaky_retries
+        read = await db(read_snapshot, self.deps.storage, queue, now, flaky_retries)
+        snapshot, dirty = read.snapshot, read.dirty
+        await self._report_retries(read.retries, snapshot)
         current = {b.id: b for b in snapshot.in_flight}
         admitted = False
         for batch in snapshot.in_flight:
@@ -201,6 +205,30 @@ class SpeculateController:
                     event.kind.value,
                     occurrence=event.path_id,
                     metadata={"batch_id": batch.id, "path_id": event.path_id},
+                )
+
+    async def _report_retries(
+        self, retries: tuple[Retry, ...], snapshot: SpeculationSnapshot
+    ) -> None:
+        """Each flaky retry in the history of the head's requests, once per new attempt."""
+        for retry in retries:
+            batch = snapshot.batch(retry.head)
+            if batch is None:
+                continue
+            entry = retry.entry
+            meta = {
+                "batch_id": batch.id,
+                "path_id": entry.id,
+                "attempt": str(entry.attempt),
+                "retry": str(entry.retried),
+            }
+            for request_id in batch.contains:
+                await self.log.event(
+                    request_id,
+                    batch.queue,
+                    "build-retried",
+                    occurrence=f"{entry.id}/{entry.attempt}",
+                    metadata=meta,
                 )
 
     async def _publish(

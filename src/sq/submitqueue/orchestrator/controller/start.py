@@ -22,7 +22,11 @@ class StartController:
         profile = self.deps.profiles.get(land.queue)
         strategy = land.land_strategy.value if land.land_strategy else profile.strategy
         request = Request(
-            id=RequestID(land.id), queue=land.queue, uris=tuple(land.change.uris), strategy=strategy
+            id=RequestID(land.id),
+            queue=land.queue,
+            uris=tuple(land.change.uris),
+            strategy=strategy,
+            priority=land.priority,
         )
         await db(self.deps.storage.create_request, request)
         await self.log.status(land.id, land.queue, RequestState.STARTED.value, version=1)

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from sq.platform.errs import VersionMismatchError
-from sq.submitqueue.entity.batch import Batch, BatchID, BatchState, RequestID
+from sq.submitqueue.entity.batch import Batch, BatchID, BatchState, Priority, RequestID
 from sq.submitqueue.entity.build import Build, BuildID, BuildStatus
 from sq.submitqueue.entity.path import Assumption, PathDependency, PathID, SpeculationPath
 from sq.submitqueue.entity.pathset import PathEntry, PathSet, PathStatus
@@ -26,6 +26,8 @@ def batch_of(row: Any) -> Batch:
         dependencies=tuple(BatchID(x) for x in row.dependencies),
         state=BatchState(row.state),
         version=row.version,
+        priority=Priority(row.priority),
+        overtakes=tuple(BatchID(x) for x in row.overtakes),
     )
 
 
@@ -36,6 +38,7 @@ def _entry_json(entry: PathEntry) -> dict[str, Any]:
         "status": entry.status.value,
         "attempt": entry.attempt,
         "lost": entry.lost,
+        "retried": entry.retried,
         "version": entry.version,
         "created_at_ms": entry.created_at_ms,
         "updated_at_ms": entry.updated_at_ms,
@@ -50,6 +53,7 @@ def _entry(head: BatchID, raw: dict[str, Any]) -> PathEntry:
         status=PathStatus(raw["status"]),
         attempt=int(raw["attempt"]),
         lost=int(raw.get("lost", 0)),
+        retried=int(raw.get("retried", 0)),
         version=int(raw.get("version", 1)),
         created_at_ms=int(raw.get("created_at_ms", 0)),
         updated_at_ms=int(raw.get("updated_at_ms", 0)),
@@ -93,6 +97,8 @@ class BatchStore:
             dependencies=list(batch.dependencies),
             state=batch.state.value,
             version=batch.version,
+            priority=batch.priority.value,
+            overtakes=list(batch.overtakes),
         )
 
     def get_batch(self, queue: str, batch_id: str) -> Batch | None:
@@ -122,20 +128,33 @@ class BatchStore:
         return sorted((batch_of(r) for r in rows), key=lambda x: number_of(x.id))
 
     def transition_batch(
-        self, batch: Batch, state: BatchState, dependencies: tuple[BatchID, ...] | None = None
+        self,
+        batch: Batch,
+        state: BatchState,
+        dependencies: tuple[BatchID, ...] | None = None,
+        overtakes: tuple[BatchID, ...] | None = None,
     ) -> Batch:
-        """CAS the batch to `state` (and its dependencies, when given); returns the new value."""
+        """CAS the batch to `state` (and its dependencies and overtaken batches, when given);
+        returns the new value."""
         deps = batch.dependencies if dependencies is None else dependencies
+        ahead = batch.overtakes if overtakes is None else overtakes
         b = t.batch.c
         with self.engine.begin() as conn:
             done = conn.execute(
                 sa.update(t.batch)
                 .where(b.queue == batch.queue, b.id == batch.id, b.version == batch.version)
-                .values(state=state.value, dependencies=list(deps), version=batch.version + 1)
+                .values(
+                    state=state.value,
+                    dependencies=list(deps),
+                    overtakes=list(ahead),
+                    version=batch.version + 1,
+                )
             )
         if done.rowcount != 1:
             raise VersionMismatchError(f"batch {batch.id} changed under us")
-        return dataclasses.replace(batch, state=state, dependencies=deps, version=batch.version + 1)
+        return dataclasses.replace(
+            batch, state=state, dependencies=deps, overtakes=ahead, version=batch.version + 1
+        )
 
     def associate(self, queue: str, request_id: str, batch_id: str) -> None:
         insert_or_exists(

@@ -11,7 +11,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 
 from sq.platform.errs import VersionMismatchError
-from sq.submitqueue.entity.batch import RequestID
+from sq.submitqueue.entity.batch import Priority, RequestID
 from sq.submitqueue.entity.request import ChangedFile, ChangeInfo, Request, RequestState
 from sq.submitqueue.orchestrator.storage import tables as t
 
@@ -71,6 +71,7 @@ class RequestStore:
             strategy=request.strategy,
             state=request.state.value,
             version=request.version,
+            priority=request.priority.value,
         )
 
     def get_request(self, queue: str, request_id: str) -> Request | None:
@@ -88,6 +89,7 @@ class RequestStore:
             strategy=row.strategy,
             state=RequestState(row.state),
             version=row.version,
+            priority=Priority(row.priority),
         )
 
     def update_request(self, request: Request, state: RequestState) -> Request:

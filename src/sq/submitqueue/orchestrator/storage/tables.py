@@ -28,6 +28,7 @@ request = sa.Table(
     sa.Column("strategy", sa.String(64), nullable=False),
     sa.Column("state", sa.String(64), nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("priority", sa.String(16), nullable=False, server_default="normal"),
 )
 
 cancel_intent = sa.Table(
@@ -59,6 +60,8 @@ batch = sa.Table(
     sa.Column("dependencies", sa.JSON, nullable=False),
     sa.Column("state", sa.String(64), nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("priority", sa.String(16), nullable=False, server_default="normal"),
+    sa.Column("overtakes", sa.JSON, nullable=False, server_default="[]"),
     sa.Index(None, "queue", "state"),
 )
 

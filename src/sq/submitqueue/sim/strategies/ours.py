@@ -22,6 +22,7 @@ import dataclasses
 import enum
 from collections.abc import Sequence
 
+from sq.submitqueue.core.speculation import priority
 from sq.submitqueue.core.speculation.check import check_proposals
 from sq.submitqueue.core.speculation.dispatch import apply_proposals
 from sq.submitqueue.core.speculation.finalize import OutcomeKind, finalize
@@ -31,6 +32,7 @@ from sq.submitqueue.entity.batch import (
     Batch,
     BatchID,
     BatchState,
+    Priority,
     RequestID,
     batch_id,
     is_terminal,
@@ -80,18 +82,24 @@ class SpeculatorStrategy:
         speculator: SpeculatorKind = SpeculatorKind.VALUE,
         *,
         early_landing: bool = False,
+        flaky_retries: int = 0,
     ) -> None:
+        """`flaky_retries` is the queue's setting of that name: a failed build is built again
+        that many times before the failure counts (the workload's `flaky_rate` makes flakes)."""
         self.capacity = capacity
         self.scorer = scorer
         self.speculator = speculator
         self.early_landing = early_landing
+        self.flaky_retries = flaky_retries
         name = "ours" if scorer is ScorerKind.CONSTANT else f"ours+{scorer.value}"
         name = name if speculator is SpeculatorKind.VALUE else f"{name}-{speculator.value}"
-        self.name = f"{name}+early" if early_landing else name
+        name = f"{name}+early" if early_landing else name
+        self.name = f"{name}+retry{flaky_retries}" if flaky_retries else name
 
     def run(self, workload: Workload, ledger: Ledger) -> None:
         queue = _EngineQueue(workload, ledger, self.capacity, self.scorer, self.speculator)
         queue.early_landing = self.early_landing
+        queue.flaky_retries = self.flaky_retries
         queue.run()
 
 
@@ -137,6 +145,7 @@ class _EngineQueue:
         self.runs = 0
         self.early_landing = False
         self.outdated = 0
+        self.flaky_retries = 0
 
     def _speculator(self, kind: SpeculatorKind, scorer: Scorer, capacity: int) -> Speculator:
         if kind is SpeculatorKind.STANDARD:
@@ -196,9 +205,12 @@ class _EngineQueue:
         in_flight = [
             self.batches[b] for b in self.active if self.batches[b].state in DEPENDENCY_STATES
         ]
-        deps = dependency_ids(self.analyzer.analyze(candidate, in_flight))
+        if self.workload.changes[change].high:
+            candidate = dataclasses.replace(candidate, priority=Priority.HIGH)
+        conflicting = dependency_ids(self.analyzer.analyze(candidate, in_flight))
+        deps, overtakes = priority.split_conflicts(candidate, conflicting, in_flight)
         self.batches[bid] = dataclasses.replace(
-            candidate, dependencies=deps, state=BatchState.CREATED, version=2
+            candidate, dependencies=deps, overtakes=overtakes, state=BatchState.CREATED, version=2
         )
         self.active.append(bid)
 
@@ -232,7 +244,7 @@ class _EngineQueue:
         for outcome in done.committed:
             if outcome.kind is OutcomeKind.MERGE:
                 self._land(outcome.head, outcome.winner, now)
-                woke = True
+                woke = True  # landed, or outdated and back to speculating
             elif outcome.kind is OutcomeKind.FAIL:
                 self._conclude_failed(outcome.head, now)
         self.active = [b for b in self.active if not is_terminal(self.batches[b].state)]
@@ -258,7 +270,9 @@ class _EngineQueue:
             path_set = self.sets.get(batch.id)
             if path_set is None:
                 continue
-            path_set, changed = fold_path_set(path_set, self.builds, now)
+            path_set, changed = fold_path_set(
+                path_set, self.builds, now, flaky_retries=self.flaky_retries
+            )
             if changed:
                 dirty.add(batch.id)
             sets.append(path_set)
@@ -338,14 +352,13 @@ class _EngineQueue:
         self._record(head, succeeded=True, now=now)
 
     def _outdated(self, head: BatchID, build_id: int) -> bool:
-        """A change conflicting with the head landed after the build started, not in it."""
+        """Runway's exact-tree check: a conflicting change landed since the build's master that
+        the build did not include (an early landing or a priority batch overtook this one)."""
         build = self.ledger.builds[build_id]
-        near = self.workload.neighbors(self.change_of[head])
-        included = set(build.included)
+        near = self.workload.neighbors(self.change_of[head]) - set(build.included)
         return any(
-            c in near and c not in included
+            not near.isdisjoint(landing.changes)
             for landing in self.ledger.landings[build.master_landings :]
-            for c in landing.changes
         )
 
     def _conclude_failed(self, head: BatchID, now: int) -> None:

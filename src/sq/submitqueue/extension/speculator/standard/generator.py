@@ -49,9 +49,15 @@ class _HeadStream:
     the variables, which are sorted cheapest-first on the first advance."""
 
     def __init__(
-        self, head: BatchID, base: list[PathDependency], variables: list[_Variable], best: float
+        self,
+        head: BatchID,
+        base: list[PathDependency],
+        variables: list[_Variable],
+        best: float,
+        lane: int = 1,
     ) -> None:
         self.head = head
+        self.lane = lane  # every path of a lower lane (a high-priority head) ranks first
         self.best_score = best
         self._base = base
         self._variables = variables
@@ -100,12 +106,13 @@ class _HeadStream:
 
 
 class CandidateStream(Iterator[CandidatePath]):
-    """Candidates of every head, best first: higher score, then fewer flips, then head id."""
+    """Candidates of every head, best first: high-priority heads' paths, then higher score, then
+    fewer flips, then head id."""
 
     def __init__(self, streams: list[_HeadStream]) -> None:
         self._streams = streams
-        self._heap: list[tuple[float, int, BatchID, int, Flips]] = [
-            (-s.best_score, 0, s.head, i, ()) for i, s in enumerate(streams)
+        self._heap: list[tuple[int, float, int, BatchID, int, Flips]] = [
+            (s.lane, -s.best_score, 0, s.head, i, ()) for i, s in enumerate(streams)
         ]
         heapq.heapify(self._heap)
 
@@ -117,11 +124,11 @@ class CandidateStream(Iterator[CandidatePath]):
     def __next__(self) -> CandidatePath:
         if not self._heap:
             raise StopIteration
-        negative_score, _, head, index, flips = heapq.heappop(self._heap)
+        lane, negative_score, _, head, index, flips = heapq.heappop(self._heap)
         stream = self._streams[index]
         following = stream.advance()
         if following is not None:
-            item = (-stream.score(following), len(following), head, index, following)
+            item = (lane, -stream.score(following), len(following), head, index, following)
             heapq.heappush(self._heap, item)
         return CandidatePath(path=stream.build(flips), ranking_score=-negative_score)
 
@@ -193,7 +200,7 @@ def head_stream_of(
         base.append(PathDependency(batch=dep, assumption=preferred))
         best += _ln(preferred_p)
         variables.append(_Variable(i, _ln(opposite_p) - _ln(preferred_p)))
-    return _HeadStream(head.id, base, variables, best)
+    return _HeadStream(head.id, base, variables, best, head.lane)
 
 
 HeadStream = _HeadStream

@@ -131,7 +131,8 @@ class ValueSpeculator:
                 threshold=settings.threshold,
                 limit=settings.max_paths_per_head,
             )
-        wanted.sort(key=lambda v: (-v.density, v.path.head, v.rank))
+        lanes = {h.id: h.lane for h in heads}  # high-priority heads' paths first
+        wanted.sort(key=lambda v: (lanes[v.path.head], -v.density, v.path.head, v.rank))
         free = free_slots(settings.budget, snapshot.path_sets)
         proposals = [
             Speculation(path=v.path, action=PathAction.BUILD, ranking_score=v.density)
@@ -139,7 +140,13 @@ class ValueSpeculator:
         ]
         running = rank.running_builds(snapshot, live_p, multiplier, self._remaining_share(costs))
         for candidate, victim in zip(wanted[free:], running, strict=False):
-            if candidate.density <= settings.hysteresis * victim.density:
+            # A high head's path preempts a normal head's build whatever their values; a build of
+            # a high head is never preempted for a normal one; within a lane, value decides.
+            lane, victim_lane = lanes[candidate.path.head], lanes[victim.entry.path.head]
+            jumps = lane < victim_lane
+            if not jumps and (
+                lane > victim_lane or candidate.density <= settings.hysteresis * victim.density
+            ):
                 break
             proposals.append(
                 Speculation(
