@@ -58,8 +58,8 @@ class Host:
         topic = hook_topic_name(SOURCE)
         return await publish_hook(self.h.queue, event, topic=topic, message_id=message_id)
 
-    async def settle(self, seconds: float = 0.0) -> None:
-        await self.h.settle()
+    async def settle(self, seconds: float = 0.0, dead_letters: int = 0) -> None:
+        await self.h.settle(dead_letters)
         if seconds:
             await self.h.advance(seconds)
 
@@ -132,7 +132,7 @@ async def test_a_wrong_secret_is_detected_recorded_and_replayed_after_the_fix(ho
     host.receiver.secret = "a different secret"
     lost = event("q/42")
     await host.publish(lost)
-    await host.settle()
+    await host.settle(dead_letters=1)  # refused with 401: recorded undeliverable
 
     assert [(p.event_id, p.signed, p.status) for p in host.receiver.posts] == [
         (lost.id, False, 401)
@@ -176,7 +176,7 @@ async def cli(*args: str, exit_code: int = 0) -> str:
 async def test_a_malformed_event_is_dead_lettered_and_cannot_be_replayed(host: Host) -> None:
     topic = hook_topic_name(SOURCE)
     await host.h.queue.publish(topic, "k", "bad-1", {"id": "", "source": SOURCE, "type": "x"})
-    await host.settle()
+    await host.settle(dead_letters=1)
     assert host.receiver.posts == []
     (record,) = host.store.undeliverable()
     assert (record.event_id, record.message_id, record.source) == ("bad-1", "bad-1", "")
