@@ -12,7 +12,7 @@ from speculation_helpers import F, S, TableScorer, batch, entry, path, pset, sho
 from sq.submitqueue.core.speculation.check import check_proposals
 from sq.submitqueue.entity.proposal import PathAction, Speculation
 from sq.submitqueue.entity.snapshot import SpeculationSnapshot
-from sq.submitqueue.extension.speculator.value import ValueSettings, ValueSpeculator
+from sq.submitqueue.extension.speculator.value import ValueSettings, ValueSpeculator, rank
 
 
 def speculate(
@@ -107,3 +107,14 @@ def test_a_doubtful_head_others_wait_on_is_built_first() -> None:
     scores = {"q/A": 0.3, "q/B": 0.9, "q/X": 0.9}
     speculator = ValueSpeculator(TableScorer(scores), ValueSettings(budget=1, threshold=0.1))
     assert described(speculator.speculate(s)) == ["build q/A[]"]
+
+
+def test_what_waits_on_several_heads_is_split_among_them() -> None:
+    # C waits on A and B; D waits on C. C is worth 1 + D = 2, half of it to each of A and B.
+    heads = [
+        batch("q/A"),
+        batch("q/B"),
+        batch("q/C", deps=("q/A", "q/B")),
+        batch("q/D", deps=("q/C",)),
+    ]
+    assert rank.dependent_weights(heads) == {"q/A": 2.0, "q/B": 2.0, "q/C": 2.0, "q/D": 1.0}
