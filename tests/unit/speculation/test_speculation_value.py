@@ -109,12 +109,12 @@ def test_a_doubtful_head_others_wait_on_is_built_first() -> None:
     assert described(speculator.speculate(s)) == ["build q/A[]"]
 
 
-def test_what_waits_on_several_heads_is_split_among_them() -> None:
-    # C waits on A and B; D waits on C. C is worth 1 + D = 2, half of it to each of A and B.
+def test_everything_that_waits_on_a_head_counts_directly_or_not() -> None:
+    # C waits on A and B; D waits on C. A and B each have C and D behind them.
     heads = [
         batch("q/A"),
         batch("q/B"),
         batch("q/C", deps=("q/A", "q/B")),
         batch("q/D", deps=("q/C",)),
     ]
-    assert rank.dependent_weights(heads) == {"q/A": 2.0, "q/B": 2.0, "q/C": 2.0, "q/D": 1.0}
+    assert rank.dependent_weights(heads) == {"q/A": 3, "q/B": 3, "q/C": 2, "q/D": 1}

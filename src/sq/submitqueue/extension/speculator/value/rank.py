@@ -50,28 +50,22 @@ class Running:
     elapsed: float  # how long it has run, in the cost's unit (0 without a clock)
 
 
-def dependent_weights(heads: Sequence[Batch]) -> dict[BatchID, float]:
-    """1 + each head's share of what waits on it, directly or through other heads.
-
-    A head that waits on n heads is unblocked only once all n are settled, so each of them is
-    credited 1/n of it (itself and its own share of what waits behind it): every waiting head is
-    counted once in total, split among its blockers, instead of in full by every head up its
-    chains (which, with q = 0.03 and hundreds in flight, made the oldest heads worth nearly the
-    whole queue each and flooded CI with their hedges).
-    """
+def dependent_weights(heads: Sequence[Batch]) -> dict[BatchID, int]:
+    """1 + how many heads wait on each head, directly or through other heads."""
     index = {h.id: i for i, h in enumerate(heads)}
     dependents: list[list[int]] = [[] for _ in heads]
-    blockers = [0] * len(heads)
     for i, head in enumerate(heads):
         for dep in head.dependencies:
             j = index.get(dep)
             if j is not None and j != i:
                 dependents[j].append(i)
-                blockers[i] += 1
-    weight = [1.0] * len(heads)
+    below = [0] * len(heads)
     for j in _dependents_first(dependents):
-        weight[j] = 1.0 + sum(weight[i] / blockers[i] for i in dependents[j])
-    return {h.id: weight[i] for i, h in enumerate(heads)}
+        mask = 0
+        for i in dependents[j]:
+            mask |= (1 << i) | below[i]
+        below[j] = mask
+    return {h.id: 1 + below[i].bit_count() for i, h in enumerate(heads)}
 
 
 def _dependents_first(dependents: list[list[int]]) -> list[int]:
