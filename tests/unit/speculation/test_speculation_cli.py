@@ -127,6 +127,9 @@ BAD_INPUTS = {
         **E1_INPUT,
         "path_sets": [{"head": "A", "paths": [{"id": "abc", "status": "building"}]}],
     },
+    "unknown speculator": {**E1_INPUT, "speculator": "psychic"},
+    "threshold for standard": {**E1_INPUT, "speculation_threshold": 1.0},
+    "hysteresis below one": {**E1_INPUT, "speculator": "value", "speculation_hysteresis": 0.5},
     "assumptions mismatch": {
         **E1_INPUT,
         "path_sets": [
@@ -153,3 +156,47 @@ def test_malformed_input_exits_2_with_one_line(payload):
     lines = result.stderr.splitlines()
     assert len(lines) == 1
     assert lines[0].startswith("error: ")
+
+
+HEDGES_INPUT = {**E1_INPUT, "budget": 6}
+
+
+def planned(result):
+    assert result.exit_code == 0, result.output
+    return [
+        (a["action"], a["head"], a["assumptions"]) for a in json.loads(result.stdout)["actions"]
+    ]
+
+
+def test_the_value_speculator_funds_no_low_value_hedge_the_standard_one_does():
+    standard = planned(run(HEDGES_INPUT))
+    value = planned(run({**HEDGES_INPUT, "speculator": "value"}))
+    assert ("build", "B", [["A", "fails"]]) in standard
+    assert len(standard) == 6
+    # Each head's most likely future only: every hedge is worth less than the threshold of 3.
+    assert sorted(value) == sorted(standard[:4])
+
+
+def test_plan_takes_the_configured_queues_speculator(tmp_path):
+    config = tmp_path / "sq.yaml"
+    config.write_text(
+        "submitqueue:\n  queues:\n    - {name: main, speculator: value, build_budget: 6}\n"
+        "    - {name: parity, speculator: standard, build_budget: 6}\n"
+    )
+    payload = {k: v for k, v in E1_INPUT.items() if k != "budget"}
+
+    def plan_for(queue):
+        args = ["speculate", "plan", "--config", str(config), "--queue", queue]
+        return planned(CliRunner().invoke(cli, args, input=json.dumps(payload)))
+
+    assert plan_for("main") == planned(run({**HEDGES_INPUT, "speculator": "value"}))
+    assert plan_for("parity") == planned(run(HEDGES_INPUT))
+
+
+def test_plan_for_an_unknown_queue_exits_2(tmp_path):
+    config = tmp_path / "sq.yaml"
+    config.write_text("submitqueue:\n  queues:\n    - {name: main}\n")
+    args = ["speculate", "plan", "--config", str(config), "--queue", "ghost"]
+    result = CliRunner().invoke(cli, args, input=json.dumps(E1_INPUT))
+    assert result.exit_code == 2
+    assert "ghost" in result.stderr

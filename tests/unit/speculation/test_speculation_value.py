@@ -1,7 +1,8 @@
 """The value speculator on small queues whose values are computed by hand (doc/speculation.md).
 
 Unless a test says otherwise every change lands with 0.9, builds cost the same, the threshold is
-0.1 and the hysteresis 3. A head's weight is 1 + the heads waiting on it, directly or not.
+0.1 and the hysteresis 3. A head's worth is P(it lands) + the heads waiting on it, directly or
+not (a build of its right future lands it or lets them move on without it).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from speculation_helpers import F, S, TableScorer, batch, entry, path, pset, sho
 from sq.submitqueue.core.speculation.check import check_proposals
 from sq.submitqueue.entity.proposal import PathAction, Speculation
 from sq.submitqueue.entity.snapshot import SpeculationSnapshot
-from sq.submitqueue.extension.speculator.value import ValueSettings, ValueSpeculator
+from sq.submitqueue.extension.speculator.value import ValueSettings, ValueSpeculator, rank
 
 
 def speculate(
@@ -33,7 +34,7 @@ def described(proposals: list[Speculation]) -> list[str]:
 
 
 def test_a_low_value_hedge_is_not_funded_though_slots_are_free() -> None:
-    # A[]: 1 x 0.9 x 2 = 1.8; B[A=s]: 0.9 x 0.9 = 0.81; B[A=f]: 0.1 x 0.9 = 0.09 < 0.1.
+    # A[]: 1 x (0.9 + 1) = 1.9; B[A=s]: 0.9 x 0.9 = 0.81; B[A=f]: 0.1 x 0.9 = 0.09 < 0.1.
     s = snap(batch("q/A"), batch("q/B", deps=("q/A",)))
     assert described(speculate(s)) == ["build q/A[]", "build q/B[q/A=s]"]
     assert described(speculate(s, threshold=0.05)) == [
@@ -50,7 +51,7 @@ def test_a_head_is_never_starved_of_its_best_path() -> None:
 
 
 def test_a_hedge_is_worth_what_waits_behind_its_head() -> None:
-    # A <- B <- C <- D. B[A=f] is worth 0.1 x 0.9 x 3 = 0.27 (C and D wait on B); D[C=f] 0.09.
+    # A <- B <- C <- D. B[A=f] is worth 0.1 x (0.9 + 2) = 0.29 (C and D wait on B); D[C=f] 0.09.
     s = snap(
         batch("q/A"),
         batch("q/B", deps=("q/A",)),
@@ -77,7 +78,7 @@ def test_a_failed_build_moves_the_dependents_to_the_future_without_it() -> None:
 
 
 def test_a_running_low_value_build_is_preempted_for_a_better_candidate() -> None:
-    # Budget full: A[] (1.8) and B's hedge B[A=f] (0.09). C[] arrives worth 0.9 > 3 x 0.09.
+    # Budget full: A[] (1.9) and B's hedge B[A=f] (0.09). C[] arrives worth 0.9 > 3 x 0.09.
     running = (
         pset("q/A", entry(path("q/A"), "building")),
         pset("q/B", entry(path("q/B", ("q/A", F)), "building")),
@@ -97,3 +98,23 @@ def test_a_preempted_path_may_be_built_again() -> None:
     s = snap(batch("q/A"), sets=(pset("q/A", entry(path("q/A"), "cancelled")),))
     (again,) = speculate(s)
     assert (again.action, short(again.path)) == (PathAction.BUILD, "q/A[]")
+
+
+def test_a_doubtful_head_others_wait_on_is_built_first() -> None:
+    # A is likely bad (0.3) and B waits on it; X is independent. A's build settles B's future
+    # whether A passes or fails: worth 0.3 + 1 = 1.3 against X's 0.9 (and B[A=f] 0.7 x 0.9).
+    s = snap(batch("q/A"), batch("q/B", deps=("q/A",)), batch("q/X"))
+    scores = {"q/A": 0.3, "q/B": 0.9, "q/X": 0.9}
+    speculator = ValueSpeculator(TableScorer(scores), ValueSettings(budget=1, threshold=0.1))
+    assert described(speculator.speculate(s)) == ["build q/A[]"]
+
+
+def test_everything_that_waits_on_a_head_counts_directly_or_not() -> None:
+    # C waits on A and B; D waits on C. A and B each have C and D behind them.
+    heads = [
+        batch("q/A"),
+        batch("q/B"),
+        batch("q/C", deps=("q/A", "q/B")),
+        batch("q/D", deps=("q/C",)),
+    ]
+    assert rank.dependent_weights(heads) == {"q/A": 3, "q/B": 3, "q/C": 2, "q/D": 1}

@@ -1,7 +1,9 @@
 """`sq speculate plan`: what one speculate run would do to a snapshot given as plain data.
 
 The run is mirrored without storage: admit `created` batches, finalize (every outcome commits),
-ask the standard Speculator with the given probabilities, check its proposals. The actions are
+ask the Speculator the input names (`speculator`: standard, the default, or value with its
+optional `speculation_threshold` and `speculation_hysteresis`) with the given probabilities,
+check its proposals. The actions are
 the controller's cancellations (paths newly marked `cancelling`) followed by the accepted
 proposals, in the order proposed. Verdicts (merge, fail) are not actions and are not reported.
 """
@@ -14,14 +16,21 @@ from typing import Any
 
 from sq.submitqueue.core.speculation.check import check_proposals
 from sq.submitqueue.core.speculation.finalize import finalize
-from sq.submitqueue.core.speculation.plan_input import PlanInputError, parse_plan_input
+from sq.submitqueue.core.speculation.plan_input import (
+    PlanInput,
+    PlanInputError,
+    SpeculatorChoice,
+    parse_plan_input,
+)
 from sq.submitqueue.entity.batch import Batch, BatchID, BatchState
 from sq.submitqueue.entity.path import Assumption, SpeculationPath
 from sq.submitqueue.entity.pathset import PathStatus
 from sq.submitqueue.entity.proposal import PathAction
 from sq.submitqueue.entity.snapshot import SpeculationSnapshot
+from sq.submitqueue.extension.speculator import Speculator
 from sq.submitqueue.extension.speculator.standard import StandardSpeculator
 from sq.submitqueue.extension.speculator.standard.generator import RESOLVED_ASSUMPTION
+from sq.submitqueue.extension.speculator.value import ValueSettings, ValueSpeculator
 
 __all__ = ["PlanInputError", "plan"]
 
@@ -61,16 +70,29 @@ def plan(snapshot: dict[str, Any]) -> dict[str, Any]:
                 actions.append(_action(PathAction.CANCEL, entry.path, score))
 
     if done.open_heads:
-        speculator = StandardSpeculator(
-            scorer, given.budget, default_probability=given.default_probability
-        )
-        proposals = speculator.speculate(done.snapshot)
+        proposals = _speculator(given, scorer).speculate(done.snapshot)
         for proposal in check_proposals(done.snapshot, proposals).accepted:
             ranked = proposal.ranking_score
             if ranked is None:
                 ranked = _log_probability(proposal.path, done.snapshot, scorer)
             actions.append(_action(proposal.action, proposal.path, ranked))
     return {"actions": actions}
+
+
+def _speculator(given: PlanInput, scorer: _GivenScorer) -> Speculator:
+    tuning = given.tuning
+    if tuning.speculator is SpeculatorChoice.STANDARD:
+        return StandardSpeculator(
+            scorer, given.budget, default_probability=given.default_probability
+        )
+    defaults = ValueSettings()
+    settings = ValueSettings(
+        budget=given.budget,
+        threshold=defaults.threshold if tuning.threshold is None else tuning.threshold,
+        hysteresis=defaults.hysteresis if tuning.hysteresis is None else tuning.hysteresis,
+        default_probability=given.default_probability,
+    )
+    return ValueSpeculator(scorer, settings)
 
 
 def _action(action: PathAction, path: SpeculationPath, score: float) -> dict[str, Any]:

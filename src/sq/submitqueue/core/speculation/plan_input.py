@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import itertools
 import math
 from collections.abc import Mapping
@@ -22,12 +23,27 @@ class PlanInputError(ValueError):
     """The snapshot given to `plan` is malformed; the message is one line."""
 
 
+class SpeculatorChoice(enum.StrEnum):
+    STANDARD = "standard"
+    VALUE = "value"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SpeculatorTuning:
+    """Which Speculator a plan asks, and the value speculator's knobs (None: its defaults)."""
+
+    speculator: SpeculatorChoice = SpeculatorChoice.STANDARD
+    threshold: float | None = None
+    hysteresis: float | None = None
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PlanInput:
     snapshot: SpeculationSnapshot
     budget: int
     default_probability: float
     probabilities: Mapping[BatchID, float | None]
+    tuning: SpeculatorTuning = SpeculatorTuning()
 
 
 def _field(obj: Mapping[str, Any], key: str, where: str) -> Any:
@@ -77,7 +93,35 @@ def parse_plan_input(raw: Any) -> PlanInput:
     path_sets = _path_sets(_list(top.get("path_sets", []), "path_sets"), by_id)
     snapshot = SpeculationSnapshot(batches=tuple(batches), path_sets=path_sets)
     return PlanInput(
-        snapshot=snapshot, budget=budget, default_probability=default, probabilities=probabilities
+        snapshot=snapshot,
+        budget=budget,
+        default_probability=default,
+        probabilities=probabilities,
+        tuning=_tuning(top),
+    )
+
+
+def _tuning(top: Mapping[str, Any]) -> SpeculatorTuning:
+    raw = top.get("speculator", SpeculatorChoice.STANDARD.value)
+    try:
+        speculator = SpeculatorChoice(raw)
+    except ValueError:
+        raise PlanInputError(f"speculator: expected 'standard' or 'value', got {raw!r}") from None
+    knobs: dict[str, float | None] = {}
+    for key, low in (("speculation_threshold", 0.0), ("speculation_hysteresis", 1.0)):
+        value = top.get(key)
+        if value is not None:
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise PlanInputError(f"{key}: expected a number")
+            if not (math.isfinite(value) and value >= low):
+                raise PlanInputError(f"{key}: must be at least {low:g}, got {value!r}")
+            if speculator is not SpeculatorChoice.VALUE:
+                raise PlanInputError(f"{key}: applies only to speculator 'value'")
+        knobs[key] = None if value is None else float(value)
+    return SpeculatorTuning(
+        speculator=speculator,
+        threshold=knobs["speculation_threshold"],
+        hysteresis=knobs["speculation_hysteresis"],
     )
 
 

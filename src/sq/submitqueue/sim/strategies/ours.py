@@ -296,12 +296,14 @@ class _EngineQueue:
             path_set = self.sets.get(bid)
             if path_set is None or self.batches[bid].state is not BatchState.SPECULATING:
                 continue
+            started = False
             for entry in path_set.paths:
                 if entry.status is not PathStatus.PENDING:
                     continue
                 attempt = entry.execution
                 if attempt in self.builds:
                     continue
+                started = True
                 base = tuple(self.change_of[d] for d in entry.path.base())
                 included = (*base, self.change_of[bid])
                 build_id = start_build(self.workload, self.ledger, self.events, included, now)
@@ -314,6 +316,10 @@ class _EngineQueue:
                     attempt=entry.attempt,
                     status=BuildStatus.RUNNING,
                 )
+            if started:
+                # What the next speculate run would fold, stamped with the build's real start
+                # (the next run may be minutes away): a preemption weighs how long it has run.
+                self.sets[bid], _ = fold_path_set(path_set, self.builds, now)
 
     def _stop_cancelling(self, now: int) -> bool:
         """The poll loop: stop the build of every `cancelling` path; whether any was stopped."""

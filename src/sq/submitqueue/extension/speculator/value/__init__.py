@@ -98,8 +98,12 @@ class ValueSpeculator:
                     )
         costs = {h.id: self._head_cost(h) for h in heads}
         typical = sum(costs.values()) / len(costs)
+        share = {h.id: costs[h.id] / typical for h in heads}
         weights = rank.dependent_weights(heads)
-        multiplier = {h.id: p[h.id] * weights[h.id] * typical / costs[h.id] for h in heads}
+        # A build of a head's right future resolves the head either way: it lands the head (worth
+        # 1 with P(h lands)), or proves it bad so that the heads waiting on it move on to the
+        # futures without it (worth them whether it lands or not).
+        worth = {h.id: p[h.id] + weights[h.id] - 1 for h in heads}
 
         wanted: list[rank.Valued] = []
         live_p: dict[PathID, float] = {}
@@ -119,13 +123,14 @@ class ValueSpeculator:
             if (
                 live > 0.0
                 and rest <= settings.hysteresis * live
-                and rest * multiplier[head.id] < settings.threshold
+                and rest * worth[head.id] / share[head.id] < settings.threshold
             ):
                 continue
             wanted += rank.candidates(
                 path_set,
                 rank.head_stream(head, snapshot, p),
-                multiplier[head.id],
+                worth[head.id],
+                share[head.id],
                 live_probability=live,
                 margin=settings.hysteresis,
                 threshold=settings.threshold,
@@ -138,22 +143,57 @@ class ValueSpeculator:
             Speculation(path=v.path, action=PathAction.BUILD, ranking_score=v.density)
             for v in wanted[:free]
         ]
-        running = rank.running_builds(snapshot, live_p, multiplier, self._remaining_share(costs))
-        for candidate, victim in zip(wanted[free:], running, strict=False):
-            # A high head's path preempts a normal head's build whatever their values; a build of
-            # a high head is never preempted for a normal one; within a lane, value decides.
-            lane, victim_lane = lanes[candidate.path.head], lanes[victim.entry.path.head]
-            jumps = lane < victim_lane
-            if not jumps and (
-                lane > victim_lane or candidate.density <= settings.hysteresis * victim.density
-            ):
-                break
-            proposals.append(
-                Speculation(
-                    path=victim.entry.path, action=PathAction.CANCEL, ranking_score=victim.density
-                )
+        if len(wanted) > free:
+            proposals += self._preemptions(
+                snapshot, wanted[free:], live_p, worth, share, typical, lanes
             )
         return proposals
+
+    def _preemptions(
+        self,
+        snapshot: SpeculationSnapshot,
+        unfunded: list[rank.Valued],
+        live_p: dict[PathID, float],
+        worth: dict[BatchID, float],
+        share: dict[BatchID, float],
+        typical: float,
+        lanes: dict[BatchID, int],
+    ) -> list[Speculation]:
+        """Cancel proposals for running builds that the best unfunded candidates should displace.
+
+        Lanes first: a high head's path displaces a normal head's build whatever their values,
+        and a high head's build is never displaced for a normal one; within a lane, value decides.
+
+        Without a clock: a candidate displaces the least dense running build when it is
+        `hysteresis` times denser. With one, what a preemption trades is delay: the candidate
+        starts now instead of when the k-th live build ends (k its place among the unfunded),
+        and the victim's head starts over, losing the time its build ran plus that same wait.
+        So a candidate displaces a victim only when value x wait exceeds `hysteresis` times the
+        victim's value x (elapsed + wait): at scale, where a slot frees every few seconds, a
+        build that has run for minutes is not thrown away to save a candidate seconds.
+        """
+        remaining, elapsed = self._progress(share, typical)
+        running = rank.running_builds(snapshot, live_p, worth, remaining, elapsed)
+        h = self.settings.hysteresis
+        clocked = elapsed is not _NOT_STARTED
+        ends = rank.slot_waits(snapshot, remaining) if clocked else []
+        if clocked:
+            running.sort(key=lambda r: (r.value * (r.elapsed + 1.0), r.entry.id))
+        running.sort(key=lambda r: -lanes.get(r.entry.path.head, 0))  # stable: lowest lane first
+        out: list[Speculation] = []
+        for k, (candidate, victim) in enumerate(zip(unfunded, running, strict=False)):
+            lane = lanes.get(candidate.path.head, 0)
+            victim_lane = lanes.get(victim.entry.path.head, 0)
+            if lane > victim_lane:
+                break
+            if lane == victim_lane:
+                if not clocked and candidate.density <= h * victim.density:
+                    break
+                wait = ends[k] if k < len(ends) else 1.0
+                if clocked and candidate.value * wait <= h * victim.value * (victim.elapsed + wait):
+                    break
+            out.append(_cancel(victim))
+        return out
 
     @staticmethod
     def _holds_likely_pass(
@@ -177,19 +217,33 @@ class ValueSpeculator:
             return 1.0
         return max(self._cost(head), 1e-9)
 
-    def _remaining_share(
-        self, costs: dict[BatchID, float]
-    ) -> Callable[[BatchID, PathEntry], float]:
-        typical = sum(costs.values()) / len(costs)
+    def _progress(
+        self, share: dict[BatchID, float], typical: float
+    ) -> tuple[Callable[[BatchID, PathEntry], float], Callable[[PathEntry], float]]:
+        """Per live build: the share of a typical build it still has to run, and has run."""
         if self._clock is None or self._cost is None:
-            return lambda head, entry: costs[head] / typical
+            return (lambda head, entry: share[head]), _NOT_STARTED
         now = self._clock()
 
-        def share(head: BatchID, entry: PathEntry) -> float:
+        def ran(entry: PathEntry) -> float:
             if entry.status is not PathStatus.BUILDING:
-                return costs[head] / typical
-            elapsed = max(0, now - entry.updated_at_ms)
-            cost = costs[head]
-            return max(cost - elapsed, rank.MIN_REMAINING_SHARE * cost) / typical
+                return 0.0
+            return max(0, now - entry.updated_at_ms) / typical
 
-        return share
+        def remaining(head: BatchID, entry: PathEntry) -> float:
+            return max(share[head] - ran(entry), rank.MIN_REMAINING_SHARE * share[head])
+
+        return remaining, ran
+
+
+def _not_started(entry: PathEntry) -> float:
+    return 0.0
+
+
+_NOT_STARTED = _not_started
+
+
+def _cancel(victim: rank.Running) -> Speculation:
+    return Speculation(
+        path=victim.entry.path, action=PathAction.CANCEL, ranking_score=victim.density
+    )

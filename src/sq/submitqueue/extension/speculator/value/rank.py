@@ -35,6 +35,7 @@ MIN_REMAINING_SHARE = 0.05
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Valued:
     path: SpeculationPath
+    value: float
     density: float
     first: bool  # a head's best path, likelier than all its live builds: exempt from the threshold
     rank: int  # its place in its head's enumeration: a deterministic tie-break
@@ -43,7 +44,9 @@ class Valued:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Running:
     entry: PathEntry
-    density: float
+    value: float
+    density: float  # value per remaining build time
+    elapsed: float  # how long it has run, in the cost's unit (0 without a clock)
 
 
 def dependent_weights(heads: Sequence[Batch]) -> dict[BatchID, int]:
@@ -111,7 +114,8 @@ def path_probability(
 def candidates(
     path_set: PathSet | None,
     stream: HeadStream,
-    multiplier: float,
+    worth: float,
+    cost_share: float,
     *,
     live_probability: float,
     margin: float,
@@ -135,11 +139,12 @@ def candidates(
         status = stored.get(path.dependencies)
         if status is None or status is PathStatus.CANCELLED:
             probability = math.exp(stream.score(flips))
-            density = probability * multiplier
+            value = probability * worth
+            density = value / cost_share
             first = not out and probability > margin * live_probability
             if probability <= 0.0 or (not first and density < threshold):
                 break
-            out.append(Valued(path=path, density=density, first=first, rank=len(out)))
+            out.append(Valued(path=path, value=value, density=density, first=first, rank=len(out)))
         flips = stream.advance()
     return out
 
@@ -147,10 +152,12 @@ def candidates(
 def running_builds(
     snapshot: SpeculationSnapshot,
     live_p: Mapping[PathID, float],
-    multiplier: Mapping[BatchID, float],
+    worth: Mapping[BatchID, float],
     remaining_share: Callable[[BatchID, PathEntry], float],
+    elapsed_share: Callable[[PathEntry], float],
 ) -> list[Running]:
-    """Live builds of speculating heads, lowest density (value per remaining time) first."""
+    """Preemptible live builds of speculating heads, lowest density (value per remaining time)
+    first."""
     out: list[Running] = []
     for path_set in snapshot.path_sets:
         if snapshot.state_of(path_set.head) is not BatchState.SPECULATING:
@@ -158,8 +165,27 @@ def running_builds(
         for entry in path_set.paths:
             if entry.status not in LIVE_STATUSES or entry.attempt >= LAST_PREEMPTIBLE_ATTEMPT:
                 continue
-            value = live_p[entry.id] * multiplier[path_set.head]
+            value = live_p[entry.id] * worth[path_set.head]
             share = max(remaining_share(path_set.head, entry), MIN_REMAINING_SHARE)
-            out.append(Running(entry=entry, density=value / share))
+            out.append(
+                Running(
+                    entry=entry, value=value, density=value / share, elapsed=elapsed_share(entry)
+                )
+            )
     out.sort(key=lambda r: (r.density, r.entry.id))
     return out
+
+
+def slot_waits(
+    snapshot: SpeculationSnapshot, remaining_share: Callable[[BatchID, PathEntry], float]
+) -> list[float]:
+    """When the live builds will end and free their slots, soonest first (in cost shares)."""
+    ends = [
+        max(remaining_share(path_set.head, entry), MIN_REMAINING_SHARE)
+        for path_set in snapshot.path_sets
+        if snapshot.state_of(path_set.head) is BatchState.SPECULATING
+        for entry in path_set.paths
+        if entry.status in LIVE_STATUSES
+    ]
+    ends.sort()
+    return ends
