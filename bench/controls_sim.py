@@ -13,10 +13,10 @@ import argparse
 import dataclasses
 import statistics
 
-from sq.submitqueue.sim.ledger import Ledger
-from sq.submitqueue.sim.metrics import measure, verify
-from sq.submitqueue.sim.runner import make_strategy, run_scenario, small_team_scenario
-from sq.submitqueue.sim.workload import MINUTE_MS, Workload, generate
+from sq.sim.ledger import Ledger
+from sq.sim.metrics import measure, verify
+from sq.sim.runner import make_strategy, run_scenario, small_team_scenario
+from sq.sim.workload import MINUTE_MS, Workload, generate
 
 
 def _median_minutes(w: Workload, ledger: Ledger, *, high: bool) -> float:

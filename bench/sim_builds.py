@@ -16,15 +16,15 @@ import argparse
 import collections
 import time
 
+from sq.sim.ledger import BuildRecord, Ledger
+from sq.sim.metrics import measure
+from sq.sim.runner import make_strategy, paper_scenario
+from sq.sim.strategies import ours
+from sq.sim.workload import Workload, generate
 from sq.submitqueue.entity.path import PathID
 from sq.submitqueue.entity.proposal import PathAction, Speculation
 from sq.submitqueue.entity.snapshot import SpeculationSnapshot
 from sq.submitqueue.extension.speculator.value import ValueSpeculator
-from sq.submitqueue.sim.ledger import BuildRecord, Ledger
-from sq.submitqueue.sim.metrics import measure
-from sq.submitqueue.sim.runner import make_strategy, paper_scenario
-from sq.submitqueue.sim.strategies import ours
-from sq.submitqueue.sim.workload import Workload, generate
 
 
 def main() -> None:

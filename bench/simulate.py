@@ -18,15 +18,15 @@ import time
 from pathlib import Path
 
 from benchargs import parse_with_quick
-from sq.submitqueue.sim import report
-from sq.submitqueue.sim.runner import (
+from sq.sim import report
+from sq.sim.runner import (
     PAPER_TAIL_HOURS,
     PAPER_WINDOW_HOURS,
     default_grid,
     run_grid,
     small_team_scenario,
 )
-from sq.submitqueue.sim.workload import FailureModel
+from sq.sim.workload import FailureModel
 
 QUICK_WHAT = "only the small team at p = 0.1 over 6 hours, whose figures the RESULT line then gives"
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sq.submitqueue.sim.ledger import Ledger
-from sq.submitqueue.sim.strategies import Strategy
-from sq.submitqueue.sim.workload import (
+from sq.sim.ledger import Ledger
+from sq.sim.strategies import Strategy
+from sq.sim.workload import (
     MINUTE_MS,
     Change,
     ConflictSpec,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from sim_helpers import builds, change, replay, workload
 
-from sq.submitqueue.sim.metrics import measure
-from sq.submitqueue.sim.strategies.oracle import OracleStrategy
-from sq.submitqueue.sim.strategies.serial import SerialStrategy
+from sq.sim.metrics import measure
+from sq.sim.strategies.oracle import OracleStrategy
+from sq.sim.strategies.serial import SerialStrategy
 
 
 @pytest.mark.parametrize("build_min", [6, 10, 15])

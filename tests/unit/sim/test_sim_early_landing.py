@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from sim_helpers import builds, change, replay, workload
 
-from sq.submitqueue.sim.metrics import verify
-from sq.submitqueue.sim.strategies.ours import SpeculatorKind, SpeculatorStrategy
+from sq.sim.metrics import verify
+from sq.sim.strategies.ours import SpeculatorKind, SpeculatorStrategy
 
 STANDARD = SpeculatorKind.STANDARD
 

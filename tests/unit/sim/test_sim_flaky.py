@@ -6,10 +6,10 @@ import dataclasses
 
 from sim_helpers import builds, change, replay, workload
 
-from sq.submitqueue.sim.metrics import measure, verify
-from sq.submitqueue.sim.runner import run_scenario, small_team_scenario
-from sq.submitqueue.sim.strategies.ours import SpeculatorStrategy
-from sq.submitqueue.sim.workload import Workload, unit
+from sq.sim.metrics import measure, verify
+from sq.sim.runner import run_scenario, small_team_scenario
+from sq.sim.strategies.ours import SpeculatorStrategy
+from sq.sim.workload import Workload, unit
 
 FLAKES_FIRST_ONLY = 5
 """A seed under which build 0 flakes at rate 0.5 and build 1 does not."""

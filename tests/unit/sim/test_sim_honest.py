@@ -6,12 +6,12 @@ import dataclasses
 
 from sim_helpers import change, replay, workload
 
-from sq.submitqueue.sim import report
-from sq.submitqueue.sim.metrics import StrategyMetrics, measure
-from sq.submitqueue.sim.runner import Scenario, ScenarioResult, paper_scenario
-from sq.submitqueue.sim.strategies.oracle import OracleStrategy
-from sq.submitqueue.sim.strategies.serial import SerialStrategy
-from sq.submitqueue.sim.workload import HOUR_MS, generate
+from sq.sim import report
+from sq.sim.metrics import StrategyMetrics, measure
+from sq.sim.runner import Scenario, ScenarioResult, paper_scenario
+from sq.sim.strategies.oracle import OracleStrategy
+from sq.sim.strategies.serial import SerialStrategy
+from sq.sim.workload import HOUR_MS, generate
 
 
 def headline(w_hours: float, tail_hours: float) -> tuple[ScenarioResult, StrategyMetrics]:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 from sim_helpers import builds, change, replay, workload
 
-from sq.submitqueue.sim.metrics import measure, verify
-from sq.submitqueue.sim.strategies.ours import ScorerKind, SpeculatorKind, SpeculatorStrategy
+from sq.sim.metrics import measure, verify
+from sq.sim.strategies.ours import ScorerKind, SpeculatorKind, SpeculatorStrategy
 
 STANDARD = SpeculatorKind.STANDARD
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from sim_helpers import builds, change, replay, workload
 
-from sq.submitqueue.sim.metrics import verify
-from sq.submitqueue.sim.strategies.ours import SpeculatorStrategy
+from sq.sim.metrics import verify
+from sq.sim.strategies.ours import SpeculatorStrategy
 
 
 def test_a_short_build_blocked_behind_a_long_conflicting_one_is_not_starved() -> None:

@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sim_helpers import change, replay, workload
 
-from sq.submitqueue.sim.metrics import verify
-from sq.submitqueue.sim.runner import make_strategy
+from sq.sim.metrics import verify
+from sq.sim.runner import make_strategy
 
 N = 9
 

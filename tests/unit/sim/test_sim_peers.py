@@ -9,11 +9,11 @@ from itertools import combinations
 import pytest
 from sim_helpers import builds, change, replay, workload
 
-from sq.submitqueue.sim.metrics import verify
-from sq.submitqueue.sim.runner import make_strategy, small_team_scenario
-from sq.submitqueue.sim.strategies.bisect import BisectStrategy
-from sq.submitqueue.sim.strategies.optimistic import OptimisticStrategy
-from sq.submitqueue.sim.workload import generate
+from sq.sim.metrics import verify
+from sq.sim.runner import make_strategy, small_team_scenario
+from sq.sim.strategies.bisect import BisectStrategy
+from sq.sim.strategies.optimistic import OptimisticStrategy
+from sq.sim.workload import generate
 
 MIN = 60_000
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import dataclasses
 import statistics
 
-from sq.submitqueue.sim.ledger import Ledger
-from sq.submitqueue.sim.metrics import verify
-from sq.submitqueue.sim.runner import small_team_scenario
-from sq.submitqueue.sim.strategies.ours import SpeculatorStrategy
-from sq.submitqueue.sim.workload import Workload, generate
+from sq.sim.ledger import Ledger
+from sq.sim.metrics import verify
+from sq.sim.runner import small_team_scenario
+from sq.sim.strategies.ours import SpeculatorStrategy
+from sq.sim.workload import Workload, generate
 
 
 def _turnaround(w: Workload, ledger: Ledger, *, high: bool) -> float:

@@ -11,15 +11,15 @@ from click.testing import CliRunner
 
 from sq.service.cli import sim as sim_cli
 from sq.service.cli.sim import sim
-from sq.submitqueue.sim import report
-from sq.submitqueue.sim.runner import (
+from sq.sim import report
+from sq.sim.runner import (
     Scenario,
     default_grid,
     run_grid,
     run_scenario,
     small_team_scenario,
 )
-from sq.submitqueue.sim.workload import ConflictKind, FailureModel
+from sq.sim.workload import ConflictKind, FailureModel
 
 
 def small(window_hours: float = 6) -> Scenario:

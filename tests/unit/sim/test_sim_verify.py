@@ -8,11 +8,11 @@ import dataclasses
 import pytest
 from sim_helpers import change, replay, workload
 
-from sq.submitqueue.sim.ledger import Ledger
-from sq.submitqueue.sim.metrics import measure, verify
-from sq.submitqueue.sim.runner import STRATEGY_NAMES, make_strategy, small_team_scenario
-from sq.submitqueue.sim.strategies import Arrival, arrivals, finish_build, start_build
-from sq.submitqueue.sim.workload import Workload, generate
+from sq.sim.ledger import Ledger
+from sq.sim.metrics import measure, verify
+from sq.sim.runner import STRATEGY_NAMES, make_strategy, small_team_scenario
+from sq.sim.strategies import Arrival, arrivals, finish_build, start_build
+from sq.sim.workload import Workload, generate
 
 
 class LandsWhateverItBuilt:

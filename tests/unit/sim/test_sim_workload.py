@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 from collections import defaultdict
 
-from sq.submitqueue.sim.runner import small_team_scenario
-from sq.submitqueue.sim.workload import FailureModel, Workload, generate
+from sq.sim.runner import small_team_scenario
+from sq.sim.workload import FailureModel, Workload, generate
 
 
 def bad_share_by_folder(w: Workload, least: int = 150) -> dict[str, float]:

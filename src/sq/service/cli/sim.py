@@ -8,8 +8,8 @@ import click
 
 from sq.service.cli import cli
 from sq.service.cli.common import fail
-from sq.submitqueue.sim import report
-from sq.submitqueue.sim.runner import (
+from sq.sim import report
+from sq.sim.runner import (
     DRAIN_BUILDS,
     EXTRA_STRATEGY_NAMES,
     PAPER_TAIL_HOURS,
@@ -19,7 +19,7 @@ from sq.submitqueue.sim.runner import (
     default_grid,
     run_grid,
 )
-from sq.submitqueue.sim.workload import (
+from sq.sim.workload import (
     BuildDistribution,
     ConflictKind,
     ConflictSpec,

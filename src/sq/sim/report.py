@@ -11,8 +11,8 @@ from typing import Any
 
 from sq.platform import summary
 from sq.platform.summary import Align
-from sq.submitqueue.sim.metrics import StrategyMetrics
-from sq.submitqueue.sim.runner import ScenarioResult
+from sq.sim.metrics import StrategyMetrics
+from sq.sim.runner import ScenarioResult
 
 CSV_NAME = "sim.csv"
 PNG_NAME = "sim.png"

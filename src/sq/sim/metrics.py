@@ -7,8 +7,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from sq.platform.summary import percentile
-from sq.submitqueue.sim.ledger import BuildRecord, Landing, Ledger
-from sq.submitqueue.sim.workload import HOUR_MS, MINUTE_MS, Workload
+from sq.sim.ledger import BuildRecord, Landing, Ledger
+from sq.sim.workload import HOUR_MS, MINUTE_MS, Workload
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -20,10 +20,10 @@ import heapq
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from sq.submitqueue.sim.events import EventQueue
-from sq.submitqueue.sim.ledger import Ledger
-from sq.submitqueue.sim.strategies import Event, finish_build, start_build
-from sq.submitqueue.sim.workload import Workload
+from sq.sim.events import EventQueue
+from sq.sim.ledger import Ledger
+from sq.sim.strategies import Event, finish_build, start_build
+from sq.sim.workload import Workload
 
 
 @dataclass(slots=True, eq=False)

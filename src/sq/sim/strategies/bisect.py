@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from collections import deque
 
-from sq.submitqueue.sim.ledger import Ledger
-from sq.submitqueue.sim.strategies import Arrival, arrivals
-from sq.submitqueue.sim.strategies.pipeline import DependentPipeline, Item
-from sq.submitqueue.sim.workload import Workload
+from sq.sim.ledger import Ledger
+from sq.sim.strategies import Arrival, arrivals
+from sq.sim.strategies.pipeline import DependentPipeline, Item
+from sq.sim.workload import Workload
 
 
 class BisectStrategy:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from sq.submitqueue.sim.events import EventQueue
-from sq.submitqueue.sim.ledger import Ledger
-from sq.submitqueue.sim.workload import Workload
+from sq.sim.events import EventQueue
+from sq.sim.ledger import Ledger
+from sq.sim.workload import Workload
 
 
 class Strategy(Protocol):

@@ -9,10 +9,10 @@ own). Changes that do not conflict never wait for or restart on each other. The 
 
 from __future__ import annotations
 
-from sq.submitqueue.sim.ledger import Ledger
-from sq.submitqueue.sim.strategies import Arrival, arrivals
-from sq.submitqueue.sim.strategies.pipeline import DependentPipeline
-from sq.submitqueue.sim.workload import Workload
+from sq.sim.ledger import Ledger
+from sq.sim.strategies import Arrival, arrivals
+from sq.sim.strategies.pipeline import DependentPipeline
+from sq.sim.workload import Workload
 
 
 class OptimisticStrategy:

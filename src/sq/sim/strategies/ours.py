@@ -22,6 +22,9 @@ import dataclasses
 import enum
 from collections.abc import Sequence
 
+from sq.sim.ledger import Ledger
+from sq.sim.strategies import Arrival, Finished, arrivals, finish_build, start_build
+from sq.sim.workload import ConflictKind, Workload
 from sq.submitqueue.core.speculation import priority
 from sq.submitqueue.core.speculation.check import check_proposals
 from sq.submitqueue.core.speculation.dispatch import apply_proposals
@@ -55,9 +58,6 @@ from sq.submitqueue.extension.scorer.outcomes import BatchFeatures, BatchOutcome
 from sq.submitqueue.extension.speculator import Speculator
 from sq.submitqueue.extension.speculator.standard import StandardSpeculator
 from sq.submitqueue.extension.speculator.value import ValueSettings, ValueSpeculator
-from sq.submitqueue.sim.ledger import Ledger
-from sq.submitqueue.sim.strategies import Arrival, Finished, arrivals, finish_build, start_build
-from sq.submitqueue.sim.workload import ConflictKind, Workload
 
 QUEUE = "sim"
 MAX_RUNS_PER_INSTANT = 100

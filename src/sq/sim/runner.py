@@ -8,15 +8,15 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
-from sq.submitqueue.sim.ledger import Ledger
-from sq.submitqueue.sim.metrics import StrategyMetrics, measure
-from sq.submitqueue.sim.strategies import Strategy
-from sq.submitqueue.sim.strategies.bisect import BisectStrategy
-from sq.submitqueue.sim.strategies.optimistic import OptimisticStrategy
-from sq.submitqueue.sim.strategies.oracle import OracleStrategy
-from sq.submitqueue.sim.strategies.ours import ScorerKind, SpeculatorKind, SpeculatorStrategy
-from sq.submitqueue.sim.strategies.serial import SerialStrategy
-from sq.submitqueue.sim.workload import (
+from sq.sim.ledger import Ledger
+from sq.sim.metrics import StrategyMetrics, measure
+from sq.sim.strategies import Strategy
+from sq.sim.strategies.bisect import BisectStrategy
+from sq.sim.strategies.optimistic import OptimisticStrategy
+from sq.sim.strategies.oracle import OracleStrategy
+from sq.sim.strategies.ours import ScorerKind, SpeculatorKind, SpeculatorStrategy
+from sq.sim.strategies.serial import SerialStrategy
+from sq.sim.workload import (
     BuildDistribution,
     ConflictKind,
     ConflictSpec,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections import deque
 
-from sq.submitqueue.sim.ledger import Ledger
-from sq.submitqueue.sim.strategies import Arrival, arrivals, finish_build, start_build
-from sq.submitqueue.sim.workload import Workload
+from sq.sim.ledger import Ledger
+from sq.sim.strategies import Arrival, arrivals, finish_build, start_build
+from sq.sim.workload import Workload
 
 
 class SerialStrategy:

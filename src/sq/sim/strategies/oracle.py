@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections import deque
 
-from sq.submitqueue.sim.ledger import Ledger
-from sq.submitqueue.sim.strategies import Arrival, Finished, arrivals
-from sq.submitqueue.sim.workload import Workload
+from sq.sim.ledger import Ledger
+from sq.sim.strategies import Arrival, Finished, arrivals
+from sq.sim.workload import Workload
 
 
 class OracleStrategy:
