@@ -8,18 +8,24 @@ conflict with its base, or when its head is no longer the commit it was queued a
 
 from __future__ import annotations
 
-import asyncio
+from dataclasses import dataclass
 from pathlib import Path
 
 from sq.platform.changeuri import ChangeURIError, GitHubChangeURI, parse
-from sq.platform.errs import RetryableDependencyError
-from sq.platform.git import GitError, GitRepo
+from sq.platform.git import GitRepo
 from sq.platform.github import GitHubClient, GitHubError, PullRequest, repository_name
-from sq.submitqueue.entity.request import ChangedFile, ChangeInfo, Request
+from sq.submitqueue.entity.request import ChangedFile
 from sq.submitqueue.extension.changeprovider import ChangeProviderError
+from sq.submitqueue.extension.changeprovider.workspace import Located, WorkspaceChangeProvider
 
 
-class GitHubChangeProvider:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Pull(Located):
+    number: int
+    author: str
+
+
+class GitHubChangeProvider(WorkspaceChangeProvider[_Pull]):
     """Describes the pull requests of one repository.
 
     `repository` is the repository's git URL (`https://github.com/OWNER/REPO`), which also names
@@ -30,67 +36,33 @@ class GitHubChangeProvider:
     def __init__(
         self, *, client: GitHubClient, repository: str, target: str, workspace: Path
     ) -> None:
+        super().__init__(repository=repository, target=target, workspace=workspace)
         self._client = client
-        self._repository = repository
         self._name = repository_name(repository)
-        self._target = target
-        self._workspace = workspace
-        self._lock = asyncio.Lock()
 
-    async def get(self, request: Request) -> list[ChangeInfo]:
-        async with self._lock:
-            try:
-                return await self._describe(request)
-            except GitError as exc:
-                raise RetryableDependencyError(f"git failed describing {request.id}") from exc
+    async def _locate(self, uri: str) -> _Pull:
+        change = self._pull_uri(uri)
+        label = f"{self._name.full_name}#{change.number}"
+        pull = await self._pull(change, label)
+        return _Pull(
+            sha=change.sha or pull.head_sha,
+            ref=change.ref,
+            label=label,
+            number=change.number,
+            author=pull.author,
+        )
 
-    async def target_head(self) -> str:
-        """The commit the target names in the repository now (a build's base)."""
-        async with self._lock:
-            try:
-                repo = await GitRepo.open_workspace(self._workspace, self._repository)
-                head = (await repo.ls_remote([self._target])).get(self._target)
-            except GitError as exc:
-                raise RetryableDependencyError(f"git failed reading {self._target}") from exc
-        if head is None:
-            raise RetryableDependencyError(f"{self._target} does not exist in the repository")
-        return head
-
-    async def _describe(self, request: Request) -> list[ChangeInfo]:
-        repo = await GitRepo.open_workspace(self._workspace, self._repository)
-        await repo.fetch([f"+{self._target}:refs/sq/target"])
-        previous: str | None = None
-        infos: list[ChangeInfo] = []
-        for uri in request.uris:
-            change = self._pull_uri(uri)
-            label = f"{self._name.full_name}#{change.number}"
-            pull = await self._pull(change, label)
-            sha = change.sha or pull.head_sha
-            if not await repo.fetch_commit(sha, ref=change.ref, local_ref=f"refs/sq/changes/{sha}"):
-                raise ChangeProviderError(f"commit {sha} of {label} is not in the repository")
-            if await repo.merge_base("refs/sq/target", sha) is None:
-                raise ChangeProviderError(f"{label} shares no history with {self._target}")
-            exclude = ["refs/sq/target", *([previous] if previous else [])]
-            commits = await repo.commits(sha, exclude=exclude, merges=False)
-            try:
-                files = await self._client.pull_files(
-                    self._name.owner, self._name.repo, change.number
-                )
-            except GitHubError as exc:
-                raise ChangeProviderError(f"{label}: {exc}") from exc
-            infos.append(
-                ChangeInfo(
-                    uri=uri,
-                    author=pull.author,
-                    commits=tuple(commits),
-                    files=tuple(
-                        ChangedFile(path=f.path, lines_added=f.additions, lines_deleted=f.deletions)
-                        for f in files
-                    ),
-                )
-            )
-            previous = sha
-        return infos
+    async def _details(
+        self, repo: GitRepo, change: _Pull, previous: str | None
+    ) -> tuple[str, tuple[ChangedFile, ...]]:
+        try:
+            files = await self._client.pull_files(self._name.owner, self._name.repo, change.number)
+        except GitHubError as exc:
+            raise ChangeProviderError(f"{change.label}: {exc}") from exc
+        return change.author, tuple(
+            ChangedFile(path=f.path, lines_added=f.additions, lines_deleted=f.deletions)
+            for f in files
+        )
 
     def _pull_uri(self, uri: str) -> GitHubChangeURI:
         try:
