@@ -40,12 +40,11 @@ import structlog
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchdb import fresh_postgres_url
 from pipeline_stack import progress
-from twin_stack import TwinRun, TwinSetup, run_twin
-
 from sq.submitqueue.sim.ledger import Ledger
 from sq.submitqueue.sim.metrics import StrategyMetrics, measure
 from sq.submitqueue.sim.runner import Scenario, make_strategy, paper_scenario, small_team_scenario
 from sq.submitqueue.sim.workload import Workload, generate
+from twin_stack import TwinRun, TwinSetup, run_twin
 
 PG_ENV = "SQ_TEST_POSTGRES_URL"
 P = 0.1

@@ -19,6 +19,7 @@ from typing import Any
 import httpx2
 
 import sq.service.orchestrator as orchestrator_wiring
+from pipeline_stack import QUEUE, TERMINAL, BenchRuntime, progress, received_since
 from sq.platform.lifecycle import Group
 from sq.service.access import Access
 from sq.service.http import build_app
@@ -26,8 +27,6 @@ from sq.service.runtime import SERVICES
 from sq.service.settings import Settings
 from sq.submitqueue.sim.ledger import Ledger
 from sq.submitqueue.sim.workload import Workload
-
-from pipeline_stack import QUEUE, TERMINAL, BenchRuntime, progress, received_since
 from twin_seams import TwinBuild, TwinBuildRunner, TwinChangeProvider, change_uri
 
 STACK = ("gateway", "orchestrator", "runway")
