@@ -15,6 +15,7 @@ from sq.service.hooks import wire_hooks
 from sq.service.runtime import Runtime, ServiceParts, register
 from sq.service.settings_stovepipe import StovepipeQueueSettings, StovepipeSettings
 from sq.stovepipe import api
+from sq.stovepipe.buildruns import BuildRuns
 from sq.stovepipe.controller.events import SOURCE
 from sq.stovepipe.controller.ingest import IngestController
 from sq.stovepipe.deps import Deps, ProjectSetup, QueueSetup
@@ -104,20 +105,33 @@ def build(runtime: Runtime) -> ServiceParts:
     fake_sc = FakeSourceControlFactory(
         runtime.clock, default_history=DEMO_HISTORY if demo else None
     )
+    storage = SqlStorage(engine)
     fake_runner = FakeBuildRunner()
+    runners: dict[str, BuildRunner] = {}
+    lease_s = runtime.settings.mq.lease_duration_ms / 1000
+    runs = BuildRuns(
+        storage,
+        runtime.clock,
+        beat_s=lease_s / 3,
+        stale_s=lease_s,
+        runner_of=lambda queue: runners.get(queue, fake_runner),
+    )
     command_runner = CommandBuildRunner(
         workspace_dir=root / "builds",
         log_dir=root / "logs",
         max_concurrent=settings.max_concurrent_builds,
         clock=runtime.clock,
+        on_finish=runs.finished,
     )
-    runners: dict[str, BuildRunner] = {
-        q.name: command_runner if q.build.runner == "command" else fake_runner
-        for q in settings.queues
-    }
+    runners.update(
+        {
+            q.name: command_runner if q.build.runner == "command" else fake_runner
+            for q in settings.queues
+        }
+    )
     hooks = wire_hooks(runtime, SOURCE, settings.hooks, engine)
     deps = Deps(
-        storage=SqlStorage(engine),
+        storage=storage,
         source_control=fake_sc if demo else ConfiguredSourceControl(settings, root, fake_sc),
         runner=fake_runner,
         runners=runners,
@@ -129,6 +143,7 @@ def build(runtime: Runtime) -> ServiceParts:
         any_queue=demo,
         mappers={q.name: _mapper(q) for q in settings.queues if q.projects},
         hooks=hooks.deps,
+        runs=runs,
     )
     ingest = IngestController(deps, runtime.queue)
     pipeline = construct(
@@ -143,5 +158,5 @@ def build(runtime: Runtime) -> ServiceParts:
     return ServiceParts(
         name="stovepipe",
         routers=[api.router(ingest, poller), *hooks.routers],
-        components=[*hooks.components, _RunnerCloser(command_runner), pipeline, poller],
+        components=[*hooks.components, runs, _RunnerCloser(command_runner), pipeline, poller],
     )
