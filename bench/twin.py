@@ -41,9 +41,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchdb import fresh_postgres_url
 from pipeline_stack import progress
 from sq.submitqueue.sim.ledger import Ledger
-from sq.submitqueue.sim.metrics import StrategyMetrics, measure
+from sq.submitqueue.sim.metrics import StrategyMetrics, measure, percentile
 from sq.submitqueue.sim.runner import Scenario, make_strategy, paper_scenario, small_team_scenario
-from sq.submitqueue.sim.workload import Workload, generate
+from sq.submitqueue.sim.workload import MINUTE_MS, Workload, generate
 from twin_stack import TwinRun, TwinSetup, run_twin
 
 PG_ENV = "SQ_TEST_POSTGRES_URL"
@@ -61,10 +61,12 @@ class Setting:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Comparison:
     setting: Setting
-    changes: int
+    workload: Workload
     sim: StrategyMetrics
     twin: StrategyMetrics
     run: TwinRun
+    sim_first_build_min: float
+    twin_first_build_min: float
 
     @property
     def p50_ratio(self) -> float:
@@ -86,6 +88,16 @@ def windowed(scenario: Scenario, warmup: float, window: float, tail: float) -> S
     return dataclasses.replace(scenario, workload=spec)
 
 
+def overridden(scenario: Scenario, args: argparse.Namespace) -> Scenario:
+    spec = scenario.workload
+    return windowed(
+        scenario,
+        spec.warmup_hours if args.warmup_hours is None else args.warmup_hours,
+        spec.window_hours if args.window_hours is None else args.window_hours,
+        spec.tail_hours if args.tail_hours is None else args.tail_hours,
+    )
+
+
 def settings(args: argparse.Namespace) -> list[Setting]:
     """The small team (20/h, C = 4, 10-minute builds) and the paper setting (500/h, C = 500,
     30-minute builds) at p = 0.1, with windows cut to what this machine runs in minutes."""
@@ -101,10 +113,10 @@ def settings(args: argparse.Namespace) -> list[Setting]:
     return chosen
 
 
-def simulate(workload: Workload, capacity: int) -> StrategyMetrics:
+def simulate(workload: Workload, capacity: int) -> Ledger:
     ledger = Ledger()
     make_strategy(SIM_STRATEGY, capacity).run(workload, ledger)
-    return measure(SIM_STRATEGY, workload, ledger)
+    return ledger
 
 
 @contextlib.contextmanager
@@ -121,7 +133,7 @@ def compare(setting: Setting, args: argparse.Namespace) -> Comparison:
     scenario = setting.scenario
     workload = generate(scenario.workload, args.seed)
     progress(f"{setting.name}: simulating {len(workload.changes)} changes ({scenario.name})")
-    sim = simulate(workload, scenario.capacity)
+    sim_ledger = simulate(workload, scenario.capacity)
     wall_guess = scenario.workload.arrivals_hours * 3600 / setting.factor
     progress(
         f"{setting.name}: the real stack at factor {setting.factor:g} (arrivals over "
@@ -135,8 +147,15 @@ def compare(setting: Setting, args: argparse.Namespace) -> Comparison:
     )
     with tempfile.TemporaryDirectory(prefix="sqtwin-") as tmp, databases(args.postgres_url) as urls:
         run = asyncio.run(run_twin(Path(tmp), urls, setup))
-    twin = measure("twin", workload, run.ledger)
-    return Comparison(setting=setting, changes=len(workload.changes), sim=sim, twin=twin, run=run)
+    return Comparison(
+        setting=setting,
+        workload=workload,
+        sim=measure(SIM_STRATEGY, workload, sim_ledger),
+        twin=measure("twin", workload, run.ledger),
+        run=run,
+        sim_first_build_min=first_build_min(workload, sim_ledger),
+        twin_first_build_min=first_build_min(workload, run.ledger),
+    )
 
 
 def report(c: Comparison) -> str:
@@ -176,11 +195,15 @@ def report(c: Comparison) -> str:
     ]
     lines.insert(1, "|" + "|".join("-" * (w + 1) + ":" for w in widths) + "|")
     s = c.setting.scenario
+    good = [x.index for x in c.workload.changes if x.good]
+    bad = [x.index for x in c.workload.changes if not x.good]
+    landed = sum(1 for i in good if c.run.final.get(i) == "landed")
+    rejected = sum(1 for i in bad if c.run.final.get(i) == "error")
     finals = sorted(set(c.run.final.values()))
     counts = ", ".join(f"{v} {sum(1 for x in c.run.final.values() if x == v)}" for v in finals)
     return "\n".join(
         [
-            f"### {c.setting.name}: {s.name}, C={s.capacity}, {c.changes} changes, "
+            f"### {c.setting.name}: {s.name}, C={s.capacity}, {len(c.workload.changes)} changes, "
             f"factor {c.setting.factor:g}",
             "",
             *lines,
@@ -189,8 +212,26 @@ def report(c: Comparison) -> str:
             f"minutes; final statuses: {counts}; late arrivals {c.run.late_submits}; "
             f"ledger checks on the real run: {len(c.twin.violations)} violation(s)",
             *(f"  {v}" for v in c.twin.violations[:5]),
+            f"real run, every arrival: good landed {landed}/{len(good)}, "
+            f"bad rejected {rejected}/{len(bad)}",
+            f"arrival to first build (median, workload min): simulator "
+            f"{c.sim_first_build_min:.1f}, real {c.twin_first_build_min:.1f}",
         ]
     )
+
+
+def first_build_min(workload: Workload, ledger: Ledger) -> float:
+    """Median over the measured changes of arrival to the first build verifying them, in workload
+    minutes: the stage hops before a build, plus any wait for the budget."""
+    first: dict[int, int] = {}
+    for build in ledger.builds:
+        first.setdefault(build.included[-1], build.start_ms)
+    delays = [
+        (first[c.index] - c.arrival_ms) / MINUTE_MS
+        for c in workload.changes
+        if workload.measured(c) and c.index in first
+    ]
+    return percentile(delays, 0.5)
 
 
 def result_line(c: Comparison) -> str:
@@ -213,7 +254,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=os.environ.get(PG_ENV),
         help=f"server URL; fresh databases are created there (default ${PG_ENV}; unset: SQLite)",
     )
-    parser.add_argument("--window-hours", type=float, help="override the measured window")
+    parser.add_argument("--window-hours", type=float, help="override the measured window's end")
+    parser.add_argument("--warmup-hours", type=float, help="override the unmeasured warm-up")
+    parser.add_argument("--tail-hours", type=float, help="override the arrivals after the window")
     args = parser.parse_args(argv)
     if min(args.small_factor, args.paper_factor) <= 0:
         parser.error("factors must be positive")
@@ -224,20 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.disable(logging.WARNING)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
-    chosen = settings(args)
-    if args.window_hours:
-        chosen = [
-            dataclasses.replace(
-                s,
-                scenario=windowed(
-                    s.scenario,
-                    s.scenario.workload.warmup_hours,
-                    args.window_hours,
-                    s.scenario.workload.tail_hours,
-                ),
-            )
-            for s in chosen
-        ]
+    chosen = [dataclasses.replace(s, scenario=overridden(s.scenario, args)) for s in settings(args)]
     backend = "postgresql" if args.postgres_url else "sqlite"
     comparisons = [compare(s, args) for s in chosen]
     print(f"Twin: seed {args.seed}, p={P}, {backend}, speculator `value` (the default)")
