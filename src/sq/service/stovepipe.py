@@ -108,7 +108,8 @@ def build(runtime: Runtime) -> ServiceParts:
     storage = SqlStorage(engine)
     fake_runner = FakeBuildRunner()
     runners: dict[str, BuildRunner] = {}
-    lease_s = runtime.settings.mq.lease_duration_ms / 1000
+    # A dead process's runs go stale when its partitions move to the survivors, not before.
+    lease_s = settings.lease_duration
     runs = BuildRuns(
         storage,
         runtime.clock,
