@@ -141,8 +141,12 @@ class _Driver:
         submitting = asyncio.create_task(self._submit_all())
         deadline = time.monotonic() + self.setup.timeout_s
         total = len(self.setup.workload.changes)
+        told = time.monotonic()
         try:
             while len(self.settled) < total:
+                if time.monotonic() - told > 30:
+                    told = time.monotonic()
+                    progress(f"twin: {len(self.received_ms)} submitted, {len(self.settled)} settled")
                 if submitting.done():
                     submitting.result()
                 await asyncio.sleep(POLL_S)
