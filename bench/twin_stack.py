@@ -146,7 +146,8 @@ class _Driver:
             while len(self.settled) < total:
                 if time.monotonic() - told > 30:
                     told = time.monotonic()
-                    progress(f"twin: {len(self.received_ms)} submitted, {len(self.settled)} settled")
+                    done = len(self.settled)
+                    progress(f"twin: {len(self.received_ms)} submitted, {done} settled")
                 if submitting.done():
                     submitting.result()
                 await asyncio.sleep(POLL_S)
