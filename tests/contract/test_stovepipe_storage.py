@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from sq.platform.build import BuildState
 from sq.platform.db import create_engine
 from sq.platform.migrations import upgrade
 from sq.stovepipe.entity import (
@@ -22,6 +23,7 @@ from sq.stovepipe.entity import (
     compare_request_ids,
 )
 from sq.stovepipe.entity.project import Analysis, AnalysisState
+from sq.stovepipe.entity.run import BuildRun
 from sq.stovepipe.storage import (
     AlreadyExistsError,
     NotFoundError,
@@ -29,7 +31,7 @@ from sq.stovepipe.storage import (
     VersionMismatchError,
     schema,
 )
-from support.databases import fresh_postgres_database
+from support.databases import fresh_postgres_database, schema_drift
 
 Q = "monorepo/main"
 
@@ -165,3 +167,50 @@ def test_reads_for_the_query_api(store: SqlStorage) -> None:
     ]
     assert [f.uri for f, _ in store.project_facts(Q, "a", 10, before_seq=2)] == ["U1"]
     assert store.fact_count(Q, "a") == 2 and store.fact_count(Q) == 4
+
+
+def _run(build_id: str, owner: str, **changes: object) -> BuildRun:
+    run = BuildRun(
+        queue=Q, build_id=build_id, owner=owner, state=BuildState.RUNNING, heartbeat_ms=1
+    )
+    return replace(run, **changes)  # type: ignore[arg-type]
+
+
+def test_a_build_run_is_recorded_then_taken_over_by_whoever_triggers_it_again(
+    store: SqlStorage,
+) -> None:
+    assert store.get_run(Q, "b1") is None
+    store.record_run(_run("b1", "a"))
+    assert store.get_run(Q, "b1") == _run("b1", "a")
+    store.request_cancel(Q, "b1")
+    store.record_run(_run("b1", "b", heartbeat_ms=7))
+    assert store.get_run(Q, "b1") == _run("b1", "b", heartbeat_ms=7)
+    assert store.get_run("other", "b1") is None
+
+
+def test_only_the_owner_concludes_its_run_and_the_first_verdict_stands(store: SqlStorage) -> None:
+    store.record_run(_run("b1", "a"))
+    assert not store.finish_run(Q, "b1", "b", BuildState.FAILED, "", 5)
+    assert store.finish_run(Q, "b1", "a", BuildState.PASSED, "ok", 5)
+    assert not store.finish_run(Q, "b1", "a", BuildState.CANCELLED, "", 6)
+    assert store.get_run(Q, "b1") == _run(
+        "b1", "a", state=BuildState.PASSED, reason="ok", heartbeat_ms=5
+    )
+
+
+def test_a_heartbeat_renews_the_owners_unfinished_runs_and_returns_those_to_cancel(
+    store: SqlStorage,
+) -> None:
+    store.record_run(_run("b1", "a"))
+    store.record_run(_run("b2", "a"))
+    store.record_run(_run("b3", "a", state=BuildState.PASSED))
+    store.record_run(_run("b4", "b"))
+    store.request_cancel(Q, "b2")
+    store.request_cancel(Q, "b4")
+    assert [r.build_id for r in store.beat_runs("a", 50)] == ["b2"]
+    beats = {b: store.get_run(Q, b).heartbeat_ms for b in ("b1", "b2", "b3", "b4")}  # type: ignore[union-attr]
+    assert beats == {"b1": 50, "b2": 50, "b3": 1, "b4": 1}
+
+
+def test_the_migrations_build_exactly_the_declared_tables(tmp_path: Path) -> None:
+    assert schema_drift(f"sqlite:///{tmp_path / 'sp.db'}", schema()) == []

@@ -17,6 +17,7 @@ from sq.service.runtime import Runtime, ServiceParts, register
 from sq.service.settings_runners import REMOTE_RUNNERS
 from sq.service.settings_stovepipe import StovepipeQueueSettings, StovepipeSettings
 from sq.stovepipe import api
+from sq.stovepipe.buildruns import BuildRuns
 from sq.stovepipe.controller.events import SOURCE
 from sq.stovepipe.controller.ingest import IngestController
 from sq.stovepipe.deps import Deps, ProjectSetup, QueueSetup
@@ -129,19 +130,31 @@ def build(runtime: Runtime) -> ServiceParts:
     fake_sc = FakeSourceControlFactory(
         runtime.clock, default_history=DEMO_HISTORY if demo else None
     )
+    storage = SqlStorage(engine)
     fake_runner = FakeBuildRunner()
+    runners: dict[str, BuildRunner] = {}
+    # A dead process's runs go stale when its partitions move to the survivors, not before.
+    lease_s = settings.lease_duration
+    runs = BuildRuns(
+        storage,
+        runtime.clock,
+        beat_s=lease_s / 3,
+        stale_s=lease_s,
+        runner_of=lambda queue: runners.get(queue, fake_runner),
+    )
     command_runner = CommandBuildRunner(
         workspace_dir=root / "builds",
         log_dir=root / "logs",
         max_concurrent=settings.max_concurrent_builds,
         clock=runtime.clock,
+        on_finish=runs.finished,
     )
-    runners: dict[str, BuildRunner] = {
-        q.name: _runner(q, command_runner, fake_runner, root, runtime) for q in settings.queues
-    }
+    runners.update(
+        {q.name: _runner(q, command_runner, fake_runner, root, runtime) for q in settings.queues}
+    )
     hooks = wire_hooks(runtime, SOURCE, settings.hooks, engine)
     deps = Deps(
-        storage=SqlStorage(engine),
+        storage=storage,
         source_control=fake_sc if demo else ConfiguredSourceControl(settings, root, fake_sc),
         runner=fake_runner,
         runners=runners,
@@ -153,6 +166,7 @@ def build(runtime: Runtime) -> ServiceParts:
         any_queue=demo,
         mappers={q.name: _mapper(q) for q in settings.queues if q.projects},
         hooks=hooks.deps,
+        runs=runs,
     )
     ingest = IngestController(deps, runtime.queue)
     pipeline = construct(
@@ -169,6 +183,7 @@ def build(runtime: Runtime) -> ServiceParts:
         routers=[api.router(ingest, poller), *hooks.routers],
         components=[
             *hooks.components,
+            runs,
             _RunnerCloser(command_runner),
             RemoteRunnersCloser(runners.values()),
             pipeline,

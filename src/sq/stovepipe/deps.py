@@ -9,6 +9,7 @@ from sq.platform.build import BuildRunner
 from sq.platform.clock import Clock, SystemClock
 from sq.platform.counter import Counter
 from sq.platform.hooks import HookDeps, default_hook_deps
+from sq.stovepipe.buildruns import BuildRuns
 from sq.stovepipe.extension.projectmapper import ProjectMapper
 from sq.stovepipe.extension.sourcecontrol import NotFoundError, SourceControlFactory
 from sq.stovepipe.storage import SqlStorage
@@ -74,6 +75,9 @@ class Deps:
     analyze_poll_s: float | None = None
     """How often analyze checks on its project builds; None: `poll_running_s`."""
     hooks: HookDeps = field(default_factory=default_hook_deps)
+    runs: BuildRuns | None = None
+    """Where builds' runner state is shared between instances; None keeps it in the runners
+    alone (one process, as in most tests)."""
 
     def queue(self, name: str) -> QueueSetup:
         found = self.queues.get(name)

@@ -57,4 +57,7 @@ async def trigger(deps: Deps, request: Request, project: str = WHOLE_REPO) -> ru
         labels=labels,
         timeout_s=setup.build_timeout_s,
     )
-    return await deps.runner_for(request.queue).trigger(spec)
+    status = await deps.runner_for(request.queue).trigger(spec)
+    if deps.runs is not None:
+        await deps.runs.started(request.queue, status)
+    return status

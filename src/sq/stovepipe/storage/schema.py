@@ -73,6 +73,19 @@ facts = sa.Table(
     sa.Column("created_at_ms", sa.BigInteger, nullable=False),
 )
 
+build_runs = sa.Table(
+    "stovepipe_build_runs",
+    metadata,
+    sa.Column("queue", sa.String(_NAME), primary_key=True),
+    sa.Column("build_id", sa.String(_NAME), primary_key=True),
+    sa.Column("owner", sa.String(_NAME), nullable=False),
+    sa.Column("state", sa.String(64), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False, server_default=""),
+    sa.Column("heartbeat_ms", sa.BigInteger, nullable=False),
+    sa.Column("cancel_requested", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Index(None, "owner", "state"),
+)
+
 project_heads = sa.Table(
     "stovepipe_project_heads",
     metadata,

@@ -1,4 +1,5 @@
-"""The five stores of spec §3.3 over SQLAlchemy Core, with phase 2's stores and the reads."""
+"""The five stores of spec §3.3 over SQLAlchemy Core, with phase 2's stores, the build runs and
+the reads."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ from sq.stovepipe.storage.base import AlreadyExistsError, NotFoundError, columns
 from sq.stovepipe.storage.projects import ProjectStores
 from sq.stovepipe.storage.reads import Reads
 from sq.stovepipe.storage.rows import build_of, fact_of, queue_of, request_of
+from sq.stovepipe.storage.runs import BuildRunStores
 from sq.stovepipe.storage.schema import builds, facts, queues, request_uris, requests
 
 
-class SqlStorage(ProjectStores, Reads):
+class SqlStorage(ProjectStores, Reads, BuildRunStores):
     # --- queue -----------------------------------------------------------------------------------
 
     def get_queue(self, name: str) -> Queue:

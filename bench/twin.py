@@ -1,0 +1,322 @@
+"""Twin: the simulator's workload replayed through the real SubmitQueue stack, beside the
+simulator's own figures for that workload (same generator, same seed, same process).
+
+    uv run --frozen --no-sync python bench/twin.py [--quick] [--setting small|paper|both]
+        [--seed 1] [--small-factor 30] [--paper-factor 4] [--postgres-url URL]
+
+The real side is gateway, orchestrator and runway as `sq serve` wires them (in this process, on
+fresh PostgreSQL databases created and dropped here, or SQLite files without a server) with the
+queue's provider and runner swapped for the twin's (`twin_seams`): each change touches one file
+per conflicting pair of the workload (a file-granularity `pathoverlap` analyzer then sees the
+simulator's conflicts), and a build lasts its head's build time / factor and passes iff every
+change in its tree is good (the simulator's rule). Arrivals are posted to the gateway at the
+workload's arrival times / factor. Queue settings mirror the simulator's `ours`: the default
+speculator (`value`), budget = C, the constant scorer at 1 - p.
+
+Both sides are scored by the simulator's `measure` over the same measured window (the real run is
+read back into a `Ledger` in workload time = real time x factor). Per setting, a RESULT line:
+`twin_p50_vs_sim` = real P50 / simulated P50 (arrival to landing, changes arriving in the
+window), `twin_builds_vs_sim` = real builds per landed change / simulated, and
+`twin_landed_vs_arrived` = the real run's landed / good arrivals, both over the whole run (a
+short window holds few 30-minute builds' landings); `speedup` = workload time covered /
+wall-clock time of the real run (the factor, when the stack keeps up).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import math
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchdb import fresh_postgres_url
+from pipeline_stack import progress
+from sq.sim.ledger import Ledger
+from sq.sim.metrics import StrategyMetrics, measure, percentile
+from sq.sim.runner import Scenario, make_strategy, paper_scenario, small_team_scenario
+from sq.sim.workload import MINUTE_MS, Workload, generate
+from twin_stack import TwinRun, TwinSetup, run_twin
+
+PG_ENV = "SQ_TEST_POSTGRES_URL"
+P = 0.1
+SIM_STRATEGY = "ours"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Setting:
+    name: str
+    scenario: Scenario
+    factor: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Whole:
+    """Over the whole run, not the measured window: with 30-minute builds a short window holds
+    few landings, so the window's `builds_per_landed` and `landed_vs_arrived` say little."""
+
+    builds: int
+    landed: int
+    good: int
+
+    @property
+    def builds_per_landed(self) -> float:
+        return self.builds / self.landed if self.landed else math.nan
+
+    @property
+    def landed_vs_arrived(self) -> float:
+        return self.landed / self.good if self.good else math.nan
+
+
+def whole(workload: Workload, ledger: Ledger) -> Whole:
+    return Whole(
+        builds=len(ledger.builds),
+        landed=len(ledger.landed_at),
+        good=sum(1 for c in workload.changes if c.good),
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Comparison:
+    setting: Setting
+    workload: Workload
+    sim: StrategyMetrics
+    twin: StrategyMetrics
+    run: TwinRun
+    sim_first_build_min: float
+    twin_first_build_min: float
+    sim_whole: Whole
+    twin_whole: Whole
+
+    @property
+    def p50_ratio(self) -> float:
+        return self.twin.p50_min / self.sim.p50_min
+
+    @property
+    def builds_ratio(self) -> float:
+        return self.twin_whole.builds_per_landed / self.sim_whole.builds_per_landed
+
+    @property
+    def speedup(self) -> float:
+        return self.run.virtual_s / self.run.wall_s if self.run.wall_s else math.nan
+
+
+def windowed(scenario: Scenario, warmup: float, window: float, tail: float) -> Scenario:
+    spec = dataclasses.replace(
+        scenario.workload, warmup_hours=warmup, window_hours=window, tail_hours=tail
+    )
+    return dataclasses.replace(scenario, workload=spec)
+
+
+def overridden(scenario: Scenario, args: argparse.Namespace) -> Scenario:
+    spec = scenario.workload
+    return windowed(
+        scenario,
+        spec.warmup_hours if args.warmup_hours is None else args.warmup_hours,
+        spec.window_hours if args.window_hours is None else args.window_hours,
+        spec.tail_hours if args.tail_hours is None else args.tail_hours,
+    )
+
+
+def settings(args: argparse.Namespace) -> list[Setting]:
+    """The small team (20/h, C = 4, 10-minute builds) and the paper setting (500/h, C = 500,
+    30-minute builds) at p = 0.1, with windows cut to what this machine runs in minutes."""
+    chosen = []
+    if args.setting in ("small", "both"):
+        small = small_team_scenario(P)
+        small = windowed(small, 0.5, 2.0, 0.5) if args.quick else windowed(small, 1.0, 6.0, 1.0)
+        chosen.append(Setting(name="small", scenario=small, factor=args.small_factor))
+    if args.setting in ("paper", "both"):
+        paper = paper_scenario(P)
+        paper = windowed(paper, 0.1, 0.3, 0.1) if args.quick else windowed(paper, 0.25, 0.75, 0.25)
+        chosen.append(Setting(name="paper", scenario=paper, factor=args.paper_factor))
+    return chosen
+
+
+def simulate(workload: Workload, capacity: int) -> Ledger:
+    ledger = Ledger()
+    make_strategy(SIM_STRATEGY, capacity).run(workload, ledger)
+    return ledger
+
+
+@contextlib.contextmanager
+def databases(postgres_url: str | None) -> Iterator[dict[str, str]]:
+    if not postgres_url:
+        yield {}
+        return
+    with contextlib.ExitStack() as stack:
+        names = ("queue", "gateway", "orchestrator", "runway")
+        yield {n: stack.enter_context(fresh_postgres_url(postgres_url, "sqtwin")) for n in names}
+
+
+def compare(setting: Setting, args: argparse.Namespace) -> Comparison:
+    scenario = setting.scenario
+    workload = generate(scenario.workload, args.seed)
+    progress(f"{setting.name}: simulating {len(workload.changes)} changes ({scenario.name})")
+    sim_ledger = simulate(workload, scenario.capacity)
+    wall_guess = scenario.workload.arrivals_hours * 3600 / setting.factor
+    progress(
+        f"{setting.name}: the real stack at factor {setting.factor:g} (arrivals over "
+        f"~{wall_guess:.0f} s)"
+    )
+    setup = TwinSetup(
+        workload=workload,
+        factor=setting.factor,
+        capacity=scenario.capacity,
+        timeout_s=wall_guess * 4 + 600,
+    )
+    with tempfile.TemporaryDirectory(prefix="sqtwin-") as tmp, databases(args.postgres_url) as urls:
+        run = asyncio.run(run_twin(Path(tmp), urls, setup))
+    return Comparison(
+        setting=setting,
+        workload=workload,
+        sim=measure(SIM_STRATEGY, workload, sim_ledger),
+        twin=measure("twin", workload, run.ledger),
+        run=run,
+        sim_first_build_min=first_build_min(workload, sim_ledger),
+        twin_first_build_min=first_build_min(workload, run.ledger),
+        sim_whole=whole(workload, sim_ledger),
+        twin_whole=whole(workload, run.ledger),
+    )
+
+
+def report(c: Comparison) -> str:
+    header = (
+        "side",
+        "landed",
+        "rejected",
+        "censored",
+        "landed/arrived",
+        "P50 min",
+        "P95 min",
+        "builds/landed",
+        "wait min",
+        "build min",
+        "hold min",
+    )
+    rows = [header]
+    for side, m in (("simulator", c.sim), ("real stack", c.twin)):
+        rows.append(
+            (
+                side,
+                str(m.landed),
+                str(m.rejected),
+                str(m.censored),
+                f"{m.landed_vs_arrived:.2f}",
+                f"{m.p50_min:.1f}",
+                f"{m.p95_min:.1f}",
+                f"{m.builds_per_landed:.2f}",
+                f"{m.wait_min:.1f}",
+                f"{m.build_min:.1f}",
+                f"{m.hold_min:.1f}",
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines = [
+        "| " + " | ".join(v.rjust(w) for v, w in zip(r, widths, strict=True)) + " |" for r in rows
+    ]
+    lines.insert(1, "|" + "|".join("-" * (w + 1) + ":" for w in widths) + "|")
+    s = c.setting.scenario
+    good = [x.index for x in c.workload.changes if x.good]
+    bad = [x.index for x in c.workload.changes if not x.good]
+    landed = sum(1 for i in good if c.run.final.get(i) == "landed")
+    rejected = sum(1 for i in bad if c.run.final.get(i) == "error")
+    finals = sorted(set(c.run.final.values()))
+    counts = ", ".join(f"{v} {sum(1 for x in c.run.final.values() if x == v)}" for v in finals)
+    return "\n".join(
+        [
+            f"### {c.setting.name}: {s.name}, C={s.capacity}, {len(c.workload.changes)} changes, "
+            f"factor {c.setting.factor:g}",
+            "",
+            *lines,
+            "",
+            f"real run: wall {c.run.wall_s:.0f} s covering {c.run.virtual_s / 60:.0f} workload "
+            f"minutes; final statuses: {counts}; late arrivals {c.run.late_submits}; "
+            f"ledger checks on the real run: {len(c.twin.violations)} violation(s)",
+            *(f"  {v}" for v in c.twin.violations[:5]),
+            *(
+                f"whole run, {side}: {w.builds} builds for {w.landed} landed "
+                f"({w.builds_per_landed:.2f} per landed), landed/good arrived "
+                f"{w.landed_vs_arrived:.2f}"
+                for side, w in (("simulator", c.sim_whole), ("real stack", c.twin_whole))
+            ),
+            f"real run, every arrival: good landed {landed}/{len(good)}, "
+            f"bad rejected {rejected}/{len(bad)}",
+            f"arrival to first build (median, workload min): simulator "
+            f"{c.sim_first_build_min:.1f}, real {c.twin_first_build_min:.1f}",
+        ]
+    )
+
+
+def first_build_min(workload: Workload, ledger: Ledger) -> float:
+    """Median over the measured changes of arrival to the first build verifying them, in workload
+    minutes: the stage hops before a build, plus any wait for the budget."""
+    first: dict[int, int] = {}
+    for build in ledger.builds:
+        first.setdefault(build.included[-1], build.start_ms)
+    delays = [
+        (first[c.index] - c.arrival_ms) / MINUTE_MS
+        for c in workload.changes
+        if workload.measured(c) and c.index in first
+    ]
+    return percentile(delays, 0.5)
+
+
+def result_line(c: Comparison) -> str:
+    return (
+        f"RESULT twin_p50_vs_sim={c.p50_ratio:.2f} twin_builds_vs_sim={c.builds_ratio:.2f}"
+        f" twin_landed_vs_arrived={c.twin_whole.landed_vs_arrived:.2f} speedup={c.speedup:.0f}"
+        f" setting={c.setting.name} factor={c.setting.factor:g}"
+    )
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="short windows: a few minutes")
+    parser.add_argument("--setting", choices=("small", "paper", "both"), default="both")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--small-factor", type=float, default=30.0)
+    parser.add_argument("--paper-factor", type=float, default=4.0)
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get(PG_ENV),
+        help=f"server URL; fresh databases are created there (default ${PG_ENV}; unset: SQLite)",
+    )
+    parser.add_argument("--window-hours", type=float, help="override the measured window's end")
+    parser.add_argument("--warmup-hours", type=float, help="override the unmeasured warm-up")
+    parser.add_argument("--tail-hours", type=float, help="override the arrivals after the window")
+    args = parser.parse_args(argv)
+    if min(args.small_factor, args.paper_factor) <= 0:
+        parser.error("factors must be positive")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.disable(logging.WARNING)
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
+    chosen = [dataclasses.replace(s, scenario=overridden(s.scenario, args)) for s in settings(args)]
+    backend = "postgresql" if args.postgres_url else "sqlite"
+    comparisons = [compare(s, args) for s in chosen]
+    print(f"Twin: seed {args.seed}, p={P}, {backend}, speculator `value` (the default)")
+    for c in comparisons:
+        print()
+        print(report(c))
+    print()
+    for c in comparisons:
+        print(result_line(c))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
