@@ -98,6 +98,7 @@ class Stack:
         instances: int = 1,
         early_landing: bool = False,
         flaky_retries: int = 0,
+        pending_failure_depth: int = 0,
         target_head: Callable[[], Awaitable[str]] | None = None,
     ) -> None:
         """`instances` > 1 runs that many orchestrators on one database and queue, each with its
@@ -144,6 +145,7 @@ class Stack:
                 outcomes=self.scorer if isinstance(self.scorer, HistoryScorer) else None,
                 early_landing=early_landing,
                 flaky_retries=flaky_retries,
+                pending_failure_depth=pending_failure_depth,
                 target_head=target_head,
             )
             deps = OrchestratorDeps(

@@ -199,6 +199,7 @@ def profiles_for(
                 outcomes=scorer if isinstance(scorer, HistoryScorer) else None,
                 early_landing=q.early_landing,
                 flaky_retries=q.flaky_retries,
+                pending_failure_depth=q.pending_failure_depth,
             )
         )
     return profiles

@@ -55,6 +55,14 @@ class QueueConfig(Section):
         description="How many times a path's failed build is built again (a flaky build) "
         "before the failure counts; 0 = the first failure fails the path",
     )
+    pending_failure_depth: int = Field(
+        default=0,
+        ge=0,
+        le=10,
+        description="A change whose own builds all failed stays queued while one of the first N "
+        "changes behind it still builds with it; if that build passes both land in one push; "
+        "0 = it fails at once",
+    )
     speculator: Literal["standard", "value"] = Field(
         default="value",
         description="standard: the reference's best-first ranking, every free slot funded; "

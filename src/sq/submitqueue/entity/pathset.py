@@ -86,6 +86,9 @@ class PathEntry:
     version: int = 1
     created_at_ms: int = 0
     updated_at_ms: int = 0
+    carries: BatchID | None = None
+    """Set on the passed entry a head lands with when that landing also carries a failed
+    dependency (pending-failure depth, core/speculation/pending.py)."""
 
     @classmethod
     def funded(cls, path: SpeculationPath, now_ms: int) -> PathEntry:

@@ -44,6 +44,8 @@ class QueueProfile:
     """Land a head ahead of unfinished dependencies when its passed paths cover them all."""
     flaky_retries: int = 0
     """How many times a path's failed build is built again before the failure counts."""
+    pending_failure_depth: int = 0
+    """How many dependents behind a failed head may still carry it (doc/controls.md)."""
 
 
 class Profiles:

@@ -15,7 +15,7 @@ import enum
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 
-from sq.submitqueue.core.speculation import priority, rules
+from sq.submitqueue.core.speculation import pending, priority, rules
 from sq.submitqueue.entity.batch import BatchID, BatchState
 from sq.submitqueue.entity.path import PathID
 from sq.submitqueue.entity.pathset import PathEntry, PathSet, PathStatus
@@ -86,11 +86,15 @@ def finalize_steps(
     now_ms: int,
     dirty: frozenset[BatchID] = frozenset(),
     early_landing: bool = False,
+    pending_failure_depth: int = 0,
 ) -> Generator[Outcome, bool, Finalization]:
     """Cancellations first, then merge/fail verdicts over the open heads until none is decided.
 
     With `early_landing`, a head whose passed paths cover every outcome of its unfinished
-    dependencies merges ahead of them (`rules.covering_path`, doc/speculation.md).
+    dependencies merges ahead of them (`rules.covering_path`, doc/speculation.md). With a
+    `pending_failure_depth` of N, a head with no viable future waits while one of its first N
+    dependents may still carry it, and a dependent whose passed build carries it merges
+    (`pending.pending_failure`, doc/controls.md).
     """
     run = _Run(snapshot, set(dirty))
     for batch in snapshot.in_flight:
@@ -107,6 +111,8 @@ def finalize_steps(
         decided = 0
         still_open: list[BatchID] = []
         for head_id in open_heads:
+            if head_id in run.merging:  # merged this pass, carrying a failed head
+                continue
             head = snapshot.batch(head_id)
             assert head is not None
             state_of = run.state_of
@@ -123,6 +129,12 @@ def finalize_steps(
                 head_id,
             )
             run.report(head_id, decision, had_passed, path_set)
+            if decision.verdict is rules.Verdict.FAIL and pending_failure_depth > 0:
+                held = run.hold(head_id, pending_failure_depth)
+                if held.hold is pending.Hold.CARRY:
+                    decided += yield from run.carry(held, now_ms)
+                if held.hold is not pending.Hold.NONE:
+                    decision = rules.Decision(verdict=rules.Verdict.WAIT)
             if decision.verdict is rules.Verdict.WAIT:
                 still_open.append(head_id)
                 continue
@@ -135,7 +147,7 @@ def finalize_steps(
                 committed = yield from run.commit(head_id, OutcomeKind.FAIL)
             if committed:
                 decided += 1
-        open_heads = still_open
+        open_heads = [h for h in still_open if h not in run.merging]
         if decided == 0:
             break
     return Finalization(
@@ -158,9 +170,16 @@ def finalize(
     dirty: frozenset[BatchID] = frozenset(),
     commit: Callable[[Outcome], bool] = _always,
     early_landing: bool = False,
+    pending_failure_depth: int = 0,
 ) -> Finalization:
     """Run `finalize_steps` to the end, committing each outcome with `commit`."""
-    steps = finalize_steps(snapshot, now_ms=now_ms, dirty=dirty, early_landing=early_landing)
+    steps = finalize_steps(
+        snapshot,
+        now_ms=now_ms,
+        dirty=dirty,
+        early_landing=early_landing,
+        pending_failure_depth=pending_failure_depth,
+    )
     try:
         outcome = next(steps)
         while True:
@@ -189,6 +208,23 @@ class _Run:
 
     def overtaken(self, batch_id: BatchID) -> bool:
         return rules.built_again(self.sets.get(batch_id))
+
+    def hold(self, head: BatchID, depth: int) -> pending.Pending:
+        dependents = pending.dependents_of(head, self.snapshot.in_flight)
+        held = pending.pending_failure(head, dependents, self.sets, self.state_of, depth)
+        if held.carrier is not None and priority.held_by(self.snapshot, held.carrier):
+            return pending.Pending(hold=pending.Hold.WAIT)  # it merges once the lane clears
+        return held
+
+    def carry(self, held: pending.Pending, now_ms: int) -> Generator[Outcome, bool, int]:
+        """Merge the carrier on its marked winner, the failed head inside its landing."""
+        assert held.carrier is not None
+        assert held.winner is not None
+        path_set = self.sets[held.carrier].with_entry(held.winner)
+        self.replace_set(held.carrier, *rules.supersede(path_set, held.winner.id, now_ms))
+        self.dirty.add(held.carrier)
+        committed = yield from self.commit(held.carrier, OutcomeKind.MERGE, held.winner.id)
+        return int(committed)
 
     def replace_set(self, head: BatchID, path_set: PathSet, changed: bool) -> None:
         self.sets[head] = path_set

@@ -41,10 +41,10 @@ def assumption_broken(path: SpeculationPath, state_of: StateOf) -> bool:
 
 def all_settled(path: SpeculationPath, state_of: StateOf) -> bool:
     """Every guess has come true. Merging, cancelling and speculating dependencies are unsettled."""
-    return all(_came_true(d.assumption, state_of(d.batch)) for d in path.dependencies)
+    return all(came_true(d.assumption, state_of(d.batch)) for d in path.dependencies)
 
 
-def _came_true(assumption: Assumption, state: BatchState) -> bool:
+def came_true(assumption: Assumption, state: BatchState) -> bool:
     if assumption is Assumption.SUCCEEDS:
         return state is BatchState.SUCCEEDED
     return assumption is Assumption.FAILS and state in _FAILED_OR_CANCELLED
@@ -72,7 +72,7 @@ def _lands_now(path: SpeculationPath, state_of: StateOf) -> bool:
     for dependency in path.dependencies:
         state = state_of(dependency.batch)
         if is_terminal(state):
-            if not _came_true(dependency.assumption, state):
+            if not came_true(dependency.assumption, state):
                 return False
         elif dependency.assumption is not Assumption.FAILS:
             return False

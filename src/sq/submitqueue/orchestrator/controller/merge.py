@@ -8,6 +8,7 @@ from sq.platform.messagequeue import Delivery
 from sq.platform.pipeline import StageContext
 from sq.platform.publish import intent_id
 from sq.submitqueue.core import messages as m
+from sq.submitqueue.core.speculation.pending import marked_winner
 from sq.submitqueue.core.speculation.rules import landing_path, mergeable_path
 from sq.submitqueue.entity.batch import Batch, BatchID, BatchState, is_halted
 from sq.submitqueue.entity.build import Build
@@ -29,8 +30,14 @@ class MergeController:
         batch = await load_batch(self.deps, ref.queue, ref.id)
         if is_halted(batch.state):
             return
+        _, winner = await winning_entry(self.deps, batch)
+        carried = winner.carries if winner is not None else None
         requests = await self._requests(batch)
-        for request in requests:
+        landed = requests
+        if carried is not None:  # the failed head's changes land first, inside the same tree
+            carried_batch = await load_batch(self.deps, batch.queue, carried)
+            landed = await self._requests(carried_batch) + requests
+        for request in landed:
             await self.log.status(
                 request.id,
                 batch.queue,
@@ -38,14 +45,14 @@ class MergeController:
                 occurrence=f"{batch.id}/{batch.version}",
                 metadata={"batch_id": batch.id},
             )
-        landing = merge_request(batch.id, batch.queue, requests).model_copy(
+        landing = merge_request(batch.id, batch.queue, landed).model_copy(
             update={"landing": str(batch.version)}
         )
         build = await self._passed_build(batch)
         if build is not None and build.base:
             found = await db(self.deps.storage.get_batches, batch.queue, build.assumed)
             assumed: list[Request] = []
-            for dependency in (found[b] for b in build.assumed if b in found):
+            for dependency in (found[b] for b in build.assumed if b in found and b != carried):
                 assumed += await self._requests(dependency)
             steps = merge_request(batch.id, batch.queue, assumed).steps
             landing = landing.model_copy(update={"base": build.base, "assumed": steps})
@@ -82,12 +89,17 @@ async def winning_entry(
     """The head's path set and the passed entry the speculate run chose to land: the one whose
     guesses all came true (dependencies stay terminal, so it is still the same one), or for a
     head landing early the one guessing its unfinished dependencies fail (`landing_path`; if
-    one has landed since, runway finds the target moved and the head builds again)."""
+    one has landed since, runway finds the target moved and the head builds again). A head
+    carrying a failed dependency lands on the entry marked so (`marked_winner`)."""
     path_set = await db(deps.storage.get_path_set, batch.queue, batch.id)
     dependencies = await db(deps.storage.get_batches, batch.queue, batch.dependencies)
 
     def state_of(b: BatchID) -> BatchState:
         return s.state if (s := dependencies.get(b)) else BatchState.UNKNOWN
 
-    winner = mergeable_path(path_set, state_of) or landing_path(path_set, state_of)
+    winner = (
+        marked_winner(path_set, state_of)
+        or mergeable_path(path_set, state_of)
+        or landing_path(path_set, state_of)
+    )
     return path_set, winner

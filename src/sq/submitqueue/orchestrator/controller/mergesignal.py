@@ -36,6 +36,8 @@ class MergeSignalController:
             await self._build_again(batch, result)
             return
         succeeded = result.outcome is rw.Outcome.SUCCEEDED
+        if succeeded:
+            await self._settle_carried(batch, result)
         if succeeded and batch.state is BatchState.MERGING:
             await self._log_landed_commits(batch, result)
         if not is_terminal(batch.state):
@@ -49,6 +51,27 @@ class MergeSignalController:
             m.TOPIC_CONCLUDE, batch.queue, intent_id(batch.id, "conclude", "merged"), ref, meta
         )
         await self.ctx.publish(m.TOPIC_SPECULATE, batch.queue, intent_id(batch.id, "merged"), ref)
+
+    async def _settle_carried(self, batch: Batch, result: rw.MergeResult) -> None:
+        """A landing that carried a failed dependency (pending-failure depth) landed its changes
+        inside the passing tree: that batch succeeded too. Settled before the carrier, so a
+        redelivery finds the carrier's mark again and finishes the job."""
+        _, winner = await winning_entry(self.deps, batch)
+        if winner is None or winner.carries is None:
+            return
+        carried = await load_batch(self.deps, batch.queue, winner.carries)
+        if carried.state is BatchState.SPECULATING:
+            await self._log_landed_commits(carried, result)
+            carried = await db(self.deps.storage.transition_batch, carried, BatchState.SUCCEEDED)
+        if carried.state is not BatchState.SUCCEEDED:
+            return
+        ref = m.EntityRef(id=carried.id, queue=carried.queue)
+        await self.ctx.publish(
+            m.TOPIC_CONCLUDE, carried.queue, intent_id(carried.id, "conclude", "merged"), ref
+        )
+        await self.ctx.publish(
+            m.TOPIC_SPECULATE, carried.queue, intent_id(carried.id, "merged"), ref
+        )
 
     async def _log_landed_commits(self, batch: Batch, result: rw.MergeResult) -> None:
         """`merged` per request, naming the commits it became (a reporter closes the pull request

@@ -97,8 +97,14 @@ class SpeculateController:
         if admitted:  # one copy of the snapshot, however many batches were admitted
             batches = tuple(current.get(b.id, b) for b in snapshot.batches)
             snapshot = dataclasses.replace(snapshot, batches=batches)
-        early = self.deps.profiles.get(queue).early_landing
-        steps = finalize_steps(snapshot, now_ms=now, dirty=dirty, early_landing=early)
+        profile = self.deps.profiles.get(queue)
+        steps = finalize_steps(
+            snapshot,
+            now_ms=now,
+            dirty=dirty,
+            early_landing=profile.early_landing,
+            pending_failure_depth=profile.pending_failure_depth,
+        )
         done = await self._finalize(steps, current, trigger)
         await self._report(done, current)
         funds = done.snapshot.funds_new_work  # False while the queue is paused

@@ -42,6 +42,7 @@ def _entry_json(entry: PathEntry) -> dict[str, Any]:
         "version": entry.version,
         "created_at_ms": entry.created_at_ms,
         "updated_at_ms": entry.updated_at_ms,
+        **({"carries": entry.carries} if entry.carries else {}),
     }
 
 
@@ -57,6 +58,7 @@ def _entry(head: BatchID, raw: dict[str, Any]) -> PathEntry:
         version=int(raw.get("version", 1)),
         created_at_ms=int(raw.get("created_at_ms", 0)),
         updated_at_ms=int(raw.get("updated_at_ms", 0)),
+        carries=BatchID(raw["carries"]) if raw.get("carries") else None,
     )
 
 
