@@ -67,6 +67,7 @@ async def git_queue(
     build: BuildConfig | None = None,
     speculator: str = "value",
     early_landing: bool = False,
+    pending_failure_depth: int = 0,
 ) -> AsyncIterator[GitQueue]:
     """One `main` queue on a fresh bare repository with the strict `all` analyzer; SQLite files
     unless `urls` names databases for the queue (`mq`), the gateway and the orchestrator. `build`
@@ -82,6 +83,7 @@ async def git_queue(
         conflict_analyzer="all",
         speculator=speculator,  # type: ignore[arg-type]
         early_landing=early_landing,
+        pending_failure_depth=pending_failure_depth,
     )
     urls = urls or {}
     settings = Settings(
