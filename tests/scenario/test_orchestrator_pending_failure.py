@@ -104,3 +104,33 @@ async def test_the_failed_change_fails_once_nothing_behind_it_passes(tmp_path: P
     assert s.order_landed() == []
     assert merger.landings == []
     await s.stop()
+
+
+class CancellingMerger(CountingMerger):
+    """Asks to cancel `victim` while the landing that carries it is under way."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: Stack | None = None
+        self.victim = ""
+
+    async def merge(self, request: MergeInput) -> MergeResult:
+        if not request.dry_run and self.stack is not None:
+            await self.stack.cancel(self.victim, "too late")
+        return await super().merge(request)
+
+
+async def test_a_cancel_during_the_carrying_landing_does_not_undo_it(tmp_path: Path) -> None:
+    merger = CancellingMerger()
+    s = Stack(tmp_path, budget=3, merger=merger, pending_failure_depth=1)
+    await s.start()
+    a = await s.land("a")
+    b = await s.land("b")
+    merger.stack, merger.victim = s, a
+    await s.settle()
+    await fail_a(s)
+    await finish_b(s, on_a_passes=True)
+    assert s.order_landed() == [a, b]
+    assert s.batch_state(A) == s.batch_state(B) == "succeeded"
+    assert s.dead_letters() == []
+    await s.stop()

@@ -9,6 +9,7 @@ from sq.submitqueue.core import messages as m
 from sq.submitqueue.entity.batch import BatchState, is_cancellable, is_terminal
 from sq.submitqueue.entity.request import RequestState, is_request_terminal
 from sq.submitqueue.orchestrator.controller.common import Log, db, decode, terminate_request
+from sq.submitqueue.orchestrator.controller.merge import carrier_of
 from sq.submitqueue.orchestrator.profile import OrchestratorDeps
 
 
@@ -35,6 +36,9 @@ class CancelController:
         for batch in await db(storage.batches_of_request, cancel.queue, cancel.id):
             if batch.state is BatchState.MERGING or is_terminal(batch.state):
                 applicable = True  # its outcome belongs to merge and conclude
+                continue
+            if await carrier_of(self.deps, batch) is not None:
+                applicable = True  # it lands inside a dependent's landing: as if merging
                 continue
             if not is_cancellable(batch.state):
                 continue

@@ -103,3 +103,15 @@ async def winning_entry(
         or landing_path(path_set, state_of)
     )
     return path_set, winner
+
+
+async def carrier_of(deps: OrchestratorDeps, batch: Batch) -> Batch | None:
+    """The merging dependent whose landing carries `batch` (pending-failure depth), if any."""
+    merging = await db(deps.storage.list_batches, batch.queue, (BatchState.MERGING,))
+    for dependent in merging:
+        if batch.id not in dependent.dependencies:
+            continue
+        _, winner = await winning_entry(deps, dependent)
+        if winner is not None and winner.carries == batch.id:
+            return dependent
+    return None
