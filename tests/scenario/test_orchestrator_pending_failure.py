@@ -69,6 +69,7 @@ async def test_a_failed_change_lands_inside_the_passing_build_behind_it(tmp_path
     assert len(s.runner.running()) == 3  # A[], B[A=s], B[A=f]
     await fail_a(s)
     assert s.log.final(a) is None  # pending: B's build on A still runs
+    assert s.log.events(a).count("pending-failure") == 1
     await finish_b(s, on_a_passes=True)
     assert s.order_landed() == [a, b]
     assert len(merger.landings) == 1  # one push: A's change ahead of B's

@@ -54,6 +54,7 @@ class Outcome:
 class EventKind(enum.StrEnum):
     WAITING = "waiting"  # a passed path is ready; the head waits for its dependencies
     INVALIDATED = "invalidated"  # the passed path the head had is no longer consistent
+    PENDING_FAILURE = "pending-failure"  # every build failed; a dependent may still carry it
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -135,6 +136,7 @@ def finalize_steps(
                     decided += yield from run.carry(held, now_ms)
                 if held.hold is not pending.Hold.NONE:
                     decision = rules.Decision(verdict=rules.Verdict.WAIT)
+                    run.held(head_id, path_set)
             if decision.verdict is rules.Verdict.WAIT:
                 still_open.append(head_id)
                 continue
@@ -225,6 +227,14 @@ class _Run:
         self.dirty.add(held.carrier)
         committed = yield from self.commit(held.carrier, OutcomeKind.MERGE, held.winner.id)
         return int(committed)
+
+    def held(self, head: BatchID, path_set: PathSet | None) -> None:
+        """Reported once per failed path (the log dedups on it) while the head is held."""
+        if path_set is not None and path_set.paths:
+            failed = path_set.paths[0].id
+            self.events.append(
+                RequestEvent(head=head, kind=EventKind.PENDING_FAILURE, path_id=failed)
+            )
 
     def replace_set(self, head: BatchID, path_set: PathSet, changed: bool) -> None:
         self.sets[head] = path_set
