@@ -13,8 +13,11 @@ from pathlib import Path
 import pytest
 
 from sq.platform.build import BuildRequest, BuildState
+from sq.platform.clock import Clock
 from sq.runway.extension.merger import MergeInput, MergeResult
 from sq.runway.extension.merger.noop import NoopMerger
+from sq.submitqueue.extension.scorer import Scorer
+from sq.submitqueue.extension.speculator.value import ValueSettings, ValueSpeculator
 from support.sq_stack import Stack
 
 pytestmark = pytest.mark.anyio
@@ -134,4 +137,28 @@ async def test_a_cancel_during_the_carrying_landing_does_not_undo_it(tmp_path: P
     assert s.order_landed() == [a, b]
     assert s.batch_state(A) == s.batch_state(B) == "succeeded"
     assert s.dead_letters() == []
+    await s.stop()
+
+
+def value_speculator(scorer: Scorer, budget: int, clock: Clock) -> ValueSpeculator:
+    return ValueSpeculator(scorer, ValueSettings(budget=budget, threshold=0.1), clock=clock.now_ms)
+
+
+async def test_the_value_speculator_carries_it_too(tmp_path: Path) -> None:
+    # It builds A[] and B[A=s] only (B[A=f] is below the threshold until A's build fails).
+    merger = CountingMerger()
+    s = Stack(
+        tmp_path, budget=4, merger=merger, speculator=value_speculator, pending_failure_depth=1
+    )
+    await s.start()
+    a = await s.land("a")
+    b = await s.land("b")
+    await s.settle()
+    assert len(s.runner.running()) == 2
+    await fail_a(s)
+    assert s.log.final(a) is None
+    await finish_b(s, on_a_passes=True)
+    await s.release()
+    assert s.order_landed() == [a, b]
+    assert len(merger.landings) == 1
     await s.stop()
