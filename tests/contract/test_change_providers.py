@@ -10,13 +10,14 @@ from urllib.parse import quote
 
 import pytest
 
-from sq.platform.changeuri import GitHubChangeURI
+from sq.platform.changeuri import GitChangeURI, GitHubChangeURI
 from sq.platform.git.credentials import forget_http_tokens, register_http_token
 from sq.platform.git.sandbox import GitSandbox
 from sq.platform.github import GitHubClient
 from sq.submitqueue.entity.request import Request, RequestID
 from sq.submitqueue.extension.changeprovider import ChangeProvider, ChangeProviderError
 from sq.submitqueue.extension.changeprovider.fake import FakeChangeProvider
+from sq.submitqueue.extension.changeprovider.git import GitChangeProvider
 from sq.submitqueue.extension.changeprovider.github import GitHubChangeProvider
 from support.fake_github import FakeGitHub
 
@@ -46,10 +47,36 @@ def _fake_world() -> World:
     )
 
 
-@pytest.fixture(params=["fake", "github"])
+def _git_world(tmp_path: Path) -> World:
+    box = GitSandbox(tmp_path / "box")
+    box.seed({"README.md": "hello\n"})
+
+    def uri(name: str, sha: str) -> str:
+        return str(GitChangeURI(host="localhost", repo="box", ref=f"refs/heads/{name}", sha=sha))
+
+    def change(name: str, files: dict[str, str]) -> str:
+        box.checkout(name, "main")
+        box.commit(f"{name}: edit", files)
+        box.push(name)
+        return uri(name, box.head())
+
+    return World(
+        provider=GitChangeProvider(
+            repository=str(box.origin), target="refs/heads/main", workspace=tmp_path / "workspace"
+        ),
+        change=change,
+        unlandable=lambda name: uri(name, "0" * 40),  # a commit the repository does not have
+        has_history=True,
+    )
+
+
+@pytest.fixture(params=["fake", "git", "github"])
 async def world(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[World]:
     if request.param == "fake":
         yield _fake_world()
+        return
+    if request.param == "git":
+        yield _git_world(tmp_path)
         return
     box = GitSandbox(tmp_path / "box")
     box.seed({"README.md": "hello\n"})
