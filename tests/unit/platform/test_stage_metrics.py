@@ -49,6 +49,8 @@ async def test_processed_failed_and_dead_lettered_are_counted_apart() -> None:
     before = {n: sample(n) for n in names}
     controller = Scripted()
     controller.errors = {"retried": RetryableError("flaky"), "bad": UserError("no")}
+    spent = Scripted()
+    spent.errors = {"spent": RetryableError("down")}  # one attempt only: dead-lettered
     stage = Stage(
         key="metered",
         consumer_group=GROUP,
@@ -56,12 +58,20 @@ async def test_processed_failed_and_dead_lettered_are_counted_apart() -> None:
         dlq=lambda _d, _c: Quiet(),
         config={"retry": RetryPolicy(max_attempts=3, initial_backoff_ms=100)},
     )
+    once = Stage(
+        key="metered-once",
+        consumer_group=GROUP,
+        new=lambda _d, _c: spent,
+        dlq=lambda _d, _c: Quiet(),
+        config={"retry": RetryPolicy(max_attempts=1)},
+    )
     h = Harness(MemoryQueueStore())
-    pipeline = construct(h.queue, None, [stage])
+    pipeline = construct(h.queue, None, [stage, once])
     await pipeline.start()
     for message_id in ("ok", "retried", "bad"):
         await h.publish("metered", message_id, message_id)
-    await h.settle(dead_letters=1)  # "bad" fails with a user error
+    await h.publish("metered-once", "spent", "spent")
+    await h.settle(dead_letters=2)  # "bad" fails with a user error, "spent" runs out of attempts
     await h.advance(0.2)
     await h.settle()
     await pipeline.stop()
@@ -69,7 +79,7 @@ async def test_processed_failed_and_dead_lettered_are_counted_apart() -> None:
     moved = {n: sample(n) - before[n] for n in names}
     assert moved == {
         "sq_stage_messages_processed_total": 2,  # ok, then retried on its second attempt
-        "sq_stage_messages_failed_total": 1,
-        "sq_stage_messages_dead_lettered_total": 1,
-        "sq_stage_processing_seconds_count": 4,
+        "sq_stage_messages_failed_total": 2,  # retried's first attempt, spent's only one
+        "sq_stage_messages_dead_lettered_total": 2,  # bad at once, spent with no attempt left
+        "sq_stage_processing_seconds_count": 5,
     }

@@ -76,6 +76,8 @@ def controller_handler(
             if errs.is_retryable(verdict):
                 log.info("retryable failure", error=failure.message, verdict=str(verdict))
                 metrics.FAILED.labels(*labels).inc()
+                if delivery.nack_dead_letters:  # its retries are spent: it goes to the DLQ
+                    metrics.DEAD_LETTERED.labels(*labels).inc()
                 delivery.nack(failure)
             else:
                 log.warning("failure; dead-lettering", error=failure.message, verdict=str(verdict))

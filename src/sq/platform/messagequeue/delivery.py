@@ -142,6 +142,11 @@ class Delivery:
         # The most frequent outcome by far: built without Outcome's keyword constructor.
         self._finalize(_outcome(self._fetched.message.seq, OutcomeKind.ACK, 0, None, 0, None))
 
+    @property
+    def nack_dead_letters(self) -> bool:
+        """A `nack` now would dead-letter the message: this was its last attempt."""
+        return self.attempt >= self._config.retry.max_attempts and self._config.dead_letter
+
     def nack(self, failure: Failure) -> None:
         """Retry after backoff, or dead-letter with this failure when attempts are spent."""
         retry = self._config.retry
