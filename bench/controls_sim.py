@@ -13,6 +13,7 @@ import argparse
 import dataclasses
 import statistics
 
+from benchargs import parse_with_quick
 from sq.sim.ledger import Ledger
 from sq.sim.metrics import measure, verify
 from sq.sim.runner import make_strategy, run_scenario, small_team_scenario
@@ -62,7 +63,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--flaky", type=float, nargs="+", default=[0.05, 0.1])
     parser.add_argument("--high-share", type=float, default=0.1)
-    args = parser.parse_args()
+    args = parse_with_quick(parser, {"hours": 3.0, "flaky": [0.1]})
     flaky(args.hours, args.seed, args.flaky)
     priority(args.hours, args.seed, args.high_share)
     print(f"RESULT name=controls_sim hours={args.hours:g} seed={args.seed}")

@@ -19,6 +19,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from prometheus_client.registry import Collector
 
+from benchargs import parse_with_quick
 from sq.platform import migrations
 from sq.platform.db import create_engine
 from sq.submitqueue.gateway.metrics import gateway_collector
@@ -80,7 +81,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000,100000")
     parser.add_argument("--repeat", type=int, default=5)
-    args = parser.parse_args()
+    args = parse_with_quick(parser, {"sizes": "1000,10000", "repeat": 2})
     sizes = sorted(int(s) for s in args.sizes.split(","))
     costs: dict[int, tuple[float, float]] = {}
     for rows in sizes:

@@ -1,13 +1,16 @@
 """Where our engine's builds go: every build of `ours` on one paper-setting run, by fate.
 
     uv run --frozen --no-sync python bench/sim_builds.py [--p 0.1] [--seed 1] [--strategy ours]
+        [--setting paper|small] [--quick]
 
 Runs one strategy of our engine on the grid's paper scenario and sorts every build that started
 inside the measured window: it landed its head; it failed (the head bad, or a change it was
 stacked on bad); it passed but nothing landed on it; it was preempted (the speculator proposed
 its cancel) or cancelled otherwise (finalize: a broken assumption, or the head landed on another
 path). Cancelled builds are split by whether their base held a bad change (doomed anyway) or not
-("sound": a correct future thrown away). Prints counts, build-hours and the CPU the run took.
+("sound": a correct future thrown away). Prints counts, build-hours and the CPU the run took,
+and ends with `RESULT builds=… landed_share=… preempted_share=… cancelled_share=…` (shares of the
+window's builds). `--quick` runs the small team instead of the paper setting.
 """
 
 from __future__ import annotations
@@ -16,9 +19,10 @@ import argparse
 import collections
 import time
 
+from benchargs import parse_with_quick
 from sq.sim.ledger import BuildRecord, Ledger
 from sq.sim.metrics import measure
-from sq.sim.runner import make_strategy, paper_scenario
+from sq.sim.runner import make_strategy, paper_scenario, small_team_scenario
 from sq.sim.strategies import ours
 from sq.sim.workload import Workload, generate
 from sq.submitqueue.entity.path import PathID
@@ -32,7 +36,8 @@ def main() -> None:
     parser.add_argument("--p", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--strategy", default="ours")
-    args = parser.parse_args()
+    parser.add_argument("--setting", choices=("paper", "small"), default="paper")
+    args = parse_with_quick(parser, {"setting": "small"})
 
     preempted: set[tuple[PathID, int]] = set()
     speculate = ValueSpeculator.speculate
@@ -57,7 +62,7 @@ def main() -> None:
     ValueSpeculator.speculate = spy  # type: ignore[method-assign]
     ours._EngineQueue.__init__ = keep  # type: ignore[method-assign]
 
-    scenario = paper_scenario(args.p)
+    scenario = paper_scenario(args.p) if args.setting == "paper" else small_team_scenario(args.p)
     workload = generate(scenario.workload, args.seed)
     strategy = make_strategy(args.strategy, scenario.capacity)
     ledger = Ledger()
@@ -88,6 +93,14 @@ def main() -> None:
     print("| fate | builds | share | build-h |\n|---|--:|--:|--:|")
     for fate in sorted(counts):
         print(f"| {fate} | {counts[fate]} | {counts[fate] / total:.1%} | {hours[fate]:.1f} |")
+
+    def share(prefix: str) -> float:
+        return sum(n for fate, n in counts.items() if fate.startswith(prefix)) / max(total, 1)
+
+    print(
+        f"RESULT builds={total} landed_share={share('landed'):.3f} "
+        f"preempted_share={share('preempted'):.3f} cancelled_share={share('cancelled'):.3f}"
+    )
 
 
 def _fate(build: BuildRecord, workload: Workload, ledger: Ledger, *, preempted: bool) -> str:

@@ -4,6 +4,8 @@ simulator's own figures for that workload (same generator, same seed, same proce
     uv run --frozen --no-sync python bench/twin.py [--quick] [--setting small|paper|both]
         [--seed 1] [--small-factor 30] [--paper-factor 4] [--postgres-url URL]
 
+`--quick` runs short windows, and the small team only unless `--setting` says otherwise.
+
 The real side is gateway, orchestrator and runway as `sq serve` wires them (in this process, on
 fresh PostgreSQL databases created and dropped here, or SQLite files without a server) with the
 queue's provider and runner swapped for the twin's (`twin_seams`): each change touches one file
@@ -40,6 +42,7 @@ from pathlib import Path
 import structlog
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchargs import parse_with_quick
 from benchdb import fresh_postgres_url
 from pipeline_stack import progress
 from sq.sim.ledger import Ledger
@@ -282,7 +285,6 @@ def result_line(c: Comparison) -> str:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="short windows: a few minutes")
     parser.add_argument("--setting", choices=("small", "paper", "both"), default="both")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--small-factor", type=float, default=30.0)
@@ -295,7 +297,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--window-hours", type=float, help="override the measured window's end")
     parser.add_argument("--warmup-hours", type=float, help="override the unmeasured warm-up")
     parser.add_argument("--tail-hours", type=float, help="override the arrivals after the window")
-    args = parser.parse_args(argv)
+    args = parse_with_quick(parser, {"setting": "small"}, argv, what="short windows: a few minutes")
     if min(args.small_factor, args.paper_factor) <= 0:
         parser.error("factors must be positive")
     return args
