@@ -99,6 +99,26 @@ def path_probability(
     path: SpeculationPath, snapshot: SpeculationSnapshot, p: Mapping[BatchID, float]
 ) -> float:
     """P(every assumption of `path` holds): 0 when a finished dependency contradicts one."""
+    finished = snapshot.finished
+    if path.split().undecided:
+        return _malformed_path_probability(path, snapshot, p)
+    if finished.contradicts(path):
+        return 0.0
+    done = finished.either
+    total = 1.0
+    for dependency in path.dependencies:  # in path order, so that the product is reproducible
+        if dependency.batch in done:
+            continue  # it came true: the path is not contradicted
+        lands = p[dependency.batch]
+        total *= lands if dependency.assumption is Assumption.SUCCEEDS else 1.0 - lands
+    return total
+
+
+def _malformed_path_probability(
+    path: SpeculationPath, snapshot: SpeculationSnapshot, p: Mapping[BatchID, float]
+) -> float:
+    """`path_probability` of a path with an `UNKNOWN` assumption: a finished dependency
+    contradicts it whatever its outcome."""
     total = 1.0
     for dependency in path.dependencies:
         forced = RESOLVED_ASSUMPTION.get(snapshot.state_of(dependency.batch))
