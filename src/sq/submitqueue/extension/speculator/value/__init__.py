@@ -89,6 +89,9 @@ class ValueSpeculator:
         heads = [b for b in snapshot.batches if b.state is BatchState.SPECULATING]
         if not heads:
             return []
+        free = free_slots(settings.budget, snapshot.path_sets)
+        if not free and not rank.any_preemptible(snapshot):
+            return []  # no slot, and no build a candidate could displace: nothing to propose
         p = evidence.landing_probabilities(snapshot, self.scorer, settings.default_probability)
         for head in heads:
             for dep in head.dependencies:
@@ -138,7 +141,6 @@ class ValueSpeculator:
             )
         lanes = {h.id: h.lane for h in heads}  # high-priority heads' paths first
         wanted.sort(key=lambda v: (lanes[v.path.head], -v.density, v.path.head, v.rank))
-        free = free_slots(settings.budget, snapshot.path_sets)
         proposals = [
             Speculation(path=v.path, action=PathAction.BUILD, ranking_score=v.density)
             for v in wanted[:free]

@@ -196,6 +196,17 @@ def running_builds(
     return out
 
 
+def any_preemptible(snapshot: SpeculationSnapshot) -> bool:
+    """Some live build of a speculating head may still be preempted (what `running_builds`
+    lists), without valuing any."""
+    return any(
+        entry.status in LIVE_STATUSES and entry.attempt < LAST_PREEMPTIBLE_ATTEMPT
+        for path_set in snapshot.path_sets
+        if snapshot.state_of(path_set.head) is BatchState.SPECULATING
+        for entry in path_set.paths
+    )
+
+
 def slot_waits(
     snapshot: SpeculationSnapshot, remaining_share: Callable[[BatchID, PathEntry], float]
 ) -> list[float]:
