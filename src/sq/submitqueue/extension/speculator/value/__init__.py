@@ -80,6 +80,7 @@ class ValueSpeculator:
         self.settings = settings or ValueSettings()
         self._cost = build_cost
         self._clock = clock
+        self._weights = rank.WeightMemo()
 
     def speculate(self, snapshot: SpeculationSnapshot) -> list[Speculation]:
         for stored in snapshot.path_sets:
@@ -102,7 +103,7 @@ class ValueSpeculator:
         costs = {h.id: self._head_cost(h) for h in heads}
         typical = sum(costs.values()) / len(costs)
         share = {h.id: costs[h.id] / typical for h in heads}
-        weights = rank.dependent_weights(heads)
+        weights = self._weights.weights(heads)
         # A build of a head's right future resolves the head either way: it lands the head (worth
         # 1 with P(h lands)), or proves it bad so that the heads waiting on it move on to the
         # futures without it (worth them whether it lands or not).

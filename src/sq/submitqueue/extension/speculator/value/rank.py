@@ -67,6 +67,40 @@ def dependent_weights(heads: Sequence[Batch]) -> dict[BatchID, int]:
     return {h.id: 1 + below[i].bit_count() for i, h in enumerate(heads)}
 
 
+class WeightMemo:
+    """`dependent_weights` of the last run, reused when heads only left since.
+
+    A head that left (it is merging, or done) without depending on any head still here was on
+    no dependency chain between heads still here, so every remaining head's weight is what it
+    was: in the deep serial run, the front head lands and the rest keep theirs. Anything else (a
+    new head, a changed dependency list, a head that left from the middle) recomputes.
+    """
+
+    def __init__(self) -> None:
+        self._last: tuple[dict[BatchID, tuple[BatchID, ...]], dict[BatchID, int]] | None = None
+
+    def weights(self, heads: Sequence[Batch]) -> dict[BatchID, int]:
+        reused = self._reuse(heads)
+        weights = reused if reused is not None else dependent_weights(heads)
+        self._last = ({h.id: h.dependencies for h in heads}, weights)  # one assignment: no tear
+        return weights
+
+    def _reuse(self, heads: Sequence[Batch]) -> dict[BatchID, int] | None:
+        last = self._last
+        if last is None:
+            return None
+        dependencies, weights = last
+        for head in heads:
+            known = dependencies.get(head.id)
+            if known is None or known != head.dependencies:
+                return None
+        here = {h.id for h in heads}
+        for left in dependencies.keys() - here:
+            if not here.isdisjoint(dependencies[left]):
+                return None
+        return {h.id: weights[h.id] for h in heads}
+
+
 def _dependents_first(dependents: list[list[int]]) -> list[int]:
     """A post-order of the dependents graph, so every head comes after those waiting on it."""
     order: list[int] = []
