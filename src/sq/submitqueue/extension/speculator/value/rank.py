@@ -138,14 +138,17 @@ def path_probability(
         return _malformed_path_probability(path, snapshot, p)
     if finished.contradicts(path):
         return 0.0
-    done = finished.either
-    total = 1.0
-    for dependency in path.dependencies:  # in path order, so that the product is reproducible
-        if dependency.batch in done:
-            continue  # it came true: the path is not contradicted
-        lands = p[dependency.batch]
-        total *= lands if dependency.assumption is Assumption.SUCCEEDS else 1.0 - lands
-    return total
+    done = finished.either  # a finished dependency came true: the path is not contradicted
+    succeeds = Assumption.SUCCEEDS
+    # In path order, one multiplication at a time (math.prod does that): the same bits each run.
+    return math.prod(
+        [
+            p[d.batch] if d.assumption is succeeds else 1.0 - p[d.batch]
+            for d in path.dependencies
+            if d.batch not in done
+        ],
+        start=1.0,
+    )
 
 
 def _malformed_path_probability(
