@@ -38,8 +38,8 @@ fmt: sync
 # to each: a smoke run of the whole set in minutes. Set SQ_TEST_POSTGRES_URL: queue_throughput needs
 # a PostgreSQL server, and the others then measure it beside SQLite.
 BENCHES := queue_throughput discovery_cost pipeline_overhead pipeline_profile speculate_run \
-	stovepipe_latency gateway_land http_guard metrics_scrape simulate sim_builds controls_sim \
-	twin crash_soak
+	speculate_depth stovepipe_latency gateway_land http_guard metrics_scrape simulate sim_builds \
+	controls_sim twin crash_soak
 
 bench: sync
 	@failed=""; for b in $(BENCHES); do \

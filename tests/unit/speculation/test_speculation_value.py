@@ -118,3 +118,23 @@ def test_everything_that_waits_on_a_head_counts_directly_or_not() -> None:
         batch("q/D", deps=("q/C",)),
     ]
     assert rank.dependent_weights(heads) == {"q/A": 3, "q/B": 3, "q/C": 2, "q/D": 1}
+
+
+def test_a_full_budget_with_nothing_preemptible_values_nothing() -> None:
+    # Both slots are held by a cancelling build and one on its last preemptible attempt: no
+    # candidate can get a slot, so the run proposes nothing without scoring a single batch.
+    held = (
+        pset("q/A", entry(path("q/A"), "cancelling")),
+        pset(
+            "q/B", entry(path("q/B", ("q/A", S)), "building", attempt=rank.LAST_PREEMPTIBLE_ATTEMPT)
+        ),
+    )
+    s = snap(batch("q/A"), batch("q/B", deps=("q/A",)), batch("q/C"), sets=held)
+    calls: list[str] = []
+    speculator = ValueSpeculator(
+        TableScorer({b.id: 0.9 for b in s.batches}, calls), ValueSettings(budget=2, threshold=0.1)
+    )
+    assert speculator.speculate(s) == []
+    assert calls == []
+    # One more slot, and C is funded.
+    assert described(speculate(s, budget=3)) == ["build q/C[]"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NewType
 
 from sq.submitqueue.entity.batch import BatchID
@@ -30,6 +30,7 @@ class SpeculationPath:
 
     head: BatchID
     dependencies: tuple[PathDependency, ...] = ()
+    _split: AssumedSplit | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def id(self) -> PathID:
@@ -38,6 +39,34 @@ class SpeculationPath:
     def base(self) -> tuple[BatchID, ...]:
         """The dependencies the build is stacked on (assumed to succeed), in path order."""
         return tuple(d.batch for d in self.dependencies if d.assumption is Assumption.SUCCEEDS)
+
+    def split(self) -> AssumedSplit:
+        """The dependencies by assumption, as sets; computed once per path object (a run asks
+        for every path of every head, and a read keeps unchanged path sets across runs)."""
+        split = self._split
+        if split is None:
+            succeeds = {d.batch for d in self.dependencies if d.assumption is Assumption.SUCCEEDS}
+            fails = {d.batch for d in self.dependencies if d.assumption is Assumption.FAILS}
+            split = AssumedSplit(
+                succeeds=frozenset(succeeds),
+                fails=frozenset(fails),
+                undecided=any(d.assumption not in _DECIDED for d in self.dependencies),
+            )
+            object.__setattr__(self, "_split", split)
+        return split
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AssumedSplit:
+    """A path's dependencies by assumption (`SpeculationPath.split`)."""
+
+    succeeds: frozenset[BatchID]
+    fails: frozenset[BatchID]
+    undecided: bool
+    """Some dependency carries `Assumption.UNKNOWN` (a malformed path): it never comes true."""
+
+
+_DECIDED = frozenset({Assumption.SUCCEEDS, Assumption.FAILS})
 
 
 def path_id(path: SpeculationPath) -> PathID:

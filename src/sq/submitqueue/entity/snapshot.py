@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from sq.submitqueue.entity.batch import ACTIVE_STATES, Batch, BatchID, BatchState
+from sq.submitqueue.entity.finished import Finished
 from sq.submitqueue.entity.pathset import PathSet
 
 
@@ -26,6 +27,7 @@ class SpeculationSnapshot:
     _batch_index: Mapping[BatchID, Batch] = field(init=False, repr=False, compare=False)
     _set_index: Mapping[BatchID, PathSet] = field(init=False, repr=False, compare=False)
     _state_index: Mapping[BatchID, BatchState] = field(init=False, repr=False, compare=False)
+    _finished: Finished | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_batch_index", {b.id: b for b in self.batches})
@@ -33,12 +35,22 @@ class SpeculationSnapshot:
         # hundreds of heads in flight, about a million calls a run.
         object.__setattr__(self, "_state_index", {b.id: b.state for b in self.batches})
         object.__setattr__(self, "_set_index", {s.head: s for s in self.path_sets})
+        object.__setattr__(self, "_finished", None)
 
     def batch(self, batch_id: BatchID) -> Batch | None:
         return self._batch_index.get(batch_id)
 
     def state_of(self, batch_id: BatchID) -> BatchState:
         return self._state_index.get(batch_id, BatchState.UNKNOWN)
+
+    @property
+    def finished(self) -> Finished:
+        """The finished batches as sets (built on first use)."""
+        finished = self._finished
+        if finished is None:
+            finished = Finished.of(self._state_index)
+            object.__setattr__(self, "_finished", finished)
+        return finished
 
     def path_set(self, head: BatchID) -> PathSet | None:
         return self._set_index.get(head)

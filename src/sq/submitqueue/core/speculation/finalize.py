@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from sq.submitqueue.core.speculation import pending, priority, rules
 from sq.submitqueue.entity.batch import BatchID, BatchState
+from sq.submitqueue.entity.finished import Finished, IndexedStates
 from sq.submitqueue.entity.path import PathID
 from sq.submitqueue.entity.pathset import PathEntry, PathSet, PathStatus
 from sq.submitqueue.entity.snapshot import SpeculationSnapshot
@@ -116,7 +117,7 @@ def finalize_steps(
                 continue
             head = snapshot.batch(head_id)
             assert head is not None
-            state_of = run.state_of
+            state_of = run.states
             path_set = run.sets.get(head_id)
             had_passed = _first_passed(path_set)
             if path_set is not None:
@@ -199,6 +200,8 @@ class _Run:
         self.committed: list[Outcome] = []
         self.events: list[RequestEvent] = []
         self.merging: set[BatchID] = set()
+        finished = Finished.of({b.id: b.state for b in snapshot.batches})
+        self.states = IndexedStates(self.state_of, finished)  # the rules' fast path
 
     def state_of(self, batch_id: BatchID) -> BatchState:
         # A head merged by this run is `merging` to the rules, though the snapshot handed to the
@@ -248,7 +251,7 @@ class _Run:
         had_passed: PathEntry | None,
         path_set: PathSet | None,
     ) -> None:
-        live = rules.live_passed_path(path_set, self.state_of)
+        live = rules.live_passed_path(path_set, self.states)
         if live is not None and decision.verdict is rules.Verdict.WAIT:
             self.events.append(RequestEvent(head=head, kind=EventKind.WAITING, path_id=live.id))
         elif live is None and had_passed is not None:
@@ -280,6 +283,7 @@ class _Run:
             self.merging.add(head)
         else:
             self.snapshot = self.snapshot.with_state(head, NEW_STATE[kind])
+            self.states.finished = self.states.finished.with_state(head, NEW_STATE[kind])
         self.committed.append(outcome)
         return True
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sq.submitqueue.entity.batch import Batch, BatchID, BatchState, is_terminal
+from sq.submitqueue.entity.finished import IndexedStates
 from sq.submitqueue.entity.path import Assumption, PathID, SpeculationPath
 from sq.submitqueue.entity.pathset import (
     DEFAULT_MAX_ATTEMPTS,
@@ -27,6 +28,8 @@ _FAILED_OR_CANCELLED = frozenset({BatchState.FAILED, BatchState.CANCELLED})
 
 def assumption_broken(path: SpeculationPath, state_of: StateOf) -> bool:
     """A finished dependency contradicts one of the path's guesses."""
+    if isinstance(state_of, IndexedStates):
+        return state_of.finished.contradicts(path)
     for dependency in path.dependencies:
         state = state_of(dependency.batch)
         if not is_terminal(state):
@@ -41,6 +44,8 @@ def assumption_broken(path: SpeculationPath, state_of: StateOf) -> bool:
 
 def all_settled(path: SpeculationPath, state_of: StateOf) -> bool:
     """Every guess has come true. Merging, cancelling and speculating dependencies are unsettled."""
+    if isinstance(state_of, IndexedStates):
+        return state_of.finished.came_true(path)
     return all(came_true(d.assumption, state_of(d.batch)) for d in path.dependencies)
 
 
@@ -151,7 +156,10 @@ def no_viable_future(head: Batch, path_set: PathSet | None, state_of: StateOf) -
     `failed` (spec §7): otherwise the head would wait forever (see fold.py). One cancelled on
     request (a preempted build) is not dead: the value speculator builds it again.
     """
-    if not all(is_terminal(state_of(d)) for d in head.dependencies):
+    if isinstance(state_of, IndexedStates):
+        if not state_of.finished.all_finished(head.dependencies):
+            return False
+    elif not all(is_terminal(state_of(d)) for d in head.dependencies):
         return False
     live = (
         [e for e in path_set.paths if not assumption_broken(e.path, state_of)] if path_set else []

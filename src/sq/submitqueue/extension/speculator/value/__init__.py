@@ -80,6 +80,7 @@ class ValueSpeculator:
         self.settings = settings or ValueSettings()
         self._cost = build_cost
         self._clock = clock
+        self._weights = rank.WeightMemo()
 
     def speculate(self, snapshot: SpeculationSnapshot) -> list[Speculation]:
         for stored in snapshot.path_sets:
@@ -89,6 +90,9 @@ class ValueSpeculator:
         heads = [b for b in snapshot.batches if b.state is BatchState.SPECULATING]
         if not heads:
             return []
+        free = free_slots(settings.budget, snapshot.path_sets)
+        if not free and not rank.any_preemptible(snapshot):
+            return []  # no slot, and no build a candidate could displace: nothing to propose
         p = evidence.landing_probabilities(snapshot, self.scorer, settings.default_probability)
         for head in heads:
             for dep in head.dependencies:
@@ -99,7 +103,7 @@ class ValueSpeculator:
         costs = {h.id: self._head_cost(h) for h in heads}
         typical = sum(costs.values()) / len(costs)
         share = {h.id: costs[h.id] / typical for h in heads}
-        weights = rank.dependent_weights(heads)
+        weights = self._weights.weights(heads)
         # A build of a head's right future resolves the head either way: it lands the head (worth
         # 1 with P(h lands)), or proves it bad so that the heads waiting on it move on to the
         # futures without it (worth them whether it lands or not).
@@ -138,7 +142,6 @@ class ValueSpeculator:
             )
         lanes = {h.id: h.lane for h in heads}  # high-priority heads' paths first
         wanted.sort(key=lambda v: (lanes[v.path.head], -v.density, v.path.head, v.rank))
-        free = free_slots(settings.budget, snapshot.path_sets)
         proposals = [
             Speculation(path=v.path, action=PathAction.BUILD, ranking_score=v.density)
             for v in wanted[:free]

@@ -53,13 +53,12 @@ def landing_probabilities(
             p[batch.id] = 1.0
         elif batch.state in (BatchState.FAILED, BatchState.CANCELLED):
             p[batch.id] = 0.0
-    proven = {
-        changed
-        for path_set in snapshot.path_sets
-        for e in path_set.paths
-        if e.status is PathStatus.PASSED
-        for changed in (path_set.head, *e.path.base())
-    }
+    proven: set[BatchID] = set()
+    for path_set in snapshot.path_sets:
+        for e in path_set.paths:
+            if e.status is PathStatus.PASSED:
+                proven.add(path_set.head)
+                proven |= e.path.split().succeeds
     for batch in snapshot.in_flight:
         if batch.id in proven or batch.state is BatchState.MERGING:
             p[batch.id] = PROVEN_GOOD

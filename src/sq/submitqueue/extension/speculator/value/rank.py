@@ -67,6 +67,40 @@ def dependent_weights(heads: Sequence[Batch]) -> dict[BatchID, int]:
     return {h.id: 1 + below[i].bit_count() for i, h in enumerate(heads)}
 
 
+class WeightMemo:
+    """`dependent_weights` of the last run, reused when heads only left since.
+
+    A head that left (it is merging, or done) without depending on any head still here was on
+    no dependency chain between heads still here, so every remaining head's weight is what it
+    was: in the deep serial run, the front head lands and the rest keep theirs. Anything else (a
+    new head, a changed dependency list, a head that left from the middle) recomputes.
+    """
+
+    def __init__(self) -> None:
+        self._last: tuple[dict[BatchID, tuple[BatchID, ...]], dict[BatchID, int]] | None = None
+
+    def weights(self, heads: Sequence[Batch]) -> dict[BatchID, int]:
+        reused = self._reuse(heads)
+        weights = reused if reused is not None else dependent_weights(heads)
+        self._last = ({h.id: h.dependencies for h in heads}, weights)  # one assignment: no tear
+        return weights
+
+    def _reuse(self, heads: Sequence[Batch]) -> dict[BatchID, int] | None:
+        last = self._last
+        if last is None:
+            return None
+        dependencies, weights = last
+        for head in heads:
+            known = dependencies.get(head.id)
+            if known is None or known != head.dependencies:
+                return None
+        here = {h.id for h in heads}
+        for left in dependencies.keys() - here:
+            if not here.isdisjoint(dependencies[left]):
+                return None
+        return {h.id: weights[h.id] for h in heads}
+
+
 def _dependents_first(dependents: list[list[int]]) -> list[int]:
     """A post-order of the dependents graph, so every head comes after those waiting on it."""
     order: list[int] = []
@@ -99,6 +133,29 @@ def path_probability(
     path: SpeculationPath, snapshot: SpeculationSnapshot, p: Mapping[BatchID, float]
 ) -> float:
     """P(every assumption of `path` holds): 0 when a finished dependency contradicts one."""
+    finished = snapshot.finished
+    if path.split().undecided:
+        return _malformed_path_probability(path, snapshot, p)
+    if finished.contradicts(path):
+        return 0.0
+    done = finished.either  # a finished dependency came true: the path is not contradicted
+    succeeds = Assumption.SUCCEEDS
+    # In path order, one multiplication at a time (math.prod does that): the same bits each run.
+    return math.prod(
+        [
+            p[d.batch] if d.assumption is succeeds else 1.0 - p[d.batch]
+            for d in path.dependencies
+            if d.batch not in done
+        ],
+        start=1.0,
+    )
+
+
+def _malformed_path_probability(
+    path: SpeculationPath, snapshot: SpeculationSnapshot, p: Mapping[BatchID, float]
+) -> float:
+    """`path_probability` of a path with an `UNKNOWN` assumption: a finished dependency
+    contradicts it whatever its outcome."""
     total = 1.0
     for dependency in path.dependencies:
         forced = RESOLVED_ASSUMPTION.get(snapshot.state_of(dependency.batch))
@@ -174,6 +231,17 @@ def running_builds(
             )
     out.sort(key=lambda r: (r.density, r.entry.id))
     return out
+
+
+def any_preemptible(snapshot: SpeculationSnapshot) -> bool:
+    """Some live build of a speculating head may still be preempted (what `running_builds`
+    lists), without valuing any."""
+    return any(
+        entry.status in LIVE_STATUSES and entry.attempt < LAST_PREEMPTIBLE_ATTEMPT
+        for path_set in snapshot.path_sets
+        if snapshot.state_of(path_set.head) is BatchState.SPECULATING
+        for entry in path_set.paths
+    )
 
 
 def slot_waits(
