@@ -53,7 +53,8 @@ async def test_a_history_rewrite_forces_a_full_build(tmp_path: Path) -> None:
     linear history reports B unknown; the real-git test covers "known but not an ancestor")."""
     sp = await started(tmp_path)
     await sp.push_and_ingest("A", "B")
-    await sp.settle()
+    # B may have been held for a slot or a poll while A was in flight: let its hold come due.
+    await sp.advance(5.0)
     assert sp.queue().last_green_uri == "B"
     sp.sc.rewrite(["A"])
     sp.sc.push("C")
