@@ -1,0 +1,89 @@
+"""The batching rules shared by the batch stage and the simulator (core/batching.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from sq.submitqueue.core.batching import BatchPolicy, SplitRule, Waiting, form, split
+from sq.submitqueue.entity.batch import Priority, RequestID
+
+
+def _waiting(*probabilities: float, since: int = 0) -> list[Waiting]:
+    return [
+        Waiting(request=RequestID(f"r{i}"), since_ms=since + i, probability=p)
+        for i, p in enumerate(probabilities)
+    ]
+
+
+def _ids(*names: str) -> tuple[RequestID, ...]:
+    return tuple(RequestID(n) for n in names)
+
+
+def test_without_batching_every_request_is_its_own_batch_at_once() -> None:
+    formed = form(_waiting(0.9, 0.9, 0.9), BatchPolicy(), now_ms=0)
+    assert formed.closed == (_ids("r0"), _ids("r1"), _ids("r2"))
+    assert formed.waiting == ()
+    assert formed.wake_at_ms is None
+
+
+def test_a_batch_closes_when_full_and_the_rest_waits_for_more() -> None:
+    policy = BatchPolicy(max_size=3, max_wait_ms=1_000, min_pass_probability=0.5)
+    formed = form(_waiting(0.95, 0.95, 0.95, 0.95), policy, now_ms=10)
+    assert formed.closed == (_ids("r0", "r1", "r2"),)
+    assert [w.request for w in formed.waiting] == list(_ids("r3"))
+    assert formed.wake_at_ms == 3 + 1_000
+
+
+def test_the_oldest_waiting_long_enough_closes_a_partial_batch() -> None:
+    policy = BatchPolicy(max_size=4, max_wait_ms=1_000, min_pass_probability=0.5)
+    assert form(_waiting(0.95, 0.95), policy, now_ms=999).closed == ()
+    assert form(_waiting(0.95, 0.95), policy, now_ms=1_000).closed == (_ids("r0", "r1"),)
+
+
+def test_the_probability_floor_makes_batching_back_off() -> None:
+    policy = BatchPolicy(max_size=4, max_wait_ms=60_000, min_pass_probability=0.7)
+    # 0.8 x 0.8 = 0.64 < 0.7: at a 20 % failure rate no two requests share a batch, at once.
+    formed = form(_waiting(0.8, 0.8, 0.8), policy, now_ms=0)
+    assert formed.closed == (_ids("r0"), _ids("r1"))
+    assert [w.request for w in formed.waiting] == list(_ids("r2"))
+    # A request already below the floor can never be joined: it does not wait.
+    assert form(_waiting(0.6), policy, now_ms=0).closed == (_ids("r0"),)
+
+
+def test_lanes_never_share_a_batch() -> None:
+    policy = BatchPolicy(max_size=4, max_wait_ms=0, min_pass_probability=0.5)
+    waiting = _waiting(0.95, 0.95, 0.95)
+    high = Priority.HIGH
+    waiting[1] = Waiting(request=RequestID("r1"), since_ms=1, probability=0.95, priority=high)
+    assert form(waiting, policy, now_ms=0).closed == (_ids("r0", "r2"), _ids("r1"))
+
+
+def test_halves_cut_in_queue_order() -> None:
+    assert split(_ids("a", "b", "c", "d"), [0.9] * 4, SplitRule.HALVES) == (
+        _ids("a", "b"),
+        _ids("c", "d"),
+    )
+
+
+def test_likeliest_isolates_a_dominant_culprit_and_keeps_queue_order() -> None:
+    parts = split(_ids("a", "b", "c", "d"), [0.97, 0.97, 0.5, 0.97], SplitRule.LIKELIEST)
+    assert parts == (_ids("a", "b", "d"), _ids("c"))
+
+
+def test_likeliest_with_equal_odds_is_halves() -> None:
+    members = _ids("a", "b", "c", "d", "e")
+    for rule in SplitRule:
+        one, other = split(members, [0.9] * 5, rule)
+        assert (one + other) == members or (other + one) == members
+    assert split(members, [0.9] * 5, SplitRule.LIKELIEST) == split(
+        members, [0.9] * 5, SplitRule.HALVES
+    )
+
+
+def test_bad_input_is_refused() -> None:
+    with pytest.raises(ValueError, match="cannot be split"):
+        split(_ids("a"), [0.5], SplitRule.HALVES)
+    with pytest.raises(ValueError, match="max_size"):
+        BatchPolicy(max_size=0)
+    with pytest.raises(ValueError, match="min_pass_probability"):
+        BatchPolicy(min_pass_probability=1.5)
