@@ -1,4 +1,4 @@
-"""Batching: which waiting requests share a batch, and how a failed batch is split (doc/batching.md).
+"""Batching: which waiting requests share a batch, how a failed one is split (doc/batching.md).
 
 Pure rules, shared by the orchestrator's batch stage and the simulator, so that what the
 simulator measures is what the product does. Probabilities are each request's chance to pass a
