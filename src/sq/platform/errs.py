@@ -217,6 +217,23 @@ def attribute(exc: BaseException, *subjects: Subject, **detail: Any) -> BaseExce
     return exc
 
 
+MAX_RETRY_AFTER_S = 3600.0
+"""A dependency's hint is honoured up to an hour: a longer one is more likely a bad header."""
+
+
+def retry_after_ms(exc: BaseException) -> int | None:
+    """The longest wait a dependency asked for anywhere in the chain (`retry_after_s`, as a rate
+    limited API client sets it from `Retry-After` or a reset time), capped; None without one."""
+    hints = [
+        float(hint)
+        for node in chain(exc)
+        if isinstance(hint := getattr(node, "retry_after_s", None), int | float)
+        and hint == hint  # not NaN
+        and hint > 0
+    ]
+    return round(min(max(hints), MAX_RETRY_AFTER_S) * 1000) if hints else None
+
+
 def attribution(exc: BaseException) -> Failure:
     """Subjects accumulate from the outermost error inwards, de-duplicated; outer detail wins."""
     subjects: list[Subject] = []

@@ -97,6 +97,31 @@ async def test_retryable_errors_back_off_then_reach_the_dlq_reconciler() -> None
     await h.queue.close()
 
 
+class RateLimited(RetryableError):
+    def __init__(self, retry_after_s: float) -> None:
+        super().__init__("rate limited")
+        self.retry_after_s = retry_after_s
+
+
+async def test_a_rate_limit_hint_delays_the_retry_beyond_the_backoff() -> None:
+    # The stage's backoff is 100 ms; the dependency asked for 5 s (Retry-After), wrapped once.
+    try:
+        raise RateLimited(5.0)
+    except RateLimited as cause:
+        wrapped = RetryableError("could not trigger the build")
+        wrapped.__cause__ = cause
+    deps = Deps(Script(actions={"m": wrapped}), Script(), Script())
+    h = await run(deps)
+    await h.publish("first", "p", "m")
+    await h.settle()
+    await h.advance(4.5)
+    assert deps.first.seen == [("m", 1)]
+    deps.first.actions["m"] = None
+    await h.advance(1.0)
+    assert deps.first.seen == [("m", 1), ("m", 2)]
+    await h.queue.close()
+
+
 async def test_an_unclassified_error_is_dead_lettered_at_once_with_its_subjects() -> None:
     error = attribute(ValueError("bad payload"), Subject(type="request", id="q/1"))
     deps = Deps(Script(actions={"m": error}), Script(), Script())

@@ -2,7 +2,8 @@
 
 A response is an error when its status is not 2xx. Rate limits (429, or 403 with `Retry-After` or
 `X-RateLimit-Remaining: 0`), 5xx, 408 and transport failures raise `BuildRunnerBusyError`: the
-caller's stage retries through the queue's backoff, and `retry_after_s` carries the server's hint.
+caller's stage retries through the queue's backoff, and `retry_after_s` carries the server's hint
+(the queue's retry then waits at least that long: `errs.retry_after_ms`).
 Any other 4xx raises `BuildRunnerRejectedError` with the API's own message: retrying cannot help.
 The token is sent as a bearer header and appears in no message or log.
 """

@@ -78,7 +78,7 @@ def controller_handler(
                 metrics.FAILED.labels(*labels).inc()
                 if delivery.nack_dead_letters:  # its retries are spent: it goes to the DLQ
                     metrics.DEAD_LETTERED.labels(*labels).inc()
-                delivery.nack(failure)
+                delivery.nack(failure, not_before_ms=errs.retry_after_ms(exc))
             else:
                 log.warning("failure; dead-lettering", error=failure.message, verdict=str(verdict))
                 metrics.DEAD_LETTERED.labels(*labels).inc()

@@ -42,7 +42,7 @@ class GitHubUnavailableError(RetryableDependencyError):
 
 
 class GitHubRateLimitedError(GitHubUnavailableError):
-    """A rate limit; `retry_after_s` is what GitHub asked for (the queue's backoff applies)."""
+    """A rate limit; `retry_after_s` is what GitHub asked for (the queue waits at least that)."""
 
     def __init__(self, message: str, *, retry_after_s: float) -> None:
         super().__init__(message)

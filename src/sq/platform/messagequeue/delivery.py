@@ -147,13 +147,16 @@ class Delivery:
         """A `nack` now would dead-letter the message: this was its last attempt."""
         return self.attempt >= self._config.retry.max_attempts and self._config.dead_letter
 
-    def nack(self, failure: Failure) -> None:
-        """Retry after backoff, or dead-letter with this failure when attempts are spent."""
+    def nack(self, failure: Failure, *, not_before_ms: int | None = None) -> None:
+        """Retry after backoff, or dead-letter with this failure when attempts are spent.
+
+        `not_before_ms` is a dependency's own hint (a rate limit's `Retry-After`): the retry
+        waits at least that long, even when the backoff would be shorter."""
         retry = self._config.retry
         if self.attempt >= retry.max_attempts:
             self._give_up(failure)
             return
-        until = self._now() + retry.backoff_ms(self.attempt)
+        until = self._now() + max(retry.backoff_ms(self.attempt), not_before_ms or 0)
         self._finalize(Outcome(seq=self.message.seq, kind=OutcomeKind.RETRY, until_ms=until))
 
     def postpone(self, delay_ms: int) -> None:
