@@ -97,7 +97,7 @@ async def test_retryable_errors_back_off_then_reach_the_dlq_reconciler() -> None
     await h.queue.close()
 
 
-class RateLimited(RetryableError):
+class RateLimitedError(RetryableError):
     def __init__(self, retry_after_s: float) -> None:
         super().__init__("rate limited")
         self.retry_after_s = retry_after_s
@@ -105,11 +105,8 @@ class RateLimited(RetryableError):
 
 async def test_a_rate_limit_hint_delays_the_retry_beyond_the_backoff() -> None:
     # The stage's backoff is 100 ms; the dependency asked for 5 s (Retry-After), wrapped once.
-    try:
-        raise RateLimited(5.0)
-    except RateLimited as cause:
-        wrapped = RetryableError("could not trigger the build")
-        wrapped.__cause__ = cause
+    wrapped = RetryableError("could not trigger the build")
+    wrapped.__cause__ = RateLimitedError(5.0)
     deps = Deps(Script(actions={"m": wrapped}), Script(), Script())
     h = await run(deps)
     await h.publish("first", "p", "m")

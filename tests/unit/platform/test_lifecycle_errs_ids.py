@@ -132,15 +132,15 @@ def test_message_ids_name_their_occasion() -> None:
 def test_retry_after_takes_the_longest_hint_in_the_chain_and_caps_it() -> None:
     from sq.platform import errs
 
-    class Hinted(Exception):
+    class HintedError(Exception):
         def __init__(self, seconds: float | None) -> None:
             super().__init__("hinted")
             self.retry_after_s = seconds
 
     assert errs.retry_after_ms(ValueError("none")) is None
-    outer = Hinted(2.0)
-    outer.__cause__ = Hinted(7.5)
+    outer = HintedError(2.0)
+    outer.__cause__ = HintedError(7.5)
     assert errs.retry_after_ms(outer) == 7_500
-    assert errs.retry_after_ms(Hinted(float("nan"))) is None
-    assert errs.retry_after_ms(Hinted(None)) is None
-    assert errs.retry_after_ms(Hinted(10**9)) == round(errs.MAX_RETRY_AFTER_S * 1000)
+    assert errs.retry_after_ms(HintedError(float("nan"))) is None
+    assert errs.retry_after_ms(HintedError(None)) is None
+    assert errs.retry_after_ms(HintedError(10**9)) == round(errs.MAX_RETRY_AFTER_S * 1000)
