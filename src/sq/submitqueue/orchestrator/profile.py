@@ -48,8 +48,8 @@ class QueueProfile:
     """How many times a path's failed build is built again before the failure counts."""
     pending_failure_depth: int = 0
     """How many dependents behind a failed head may still carry it (doc/controls.md)."""
-    batching: BatchPolicy = BatchPolicy()
-    """Which waiting requests share a batch, and how a failed one splits (doc/batching-queue.md)."""
+    batching: BatchPolicy = field(default_factory=BatchPolicy)
+    """Which waiting requests share a batch, how a failed one splits (doc/batching-queue.md)."""
     scorer: Scorer | None = None
     """Scores each waiting request as a one-request batch for batching; None: every request is
     believed to pass."""

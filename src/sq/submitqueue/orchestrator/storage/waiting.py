@@ -104,16 +104,17 @@ class WaitStore:
         waiting (a concurrent formation took one)."""
         w = t.batch_wait.c
         try:
-            with self.engine.begin() as conn:
+            with self.engine.connect() as conn, conn.begin() as tx:
                 done = conn.execute(
                     sa.delete(t.batch_wait).where(
                         w.queue == batch.queue, w.request_id.in_(list(batch.contains))
                     )
                 )
                 if done.rowcount != len(set(batch.contains)):
-                    raise _Taken
+                    tx.rollback()
+                    return False
                 _insert_batch(conn, batch)
-        except (_Taken, sa_exc.IntegrityError):
+        except sa_exc.IntegrityError:
             return False
         return True
 
@@ -143,7 +144,3 @@ class WaitStore:
             ).all()
         found = {BatchID(r.id): batch_of(r) for r in rows}
         return [found[BatchID(i)] for i in ids if BatchID(i) in found]
-
-
-class _Taken(Exception):
-    """Rolls back a close whose members were not all waiting."""
