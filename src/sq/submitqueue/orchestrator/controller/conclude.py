@@ -50,9 +50,11 @@ class ConcludeController:
             )
         reason = delivery.metadata.get("failure_reason", "")
         several = len(batch.contains) > 1
-        if several and batch.state is BatchState.FAILED and delivery.metadata.get("bisect"):
-            await self._split(batch)
-            return
+        if several and batch.state is BatchState.FAILED:
+            build = await self._own_failure(batch)
+            if build is not None:
+                await self._split(batch, build)
+                return
         if several and batch.state is BatchState.CANCELLED:
             await self._requeue(batch)
             return
@@ -69,7 +71,7 @@ class ConcludeController:
         if batch.state is not BatchState.CANCELLED:
             await self._learn(batch)
 
-    async def _split(self, failed: Batch) -> None:
+    async def _split(self, failed: Batch, build: str) -> None:
         """Bisection: the failed batch's own build failed, so one of its members at least is
         bad. Its members are cut in two parts (`core.batching.split`), each a new batch analysed
         like an arrival (first part first); none of its requests fails here. Recorded with the
@@ -92,7 +94,6 @@ class ConcludeController:
                 )
             )
         parts = await db(storage.split_batch, failed, parts)
-        build = await self._failed_build(failed)
         for part in parts:
             for request_id in part.contains:
                 await self.log.event(
@@ -112,13 +113,17 @@ class ConcludeController:
                 m.TOPIC_DEPENDENCY_ANALYSIS, queue, part.id, m.EntityRef(id=part.id, queue=queue)
             )
 
-    async def _failed_build(self, batch: Batch) -> str:
-        """The build that failed the batch: its last failed path's (empty when unrecorded)."""
+    async def _own_failure(self, batch: Batch) -> str | None:
+        """The build that failed `batch` on its own (empty when unrecorded), or None when it
+        failed otherwise: it never passed a build (finalize found no viable path) but failed
+        one. A batch that passed and then failed to land, or that was dead-lettered before any
+        build ended, fails whole."""
         storage = self.deps.storage
         path_set = await db(storage.get_path_set, batch.queue, batch.id)
-        failed = [e for e in (path_set.paths if path_set else ()) if e.status is PathStatus.FAILED]
-        if not failed:
-            return ""
+        entries = path_set.paths if path_set else ()
+        failed = [e for e in entries if e.status is PathStatus.FAILED]
+        if not failed or any(e.status is PathStatus.PASSED for e in entries):
+            return None
         last = max(failed, key=lambda e: e.updated_at_ms)
         found = await db(storage.linked_build, batch.queue, last.id, last.attempt)
         return found or ""
