@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 
 from sq.platform.errs import RetryableError
+from sq.runway.extension.merger import MergeInput, MergeOutcome, MergeResult
+from sq.runway.extension.merger.noop import NoopMerger
 from sq.submitqueue.core.batching import BatchPolicy, SplitRule
 from sq.submitqueue.entity.batch import ALL_STATES, Batch, BatchState, Priority
 from support.sq_stack import QUEUE, Stack
@@ -247,4 +249,27 @@ async def test_a_crash_after_splitting_splits_once(tmp_path: Path) -> None:
     # (a b c d) fails; (a c d) alone and (b) on and without it: 1 + 1 + 2 builds; halves
     # would have built (a b) and (c d) and then split (a b) again.
     assert s.builds() == 4
+    await s.stop()
+
+
+class RefusesSeveral:
+    """Accepts each change alone (validation's dry run), refuses to land two at once."""
+
+    def __init__(self) -> None:
+        self._noop = NoopMerger()
+
+    async def merge(self, request: MergeInput) -> MergeResult:
+        if len(request.changes) > 1:
+            return MergeResult(outcome=MergeOutcome.CONFLICT, reason="refused together")
+        return await self._noop.merge(request)
+
+
+async def test_a_batch_that_passed_but_could_not_land_fails_whole(tmp_path: Path) -> None:
+    s = await started(tmp_path, BatchPolicy(max_size=2, max_wait_ms=WAIT_MS), merger=RefusesSeveral())
+    a, b = await s.land("a"), await s.land("b")
+    await s.settle()
+    await s.release()
+    assert members(s) == [(a, b)]  # not split: its build passed, landing it failed
+    assert [s.log.final(r) for r in (a, b)] == ["error", "error"]
+    assert "refused together" in s.log.last_error(a)
     await s.stop()
