@@ -265,7 +265,8 @@ class RefusesSeveral:
 
 
 async def test_a_batch_that_passed_but_could_not_land_fails_whole(tmp_path: Path) -> None:
-    s = await started(tmp_path, BatchPolicy(max_size=2, max_wait_ms=WAIT_MS), merger=RefusesSeveral())
+    policy = BatchPolicy(max_size=2, max_wait_ms=WAIT_MS)
+    s = await started(tmp_path, policy, merger=RefusesSeveral())
     a, b = await s.land("a"), await s.land("b")
     await s.settle()
     await s.release()
