@@ -15,6 +15,7 @@ from sq.runway.extension.merger import MergeInput, MergeOutcome, MergeResult
 from sq.runway.extension.merger.noop import NoopMerger
 from sq.submitqueue.core.batching import BatchPolicy, SplitRule
 from sq.submitqueue.entity.batch import ALL_STATES, Batch, BatchState, Priority
+from sq.submitqueue.entity.request import RequestState
 from support.sq_stack import QUEUE, Stack
 
 pytestmark = pytest.mark.anyio
@@ -274,3 +275,45 @@ async def test_a_batch_that_passed_but_could_not_land_fails_whole(tmp_path: Path
     assert [s.log.final(r) for r in (a, b)] == ["error", "error"]
     assert "refused together" in s.log.last_error(a)
     await s.stop()
+
+
+async def test_a_member_cancelled_while_its_batch_is_created_leaves_the_others_in(
+    tmp_path: Path,
+) -> None:
+    s = await started(tmp_path, BatchPolicy(max_size=2, max_wait_ms=WAIT_MS))
+    close = s.storage.close_waiting
+
+    def close_then_cancel_first(batch: Batch) -> bool:
+        """A cancel lands between the batch's creation and its dependency analysis (the cancel
+        stage finds nothing cancellable yet and ends the request at once)."""
+        closed = close(batch)
+        request = s.storage.get_request(QUEUE, batch.contains[0])
+        if closed and request is not None and len(batch.contains) > 1:
+            s.storage.update_request(request, RequestState.CANCELLED)
+        return closed
+
+    s.storage.close_waiting = close_then_cancel_first  # type: ignore[method-assign]
+    a, b = await s.land("a"), await s.land("b")
+    await s.settle()
+    await s.release()
+    assert members(s) == [(a, b), (b,)]
+    assert batches(s)[0].state is BatchState.CANCELLED
+    assert s.log.final(b) == "landed"
+    request = s.storage.get_request(QUEUE, a)
+    assert request is not None and request.state is RequestState.CANCELLED
+    await s.stop()
+
+
+async def test_clean_changes_cost_one_build_per_batch(tmp_path: Path) -> None:
+    """Eight changes that all pass, with a budget of one build (no build of an unlikely
+    future): two builds with batches of four, eight without."""
+    counts = []
+    for policy in (BatchPolicy(), POLICY):
+        s = await started(tmp_path / f"size{policy.max_size}", policy, budget=1)
+        ids = [await s.land(f"c{i}") for i in range(8)]
+        await s.settle()
+        await release_all(s, 10)
+        assert s.order_landed() == ids
+        counts.append(s.builds())
+        await s.stop()
+    assert counts == [8, 2]
