@@ -317,3 +317,54 @@ async def test_clean_changes_cost_one_build_per_batch(tmp_path: Path) -> None:
         counts.append(s.builds())
         await s.stop()
     assert counts == [8, 2]
+
+
+async def test_cancelling_a_member_waiting_again_after_a_requeue_ends_it(
+    tmp_path: Path,
+) -> None:
+    s = await started(tmp_path)
+    a, b, c, d = [await s.land(name) for name in "abcd"]
+    await s.settle()
+    await s.cancel(b)
+    for _ in range(300):  # 0.1 s at a time: the build stops, well within a batch's wait
+        if "requeued" in s.log.events(c):
+            break
+        s.h.clock.advance(0.1)
+        await s._settle_all()
+    assert "requeued" in s.log.events(c)
+    assert [w.request for w in s.storage.waiting(QUEUE)] == [a, c, d]
+    await s.cancel(c)
+    await s._settle_all()
+    assert s.log.final(c) == "cancelled"  # at once, not when the batch forms
+    assert [w.request for w in s.storage.waiting(QUEUE)] == [a, d]
+    await s.settle()
+    await release_all(s, 3)
+    assert [s.log.final(r) for r in (a, b, c, d)] == ["landed", "cancelled", "cancelled", "landed"]
+    assert members(s) == [(a, b, c, d), (a, d)]
+    await s.stop()
+
+
+async def test_a_member_cancelled_while_its_part_is_created_ends_cancelled(
+    tmp_path: Path,
+) -> None:
+    s = await started(tmp_path)
+    split = s.storage.split_batch
+
+    def split_then_cancel_second(failed: Batch, parts: Any) -> list[Batch]:
+        """A cancel of b runs between the split and the analysis of b's part: it finds only
+        ended or still-forming batches and leaves b `cancelling` for them."""
+        made: list[Batch] = split(failed, parts)
+        request = s.storage.get_request(QUEUE, failed.contains[1])
+        if request is not None and request.state is RequestState.BATCHED:
+            s.storage.update_request(request, RequestState.CANCELLING)
+        return made
+
+    s.storage.split_batch = split_then_cancel_second  # type: ignore[method-assign]
+    a = await s.land("a", fake="build-fail")
+    b = await s.land("b")
+    await s.settle()
+    await release_all(s, 4)
+    assert members(s) == [(a, b), (a,), (b,)]
+    assert s.log.final(a) == "error"
+    assert s.log.final(b) == "cancelled"
+    await s.stop()

@@ -22,7 +22,13 @@ from sq.submitqueue.core.batching import Waiting, form
 from sq.submitqueue.entity.batch import Batch, BatchState, Priority, RequestID, batch_id
 from sq.submitqueue.entity.request import Request, RequestState, is_request_halted
 from sq.submitqueue.extension.scorer.members import one_request
-from sq.submitqueue.orchestrator.controller.common import Log, db, decode, load_request
+from sq.submitqueue.orchestrator.controller.common import (
+    Log,
+    db,
+    decode,
+    load_request,
+    terminate_request,
+)
 from sq.submitqueue.orchestrator.profile import OrchestratorDeps
 
 log = structlog.get_logger("sq.orchestrator.batch")
@@ -121,6 +127,10 @@ class BatchController:
             request = await db(storage.get_request, queue, row.request)
             if request is None or is_request_halted(request.state):
                 await db(storage.drop_waiting, queue, row.request)  # cancelled while waiting
+                if request is not None:
+                    await terminate_request(
+                        self.deps, self.log, queue, request.id, RequestState.CANCELLED
+                    )
                 continue
             waiting.append(
                 Waiting(

@@ -20,6 +20,7 @@ from sq.submitqueue.orchestrator.controller.common import (
     db,
     decode,
     load_batch,
+    terminate_request,
 )
 from sq.submitqueue.orchestrator.profile import OrchestratorDeps
 
@@ -75,6 +76,12 @@ class DependencyAnalysisController:
             if request is None or is_request_halted(request.state):
                 if several:
                     continue
+                if request is not None and request.state is RequestState.CANCELLING:
+                    # Cancelled while a batch that ended held it (a split's part): no batch
+                    # of it is left to conclude it.
+                    await terminate_request(
+                        self.deps, self.log, batch.queue, request_id, RequestState.CANCELLED
+                    )
                 return None
             await db(storage.associate, batch.queue, request_id, batch.id)
             if request.state is RequestState.VALIDATED:

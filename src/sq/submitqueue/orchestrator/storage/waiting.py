@@ -91,12 +91,14 @@ class WaitStore:
         ]
         return sorted(found, key=lambda r: (r.since_ms, number_of(r.request)))
 
-    def drop_waiting(self, queue: str, request_id: str) -> None:
+    def drop_waiting(self, queue: str, request_id: str) -> bool:
+        """Stop `request_id` waiting; True when it was waiting."""
         w = t.batch_wait.c
         with self.engine.begin() as conn:
-            conn.execute(
+            done = conn.execute(
                 sa.delete(t.batch_wait).where(w.queue == queue, w.request_id == request_id)
             )
+        return bool(done.rowcount)
 
     def close_waiting(self, batch: Batch) -> bool:
         """Create `batch` (with its associations) from waiting requests, removing their waiting
