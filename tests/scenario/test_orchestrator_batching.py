@@ -149,9 +149,10 @@ async def test_a_failed_batch_is_split_until_its_culprit_fails_alone(tmp_path: P
     await s.stop()
 
 
-async def test_the_likeliest_split_isolates_the_likeliest_culprit(tmp_path: Path) -> None:
-    policy = BatchPolicy(max_size=4, max_wait_ms=WAIT_MS, min_pass_probability=0.1)
-    s = await started(tmp_path, policy)
+async def skewed_run(tmp_path: Path, rule: SplitRule) -> tuple[list[tuple[str, ...]], int]:
+    """b is the likeliest culprit (0.5 against 0.95) and is bad: the parts and the builds."""
+    policy = BatchPolicy(max_size=4, max_wait_ms=WAIT_MS, min_pass_probability=0.1, split=rule)
+    s = await started(tmp_path / rule.value, policy)
     probabilities = {"a": 0.95, "b": 0.5, "c": 0.95, "d": 0.95}
 
     class ByName:  # formation's and the split's scorer; the speculator keeps its constant one
@@ -161,23 +162,30 @@ async def test_the_likeliest_split_isolates_the_likeliest_culprit(tmp_path: Path
             assert request is not None
             return probabilities[request.uris[0].rsplit("/", 1)[-1].split("?")[0]]
 
-    profile = s.deps.profiles.get(QUEUE)
-    object.__setattr__(profile, "scorer", ByName())
+    object.__setattr__(s.deps.profiles.get(QUEUE), "scorer", ByName())
     a = await s.land("a")
     b = await s.land("b", fake="build-fail")
     c, d = await s.land("c"), await s.land("d")
     await s.settle()
-    await s.release()
-    # b carries most of the failure mass: it is cut out alone at once.
-    assert members(s)[1:] == [(a, c, d), (b,)]
     await release_all(s)
     assert s.log.final(b) == "error"
     assert [s.log.final(r) for r in (a, c, d)] == ["landed"] * 3
-    # (a b c d) fails; (a c d) alone and (b) on and without it: 1 + 1 + 2 builds; halves
-    # would have built (a b) and (c d) and then split (a b) again.
-    assert s.builds() == 4
-    assert profile.batching.split is SplitRule.LIKELIEST
+    found = members(s)
     await s.stop()
+    return found, s.builds()
+
+
+async def test_the_likeliest_split_isolates_the_likeliest_culprit(tmp_path: Path) -> None:
+    likeliest, likeliest_builds = await skewed_run(tmp_path, SplitRule.LIKELIEST)
+    halves, halves_builds = await skewed_run(tmp_path, SplitRule.HALVES)
+    a, b, c, d = likeliest[0]
+    # b carries most of the failure mass: it is cut out alone at once; (a b c d) fails, then
+    # (a c d) alone and (b) on and without it: 1 + 1 + 2 builds.
+    assert likeliest[1:] == [(a, c, d), (b,)]
+    assert likeliest_builds == 4
+    # Halves: (a b), and (c d) on and without it; then (a), and (b) on and without it: 1 + 3 + 3.
+    assert halves[1:] == [(a, b), (c, d), (a,), (b,)]
+    assert halves_builds == 7
 
 
 async def test_cancelling_one_member_of_a_speculating_batch_rebatches_the_others(
