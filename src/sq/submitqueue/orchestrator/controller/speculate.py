@@ -163,8 +163,6 @@ class SpeculateController:
             await self._dispatch_merge(batch)
         else:
             meta = {"failure_reason": outcome.failure_reason} if outcome.failure_reason else None
-            if outcome.kind is OutcomeKind.FAIL and len(batch.contains) > 1:
-                meta = {**(meta or {}), "bisect": "own-failure"}  # conclude splits it
             await self._publish(
                 m.TOPIC_CONCLUDE, intent_id(batch.id, "conclude", "speculate"), batch, metadata=meta
             )
