@@ -14,7 +14,12 @@ import anyio
 from sq.platform.changeuri import branch_head_uri
 from sq.platform.git.sandbox import GitSandbox
 from sq.service.settings import QueueSettings, Settings
-from sq.service.settings_submitqueue import BuildConfig, QueueConfig, SubmitQueueSettings
+from sq.service.settings_submitqueue import (
+    BatchingConfig,
+    BuildConfig,
+    QueueConfig,
+    SubmitQueueSettings,
+)
 from sq.service.stack import LocalStack
 from sq.submitqueue.client.http import GatewayClient
 from sq.submitqueue.core.messages import LandStrategy
@@ -68,6 +73,7 @@ async def git_queue(
     speculator: str = "value",
     early_landing: bool = False,
     pending_failure_depth: int = 0,
+    batching: BatchingConfig | None = None,
 ) -> AsyncIterator[GitQueue]:
     """One `main` queue on a fresh bare repository with the strict `all` analyzer; SQLite files
     unless `urls` names databases for the queue (`mq`), the gateway and the orchestrator. `build`
@@ -84,6 +90,7 @@ async def git_queue(
         speculator=speculator,  # type: ignore[arg-type]
         early_landing=early_landing,
         pending_failure_depth=pending_failure_depth,
+        batching=batching or BatchingConfig(),
     )
     urls = urls or {}
     settings = Settings(

@@ -23,6 +23,7 @@ from sq.runway.extension.merger.noop import NoopMerger
 from sq.runway.pipeline import PUBLISH_ONLY as RUNWAY_PUBLISH
 from sq.runway.pipeline import STAGES as RUNWAY_STAGES
 from sq.submitqueue.core import messages as m
+from sq.submitqueue.core.batching import BatchPolicy
 from sq.submitqueue.entity.batch import BatchState, Priority
 from sq.submitqueue.extension.changeprovider.fake import FakeChangeProvider
 from sq.submitqueue.extension.conflictanalyzer import ConflictAnalyzer
@@ -30,6 +31,7 @@ from sq.submitqueue.extension.conflictanalyzer.all import AllConflictAnalyzer
 from sq.submitqueue.extension.scorer import Scorer
 from sq.submitqueue.extension.scorer.constant import ConstantScorer
 from sq.submitqueue.extension.scorer.history import HistoryConfig, HistoryScorer
+from sq.submitqueue.extension.scorer.members import MemberProductScorer
 from sq.submitqueue.extension.speculator import Speculator
 from sq.submitqueue.extension.speculator.standard import StandardSpeculator
 from sq.submitqueue.orchestrator.buildruns import BuildRuns
@@ -100,6 +102,7 @@ class Stack:
         flaky_retries: int = 0,
         pending_failure_depth: int = 0,
         target_head: Callable[[], Awaitable[str]] | None = None,
+        batching: BatchPolicy | None = None,
     ) -> None:
         """`instances` > 1 runs that many orchestrators on one database and queue, each with its
         own runner and build runs, as separate processes would (the first is `self.runner`)."""
@@ -137,9 +140,9 @@ class Stack:
                 provider=FakeChangeProvider(),
                 analyzer=chosen,
                 speculator=(
-                    speculator(self.scorer, budget, self.h.clock)
+                    speculator(MemberProductScorer(self.scorer), budget, self.h.clock)
                     if speculator
-                    else StandardSpeculator(self.scorer, budget)
+                    else StandardSpeculator(MemberProductScorer(self.scorer), budget)
                 ),
                 runner=runner,
                 outcomes=self.scorer if isinstance(self.scorer, HistoryScorer) else None,
@@ -147,6 +150,8 @@ class Stack:
                 flaky_retries=flaky_retries,
                 pending_failure_depth=pending_failure_depth,
                 target_head=target_head,
+                batching=batching or BatchPolicy(),
+                scorer=self.scorer,
             )
             deps = OrchestratorDeps(
                 storage=self.storage,

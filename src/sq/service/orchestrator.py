@@ -34,6 +34,7 @@ from sq.submitqueue.extension.scorer import Scorer
 from sq.submitqueue.extension.scorer.constant import ConstantScorer
 from sq.submitqueue.extension.scorer.heuristic import EXAMPLE_BUCKETS, HeuristicScorer
 from sq.submitqueue.extension.scorer.history import HistoryConfig, HistoryScorer
+from sq.submitqueue.extension.scorer.members import MemberProductScorer
 from sq.submitqueue.extension.speculator import Speculator
 from sq.submitqueue.extension.speculator.standard import StandardSpeculator
 from sq.submitqueue.extension.speculator.value import ValueSettings, ValueSpeculator
@@ -179,7 +180,8 @@ def profiles_for(
     profiles = []
     for q in queues:
         scorer = _scorer(q, changes, storage)
-        speculator = _speculator(q, scorer)
+        per_member = MemberProductScorer(scorer)
+        speculator = _speculator(q, per_member)
         provider = _provider(q, data_dir, github)
         profiles.append(
             QueueProfile(
@@ -200,6 +202,8 @@ def profiles_for(
                 early_landing=q.early_landing,
                 flaky_retries=q.flaky_retries,
                 pending_failure_depth=q.pending_failure_depth,
+                batching=q.batching.policy(),
+                scorer=scorer,
             )
         )
     return profiles

@@ -14,7 +14,8 @@ from sq.platform.github import repository_name
 from sq.service.settings_github import GitHubConfig
 from sq.service.settings_hooks import HooksConfig
 from sq.service.settings_runners import RemoteRunnerSection
-from sq.service.settings_types import NAME, Seconds, Section
+from sq.service.settings_types import NAME, OptionalSeconds, Seconds, Section
+from sq.submitqueue.core.batching import DEFAULT_MIN_PASS_PROBABILITY, BatchPolicy, SplitRule
 from sq.submitqueue.core.messages import LandStrategy
 
 
@@ -28,6 +29,37 @@ class BuildConfig(RemoteRunnerSection):
         if self.runner == "command" and not self.command.strip():
             raise ValueError("build.runner 'command' needs build.command")
         return self
+
+
+class BatchingConfig(Section):
+    """Which waiting changes share one build (doc/batching-queue.md); max_size 1 = no batching."""
+
+    max_size: int = Field(
+        default=1, ge=1, le=64, description="Most changes in one batch; 1 = every change alone"
+    )
+    max_wait: OptionalSeconds = Field(
+        default=0.0,
+        description="How long a change waits for its batch to fill (seconds, or 30s, 2m)",
+    )
+    min_pass_probability: float = Field(
+        default=DEFAULT_MIN_PASS_PROBABILITY,
+        ge=0.0,
+        le=1.0,
+        description="A batch takes no change that would drop its chance to pass below this",
+    )
+    split: SplitRule = Field(
+        default=SplitRule.LIKELIEST,
+        description="How a failed batch is cut: likeliest (isolate the likeliest culprit) or "
+        "halves (queue order)",
+    )
+
+    def policy(self) -> BatchPolicy:
+        return BatchPolicy(
+            max_size=self.max_size,
+            max_wait_ms=round(self.max_wait * 1000),
+            min_pass_probability=self.min_pass_probability,
+            split=self.split,
+        )
 
 
 class QueueConfig(Section):
@@ -86,6 +118,7 @@ class QueueConfig(Section):
         "cover every outcome of them (see doc/speculation.md)",
     )
     scorer: Literal["constant", "heuristic", "history"] = "heuristic"
+    batching: BatchingConfig = BatchingConfig()
     default_probability: float = Field(
         default=0.95,
         ge=0.0,

@@ -9,8 +9,10 @@ from sq.platform.build import BuildRunner
 from sq.platform.clock import Clock
 from sq.platform.errs import UserError
 from sq.platform.hooks import HookDeps, default_hook_deps
+from sq.submitqueue.core.batching import BatchPolicy
 from sq.submitqueue.extension.changeprovider import ChangeProvider
 from sq.submitqueue.extension.conflictanalyzer import ConflictAnalyzer
+from sq.submitqueue.extension.scorer import Scorer
 from sq.submitqueue.extension.scorer.outcomes import OutcomeSink
 from sq.submitqueue.extension.speculator import Speculator
 from sq.submitqueue.orchestrator.buildruns import BuildRuns
@@ -46,6 +48,11 @@ class QueueProfile:
     """How many times a path's failed build is built again before the failure counts."""
     pending_failure_depth: int = 0
     """How many dependents behind a failed head may still carry it (doc/controls.md)."""
+    batching: BatchPolicy = field(default_factory=BatchPolicy)
+    """Which waiting requests share a batch, how a failed one splits (doc/batching-queue.md)."""
+    scorer: Scorer | None = None
+    """Scores each waiting request as a one-request batch for batching; None: every request is
+    believed to pass."""
 
 
 class Profiles:

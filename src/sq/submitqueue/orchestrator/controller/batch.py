@@ -1,14 +1,70 @@
-"""batch: wrap a validated request in a new batch (one request per batch, spec §4.4)."""
+"""batch: put validated requests into batches (spec §4.4; batching, doc/batching-queue.md).
+
+Without batching (`max_size` 1, the default) each validated request becomes a batch of its own at
+once, as in the reference. With batching, a validated request waits: the stage (serial per queue
+for arrivals) reads the queue's waiting requests, asks `core.batching.form` which batches close
+now, creates them (each in one transaction with the removal of its members' waiting rows, so a
+request is in exactly one live batch whatever is redelivered), and leaves one held `wake`
+message for the moment the oldest of the rest must be batched whatever comes. Wake messages go on
+their own partition, so that holding one never stops arrivals; two formations that race are
+settled by that transaction (the loser re-reads).
+"""
 
 from __future__ import annotations
 
+import structlog
+
 from sq.platform.messagequeue import Delivery
 from sq.platform.pipeline import StageContext
+from sq.platform.publish import intent_id
 from sq.submitqueue.core import messages as m
-from sq.submitqueue.entity.batch import Batch, batch_id
-from sq.submitqueue.entity.request import RequestState
-from sq.submitqueue.orchestrator.controller.common import Log, db, decode, load_request
+from sq.submitqueue.core.batching import Waiting, form
+from sq.submitqueue.entity.batch import Batch, BatchState, Priority, RequestID, batch_id
+from sq.submitqueue.entity.request import Request, RequestState, is_request_halted
+from sq.submitqueue.extension.scorer.members import one_request
+from sq.submitqueue.orchestrator.controller.common import (
+    Log,
+    db,
+    decode,
+    load_request,
+    terminate_request,
+)
 from sq.submitqueue.orchestrator.profile import OrchestratorDeps
+
+log = structlog.get_logger("sq.orchestrator.batch")
+
+WAKE = "wake"
+"""`batch` metadata of a formation message that is no arrival (a wake, a member re-queued)."""
+
+
+def wake_partition(queue: str) -> str:
+    return f"{queue}#batch-wake"
+
+
+async def member_probability(deps: OrchestratorDeps, queue: str, request_id: RequestID) -> float:
+    """The queue's scorer on a one-request batch of `request_id`; 1 when it cannot tell (the
+    policy's probability floor then never keeps the request out of a batch)."""
+    scorer = deps.profiles.get(queue).scorer
+    if scorer is None:
+        return 1.0
+    alone = one_request(Batch(id=batch_id(queue, 0), queue=queue), request_id)
+    try:
+        value = float(await db(scorer.score, alone))
+    except Exception:
+        log.warning("could not score a waiting request", request=request_id, exc_info=True)
+        return 1.0
+    return value if 0.0 <= value <= 1.0 else 1.0
+
+
+async def form_soon(ctx: StageContext, queue: str, cause: str, request_id: RequestID) -> None:
+    """Ask the batch stage to form batches now (requests were put back to wait)."""
+    await ctx.publish(
+        m.TOPIC_BATCH,
+        wake_partition(queue),
+        intent_id(queue, "batch-form", cause),
+        m.EntityRef(id=request_id, queue=queue),
+        {"batch": WAKE, "wake_at_ms": "0"},
+    )
 
 
 class BatchController:
@@ -19,9 +75,27 @@ class BatchController:
 
     async def process(self, delivery: Delivery) -> None:
         ref = decode(delivery, m.EntityRef)
+        policy = self.deps.profiles.get(ref.queue).batching
+        if delivery.metadata.get("batch") == WAKE:
+            due = int(delivery.metadata.get("wake_at_ms", "0") or 0)
+            now = self.deps.clock.now_ms()
+            if now < due:
+                delivery.hold((due - now) / 1000)
+                return
+            await self.form(ref.queue)
+            return
         request = await load_request(self.deps, ref.queue, ref.id)
         if request.state is not RequestState.VALIDATED:
             return
+        if not policy.enabled:
+            await self._alone(request)
+            return
+        now = self.deps.clock.now_ms()
+        if await db(self.deps.storage.enqueue_waiting, request.queue, request.id, now):
+            await self.log.status(request.id, request.queue, "batching", version=request.version)
+        await self.form(request.queue)
+
+    async def _alone(self, request: Request) -> None:
         number = await db(self.deps.storage.next_batch_number, request.queue)
         batch = Batch(
             id=batch_id(request.queue, number),
@@ -37,9 +111,76 @@ class BatchController:
             version=request.version,
             metadata={"batch_id": batch.id},
         )
+        await self._analyse(batch)
+
+    async def form(self, queue: str) -> None:
+        """Close the batches the policy closes now; leave a wake for the ones still waiting."""
+        storage = self.deps.storage
+        # A batch created before a crash that kept its analysis from being asked for: ask again
+        # (the message id is the batch's, so an analysis already asked for is not asked twice).
+        for creating in await db(storage.list_batches, queue, (BatchState.CREATING,)):
+            await self._analyse(creating)
+        profile = self.deps.profiles.get(queue)
+        now = self.deps.clock.now_ms()
+        waiting: list[Waiting] = []
+        for row in await db(storage.waiting, queue):
+            request = await db(storage.get_request, queue, row.request)
+            if request is None or is_request_halted(request.state):
+                await db(storage.drop_waiting, queue, row.request)  # cancelled while waiting
+                if request is not None:
+                    await terminate_request(
+                        self.deps, self.log, queue, request.id, RequestState.CANCELLED
+                    )
+                continue
+            waiting.append(
+                Waiting(
+                    request=request.id,
+                    since_ms=row.since_ms,
+                    probability=await member_probability(self.deps, queue, request.id),
+                    priority=request.priority,
+                )
+            )
+        formed = form(waiting, profile.batching, now)
+        lanes = {w.request: w.priority for w in waiting}
+        for members in formed.closed:
+            await self._close(queue, members, lanes)
+        if formed.wake_at_ms is not None and formed.waiting:
+            oldest = formed.waiting[0].request
+            await self.ctx.publish(
+                m.TOPIC_BATCH,
+                wake_partition(queue),
+                intent_id(queue, "batch-wake", oldest, str(formed.wake_at_ms)),
+                m.EntityRef(id=oldest, queue=queue),
+                {"batch": WAKE, "wake_at_ms": str(formed.wake_at_ms)},
+            )
+
+    async def _close(
+        self, queue: str, members: tuple[RequestID, ...], lanes: dict[RequestID, Priority]
+    ) -> None:
+        storage = self.deps.storage
+        number = await db(storage.next_batch_number, queue)
+        batch = Batch(
+            id=batch_id(queue, number),
+            queue=queue,
+            contains=members,
+            priority=lanes[members[0]],
+        )
+        if not await db(storage.close_waiting, batch):
+            return  # a concurrent formation took one of them; its batch is analysed there
+        for request_id in members:
+            await self.log.status(
+                request_id,
+                queue,
+                "batching",
+                occurrence=batch.id,
+                metadata={"batch_id": batch.id, "size": str(len(members))},
+            )
+        await self._analyse(batch)
+
+    async def _analyse(self, batch: Batch) -> None:
         await self.ctx.publish(
             m.TOPIC_DEPENDENCY_ANALYSIS,
-            request.queue,
+            batch.queue,
             batch.id,
-            m.EntityRef(id=batch.id, queue=request.queue),
+            m.EntityRef(id=batch.id, queue=batch.queue),
         )

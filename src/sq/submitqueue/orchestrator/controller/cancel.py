@@ -32,6 +32,12 @@ class CancelController:
             return
         if request.state is not RequestState.CANCELLING:
             request = await db(storage.update_request, request, RequestState.CANCELLING)
+        meta = {"reason": cancel.reason} if cancel.reason else {}
+        if await db(storage.drop_waiting, cancel.queue, cancel.id):  # waiting for a batch
+            await terminate_request(
+                self.deps, self.log, cancel.queue, cancel.id, RequestState.CANCELLED, metadata=meta
+            )
+            return
         applicable = False
         for batch in await db(storage.batches_of_request, cancel.queue, cancel.id):
             if batch.state is BatchState.MERGING or is_terminal(batch.state):
@@ -52,7 +58,6 @@ class CancelController:
                 m.EntityRef(id=batch.id, queue=cancel.queue),
             )
         if not applicable:
-            meta = {"reason": cancel.reason} if cancel.reason else {}
             await terminate_request(
                 self.deps, self.log, cancel.queue, cancel.id, RequestState.CANCELLED, metadata=meta
             )

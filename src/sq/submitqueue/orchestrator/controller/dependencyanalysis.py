@@ -11,7 +11,7 @@ from sq.platform.pipeline import StageContext
 from sq.platform.publish import unique_id
 from sq.submitqueue.core import messages as m
 from sq.submitqueue.core.speculation import priority
-from sq.submitqueue.entity.batch import DEPENDENCY_STATES, Batch, BatchState
+from sq.submitqueue.entity.batch import DEPENDENCY_STATES, Batch, BatchState, is_terminal
 from sq.submitqueue.entity.conflict import dependency_ids
 from sq.submitqueue.entity.request import RequestState, is_request_halted
 from sq.submitqueue.orchestrator.controller.common import (
@@ -20,6 +20,7 @@ from sq.submitqueue.orchestrator.controller.common import (
     db,
     decode,
     load_batch,
+    terminate_request,
 )
 from sq.submitqueue.orchestrator.profile import OrchestratorDeps
 
@@ -52,8 +53,10 @@ class DependencyAnalysisController:
         storage = self.deps.storage
         for request_id in batch.contains:
             for other in await db(storage.batches_of_request, batch.queue, request_id):
-                if other.id != batch.id and other.state is not BatchState.CREATING:
-                    return None
+                if other.id == batch.id or other.state is BatchState.CREATING:
+                    continue
+                if not is_terminal(other.state):
+                    return None  # a live batch carries it (an ended one was split or re-queued)
         in_flight = await db(storage.list_batches, batch.queue, DEPENDENCY_STATES)
         analyzer = self.deps.profiles.get(batch.queue).analyzer
         try:
@@ -64,15 +67,29 @@ class DependencyAnalysisController:
         dependencies, overtakes = priority.split_conflicts(
             batch, dependency_ids(conflicts), in_flight
         )
+        # A member of a batch of several that a cancel halted does not abandon the others: the
+        # batch is created, then cancelled (`_cancel_if_overtaken`), and its conclusion puts the
+        # others back to wait for a batch.
+        several = len(batch.contains) > 1
         for request_id in batch.contains:
             request = await db(storage.get_request, batch.queue, request_id)
             if request is None or is_request_halted(request.state):
+                if several:
+                    continue
+                if request is not None and request.state is RequestState.CANCELLING:
+                    # Cancelled while a batch that ended held it (a split's part): no batch
+                    # of it is left to conclude it.
+                    await terminate_request(
+                        self.deps, self.log, batch.queue, request_id, RequestState.CANCELLED
+                    )
                 return None
             await db(storage.associate, batch.queue, request_id, batch.id)
             if request.state is RequestState.VALIDATED:
                 try:
                     request = await db(storage.update_request, request, RequestState.BATCHED)
                 except VersionMismatchError:
+                    if several:
+                        continue
                     return None  # cancel won the race for the request
             elif request.state is not RequestState.BATCHED:
                 return None

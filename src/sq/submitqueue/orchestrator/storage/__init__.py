@@ -16,6 +16,7 @@ from sq.submitqueue.orchestrator.storage.buildruns import BuildRunStore
 from sq.submitqueue.orchestrator.storage.requests import AlreadyExistsError, RequestStore
 from sq.submitqueue.orchestrator.storage.snapshot import QueueRows, SnapshotStore
 from sq.submitqueue.orchestrator.storage.tables import metadata, queue_control
+from sq.submitqueue.orchestrator.storage.waiting import WaitingRow, WaitStore
 
 __all__ = [
     "AlreadyExistsError",
@@ -25,6 +26,8 @@ __all__ = [
     "QueueRows",
     "RequestStore",
     "SnapshotStore",
+    "WaitStore",
+    "WaitingRow",
     "schema",
 ]
 
@@ -35,7 +38,7 @@ def schema() -> SchemaSet:
     )
 
 
-class OrchestratorStorage(RequestStore, SnapshotStore, BatchStore, BuildRunStore):
+class OrchestratorStorage(RequestStore, SnapshotStore, BatchStore, BuildRunStore, WaitStore):
     """Every orchestrator table on one engine, plus the batch-id counter."""
 
     def __init__(self, engine: Engine) -> None:

@@ -73,6 +73,26 @@ request_batch = sa.Table(
     _key("batch_id"),
 )
 
+batch_wait = sa.Table(
+    "sq_batch_wait",
+    metadata,
+    _key("queue"),
+    _key("request_id"),
+    sa.Column("since_ms", sa.BigInteger, nullable=False),
+)
+"""Validated requests waiting for a batch to fill (batching, doc/batching-queue.md); a row
+leaves in the same transaction that creates the batch holding it."""
+
+batch_split = sa.Table(
+    "sq_batch_split",
+    metadata,
+    _key("queue"),
+    _key("batch_id"),
+    sa.Column("parts", sa.JSON, nullable=False),
+)
+"""A failed batch's split: the batches its parts became, written with them in one transaction
+so that a redelivered conclude finds them instead of splitting again."""
+
 build = sa.Table(
     "sq_build",
     metadata,

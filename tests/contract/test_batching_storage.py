@@ -1,0 +1,86 @@
+"""Batching's storage on SQLite and PostgreSQL: a request waits once and never while a live
+batch holds it; closing a batch takes its members' waiting rows or nothing; a split is recorded
+once with its parts (doc/batching-queue.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sq.platform import migrations
+from sq.platform.db import create_engine
+from sq.submitqueue.entity.batch import Batch, BatchID, BatchState, RequestID
+from sq.submitqueue.orchestrator.storage import OrchestratorStorage, schema
+from support.databases import fresh_postgres_database
+
+Q = "q"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OrchestratorStorage]:
+    if request.param == "sqlite":
+        engine = create_engine(f"sqlite:///{tmp_path / 'orchestrator.db'}")
+        migrations.upgrade(engine, schema(), migrations.counter_schema())
+        yield OrchestratorStorage(engine)
+        engine.dispose()
+        return
+    with fresh_postgres_database() as url:
+        engine = create_engine(url)
+        migrations.upgrade(engine, schema(), migrations.counter_schema())
+        yield OrchestratorStorage(engine)
+        engine.dispose()
+
+
+def batch(number: int, *members: str) -> Batch:
+    return Batch(
+        id=BatchID(f"{Q}/batch/{number}"),
+        queue=Q,
+        contains=tuple(RequestID(r) for r in members),
+    )
+
+
+def test_waiting_rows_come_back_in_queue_order_once_each(storage: OrchestratorStorage) -> None:
+    assert storage.enqueue_waiting(Q, "q/2", 10)
+    assert storage.enqueue_waiting(Q, "q/10", 10)
+    assert storage.enqueue_waiting(Q, "q/1", 20)
+    assert storage.enqueue_waiting(Q, "q/2", 30)  # a redelivery: still waiting, unchanged
+    assert [(w.request, w.since_ms) for w in storage.waiting(Q)] == [
+        ("q/2", 10),
+        ("q/10", 10),
+        ("q/1", 20),
+    ]
+
+
+def test_closing_takes_every_member_or_nothing(storage: OrchestratorStorage) -> None:
+    for r in ("q/1", "q/2", "q/3"):
+        storage.enqueue_waiting(Q, r, 0)
+    assert storage.close_waiting(batch(1, "q/1", "q/2"))
+    assert not storage.close_waiting(batch(2, "q/2", "q/3"))  # q/2 was taken
+    assert storage.get_batch(Q, "q/batch/2") is None
+    assert [w.request for w in storage.waiting(Q)] == ["q/3"]
+    assert [b.id for b in storage.batches_of_request(Q, "q/2")] == ["q/batch/1"]
+
+
+def test_a_request_held_by_a_live_batch_does_not_wait_again(
+    storage: OrchestratorStorage,
+) -> None:
+    storage.enqueue_waiting(Q, "q/1", 0)
+    assert storage.close_waiting(batch(1, "q/1"))
+    assert not storage.enqueue_waiting(Q, "q/1", 5)  # a redelivered arrival
+    assert storage.waiting(Q) == []
+    live = storage.get_batch(Q, "q/batch/1")
+    assert live is not None
+    storage.transition_batch(live, BatchState.FAILED)
+    assert storage.enqueue_waiting(Q, "q/1", 6)  # its batch ended: it may wait again
+
+
+def test_a_split_is_recorded_once_with_its_parts(storage: OrchestratorStorage) -> None:
+    failed = batch(1, "q/1", "q/2", "q/3")
+    storage.create_batch(failed)
+    first = storage.split_batch(failed, [batch(2, "q/1"), batch(3, "q/2", "q/3")])
+    again = storage.split_batch(failed, [batch(4, "q/1", "q/2"), batch(5, "q/3")])
+    assert [b.id for b in first] == [b.id for b in again] == ["q/batch/2", "q/batch/3"]
+    assert storage.get_batch(Q, "q/batch/4") is None
+    assert [b.id for b in storage.batches_of_request(Q, "q/3")] == ["q/batch/3"]
