@@ -138,24 +138,3 @@ def test_a_full_budget_with_nothing_preemptible_values_nothing() -> None:
     assert calls == []
     # One more slot, and C is funded.
     assert described(speculate(s, budget=3)) == ["build q/C[]"]
-
-
-def test_a_hedge_is_worth_the_time_it_saves() -> None:
-    # B waits on A, whose build (30 minutes, started at 0) tells A's fate when it ends. B's
-    # hedge B[A=f] (0.1 x 0.9 = 0.09 of a head-landing) saves B the wait for that end: funded a
-    # minute in (0.09 x 29/30 > 0.05), not three minutes before A's build ends (0.09 x 0.1).
-    a = pset("q/A", entry(path("q/A"), "building"))
-    s = snap(batch("q/A"), batch("q/B", deps=("q/A",)), sets=(a,))
-    minute = 60_000
-
-    def hedges(now: int) -> list[str]:
-        speculator = ValueSpeculator(
-            TableScorer({b.id: 0.9 for b in s.batches}),
-            ValueSettings(budget=4, threshold=0.05),
-            build_cost=lambda b: 30.0 * minute,
-            clock=lambda: now,
-        )
-        return [p for p in described(speculator.speculate(s)) if "=f" in p]
-
-    assert hedges(1 * minute) == ["build q/B[q/A=f]"]
-    assert hedges(27 * minute) == []

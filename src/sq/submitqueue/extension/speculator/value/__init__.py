@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from sq.submitqueue.entity.batch import Batch, BatchID, BatchState
 from sq.submitqueue.entity.budget import DEFAULT_BUILD_BUDGET, free_slots
-from sq.submitqueue.entity.path import Assumption, PathID, SpeculationPath
+from sq.submitqueue.entity.path import PathID
 from sq.submitqueue.entity.pathset import PathEntry, PathStatus
 from sq.submitqueue.entity.proposal import PathAction, Speculation
 from sq.submitqueue.entity.snapshot import SpeculationSnapshot
@@ -39,10 +39,6 @@ class ValueSettings:
     hysteresis: float = DEFAULT_HYSTERESIS
     max_paths_per_head: int = DEFAULT_MAX_PATHS_PER_HEAD
     default_probability: float = DEFAULT_PROBABILITY
-    time_aware: bool = True
-    """Weigh a hedge by the time it saves: until the dependencies it flips resolve."""
-    bounded_weight: bool = False
-    """Count what waits on a head only through heads holding a passed or live build."""
 
     def __post_init__(self) -> None:
         if self.budget < 0:
@@ -107,8 +103,14 @@ class ValueSpeculator:
         costs = {h.id: self._head_cost(h) for h in heads}
         typical = sum(costs.values()) / len(costs)
         share = {h.id: costs[h.id] / typical for h in heads}
+        weights = self._weights.weights(heads)
+        # A build of a head's right future resolves the head either way: it lands the head (worth
+        # 1 with P(h lands)), or proves it bad so that the heads waiting on it move on to the
+        # futures without it (worth them whether it lands or not).
+        worth = {h.id: p[h.id] + weights[h.id] - 1 for h in heads}
+
+        wanted: list[rank.Valued] = []
         live_p: dict[PathID, float] = {}
-        live_of: dict[BatchID, float] = {}
         for head in heads:
             path_set = snapshot.path_set(head.id)
             live = 0.0
@@ -116,33 +118,8 @@ class ValueSpeculator:
                 if entry.status in rank.LIVE_STATUSES:
                     live_p[entry.id] = rank.path_probability(entry.path, snapshot, p)
                     live += live_p[entry.id]
-            live_of[head.id] = live
-        if settings.bounded_weight:
-            built = {h.id for h in heads if live_of[h.id] > 0.0 or _holds_pass(snapshot, h.id)}
-            weights = rank.dependent_weights(heads, built.__contains__)
-        else:
-            weights = self._weights.weights(heads)
-        # A build of a head's right future resolves the head either way: it lands the head (worth
-        # 1 with P(h lands)), or proves it bad so that the heads waiting on it move on to the
-        # futures without it (worth them whether it lands or not).
-        worth = {h.id: p[h.id] + weights[h.id] - 1 for h in heads}
-        resolves = (
-            self._resolve_times(snapshot, heads, live_p, live_of, share, typical)
-            if settings.time_aware
-            else None
-        )
-
-        wanted: list[rank.Valued] = []
-        for head in heads:
-            path_set = snapshot.path_set(head.id)
-            live = live_of[head.id]
             if self._holds_likely_pass(head, snapshot, p):
                 continue
-            saves: Callable[[SpeculationPath], float] | None = None
-            longest = 1.0
-            if resolves is not None:
-                longest = max((resolves.get(d, 0.0) for d in head.dependencies), default=0.0)
-                saves = _saving(resolves, p)
             # A head's paths are exclusive futures, so no unbuilt one is likelier than `rest`:
             # when even that could neither be offered first nor clear the threshold, skip the
             # head without enumerating anything (most heads, most runs).
@@ -150,7 +127,7 @@ class ValueSpeculator:
             if (
                 live > 0.0
                 and rest <= settings.hysteresis * live
-                and rest * worth[head.id] * max(longest, 1.0) / share[head.id] < settings.threshold
+                and rest * worth[head.id] / share[head.id] < settings.threshold
             ):
                 continue
             wanted += rank.candidates(
@@ -162,8 +139,6 @@ class ValueSpeculator:
                 margin=settings.hysteresis,
                 threshold=settings.threshold,
                 limit=settings.max_paths_per_head,
-                saves=saves,
-                longest_saving=longest,
             )
         lanes = {h.id: h.lane for h in heads}  # high-priority heads' paths first
         wanted.sort(key=lambda v: (lanes[v.path.head], -v.density, v.path.head, v.rank))
@@ -218,7 +193,7 @@ class ValueSpeculator:
                 if not clocked and candidate.density <= h * victim.density:
                     break
                 wait = ends[k] if k < len(ends) else 1.0
-                if clocked and candidate.gain(wait) <= h * victim.value * (victim.elapsed + wait):
+                if clocked and candidate.value * wait <= h * victim.value * (victim.elapsed + wait):
                     break
             out.append(_cancel(victim))
         return out
@@ -239,37 +214,6 @@ class ValueSpeculator:
             if rank.path_probability(entry.path, snapshot, p) >= LIKELY:
                 return True
         return False
-
-    def _resolve_times(
-        self,
-        snapshot: SpeculationSnapshot,
-        heads: list[Batch],
-        live_p: dict[PathID, float],
-        live_of: dict[BatchID, float],
-        share: dict[BatchID, float],
-        typical: float,
-    ) -> dict[BatchID, float]:
-        """How long (in typical builds) until each head's outcome is known, if nothing changes.
-
-        Its likeliest live build tells when it ends, if its base holds (the head's live builds
-        together hold with probability `live_of`); otherwise a full build of the right future
-        is still to come. A head with no live build: one full build. Dependencies that are not
-        speculating (merging, finished) are known now (absent: 0).
-        """
-        remaining, _ = self._progress(share, typical)
-        out: dict[BatchID, float] = {}
-        for head in heads:
-            path_set = snapshot.path_set(head.id)
-            best: PathEntry | None = None
-            for entry in path_set.paths if path_set else ():
-                if entry.id in live_p and (best is None or live_p[entry.id] > live_p[best.id]):
-                    best = entry
-            full = share[head.id]
-            if best is None:
-                out[head.id] = full
-            else:
-                out[head.id] = remaining(head.id, best) + (1.0 - live_of[head.id]) * full
-        return out
 
     def _head_cost(self, head: Batch) -> float:
         if self._cost is None:
@@ -293,28 +237,6 @@ class ValueSpeculator:
             return max(share[head] - ran(entry), rank.MIN_REMAINING_SHARE * share[head])
 
         return remaining, ran
-
-
-def _holds_pass(snapshot: SpeculationSnapshot, head: BatchID) -> bool:
-    path_set = snapshot.path_set(head)
-    return any(e.status is PathStatus.PASSED for e in path_set.paths) if path_set else False
-
-
-def _saving(
-    resolves: dict[BatchID, float], p: dict[BatchID, float]
-) -> Callable[[SpeculationPath], float]:
-    """A hedge saves its head the wait for the latest of the dependencies it flips (against
-    their likelier outcome) to resolve; a path that flips none saves a full build."""
-
-    def saves(path: SpeculationPath) -> float:
-        latest = -1.0
-        for d in path.dependencies:
-            r = resolves.get(d.batch)
-            if r is not None and (d.assumption is Assumption.SUCCEEDS) != (p[d.batch] >= LIKELY):
-                latest = max(latest, r)
-        return 1.0 if latest < 0.0 else latest
-
-    return saves
 
 
 def _not_started(entry: PathEntry) -> float:

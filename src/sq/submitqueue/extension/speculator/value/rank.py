@@ -28,8 +28,6 @@ LIVE_STATUSES = frozenset({PathStatus.PENDING, PathStatus.BUILDING})
 LAST_PREEMPTIBLE_ATTEMPT = DEFAULT_MAX_ATTEMPTS - 1
 """Preempting the attempt before the last would leave CI a single try: finalize counts a path
 cancelled on its last attempt as dead (rules.no_viable_future)."""
-SCAN_FACTOR = 4
-"""Time-aware hedges: a head's enumeration looks at most this many times its path limit."""
 MIN_REMAINING_SHARE = 0.05
 """A build past its expected time is charged this share of it, not nothing (it may overrun)."""
 
@@ -41,15 +39,6 @@ class Valued:
     density: float
     first: bool  # a head's best path, likelier than all its live builds: exempt from the threshold
     rank: int  # its place in its head's enumeration: a deterministic tie-break
-    saves: float = math.inf
-    """A hedge: how long (in typical builds) it saves its head over waiting for the dependencies
-    it flips to resolve; `value` already counts it. A head's best path: `inf` (not time-weighed)."""
-
-    def gain(self, wait: float) -> float:
-        """What starting now instead of after `wait` is worth: a hedge saves at most `saves`."""
-        if math.isinf(self.saves):
-            return self.value * wait
-        return self.value / self.saves * min(wait, self.saves) if self.saves > 0.0 else 0.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -60,19 +49,14 @@ class Running:
     elapsed: float  # how long it has run, in the cost's unit (0 without a clock)
 
 
-def dependent_weights(
-    heads: Sequence[Batch], through: Callable[[BatchID], bool] | None = None
-) -> dict[BatchID, int]:
-    """1 + how many heads wait on each head, directly or through other heads.
-
-    With `through`, only heads it accepts count, and a chain stops at a head it refuses.
-    """
+def dependent_weights(heads: Sequence[Batch]) -> dict[BatchID, int]:
+    """1 + how many heads wait on each head, directly or through other heads."""
     index = {h.id: i for i, h in enumerate(heads)}
     dependents: list[list[int]] = [[] for _ in heads]
     for i, head in enumerate(heads):
         for dep in head.dependencies:
             j = index.get(dep)
-            if j is not None and j != i and (through is None or through(head.id)):
+            if j is not None and j != i:
                 dependents[j].append(i)
     below = [0] * len(heads)
     for j in _dependents_first(dependents):
@@ -194,8 +178,6 @@ def candidates(
     margin: float,
     threshold: float,
     limit: int,
-    saves: Callable[[SpeculationPath], float] | None = None,
-    longest_saving: float = 1.0,
 ) -> list[Valued]:
     """The head's unfunded paths worth a build, best first.
 
@@ -203,49 +185,23 @@ def candidates(
     (`live_probability` is their sum: paths of a head are exclusive) is offered that path
     whatever its value; every other path must clear `threshold`. A cancelled path may be offered
     again (a new attempt).
-
-    With `saves` (time-aware hedges), a hedge's value is also multiplied by the time it saves
-    (`saves(path)`, in typical builds, at most `longest_saving`): paths then no longer come in
-    value order, so the enumeration goes on past a hedge that misses the threshold, until even
-    `longest_saving` could not lift the next (less likely) path over it.
     """
     entries = path_set.paths if path_set else ()
     # Matched on assumptions rather than ids: hashing every enumerated path costs more than this.
     stored = {e.path.dependencies: e.status for e in entries}
     out: list[Valued] = []
     flips: tuple[int, ...] | None = ()
-    looked = 0  # time-aware: paths looked at past the head's best, bounded like the ones kept
-    while flips is not None and len(out) < limit and looked < SCAN_FACTOR * limit:
-        looked += saves is not None
+    while flips is not None and len(out) < limit:
         path = stream.build(flips)
         status = stored.get(path.dependencies)
         if status is None or status is PathStatus.CANCELLED:
             probability = math.exp(stream.score(flips))
             value = probability * worth
-            first = not out and probability > margin * live_probability
-            if probability <= 0.0:
-                break
-            saving = math.inf
-            if saves is not None and not first:
-                if value * longest_saving / cost_share < threshold:
-                    break
-                saving = saves(path)
-                value *= saving
             density = value / cost_share
-            if not first and density < threshold:
-                if saves is None:
-                    break
-            else:
-                out.append(
-                    Valued(
-                        path=path,
-                        value=value,
-                        density=density,
-                        first=first,
-                        rank=len(out),
-                        saves=saving,
-                    )
-                )
+            first = not out and probability > margin * live_probability
+            if probability <= 0.0 or (not first and density < threshold):
+                break
+            out.append(Valued(path=path, value=value, density=density, first=first, rank=len(out)))
         flips = stream.advance()
     return out
 
