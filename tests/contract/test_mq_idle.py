@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 
 import pytest
@@ -56,3 +57,33 @@ async def test_an_idle_partition_parks_and_discovery_wakes_it_for_another_proces
     assert inbox.ids == ["m1", "m2", "m3"]
     await reader.close()
     await other_process.close()
+
+
+async def test_subscriptions_started_together_do_not_tick_together(store: QueueStore) -> None:
+    """Each subscription's lease tick (renewals, heartbeat, purge) keeps a phase of its own, so
+    a process's subscriptions do not all queue their storage calls at the same instant."""
+    clock = FakeClock()
+    start = clock.now_ms()
+    beats: dict[str, list[int]] = {}
+    heartbeat = store.heartbeat
+
+    def recorded(group: str, topic: str, owner: str, now_ms: int) -> None:
+        beats.setdefault(topic, []).append(now_ms)
+        heartbeat(group, topic, owner, now_ms)
+
+    store.heartbeat = recorded  # type: ignore[method-assign]
+    queue = MessageQueue(store, clock=clock, subscriber_name="s")
+    topics = [f"t{i}" for i in range(8)]
+    for topic in topics:
+        await queue.subscribe(topic, config("g"), Inbox(auto_ack=True))
+    for _ in range(250):  # 25 s in steps of 0.1 s
+        await settle(queue)
+        clock.advance(0.1)
+    await settle(queue)
+    seconds = {topic: [(t - start) // 100 for t in beats[topic]] for topic in topics}
+    assert all(s[0] == 0 for s in seconds.values())  # at once on start
+    second = [s[1] for s in seconds.values()]
+    assert len(set(second)) > 4, second  # then apart
+    assert all(50 <= t <= 100 for t in second), second  # early, never late
+    assert all(b - a == 100 for s in seconds.values() for a, b in itertools.pairwise(s[1:]))
+    await queue.close()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from sq.submitqueue.core import messages as m
 from support.sq_stack import Stack
 
 pytestmark = pytest.mark.anyio
@@ -38,3 +39,37 @@ async def test_a_change_lands_with_the_full_trail(stack: Stack) -> None:
     ]
     assert stack.log.events(a) == ["building", "built", "merged"]
     assert stack.dead_letters() == []
+
+
+def published(stack: Stack, topic: str) -> int:
+    return sum(p.last_seq for p in stack.store.partitions(topic))
+
+
+async def test_a_landing_costs_one_conclude_and_one_log_message_per_step(stack: Stack) -> None:
+    """start validates without a hop, with `started` and `validating` in one message; the
+    batch is concluded once (speculate's recovery conclude dedups against mergesignal's)."""
+    a = await stack.land("a")
+    b = await stack.land("b")
+    await stack.settle()
+    await stack.release()
+    assert stack.log.final(a) == stack.log.final(b) == "landed"
+    assert published(stack, m.TOPIC_VALIDATE) == 0
+    assert published(stack, m.TOPIC_CONCLUDE) == 2
+    assert stack.log.statuses(a)[:2] == stack.log.statuses(b)[:2] == ["started", "validating"]
+    assert published(stack, m.TOPIC_LOG) == len(stack.log.entries) - 2
+    assert stack.dead_letters() == []
+
+
+async def test_an_instant_build_logs_building_and_built_in_one_message(tmp_path: Path) -> None:
+    s = Stack(tmp_path)
+    s.runner.held = False  # every build passes as it is triggered
+    await s.start()
+    try:
+        a = await s.land("a")
+        await s.settle()
+        assert s.log.final(a) == "landed"
+        assert s.log.events(a) == ["building", "built", "merged"]
+        # `started`+`validating` and `building`+`built`
+        assert published(s, m.TOPIC_LOG) == len(s.log.entries) - 2
+    finally:
+        await s.stop()

@@ -52,9 +52,21 @@ STEP_MS = 5_000
 class LogSink:
     def __init__(self) -> None:
         self.entries: list[m.RequestLog] = []
+        self._keys: set[tuple[str, str]] = set()
 
     async def __call__(self, delivery: Delivery) -> None:
-        self.entries.append(m.RequestLog.model_validate(delivery.json()))
+        """Keeps each entry once per key, as the gateway does; several may share a message."""
+        message = m.RequestLog.model_validate(delivery.json())
+        first = message.model_copy(update={"key": "", "more": ()})
+        entries = [(message.key or delivery.message_id, first)]
+        for item in message.more:
+            fields = item.model_dump(exclude={"key"})
+            entry = m.RequestLog(request_id=message.request_id, queue=message.queue, **fields)
+            entries.append((item.key, entry))
+        for key, entry in entries:
+            if (entry.request_id, key) not in self._keys:
+                self._keys.add((entry.request_id, key))
+                self.entries.append(entry)
         delivery.ack()
 
     def statuses(self, request_id: str) -> list[str]:

@@ -156,3 +156,45 @@ def test_each_entry_costs_one_transaction(tmp_path: Path) -> None:
     materializer.persist(entry("started", T + 3))
     assert len(transactions) == 3
     assert store.get_summary("q", "q/1").status == "started"  # type: ignore[union-attr]
+
+
+def test_entries_of_one_message_cost_one_transaction_and_end_as_one_by_one(
+    tmp_path: Path,
+) -> None:
+    """A message bundling several entries of a request leaves the history and the summary as
+    persisting them one at a time does, in one transaction; a replay bundled differently adds
+    nothing."""
+    entries = [
+        entry("started", T + 1, 1),
+        entry("validating", T + 2),
+        entry("building", T + 3, kind="event"),
+        entry("validated", T + 4, 1),
+    ]
+    one_by_one = RequestLogStore(migrated_engine(tmp_path / "a.db"))
+    one_by_one.create_receipt(receipt())
+    for e in entries:
+        Materializer(one_by_one).persist(e)
+    engine = migrated_engine(tmp_path / "b.db")
+    bundled = RequestLogStore(engine)
+    bundled.create_receipt(receipt())
+    transactions = []
+    sa.event.listen(engine, "begin", lambda conn: transactions.append(1))
+    summary = Materializer(bundled).persist_all(entries)
+    assert len(transactions) == 1
+    Materializer(bundled).persist_all(entries[2:])  # a replay that bundled them otherwise
+
+    def seen(store: RequestLogStore) -> list[tuple[str, str, str]]:
+        return [(e.key, e.status, e.event) for e in store.history("q", ["q/1"])["q/1"]]
+
+    assert seen(bundled) == seen(one_by_one)
+    expected = one_by_one.get_summary("q", "q/1")
+    assert expected is not None
+    assert (summary.status, summary.request_version) == ("validated", 1)
+    assert bundled.get_summary("q", "q/1") == replace(expected, version=summary.version)
+
+
+def test_entries_of_two_requests_are_never_folded_together(tmp_path: Path) -> None:
+    store = RequestLogStore(migrated_engine(tmp_path / "g.db"))
+    other = replace(entry("started", T + 1), request_id="q/2")
+    with pytest.raises(ValueError, match="more than one request"):
+        Materializer(store).persist_all([entry("started", T + 1), other])

@@ -22,7 +22,7 @@ from sq.platform.changeuri import ChangeURIError, GitHubChangeURI, parse
 from sq.platform.github import GitHubClient, StatusState
 from sq.platform.messagequeue import Delivery
 from sq.service.settings_github import GitHubConfig
-from sq.submitqueue.gateway.logsink import entry_of
+from sq.submitqueue.gateway.logsink import entries_of
 from sq.submitqueue.gateway.materializer import Materializer, UnknownRequestError
 from sq.submitqueue.gateway.model import LogEntry, Summary
 from sq.submitqueue.gateway.status import is_terminal
@@ -64,17 +64,21 @@ class GitHubReporter:
         self._queues = queues
 
     async def process(self, delivery: Delivery) -> None:
-        entry = entry_of(delivery)
-        queue = self._queues(entry.queue)
+        entries = entries_of(delivery)
+        queue = self._queues(entries[0].queue)
         if queue is None:
             return
         # Recorded here too (idempotent per entry key), so the summary read next has seen at
         # least every entry this reporter has, and a `closed` webhook after a landing finds the
         # landing in the history and cancels nothing.
         try:
-            summary = await asyncio.to_thread(self._materializer.persist, entry)
+            summary = await asyncio.to_thread(self._materializer.persist_all, entries)
         except UnknownRequestError:
             return
+        for entry in entries:
+            await self._report_entry(queue, entry, summary)
+
+    async def _report_entry(self, queue: ReportedQueue, entry: LogEntry, summary: Summary) -> None:
         report = await self._report(queue, entry, summary)
         if report is None:
             return

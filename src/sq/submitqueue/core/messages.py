@@ -55,8 +55,27 @@ class EntityRef(Payload):
     queue: str = ""
 
 
+class LogItem(Payload):
+    """A later entry of the same request in one `RequestLog` message, keyed by its own id."""
+
+    key: str
+    timestamp_ms: int
+    type: Literal["status", "event"] = "status"
+    status: str = ""
+    event: str = ""
+    request_version: int = 0
+    last_error: str = ""
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+
 class RequestLog(Payload):
-    """One entry of a request's history; the gateway is the only writer of the request log."""
+    """One entry of a request's history; the gateway is the only writer of the request log.
+
+    The first entry is keyed by the message id unless `key` names it. `more` carries the entries
+    of the same request that one stage step logged right after it, in order, each with its own
+    key, so that a step logs them in one message; the gateway records each entry exactly as if
+    it had come alone (dedup per key, so a replay that bundles them differently adds nothing).
+    """
 
     request_id: str
     queue: str
@@ -67,6 +86,8 @@ class RequestLog(Payload):
     request_version: int = 0
     last_error: str = ""
     metadata: dict[str, str] = Field(default_factory=dict)
+    key: str = ""
+    more: tuple[LogItem, ...] = ()
 
 
 class QueueControlChange(Payload):

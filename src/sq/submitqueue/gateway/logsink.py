@@ -14,7 +14,7 @@ import structlog
 
 from sq.platform.errs import Subject, UserError, attribute
 from sq.platform.messagequeue import Delivery
-from sq.submitqueue.core.messages import RequestLog
+from sq.submitqueue.core.messages import LogItem, RequestLog
 from sq.submitqueue.gateway.materializer import Materializer, UnknownRequestError
 from sq.submitqueue.gateway.model import LogEntry
 
@@ -26,7 +26,13 @@ class MalformedLogError(UserError):
 
 
 def entry_of(delivery: Delivery) -> LogEntry:
-    """The log entry a delivery carries, keyed by the message id its producer chose."""
+    """The first log entry a delivery carries (see `entries_of`)."""
+    return entries_of(delivery)[0]
+
+
+def entries_of(delivery: Delivery) -> list[LogEntry]:
+    """The log entries a delivery carries, in order: the first keyed by the message id its
+    producer chose (or the key it names), each further one by its own key."""
     key = delivery.message_id
     failed_group = delivery.message.failed_group
     if failed_group:  # a dead letter's id is `<group>:<original id>`
@@ -35,20 +41,27 @@ def entry_of(delivery: Delivery) -> LogEntry:
         message = RequestLog.model_validate(delivery.json())
     except (pydantic.ValidationError, ValueError) as exc:
         raise MalformedLogError(f"not a RequestLog: {exc}") from exc
-    value = message.status if message.type == "status" else message.event
-    if not message.request_id or not message.queue or not value:
+    if not message.request_id or not message.queue:
+        raise MalformedLogError("a RequestLog needs request_id, queue and a status or event")
+    first = _entry(message, message.key or key, message)
+    return [first, *(_entry(message, item.key, item) for item in message.more)]
+
+
+def _entry(message: RequestLog, key: str, item: RequestLog | LogItem) -> LogEntry:
+    value = item.status if item.type == "status" else item.event
+    if not value or not key:
         raise MalformedLogError("a RequestLog needs request_id, queue and a status or event")
     return LogEntry(
         queue=message.queue,
         request_id=message.request_id,
         key=key,
-        timestamp_ms=message.timestamp_ms,
-        type=message.type,
-        status=message.status if message.type == "status" else "",
-        event=message.event if message.type == "event" else "",
-        request_version=message.request_version,
-        last_error=message.last_error,
-        metadata=message.metadata,
+        timestamp_ms=item.timestamp_ms,
+        type=item.type,
+        status=item.status if item.type == "status" else "",
+        event=item.event if item.type == "event" else "",
+        request_version=item.request_version,
+        last_error=item.last_error,
+        metadata=item.metadata,
     )
 
 
@@ -59,11 +72,11 @@ class LogController:
         self.materializer = materializer
 
     async def process(self, delivery: Delivery) -> None:
-        entry = entry_of(delivery)
+        entries = entries_of(delivery)
         try:
-            await asyncio.to_thread(self.materializer.persist, entry)
+            await asyncio.to_thread(self.materializer.persist_all, entries)
         except UnknownRequestError as exc:
-            attribute(exc, Subject(type="request", id=entry.request_id))
+            attribute(exc, Subject(type="request", id=entries[0].request_id))
             raise
 
 
@@ -77,16 +90,16 @@ class LogReconciler:
 
     async def process(self, delivery: Delivery) -> None:
         try:
-            entry = entry_of(delivery)
+            entries = entries_of(delivery)
         except MalformedLogError as exc:
             log.warning(
                 "log entry dropped: undecodable", message_id=delivery.message_id, error=str(exc)
             )
             return
         try:
-            await asyncio.to_thread(self.materializer.persist, entry)
+            await asyncio.to_thread(self.materializer.persist_all, entries)
         except UnknownRequestError:
             log.warning(
                 "log entry kept in history only: the gateway has no such request",
-                request_id=entry.request_id,
+                request_id=entries[0].request_id,
             )

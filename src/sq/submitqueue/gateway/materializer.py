@@ -8,6 +8,7 @@ same entries, with any duplicates, leaves the same summary.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 from sq.platform.errs import UserError, VersionMismatchError
 from sq.submitqueue.gateway.model import LogEntry, Summary
@@ -31,15 +32,21 @@ class Materializer:
         Raises UnknownRequestError when no receipt exists (the entry stays in the history),
         VersionMismatchError when concurrent writers kept winning the compare-and-swap.
         """
+        return self.persist_all([entry])
+
+    def persist_all(self, entries: Sequence[LogEntry]) -> Summary:
+        """`persist` of several entries of one request, in order, in one transaction: the
+        history and the summary end as they would after persisting each in turn."""
         for attempt in range(CAS_ATTEMPTS):
             try:
-                summary = self.store.fold(entry, _folded)
+                summary = self.store.fold_all(entries, _folded)
                 break
             except VersionMismatchError:
                 if attempt == CAS_ATTEMPTS - 1:
                     raise
         if summary is None:
-            raise UnknownRequestError(f"no request {entry.request_id} in queue {entry.queue}")
+            first = entries[0]
+            raise UnknownRequestError(f"no request {first.request_id} in queue {first.queue}")
         return summary
 
 

@@ -71,40 +71,53 @@ class RequestLogStore:
     def fold(
         self, entry: LogEntry, fold: Callable[[Summary, LogEntry], Summary | None]
     ) -> Summary | None:
-        """Append `entry` (once per key) and fold it into its summary, in one transaction.
+        """`fold_all` of one entry."""
+        return self.fold_all([entry], fold)
 
-        `fold` gets the summary as stored and returns its next version, or None to keep it. The
+    def fold_all(
+        self, entries: Sequence[LogEntry], fold: Callable[[Summary, LogEntry], Summary | None]
+    ) -> Summary | None:
+        """Append `entries` (each once per key) and fold them, in order, into their request's
+        summary, in one transaction. They all name one request.
+
+        `fold` gets the summary so far and returns its next version, or None to keep it. The
         summary row is locked for the transaction on PostgreSQL (SQLite serializes writers), and
         the update is still a compare-and-swap on `version`. Returns the summary after the
-        entry, or None when no receipt exists (the entry is kept in the history all the same).
+        entries, or None when no receipt exists (the entries are kept in the history all the
+        same).
         """
+        first = entries[0]
+        if any((e.queue, e.request_id) != (first.queue, first.request_id) for e in entries):
+            raise ValueError("fold_all: entries of more than one request")
         c = request_summary.c
         query = sa.select(request_summary).where(
-            c.queue == entry.queue, c.request_id == entry.request_id
+            c.queue == first.queue, c.request_id == first.request_id
         )
         if self.engine.dialect.name == "postgresql":
             query = query.with_for_update()
         with self.engine.begin() as conn:
-            conn.execute(self._append(entry))
+            for entry in entries:
+                conn.execute(self._append(entry))
             row = conn.execute(query).mappings().first()
             if row is None:
                 return None
-            current = _summary(row)
-            updated = fold(current, entry)
-            if updated is None:
+            stored = current = _summary(row)
+            for entry in entries:
+                current = fold(current, entry) or current
+            if current is stored:
                 return current
             done = conn.execute(
                 sa.update(request_summary)
                 .where(
-                    c.queue == current.queue,
-                    c.request_id == current.request_id,
-                    c.version == current.version,
+                    c.queue == stored.queue,
+                    c.request_id == stored.request_id,
+                    c.version == stored.version,
                 )
-                .values(**_summary_row(updated))
+                .values(**_summary_row(current))
             )
             if done.rowcount != 1:
-                raise VersionMismatchError(f"summary of {entry.request_id} changed under us")
-            return updated
+                raise VersionMismatchError(f"summary of {first.request_id} changed under us")
+            return current
 
     def append_log(self, entry: LogEntry) -> bool:
         """Append one history row; False when an entry with the same key is already there."""

@@ -38,6 +38,9 @@ _STATUS = {
     BuildState.ERROR: BuildStatus.FAILED,
 }
 
+_UNSEEN = (BuildStatus.UNKNOWN, BuildStatus.ACCEPTED)
+"""Stored statuses of a build no observation has been stored for (`building` not logged yet)."""
+
 
 class BuildSignalController:
     name = "buildsignal"
@@ -72,24 +75,30 @@ class BuildSignalController:
                 "path_id": build.path_id,
                 "attempt": str(build.attempt),
             }
-            for request_id in batch.contains:
-                await self.log.event(
-                    request_id, batch.queue, "building", occurrence=build.id, metadata=meta
-                )
-                if status is BuildStatus.SUCCEEDED:
-                    await self.log.event(
-                        request_id, batch.queue, "built", occurrence=build.id, metadata=meta
-                    )
+            # One message per request for what this observation logs (`building`, then how it
+            # ended), published before the status is stored: a redelivery logs it again.
+            logged = self.log.bundle()
+            failed: dict[str, str] = {}
             if status is BuildStatus.FAILED:
                 failed = {**meta, "log_tail": await self._log_tail(build, batch)}
-                for request_id in batch.contains:
-                    await self.log.event(
+            for request_id in batch.contains:
+                if build.status in _UNSEEN:  # else logged with the status stored before
+                    logged.event(
+                        request_id, batch.queue, "building", occurrence=build.id, metadata=meta
+                    )
+                if status is BuildStatus.SUCCEEDED:
+                    logged.event(
+                        request_id, batch.queue, "built", occurrence=build.id, metadata=meta
+                    )
+                if status is BuildStatus.FAILED:
+                    logged.event(
                         request_id,
                         batch.queue,
                         "build-failed",
                         occurrence=build.id,
                         metadata=failed,
                     )
+            await logged.flush()
             await db(self.deps.storage.set_build_status, batch.queue, build.id, status)
         await self.ctx.publish(
             m.TOPIC_SPECULATE,

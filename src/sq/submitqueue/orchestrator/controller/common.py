@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -71,6 +72,10 @@ class Log:
     def ctx(self) -> StageContext:
         return self._ctx
 
+    def bundle(self) -> LogBundle:
+        """Entries to publish together, one message per request (`LogBundle`)."""
+        return LogBundle(self._deps, self._ctx)
+
     async def status(
         self,
         request_id: str,
@@ -82,9 +87,17 @@ class Log:
         last_error: str = "",
         metadata: Mapping[str, str] | None = None,
     ) -> None:
-        await self._publish(
-            request_id, queue, "status", status, version, occurrence, last_error, metadata
+        bundle = self.bundle()
+        bundle.status(
+            request_id,
+            queue,
+            status,
+            version=version,
+            occurrence=occurrence,
+            last_error=last_error,
+            metadata=metadata,
         )
+        await bundle.flush()
 
     async def event(
         self,
@@ -95,9 +108,51 @@ class Log:
         occurrence: str,
         metadata: Mapping[str, str] | None = None,
     ) -> None:
-        await self._publish(request_id, queue, "event", event, 0, occurrence, "", metadata)
+        bundle = self.bundle()
+        bundle.event(request_id, queue, event, occurrence=occurrence, metadata=metadata)
+        await bundle.flush()
 
-    async def _publish(
+
+class LogBundle:
+    """Request-log entries that one step logs one after another, with no write in between:
+    `flush` publishes each request's entries, in order, as one message (a lone entry exactly as
+    `Log` always did). Each entry keeps the id it would have had alone, and the gateway dedups
+    per entry, so a replay that bundles differently records nothing twice. Flush before the next
+    write: what a crash then loses, the redelivery logs again."""
+
+    def __init__(self, deps: OrchestratorDeps, ctx: StageContext) -> None:
+        self._deps = deps
+        self._ctx = ctx
+        self._entries: dict[str, list[tuple[str, m.RequestLog]]] = {}
+
+    def __len__(self) -> int:
+        return sum(len(e) for e in self._entries.values())
+
+    def status(
+        self,
+        request_id: str,
+        queue: str,
+        status: str,
+        *,
+        version: int = 0,
+        occurrence: str | None = None,
+        last_error: str = "",
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        self._add(request_id, queue, "status", status, version, occurrence, last_error, metadata)
+
+    def event(
+        self,
+        request_id: str,
+        queue: str,
+        event: str,
+        *,
+        occurrence: str,
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        self._add(request_id, queue, "event", event, 0, occurrence, "", metadata)
+
+    def _add(
         self,
         request_id: str,
         queue: str,
@@ -120,7 +175,37 @@ class Log:
             metadata=dict(metadata or {}),
         )
         causes = (value, occurrence) if occurrence else (value,)
-        await self._ctx.publish(m.TOPIC_LOG, request_id, intent_id(request_id, *causes), entry)
+        self._entries.setdefault(request_id, []).append((intent_id(request_id, *causes), entry))
+
+    async def flush(self) -> None:
+        entries, self._entries = self._entries, {}
+        for request_id, logged in entries.items():
+            message_id, payload = _one_message(logged)
+            await self._ctx.publish(m.TOPIC_LOG, request_id, message_id, payload)
+
+
+def _one_message(logged: list[tuple[str, m.RequestLog]]) -> tuple[str, m.RequestLog]:
+    """One request's entries as one message: a lone entry under its own id; several under an
+    id naming exactly that set (a replay of the same step dedups, a different set does not)."""
+    (key, first), rest = logged[0], logged[1:]
+    if not rest:
+        return key, first
+    more = tuple(
+        m.LogItem(
+            key=k,
+            timestamp_ms=e.timestamp_ms,
+            type=e.type,
+            status=e.status,
+            event=e.event,
+            request_version=e.request_version,
+            last_error=e.last_error,
+            metadata=e.metadata,
+        )
+        for k, e in rest
+    )
+    digest = hashlib.sha256("\n".join(k for k, _ in logged).encode()).hexdigest()[:32]
+    message_id = intent_id(first.request_id, "log", digest)
+    return message_id, first.model_copy(update={"key": key, "more": more})
 
 
 async def terminate_request(

@@ -60,8 +60,8 @@ class SpeculateController:
             return
         named = await load_batch(self.deps, ref.queue, ref.id)
         try:
-            if is_terminal(named.state):
-                await self._publish(m.TOPIC_CONCLUDE, unique_id(named.id), named)
+            if is_terminal(named.state):  # recovery: dedups against the one that ended it
+                await self._publish(m.TOPIC_CONCLUDE, conclude_id(named), named)
             elif named.state is BatchState.CREATED:
                 await self._admit(named)
             elif named.state is BatchState.MERGING:
@@ -163,9 +163,7 @@ class SpeculateController:
             await self._dispatch_merge(batch)
         else:
             meta = {"failure_reason": outcome.failure_reason} if outcome.failure_reason else None
-            await self._publish(
-                m.TOPIC_CONCLUDE, intent_id(batch.id, "conclude", "speculate"), batch, metadata=meta
-            )
+            await self._publish(m.TOPIC_CONCLUDE, conclude_id(batch), batch, metadata=meta)
         return True
 
     async def _admit(self, batch: Batch) -> Batch:
@@ -253,6 +251,14 @@ class SpeculateController:
             m.EntityRef(id=batch.id, queue=batch.queue),
             metadata,
         )
+
+
+def conclude_id(batch: Batch) -> str:
+    """The id of a finished batch's conclude message: the one mergesignal publishes for a
+    batch that landed, this stage's for one it failed or cancelled (a merge that failed is
+    concluded twice; conclude is idempotent)."""
+    ending = "merged" if batch.state is BatchState.SUCCEEDED else "speculate"
+    return intent_id(batch.id, "conclude", ending)
 
 
 def _queue(batch: Batch) -> tuple[Subject, ...]:
