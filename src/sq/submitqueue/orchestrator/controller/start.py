@@ -1,4 +1,4 @@
-"""start: store the request, honour a cancel that overtook it, then validate it (spec §4.1-§4.2)."""
+"""start: store the request, honour a cancel that overtook it, hand it to validate (spec §4.1)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,7 @@ from sq.platform.pipeline import StageContext
 from sq.submitqueue.core import messages as m
 from sq.submitqueue.entity.batch import RequestID
 from sq.submitqueue.entity.request import Request, RequestState
-from sq.submitqueue.orchestrator.controller.common import (
-    Log,
-    db,
-    decode,
-    load_request,
-    terminate_request,
-)
-from sq.submitqueue.orchestrator.controller.validate import validate
+from sq.submitqueue.orchestrator.controller.common import Log, db, decode, terminate_request
 from sq.submitqueue.orchestrator.profile import OrchestratorDeps
 
 
@@ -35,21 +28,17 @@ class StartController:
             strategy=strategy,
             priority=land.priority,
         )
-        created = await db(self.deps.storage.create_request, request)
-        logged = self.log.bundle()
-        logged.status(land.id, land.queue, RequestState.STARTED.value, version=1)
+        await db(self.deps.storage.create_request, request)
+        await self.log.status(land.id, land.queue, RequestState.STARTED.value, version=1)
         # The cancel stage records an intent when it finds no request; checked after the create,
         # and the cancel stage re-reads after writing its intent, so one of the two sees the other.
         reason = await db(self.deps.storage.cancel_intent, land.queue, land.id)
         if reason is not None:
-            await logged.flush()
             meta = {"reason": reason} if reason else {}
             await terminate_request(
                 self.deps, self.log, land.queue, land.id, RequestState.CANCELLED, metadata=meta
             )
             return
-        if not created:  # a redelivery: validate what is stored (it may have moved on)
-            request = await load_request(self.deps, land.queue, land.id)
-        # Validated here rather than handed to `validate`: the same order per queue (both are
-        # partitioned by queue) without a hop, and `started` goes out with `validating`.
-        await validate(self.deps, self.ctx, self.log, request, logged)
+        await self.ctx.publish(
+            m.TOPIC_VALIDATE, land.queue, land.id, m.EntityRef(id=land.id, queue=land.queue)
+        )

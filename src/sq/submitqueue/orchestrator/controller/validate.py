@@ -15,7 +15,6 @@ from sq.submitqueue.entity.request import (
 )
 from sq.submitqueue.orchestrator.controller.common import (
     Log,
-    LogBundle,
     check_queue,
     db,
     decode,
@@ -50,9 +49,6 @@ def _strategy(text: str) -> rw.StepStrategy:
 
 
 class ValidateController:
-    """Validates a request handed over on the `validate` topic. `start` validates inline (see
-    `validate`); the stage stays for hand-offs published before it did."""
-
     name = "validate"
 
     def __init__(self, deps: OrchestratorDeps, ctx: StageContext) -> None:
@@ -62,53 +58,40 @@ class ValidateController:
         ref = decode(delivery, m.EntityRef)
         request = await load_request(self.deps, ref.queue, ref.id)
         check_queue(ref.queue, request.queue, ref.id)
-        await validate(self.deps, self.ctx, self.log, request, self.log.bundle())
-
-
-async def validate(
-    deps: OrchestratorDeps, ctx: StageContext, log: Log, request: Request, logged: LogBundle
-) -> None:
-    """Refuse a duplicate, describe and claim the changes, ask runway for a dry run. Logs
-    `validating` into `logged` and flushes it before the first write or external call, so the
-    entries a caller put there ahead of it go out in the same message. One request at a time
-    per queue (the duplicate check reads, then claims)."""
-    if is_request_halted(request.state) or request.state is not RequestState.STARTED:
-        await logged.flush()
-        return
-    logged.status(request.id, request.queue, "validating")
-    duplicate = await _duplicate_of(deps, request)
-    await logged.flush()
-    if duplicate is not None:
-        await terminate_request(
-            deps,
-            log,
+        if is_request_halted(request.state) or request.state is not RequestState.STARTED:
+            return
+        await self.log.status(request.id, request.queue, "validating")
+        duplicate = await self._duplicate_of(request)
+        if duplicate is not None:
+            await terminate_request(
+                self.deps,
+                self.log,
+                request.queue,
+                request.id,
+                RequestState.ERROR,
+                last_error=f"request {request.id} is a duplicate of in-flight request {duplicate}",
+            )
+            return
+        profile = self.deps.profiles.get(request.queue)
+        try:
+            infos = await profile.provider.get(request)
+        except Exception as exc:
+            attribute(exc, request_subject(request.id))
+            raise
+        await db(self.deps.storage.claim_changes, request, infos)
+        await self.ctx.publish(
+            rw.TOPIC_MERGE_CONFLICT_CHECK,
             request.queue,
             request.id,
-            RequestState.ERROR,
-            last_error=f"request {request.id} is a duplicate of in-flight request {duplicate}",
+            merge_request(request.id, request.queue, [request]),
         )
-        return
-    profile = deps.profiles.get(request.queue)
-    try:
-        infos = await profile.provider.get(request)
-    except Exception as exc:
-        attribute(exc, request_subject(request.id))
-        raise
-    await db(deps.storage.claim_changes, request, infos)
-    await ctx.publish(
-        rw.TOPIC_MERGE_CONFLICT_CHECK,
-        request.queue,
-        request.id,
-        merge_request(request.id, request.queue, [request]),
-    )
 
-
-async def _duplicate_of(deps: OrchestratorDeps, request: Request) -> str | None:
-    for uri in request.uris:
-        for other_id in await db(deps.storage.claimants, request.queue, uri):
-            if other_id == request.id:
-                continue
-            other = await db(deps.storage.get_request, request.queue, other_id)
-            if other is not None and not is_request_terminal(other.state):
-                return other_id
-    return None
+    async def _duplicate_of(self, request: Request) -> str | None:
+        for uri in request.uris:
+            for other_id in await db(self.deps.storage.claimants, request.queue, uri):
+                if other_id == request.id:
+                    continue
+                other = await db(self.deps.storage.get_request, request.queue, other_id)
+                if other is not None and not is_request_terminal(other.state):
+                    return other_id
+        return None
