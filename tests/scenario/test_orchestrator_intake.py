@@ -238,3 +238,15 @@ async def test_a_cancel_that_wins_the_race_stops_its_batch_and_no_other(
         key == m.TOPIC_SPECULATE and payload.id == ids[2] and mid != ids[2]
         for (key, _, mid), payload in ctx.published.items()
     ), "the stopped batch got a speculate signal of its own"
+
+
+async def test_a_request_in_two_creating_batches_goes_on_in_the_first_only(
+    tmp_path: Path,
+) -> None:
+    s = Stack(tmp_path, analyzer=ParityAnalyzer())
+    first = add(s.storage, 1)
+    again = batch_id(QUEUE, 3)  # the batch stage ran twice for request 1 (a redelivery)
+    s.storage.create_batch(Batch(id=again, queue=QUEUE, contains=(RequestID(f"{QUEUE}/1"),)))
+    await controller(s, Recorder()).process(Message(first))  # type: ignore[arg-type]
+    assert s.batch_state(first) is BatchState.CREATED
+    assert s.batch_state(again) is BatchState.CREATING
