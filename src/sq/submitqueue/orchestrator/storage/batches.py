@@ -323,7 +323,10 @@ def _save_path_set(conn: Connection, path_set: PathSet) -> PathSet | None:
             dialect.insert(t.path_set)
             .values(queue=path_set.queue, head=path_set.head, paths=paths, version=1)
             .on_conflict_do_nothing()
+            .returning(c.version)
         )
+        if conn.execute(statement).first() is None:
+            return None
     else:
         statement = (
             sa.update(t.path_set)
@@ -334,8 +337,8 @@ def _save_path_set(conn: Connection, path_set: PathSet) -> PathSet | None:
             )
             .values(paths=paths, version=new_version)
         )
-    if conn.execute(statement).rowcount != 1:
-        return None
+        if conn.execute(statement).rowcount != 1:
+            return None
     return dataclasses.replace(path_set, version=new_version)
 
 
