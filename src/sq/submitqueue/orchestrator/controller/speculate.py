@@ -10,9 +10,10 @@ get funded does not depend on how the stages that signalled were interleaved.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections import defaultdict
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 
 from sq.platform.errs import RetryableError, Subject, VersionMismatchError, attribute
 from sq.platform.messagequeue import Delivery
@@ -42,6 +43,9 @@ from sq.submitqueue.orchestrator.controller.speculate_schedule import (
 )
 from sq.submitqueue.orchestrator.profile import OrchestratorDeps
 
+OWN_KEPT = 10_000
+"""Recovery signals remembered (they may be consumed by another process instead)."""
+
 
 class SpeculateController:
     name = "speculate"
@@ -49,9 +53,15 @@ class SpeculateController:
     def __init__(self, deps: OrchestratorDeps, ctx: StageContext) -> None:
         self.deps, self.ctx, self.log = deps, ctx, Log(deps, ctx)
         self.schedule = RunSchedule(round(deps.speculate_settle_s * 1000))
+        self._own: set[str] = set()
+        """Recovery signals published by runs that finished: nothing is left for them to do."""
+        self._signals: list[str] = []
 
     async def process(self, delivery: Delivery) -> None:
         ref = decode(delivery, m.EntityRef)
+        if delivery.message_id in self._own:  # a finished run's recovery signal: it did the work
+            self._own.discard(delivery.message_id)
+            return
         when = self.schedule.decide(
             ref.queue, delivery.message.published_at_ms, self.deps.clock.now_ms()
         )
@@ -63,7 +73,7 @@ class SpeculateController:
             if is_terminal(named.state):  # recovery: dedups against the one that ended it
                 await self._publish(m.TOPIC_CONCLUDE, conclude_id(named), named)
             elif named.state is BatchState.CREATED:
-                await self._admit(named)
+                await self._admit([named])
             elif named.state is BatchState.MERGING:
                 await self._dispatch_merge(named)
             if when is Decision.RUN:
@@ -77,8 +87,12 @@ class SpeculateController:
     async def run(self, queue: str, *, trigger: BatchID) -> None:
         """One run over `queue`; `trigger` only decides which heads need a recovery signal."""
         now = self.deps.clock.now_ms()
+        self._signals = []
         await self._run(queue, trigger, now)
         self.schedule.ran(queue, now)
+        if len(self._own) > OWN_KEPT:
+            self._own.clear()
+        self._own.update(self._signals)
 
     async def _run(self, queue: str, trigger: BatchID, now: int) -> None:
         flaky_retries = self.deps.profiles.get(queue).flaky_retries
@@ -86,14 +100,10 @@ class SpeculateController:
         snapshot, dirty = read.snapshot, read.dirty
         await self._report_retries(read.retries, snapshot)
         current = {b.id: b for b in snapshot.in_flight}
-        admitted = False
-        for batch in snapshot.in_flight:
-            if batch.state is BatchState.CREATED:
-                try:
-                    current[batch.id] = await self._admit(batch)
-                except VersionMismatchError:
-                    continue
-                admitted = True
+        admitted = await self._admit(
+            [b for b in snapshot.in_flight if b.state is BatchState.CREATED]
+        )
+        current |= {b.id: b for b in admitted}
         if admitted:  # one copy of the snapshot, however many batches were admitted
             batches = tuple(current.get(b.id, b) for b in snapshot.batches)
             snapshot = dataclasses.replace(snapshot, batches=batches)
@@ -115,18 +125,26 @@ class SpeculateController:
         by_head: dict[BatchID, list[Speculation]] = defaultdict(list)
         for proposal in check_proposals(done.snapshot, proposals).accepted:
             by_head[proposal.path.head].append(proposal)
+        planned: list[tuple[Batch, PathSet, bool]] = []
         for batch in done.snapshot.in_flight:
             path_set = done.snapshot.path_set(batch.id) or PathSet(queue=queue, head=batch.id)
             applied = False
             if funds:
                 path_set, applied = apply_proposals(path_set, by_head.get(batch.id, ()), now)
-            if applied or batch.id in done.dirty:
-                try:
-                    path_set = await db(self.deps.storage.save_path_set, path_set)
-                except VersionMismatchError:
-                    continue  # another run got there first; the next run re-plans
-            if funds and needs_dispatch(path_set):
-                await self._publish(m.TOPIC_BUILD, unique_id(batch.id), batch, partition=batch.id)
+            planned.append((batch, path_set, applied or batch.id in done.dirty))
+        saved = iter(
+            await db(self.deps.storage.save_path_sets, [p for _, p, save in planned if save])
+        )
+        builds = []
+        for batch, path_set, save in planned:
+            kept = next(saved) if save else path_set
+            if kept is None:
+                continue  # another run got there first; the next run re-plans
+            if funds and needs_dispatch(kept):
+                builds.append(
+                    self._publish(m.TOPIC_BUILD, unique_id(batch.id), batch, partition=batch.id)
+                )
+        await asyncio.gather(*builds)
 
     async def _finalize(
         self,
@@ -147,15 +165,15 @@ class SpeculateController:
         self, outcome: Outcome, current: dict[BatchID, Batch], trigger: BatchID
     ) -> bool:
         batch = current[outcome.head]
-        if outcome.persist_path_set and outcome.path_set is not None:
-            try:
-                await db(self.deps.storage.save_path_set, outcome.path_set)
-            except VersionMismatchError:
-                return False
         if outcome.head != trigger:  # so that recovery has a message naming it
-            await self._publish(m.TOPIC_SPECULATE, unique_id(batch.id), batch)
-        try:
-            batch = await db(self.deps.storage.transition_batch, batch, outcome.new_state)
+            signal = unique_id(batch.id)
+            await self._publish(m.TOPIC_SPECULATE, signal, batch)
+            self._signals.append(signal)
+        path_set = outcome.path_set if outcome.persist_path_set else None
+        try:  # the verdict's path set and state in one transaction
+            _, batch = await db(
+                self.deps.storage.commit_verdict, path_set, batch, outcome.new_state
+            )
         except VersionMismatchError:
             return False
         current[batch.id] = batch
@@ -166,32 +184,52 @@ class SpeculateController:
             await self._publish(m.TOPIC_CONCLUDE, conclude_id(batch), batch, metadata=meta)
         return True
 
-    async def _admit(self, batch: Batch) -> Batch:
-        halted = False
-        for request_id in batch.contains:
-            request = await db(self.deps.storage.get_request, batch.queue, request_id)
-            halted = halted or request is None or is_request_halted(request.state)
-        if halted:  # a cancel overtook the batch's creation: stop it instead
-            return await db(self.deps.storage.transition_batch, batch, BatchState.CANCELLING)
-        for request_id in batch.contains:
-            await self.log.status(
-                request_id,
-                batch.queue,
-                "speculating",
-                occurrence=batch.id,
-                metadata={"batch_id": batch.id},
-            )
-        return await db(self.deps.storage.transition_batch, batch, BatchState.SPECULATING)
+    async def _admit(self, batches: Sequence[Batch]) -> list[Batch]:
+        """Move `created` batches to speculating, in one transaction; a batch whose request a
+        cancel overtook during its creation is stopped instead. Returns those that moved."""
+        if not batches:
+            return []
+        queue = batches[0].queue
+        requests = await db(
+            self.deps.storage.requests_of, queue, [r for b in batches for r in b.contains]
+        )
+        moves: list[tuple[Batch, BatchState]] = []
+        logs = []
+        for batch in batches:
+            if any(
+                (r := requests.get(request_id)) is None or is_request_halted(r.state)
+                for request_id in batch.contains
+            ):
+                moves.append((batch, BatchState.CANCELLING))
+                continue
+            moves.append((batch, BatchState.SPECULATING))
+            logs += [
+                self.log.status(
+                    request_id,
+                    batch.queue,
+                    "speculating",
+                    occurrence=batch.id,
+                    metadata={"batch_id": batch.id},
+                )
+                for request_id in batch.contains
+            ]
+        await asyncio.gather(*logs)
+        moved = await db(self.deps.storage.transition_batches, moves)
+        return [b for b in moved if b is not None]
 
     async def _dispatch_merge(self, batch: Batch) -> None:
-        for request_id in batch.contains:
-            await self.log.status(
-                request_id,
-                batch.queue,
-                "speculated",
-                occurrence=f"{batch.id}/{batch.version}",
-                metadata={"batch_id": batch.id},
+        await asyncio.gather(
+            *(
+                self.log.status(
+                    request_id,
+                    batch.queue,
+                    "speculated",
+                    occurrence=f"{batch.id}/{batch.version}",
+                    metadata={"batch_id": batch.id},
+                )
+                for request_id in batch.contains
             )
+        )
         # Per merging version: a batch sent back to speculating by an outdated landing merges
         # again at a higher version, and that dispatch must not dedup against the first one.
         dispatch = intent_id(batch.id, "merge-dispatch", str(batch.version))

@@ -13,6 +13,7 @@ from sq.platform.migrations import SchemaSet
 from sq.submitqueue.core.controls_sql import ControlStore
 from sq.submitqueue.orchestrator.storage.batches import BatchStore
 from sq.submitqueue.orchestrator.storage.buildruns import BuildRunStore
+from sq.submitqueue.orchestrator.storage.intake import Creation, Intake, IntakeStore
 from sq.submitqueue.orchestrator.storage.requests import AlreadyExistsError, RequestStore
 from sq.submitqueue.orchestrator.storage.snapshot import QueueRows, SnapshotStore
 from sq.submitqueue.orchestrator.storage.tables import metadata, queue_control
@@ -22,6 +23,9 @@ __all__ = [
     "AlreadyExistsError",
     "BatchStore",
     "BuildRunStore",
+    "Creation",
+    "Intake",
+    "IntakeStore",
     "OrchestratorStorage",
     "QueueRows",
     "RequestStore",
@@ -38,7 +42,7 @@ def schema() -> SchemaSet:
     )
 
 
-class OrchestratorStorage(RequestStore, SnapshotStore, BatchStore, BuildRunStore, WaitStore):
+class OrchestratorStorage(RequestStore, IntakeStore, BatchStore, BuildRunStore, WaitStore):
     """Every orchestrator table on one engine, plus the batch-id counter."""
 
     def __init__(self, engine: Engine) -> None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
 
 from sq.platform.errs import VersionMismatchError
 from sq.submitqueue.entity.batch import Batch, BatchID, BatchState, Priority, RequestID
@@ -138,25 +139,33 @@ class BatchStore:
     ) -> Batch:
         """CAS the batch to `state` (and its dependencies and overtaken batches, when given);
         returns the new value."""
-        deps = batch.dependencies if dependencies is None else dependencies
-        ahead = batch.overtakes if overtakes is None else overtakes
-        b = t.batch.c
         with self.engine.begin() as conn:
-            done = conn.execute(
-                sa.update(t.batch)
-                .where(b.queue == batch.queue, b.id == batch.id, b.version == batch.version)
-                .values(
-                    state=state.value,
-                    dependencies=list(deps),
-                    overtakes=list(ahead),
-                    version=batch.version + 1,
-                )
-            )
-        if done.rowcount != 1:
+            moved = _transition(conn, batch, state, dependencies, overtakes)
+        if moved is None:
             raise VersionMismatchError(f"batch {batch.id} changed under us")
-        return dataclasses.replace(
-            batch, state=state, dependencies=deps, overtakes=ahead, version=batch.version + 1
-        )
+        return moved
+
+    def transition_batches(self, moves: Sequence[tuple[Batch, BatchState]]) -> list[Batch | None]:
+        """CAS each batch to its state, in one transaction; None where the batch changed since it
+        was read (that one is left as it is, the others move)."""
+        if not moves:
+            return []
+        with self.engine.begin() as conn:
+            return [_transition(conn, batch, state) for batch, state in moves]
+
+    def commit_verdict(
+        self, path_set: PathSet | None, batch: Batch, state: BatchState
+    ) -> tuple[PathSet | None, Batch]:
+        """Save the head's path set (when given) and CAS its batch to `state` in one transaction:
+        both or neither (`VersionMismatchError` when either changed since it was read)."""
+        with self.engine.begin() as conn:
+            saved = None if path_set is None else _save_path_set(conn, path_set)
+            if path_set is not None and saved is None:
+                raise VersionMismatchError(f"path set of {batch.id} changed under us")
+            moved = _transition(conn, batch, state)
+            if moved is None:
+                raise VersionMismatchError(f"batch {batch.id} changed under us")
+        return saved, moved
 
     def associate(self, queue: str, request_id: str, batch_id: str) -> None:
         insert_or_exists(
@@ -260,34 +269,77 @@ class BatchStore:
 
     def save_path_set(self, path_set: PathSet) -> PathSet:
         """Create (version 0 → 1) or CAS-update the set; VersionMismatchError on a lost race."""
-        paths = [_entry_json(e) for e in path_set.paths]
-        new_version = path_set.version + 1
-        if path_set.version == 0:
-            created = insert_or_exists(
-                self.engine,
-                t.path_set,
-                queue=path_set.queue,
-                head=path_set.head,
-                paths=paths,
-                version=1,
+        with self.engine.begin() as conn:
+            saved = _save_path_set(conn, path_set)
+        if saved is None:
+            raise VersionMismatchError(f"path set of {path_set.head} changed under us")
+        return saved
+
+    def save_path_sets(self, path_sets: Sequence[PathSet]) -> list[PathSet | None]:
+        """`save_path_set` for each, in one transaction; None where that set lost its race (the
+        others are saved)."""
+        if not path_sets:
+            return []
+        with self.engine.begin() as conn:
+            return [_save_path_set(conn, path_set) for path_set in path_sets]
+
+
+def _transition(
+    conn: Connection,
+    batch: Batch,
+    state: BatchState,
+    dependencies: tuple[BatchID, ...] | None = None,
+    overtakes: tuple[BatchID, ...] | None = None,
+) -> Batch | None:
+    deps = batch.dependencies if dependencies is None else dependencies
+    ahead = batch.overtakes if overtakes is None else overtakes
+    b = t.batch.c
+    done = conn.execute(
+        sa.update(t.batch)
+        .where(b.queue == batch.queue, b.id == batch.id, b.version == batch.version)
+        .values(
+            state=state.value,
+            dependencies=list(deps),
+            overtakes=list(ahead),
+            version=batch.version + 1,
+        )
+    )
+    if done.rowcount != 1:
+        return None
+    return dataclasses.replace(
+        batch, state=state, dependencies=deps, overtakes=ahead, version=batch.version + 1
+    )
+
+
+def _save_path_set(conn: Connection, path_set: PathSet) -> PathSet | None:
+    """Create (version 0 → 1) or CAS-update; None when another writer got there first. An insert
+    that finds the row skips it rather than failing, which would abort PostgreSQL's transaction."""
+    paths = [_entry_json(e) for e in path_set.paths]
+    new_version = path_set.version + 1
+    c = t.path_set.c
+    if path_set.version == 0:
+        dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
+        statement = (
+            dialect.insert(t.path_set)
+            .values(queue=path_set.queue, head=path_set.head, paths=paths, version=1)
+            .on_conflict_do_nothing()
+            .returning(c.version)
+        )
+        if conn.execute(statement).first() is None:
+            return None
+    else:
+        statement = (
+            sa.update(t.path_set)
+            .where(
+                c.queue == path_set.queue,
+                c.head == path_set.head,
+                c.version == path_set.version,
             )
-            if not created:
-                raise VersionMismatchError(f"path set of {path_set.head} was created under us")
-        else:
-            c = t.path_set.c
-            with self.engine.begin() as conn:
-                done = conn.execute(
-                    sa.update(t.path_set)
-                    .where(
-                        c.queue == path_set.queue,
-                        c.head == path_set.head,
-                        c.version == path_set.version,
-                    )
-                    .values(paths=paths, version=new_version)
-                )
-            if done.rowcount != 1:
-                raise VersionMismatchError(f"path set of {path_set.head} changed under us")
-        return dataclasses.replace(path_set, version=new_version)
+            .values(paths=paths, version=new_version)
+        )
+        if conn.execute(statement).rowcount != 1:
+            return None
+    return dataclasses.replace(path_set, version=new_version)
 
 
 def number_of(batch_id: str) -> tuple[int, str]:

@@ -47,6 +47,18 @@ def details_of(uri: str, raw: dict[str, Any]) -> ChangeInfo:
     )
 
 
+def request_of(row: Any) -> Request:
+    return Request(
+        id=RequestID(row.id),
+        queue=row.queue,
+        uris=tuple(row.uris),
+        strategy=row.strategy,
+        state=RequestState(row.state),
+        version=row.version,
+        priority=Priority(row.priority),
+    )
+
+
 _URIS = sa.select(t.request.c.id, t.request.c.uris).where(
     t.request.c.queue == sa.bindparam("queue"),
     t.request.c.id.in_(sa.bindparam("ids", expanding=True)),
@@ -80,17 +92,7 @@ class RequestStore:
             row = conn.execute(
                 sa.select(t.request).where(r.queue == queue, r.id == request_id)
             ).one_or_none()
-        if row is None:
-            return None
-        return Request(
-            id=RequestID(row.id),
-            queue=row.queue,
-            uris=tuple(row.uris),
-            strategy=row.strategy,
-            state=RequestState(row.state),
-            version=row.version,
-            priority=Priority(row.priority),
-        )
+        return None if row is None else request_of(row)
 
     def update_request(self, request: Request, state: RequestState) -> Request:
         """CAS the request to `state`; returns the new version of it."""

@@ -47,7 +47,7 @@ class QueueRows:
     """The queue's mode as the gateway last told it (read in the same transaction)."""
 
 
-def _batch_version(batch: Batch) -> int:
+def batch_version(batch: Batch) -> int:
     return batch.version
 
 
@@ -55,7 +55,7 @@ def _set_version(path_set: PathSet) -> int:
     return path_set.version
 
 
-def _chunks(keys: Sequence[T]) -> Iterator[Sequence[T]]:
+def chunks(keys: Sequence[T]) -> Iterator[Sequence[T]]:
     for start in range(0, len(keys), CHUNK):
         yield keys[start : start + CHUNK]
 
@@ -65,7 +65,7 @@ def _rows(
 ) -> list[Any]:
     wanted = list(dict.fromkeys(keys))
     found: list[Any] = []
-    for chunk in _chunks(wanted):
+    for chunk in chunks(wanted):
         found += conn.execute(
             sa.select(table).where(table.c.queue == queue, column.in_(chunk))
         ).all()
@@ -97,8 +97,8 @@ class SnapshotStore:
             b.queue == queue, b.state.in_([s.value for s in states])
         )
         with self.engine.connect() as conn, conn.begin():
-            found = _versioned(
-                conn, listing, t.batch, b.id, queue, cache.listed, batch_of, _batch_version
+            found = versioned(
+                conn, listing, t.batch, b.id, queue, cache.listed, batch_of, batch_version
             )
         if len(cache.listed) > LISTED_KEPT + len(found):
             cache.listed = {}
@@ -126,7 +126,7 @@ class _Parsed:
         """What `list_batches` parsed, whatever the states asked for."""
 
 
-def _versioned(
+def versioned(
     conn: Connection,
     listing: sa.Select[Any],
     table: sa.Table,
@@ -149,26 +149,24 @@ def _read(conn: Connection, queue: str, cache: _Parsed) -> QueueRows:
     b = t.batch.c
     active = [s.value for s in ACTIVE_STATES]
     listing = sa.select(b.id, b.version).where(b.queue == queue, b.state.in_(active))
-    current = _versioned(
-        conn, listing, t.batch, b.id, queue, cache.batches, batch_of, _batch_version
-    )
+    current = versioned(conn, listing, t.batch, b.id, queue, cache.batches, batch_of, batch_version)
     in_flight = tuple(sorted(current.values(), key=lambda x: number_of(x.id)))
     known = {x.id for x in in_flight}
     missing = list(dict.fromkeys(d for x in in_flight for d in x.dependencies if d not in known))
     by_id: dict[str, Batch] = {}
-    for chunk in _chunks(missing):
+    for chunk in chunks(missing):
         listing = sa.select(b.id, b.version).where(b.queue == queue, b.id.in_(chunk))
-        by_id |= _versioned(
-            conn, listing, t.batch, b.id, queue, cache.batches, batch_of, _batch_version
+        by_id |= versioned(
+            conn, listing, t.batch, b.id, queue, cache.batches, batch_of, batch_version
         )
     finalized = tuple(by_id[d] for d in missing if d in by_id)
 
     heads = [x.id for x in in_flight]
     p = t.path_set.c
     path_sets: dict[str, PathSet] = {}
-    for chunk in _chunks(heads):
+    for chunk in chunks(heads):
         listing = sa.select(p.head, p.version).where(p.queue == queue, p.head.in_(chunk))
-        path_sets |= _versioned(
+        path_sets |= versioned(
             conn, listing, t.path_set, p.head, queue, cache.path_sets, path_set_of, _set_version
         )
     cache.batches = current | by_id
