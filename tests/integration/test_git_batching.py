@@ -111,6 +111,8 @@ async def test_a_batch_of_four_with_one_bad_change_lands_the_other_three(
         assert "found BROKEN" in failed[-1]["metadata"]["log_tail"]
         splits = [e for e in history["events"] if e.get("event") == "split"]
         assert len(splits) == 2  # out of the four, then out of (c d)
-        assert failed[-1]["metadata"]["batch_id"] == splits[-1]["metadata"]["batch_id"]
+        assert failed[-1]["metadata"]["batch_id"] == splits[-1]["metadata"]["batch_id"], [
+            (e.get("event") or e.get("status"), e.get("metadata")) for e in history["events"]
+        ]
 
         assert len(lines(tmp_path / "built")) == 7

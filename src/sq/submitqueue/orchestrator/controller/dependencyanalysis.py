@@ -76,8 +76,13 @@ def plan_burst(intake: Intake, analyzer: ConflictAnalyzer, named: BatchID) -> Pl
         ):
             continue
         if halted and (len(batch.contains) == 1 or not requests):
+            # The cancel stage leaves a request alone while an ended batch holds it ("its
+            # outcome belongs to conclude"); a split's part abandoned here is the last batch
+            # that could have ended it.
             cancelled += [
-                r.id for r in halted if r is not None and r.state is RequestState.CANCELLING
+                r.id
+                for r in halted
+                if r is not None and r.state is RequestState.CANCELLING and r.id in intake.ended
             ]
             continue
         try:

@@ -51,6 +51,8 @@ class Intake:
     or re-queued its members after a cancel: it carries them no more)."""
     associated: frozenset[tuple[RequestID, BatchID]]
     """The (request, batch) associations already stored for the `creating` batches' requests."""
+    ended: frozenset[RequestID] = frozenset()
+    """Requests a batch that has ended held (split, or re-queued after a cancel)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -131,6 +133,7 @@ class IntakeStore(SnapshotStore):
             )
             requests: dict[RequestID, Request] = {}
             carried: set[RequestID] = set()
+            ended: set[RequestID] = set()
             associated: set[tuple[RequestID, BatchID]] = set()
             for chunk in chunks(wanted):
                 for row in conn.execute(_REQUESTS, {"queue": queue, "ids": list(chunk)}):
@@ -142,6 +145,8 @@ class IntakeStore(SnapshotStore):
                     associated.add((RequestID(row.request_id), BatchID(row.batch_id)))
                     if row.state not in _NOT_CARRYING:
                         carried.add(RequestID(row.request_id))
+                    elif row.state != BatchState.CREATING.value:
+                        ended.add(RequestID(row.request_id))
         if len(cache.listed) > LISTED_KEPT + len(found):
             cache.listed = {}
         cache.listed |= found
@@ -151,6 +156,7 @@ class IntakeStore(SnapshotStore):
             requests=requests,
             carried=frozenset(carried),
             associated=frozenset(associated),
+            ended=frozenset(ended),
         )
 
     def create_batches(
