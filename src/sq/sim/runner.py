@@ -24,6 +24,7 @@ from sq.sim.workload import (
     WorkloadSpec,
     generate,
 )
+from sq.submitqueue.core.batching import RECOMMENDED, BatchPolicy, SplitRule
 
 STRATEGY_NAMES = (
     "serial",
@@ -34,8 +35,11 @@ STRATEGY_NAMES = (
     "ours+history",
     "oracle",
 )
-EXTRA_STRATEGY_NAMES = ("ours+early", "ours-standard+early")
-"""Run only when asked for (`--strategies`): ours with early landing when covered."""
+EXTRA_STRATEGY_NAMES = ("ours+early", "ours-standard+early", "ours+batch", "ours+batch-halves")
+"""Run only when asked for (`--strategies`): ours with early landing when covered; ours with
+batching (doc/batching.md), splitting a failed batch around its likeliest culprit or in halves."""
+BATCHING: BatchPolicy = RECOMMENDED
+"""The batch policy of `ours+batch` (core/batching.py's recommended settings)."""
 PAPER_CONFLICT = 0.03
 """Pairwise conflict chance for the paper setting: 1 - 0.97**16 ≈ 0.39, the slides' "40% chance
 of a problem at 16 concurrent changes"."""
@@ -83,6 +87,12 @@ def make_strategy(name: str, capacity: int) -> Strategy:
         ),
         "ours+retry1": lambda: SpeculatorStrategy(capacity, flaky_retries=1),
         "ours+retry2": lambda: SpeculatorStrategy(capacity, flaky_retries=2),
+        "ours+batch": lambda: SpeculatorStrategy(capacity, batching=BATCHING, name="ours+batch"),
+        "ours+batch-halves": lambda: SpeculatorStrategy(
+            capacity,
+            batching=dataclasses.replace(BATCHING, split=SplitRule.HALVES),
+            name="ours+batch-halves",
+        ),
         "oracle": lambda: OracleStrategy(capacity),
     }
     if name not in makers:
