@@ -283,11 +283,31 @@ class _EngineQueue:
         if not self.waiting:
             self.wake_at = None
             return
+        if self.policy.max_dependencies is not None or self.policy.separate_conflicting:
+            self.waiting = self._with_conflicts(self.waiting)
         formed = batching.form(self.waiting, self.policy, now)
         for group in formed.closed:
             self._analyze(tuple(_index(r) for r in group))
         self.waiting = list(formed.waiting)
         self.wake_at = formed.wake_at_ms
+
+    def _with_conflicts(self, waiting: Sequence[Waiting]) -> list[Waiting]:
+        """The waiting requests with what they conflict with now: batches in flight (the same
+        analyzer as dependency analysis) and each other."""
+        in_flight = [
+            self.batches[b] for b in self.active if self.batches[b].state in DEPENDENCY_STATES
+        ]
+        names = {w.request for w in waiting}
+        out: list[Waiting] = []
+        for w in waiting:
+            change = _index(w.request)
+            deps = dependency_ids(self.analyzer.analyze(self._single(change), in_flight))
+            near = self.workload.neighbors(change)
+            conflicts = frozenset(r for r in names if _index(r) in near)
+            out.append(
+                dataclasses.replace(w, dependencies=frozenset(deps), conflicts=conflicts)
+            )
+        return out
 
     def _analyze(self, members: tuple[int, ...]) -> BatchID:
         """Dependency analysis: create the batch and depend on every conflicting one in flight."""
