@@ -67,10 +67,8 @@ def main() -> None:
     if args.quick:
         main_grid = [small_team_scenario(p, window_hours=6.0) for p in (0.05, 0.2)]
     else:
-        main_grid = [
-            paper_scenario(p, window_hours=args.paper_window_hours, tail_hours=args.paper_tail_hours)
-            for p in (0.05, 0.2)
-        ]
+        window, tail = args.paper_window_hours, args.paper_tail_hours
+        main_grid = [paper_scenario(p, window_hours=window, tail_hours=tail) for p in (0.05, 0.2)]
     results = run_grid(main_grid, args.seed, PAPER, jobs=args.jobs)
     # Likeliest against halves: the small team, failure rates by author and folder, so that the
     # history scorer tells a batch's members apart; cheap (seconds), so always the full window.

@@ -60,9 +60,10 @@ def test_the_batch_dependencies_cap_decides_who_may_share() -> None:
     policy = BatchPolicy(
         max_size=4, max_wait_ms=60_000, min_pass_probability=0.5, max_dependencies=2
     )
+    deps: list[set[str]] = [{"a"}, {"b"}, {"c"}, set()]
     waiting = [
-        dataclasses.replace(w, dependencies=frozenset(deps))
-        for w, deps in zip(_waiting(0.95, 0.95, 0.95, 0.95), ({"a"}, {"b"}, {"c"}, set()))
+        dataclasses.replace(w, dependencies=frozenset(d))
+        for w, d in zip(_waiting(0.95, 0.95, 0.95, 0.95), deps, strict=True)
     ]
     # r0 and r1 together depend on {a, b}; r2 would make it three: the batch is full.
     formed = form(waiting, policy, now_ms=0)

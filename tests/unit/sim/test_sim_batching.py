@@ -106,8 +106,11 @@ def test_recommended_policy_batches_at_p_005_and_backs_off_at_p_02() -> None:
     assert [b.included for b in batched.builds] == [(0, 1, 2, 3)]
     assert RECOMMENDED.enabled
 
+    # 0.8 x 0.8 < 0.7: every request is its own batch, at once (none waits for a partner).
     alone = replay(make_strategy("ours+batch", 8), workload(four, p=0.2))
-    assert [b.included for b in alone.builds] == [(0,), (1,), (2,), (3,)]
+    assert [(b.included, b.start_ms) for b in alone.builds] == [
+        ((i,), c.arrival_ms) for i, c in enumerate(four)
+    ]
     assert [landing.changes for landing in alone.landings] == [(0,), (1,), (2,), (3,)]
 
 
@@ -121,4 +124,16 @@ def test_a_batch_with_dependencies_builds_its_members_on_them() -> None:
     included = [b.included for b in ledger.builds if b.passed]
     assert (0,) in included and (0, 1, 2) in included
     assert [landing.changes for landing in ledger.landings] == [(0,), (1, 2)]
+    assert verify(w, ledger) == []
+
+
+def test_a_build_on_a_batch_includes_all_its_members() -> None:
+    # {c0,c1} closes full at 0.1 min; c2 conflicts with c1 and waits alone until 2.5 min: its
+    # likeliest future is built on the whole batch it depends on, then lands after it.
+    w = workload([change(0, 0), change(1, 0.1), change(2, 0.5)], pairs=[(1, 2)])
+    policy = BatchPolicy(max_size=2, max_wait_ms=2 * 60_000, min_pass_probability=0.5)
+    ledger = replay(SpeculatorStrategy(8, batching=policy), w)
+
+    assert ((0, 1, 2), 2.5, 12.5, "passed") in builds(ledger)
+    assert [landing.changes for landing in ledger.landings] == [(0, 1), (2,)]
     assert verify(w, ledger) == []

@@ -304,9 +304,7 @@ class _EngineQueue:
             deps = dependency_ids(self.analyzer.analyze(self._single(change), in_flight))
             near = self.workload.neighbors(change)
             conflicts = frozenset(r for r in names if _index(r) in near)
-            out.append(
-                dataclasses.replace(w, dependencies=frozenset(deps), conflicts=conflicts)
-            )
+            out.append(dataclasses.replace(w, dependencies=frozenset(deps), conflicts=conflicts))
         return out
 
     def _analyze(self, members: tuple[int, ...]) -> BatchID:
