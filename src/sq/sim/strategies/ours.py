@@ -9,6 +9,11 @@ the path sets, admit, `finalize`, ask the Speculator (`ValueSpeculator` by defau
 build stopped at once; a batch that finalize moved to `merging` lands at once. Only those three
 stages, and the clock, are simulated here: every decision is the engine's.
 
+With a batch policy (`ours+batch`, doc/batching.md) arrivals first wait in a waiting room:
+`core/batching.form` decides which close now (the rest wake the queue when they must go), a closed
+group becomes one batch of several requests, its build includes every member and lands them in one
+push, and a failed batch of several is split and its parts analysed again like new arrivals.
+
 Landing is exact as runway makes it (doc/speculation.md): a build whose head conflicts with a
 change that landed after the build started and that the build did not include is `outdated`,
 and its path is built again on the target as it is. Without early landing that never happens
