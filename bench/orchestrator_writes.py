@@ -28,6 +28,8 @@ import sq
 from sq.submitqueue.orchestrator.controller.speculate import SpeculateController
 
 sys.path.insert(0, str(Path(sq.__file__).resolve().parents[2] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchargs import parse_with_quick
 from support.sq_stack import Stack
 
 
@@ -68,7 +70,7 @@ async def measure(requests: int, tmp: Path) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=60)
-    args = parser.parse_args()
+    args = parse_with_quick(parser, {"requests": 10})
     with tempfile.TemporaryDirectory() as tmp:
         per = asyncio.run(measure(args.requests, Path(tmp)))
     print(

@@ -2,6 +2,7 @@
 
     uv run --frozen --no-sync python bench/simulate.py [--seed 1] [--jobs 2] [--out bench/out/sim]
         [--paper-window-hours 2] [--paper-tail-hours 1] [--failure-model author|author-folder]
+        [--strategies ours,ours+batch,...]
 
 Runs the paper setting (500 changes/hour, 500 workers, 30-minute builds, p = 0.05/0.1/0.2) and
 the small-team setting (20 changes/hour, 4 workers, 10-minute builds), prints the markdown table,
@@ -20,8 +21,10 @@ from pathlib import Path
 from benchargs import parse_with_quick
 from sq.sim import report
 from sq.sim.runner import (
+    EXTRA_STRATEGY_NAMES,
     PAPER_TAIL_HOURS,
     PAPER_WINDOW_HOURS,
+    STRATEGY_NAMES,
     default_grid,
     run_grid,
     small_team_scenario,
@@ -42,7 +45,18 @@ def main() -> None:
     parser.add_argument(
         "--failure-model", choices=[m.value for m in FailureModel], default=FailureModel.AUTHOR
     )
+    parser.add_argument(
+        "--strategies",
+        default=",".join(STRATEGY_NAMES),
+        help=f"comma-separated; also {', '.join(EXTRA_STRATEGY_NAMES)} (the oracle always runs)",
+    )
     args = parse_with_quick(parser, {}, what=QUICK_WHAT)
+    names = tuple(s.strip() for s in args.strategies.split(",") if s.strip())
+    unknown = sorted(set(names) - {*STRATEGY_NAMES, *EXTRA_STRATEGY_NAMES})
+    if unknown:
+        parser.error(f"unknown strategies {', '.join(unknown)}")
+    if "oracle" not in names:
+        names = (*names, "oracle")  # every ratio is against it
 
     started = time.perf_counter()
     grid = default_grid(
@@ -53,7 +67,7 @@ def main() -> None:
     )
     if args.quick:  # the paper setting (500 workers) takes many minutes even when shortened
         grid = [dataclasses.replace(small_team_scenario(0.1, window_hours=6.0), headline=True)]
-    results = run_grid(grid, args.seed, jobs=args.jobs)
+    results = run_grid(grid, args.seed, names, jobs=args.jobs)
     print(report.markdown_table(results))
     note = report.write_files(results, args.out)
     if note:

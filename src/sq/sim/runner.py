@@ -24,6 +24,7 @@ from sq.sim.workload import (
     WorkloadSpec,
     generate,
 )
+from sq.submitqueue.core.batching import RECOMMENDED, BatchPolicy, SplitRule
 
 STRATEGY_NAMES = (
     "serial",
@@ -34,8 +35,20 @@ STRATEGY_NAMES = (
     "ours+history",
     "oracle",
 )
-EXTRA_STRATEGY_NAMES = ("ours+early", "ours-standard+early")
-"""Run only when asked for (`--strategies`): ours with early landing when covered."""
+EXTRA_STRATEGY_NAMES = (
+    "ours+early",
+    "ours-standard+early",
+    "ours+batch",
+    "ours+batch-halves",
+    "ours+history+batch",
+    "ours+history+batch-halves",
+)
+"""Run only when asked for (`--strategies`): ours with early landing when covered; ours with
+batching (doc/batching.md), splitting a failed batch around its likeliest culprit or in halves,
+with the constant scorer (every member equally likely: both splits are the same cut) or the
+history scorer."""
+BATCHING: BatchPolicy = RECOMMENDED
+"""The batch policy of `ours+batch` (core/batching.py's recommended settings)."""
 PAPER_CONFLICT = 0.03
 """Pairwise conflict chance for the paper setting: 1 - 0.97**16 ≈ 0.39, the slides' "40% chance
 of a problem at 16 concurrent changes"."""
@@ -83,11 +96,23 @@ def make_strategy(name: str, capacity: int) -> Strategy:
         ),
         "ours+retry1": lambda: SpeculatorStrategy(capacity, flaky_retries=1),
         "ours+retry2": lambda: SpeculatorStrategy(capacity, flaky_retries=2),
+        "ours+batch": lambda: _batching(capacity, "ours+batch"),
+        "ours+batch-halves": lambda: _batching(capacity, "ours+batch-halves"),
+        "ours+history+batch": lambda: _batching(capacity, "ours+history+batch"),
+        "ours+history+batch-halves": lambda: _batching(capacity, "ours+history+batch-halves"),
         "oracle": lambda: OracleStrategy(capacity),
     }
     if name not in makers:
         raise ValueError(f"unknown strategy {name!r}; expected one of {', '.join(makers)}")
     return makers[name]()
+
+
+def _batching(capacity: int, name: str) -> Strategy:
+    """`ours[+history]+batch[-halves]`: our engine with the recommended batch policy."""
+    rule = SplitRule.HALVES if name.endswith("-halves") else SplitRule.LIKELIEST
+    scorer = ScorerKind.HISTORY if "+history" in name else ScorerKind.CONSTANT
+    policy = dataclasses.replace(BATCHING, split=rule)
+    return SpeculatorStrategy(capacity, scorer, batching=policy, name=name)
 
 
 def run_scenario(

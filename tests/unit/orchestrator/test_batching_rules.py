@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from sq.submitqueue.core.batching import BatchPolicy, SplitRule, Waiting, form, split
@@ -42,12 +44,47 @@ def test_the_oldest_waiting_long_enough_closes_a_partial_batch() -> None:
 
 def test_the_probability_floor_makes_batching_back_off() -> None:
     policy = BatchPolicy(max_size=4, max_wait_ms=60_000, min_pass_probability=0.7)
-    # 0.8 x 0.8 = 0.64 < 0.7: at a 20 % failure rate no two requests share a batch, at once.
+    # 0.8 x 0.8 = 0.64 < 0.7: at a 20 % failure rate no two requests share a batch, and none
+    # waits for a partner: even one as likely as itself could not join.
     formed = form(_waiting(0.8, 0.8, 0.8), policy, now_ms=0)
-    assert formed.closed == (_ids("r0"), _ids("r1"))
-    assert [w.request for w in formed.waiting] == list(_ids("r2"))
+    assert formed.closed == (_ids("r0"), _ids("r1"), _ids("r2"))
+    assert formed.waiting == ()
+    assert formed.wake_at_ms is None
     # A request already below the floor can never be joined: it does not wait.
     assert form(_waiting(0.6), policy, now_ms=0).closed == (_ids("r0"),)
+    # At a low failure rate a lone request waits for company.
+    assert form(_waiting(0.95), policy, now_ms=0).closed == ()
+
+
+def test_the_batch_dependencies_cap_decides_who_may_share() -> None:
+    policy = BatchPolicy(
+        max_size=4, max_wait_ms=60_000, min_pass_probability=0.5, max_dependencies=2
+    )
+    deps: list[set[str]] = [{"a"}, {"b"}, {"c"}, set()]
+    waiting = [
+        dataclasses.replace(w, dependencies=frozenset(d))
+        for w, d in zip(_waiting(0.95, 0.95, 0.95, 0.95), deps, strict=True)
+    ]
+    # r0 and r1 together depend on {a, b}; r2 would make it three: the batch is full.
+    formed = form(waiting, policy, now_ms=0)
+    assert formed.closed == (_ids("r0", "r1"),)
+    assert [w.request for w in formed.waiting] == list(_ids("r2", "r3"))
+    # A request over the cap on its own can be joined by no one: it goes alone at once.
+    alone = [dataclasses.replace(waiting[0], dependencies=frozenset({"a", "b", "c"}))]
+    assert form(alone, policy, now_ms=0).closed == (_ids("r0"),)
+
+
+def test_conflicting_requests_may_be_kept_apart() -> None:
+    policy = BatchPolicy(
+        max_size=4, max_wait_ms=60_000, min_pass_probability=0.5, separate_conflicting=True
+    )
+    waiting = _waiting(0.95, 0.95, 0.95)
+    waiting[2] = dataclasses.replace(waiting[2], conflicts=frozenset({RequestID("r1")}))
+    formed = form(waiting, policy, now_ms=0)
+    assert formed.closed == (_ids("r0", "r1"),)
+    assert [w.request for w in formed.waiting] == list(_ids("r2"))
+    together = dataclasses.replace(policy, separate_conflicting=False)
+    assert form(waiting, together, now_ms=0).closed == ()
 
 
 def test_lanes_never_share_a_batch() -> None:
@@ -87,3 +124,5 @@ def test_bad_input_is_refused() -> None:
         BatchPolicy(max_size=0)
     with pytest.raises(ValueError, match="min_pass_probability"):
         BatchPolicy(min_pass_probability=1.5)
+    with pytest.raises(ValueError, match="max_dependencies"):
+        BatchPolicy(max_dependencies=-1)

@@ -9,6 +9,11 @@ the path sets, admit, `finalize`, ask the Speculator (`ValueSpeculator` by defau
 build stopped at once; a batch that finalize moved to `merging` lands at once. Only those three
 stages, and the clock, are simulated here: every decision is the engine's.
 
+With a batch policy (`ours+batch`, doc/batching.md) arrivals first wait in a waiting room:
+`core/batching.form` decides which close now (the rest wake the queue when they must go), a closed
+group becomes one batch of several requests, its build includes every member and lands them in one
+push, and a failed batch of several is split and its parts analysed again like new arrivals.
+
 Landing is exact as runway makes it (doc/speculation.md): a build whose head conflicts with a
 change that landed after the build started and that the build did not include is `outdated`,
 and its path is built again on the target as it is. Without early landing that never happens
@@ -20,11 +25,14 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import math
 from collections.abc import Sequence
 
 from sq.sim.ledger import Ledger
 from sq.sim.strategies import Arrival, Finished, arrivals, finish_build, start_build
 from sq.sim.workload import ConflictKind, Workload
+from sq.submitqueue.core import batching
+from sq.submitqueue.core.batching import BatchPolicy, Waiting
 from sq.submitqueue.core.speculation import priority
 from sq.submitqueue.core.speculation.check import check_proposals
 from sq.submitqueue.core.speculation.dispatch import apply_proposals
@@ -78,45 +86,74 @@ class SpeculatorStrategy:
     def __init__(
         self,
         capacity: int,
-        scorer: ScorerKind = ScorerKind.CONSTANT,
+        scorer: ScorerKind | Scorer = ScorerKind.CONSTANT,
         speculator: SpeculatorKind = SpeculatorKind.VALUE,
         *,
         early_landing: bool = False,
         flaky_retries: int = 0,
+        batching: BatchPolicy | None = None,
+        name: str | None = None,
     ) -> None:
         """`flaky_retries` is the queue's setting of that name: a failed build is built again
-        that many times before the failure counts (the workload's `flaky_rate` makes flakes)."""
+        that many times before the failure counts (the workload's `flaky_rate` makes flakes).
+        `batching` is the queue's batch policy (doc/batching.md); None or `max_size` 1 builds
+        every request as its own batch. `scorer` may be a Scorer of the caller's (tests), which
+        then scores each request as a one-request batch."""
         self.capacity = capacity
         self.scorer = scorer
         self.speculator = speculator
         self.early_landing = early_landing
         self.flaky_retries = flaky_retries
-        name = "ours" if scorer is ScorerKind.CONSTANT else f"ours+{scorer.value}"
-        name = name if speculator is SpeculatorKind.VALUE else f"{name}-{speculator.value}"
-        name = f"{name}+early" if early_landing else name
-        self.name = f"{name}+retry{flaky_retries}" if flaky_retries else name
+        self.batching = batching or BatchPolicy()
+        if name is None:
+            kind = scorer if isinstance(scorer, ScorerKind) else ScorerKind.CONSTANT
+            name = "ours" if kind is ScorerKind.CONSTANT else f"ours+{kind.value}"
+            name = name if speculator is SpeculatorKind.VALUE else f"{name}-{speculator.value}"
+            name = f"{name}+early" if early_landing else name
+            name = f"{name}+retry{flaky_retries}" if flaky_retries else name
+        self.name = name
 
     def run(self, workload: Workload, ledger: Ledger) -> None:
-        queue = _EngineQueue(workload, ledger, self.capacity, self.scorer, self.speculator)
+        queue = _EngineQueue(
+            workload, ledger, self.capacity, self.scorer, self.speculator, self.batching
+        )
         queue.early_landing = self.early_landing
         queue.flaky_retries = self.flaky_retries
         queue.run()
 
 
 class PairwiseConflictAnalyzer:
-    """The simulator's stand-in for a target analyzer: asks the workload which changes overlap."""
+    """The simulator's stand-in for a target analyzer: asks the workload which changes overlap.
+    Two batches conflict when any member of one conflicts with any member of the other."""
 
-    def __init__(self, workload: Workload, change_of: dict[BatchID, int]) -> None:
+    def __init__(self, workload: Workload, members_of: dict[BatchID, tuple[int, ...]]) -> None:
         self._workload = workload
-        self._change_of = change_of
+        self._members_of = members_of
 
     def analyze(self, candidate: Batch, in_flight: Sequence[Batch]) -> list[Conflict]:
-        mine = self._change_of[candidate.id]
+        near = frozenset[int]().union(
+            *(self._workload.neighbors(c) for c in self._members_of[candidate.id])
+        )
         return [
             Conflict(batch_id=b.id, type=ConflictType.TARGET_OVERLAP)
             for b in in_flight
-            if self._workload.conflicts(mine, self._change_of[b.id])
+            if not near.isdisjoint(self._members_of[b.id])
         ]
+
+
+class MemberProductScorer:
+    """A batch passes only if every member does: its probability is the product of its members'
+    scores, each member scored as a one-request batch (core/batching.py)."""
+
+    def __init__(self, inner: Scorer, singles: dict[BatchID, tuple[Batch, ...]]) -> None:
+        self._inner = inner
+        self._singles = singles
+
+    def score(self, batch: Batch) -> float:
+        singles = self._singles.get(batch.id)
+        if singles is None:
+            return self._inner.score(batch)
+        return math.prod(self._inner.score(s) for s in singles)
 
 
 class _EngineQueue:
@@ -125,13 +162,21 @@ class _EngineQueue:
         workload: Workload,
         ledger: Ledger,
         capacity: int,
-        scorer: ScorerKind,
+        scorer: ScorerKind | Scorer,
         speculator: SpeculatorKind,
+        policy: BatchPolicy | None = None,
     ) -> None:
         self.workload = workload
         self.ledger = ledger
+        self.policy = policy or BatchPolicy()
         self.batches: dict[BatchID, Batch] = {}
-        self.change_of: dict[BatchID, int] = {}
+        self.members_of: dict[BatchID, tuple[int, ...]] = {}  # changes, in queue order
+        self.singles: dict[BatchID, tuple[Batch, ...]] = {}  # a multi-member batch's members
+        self.single_of: dict[int, Batch] = {}  # a change as a one-request batch, for scoring
+        self.waiting: list[Waiting] = []  # the waiting room: validated, not yet in a batch
+        self.wake_at: int | None = None
+        self.splits: list[tuple[BatchID, tuple[BatchID, ...], int]] = []
+        """History of every split: the failed batch, the new batches, the build that failed."""
         self.active: list[BatchID] = []  # in-flight batches, in listing (creation) order
         self.sets: dict[BatchID, PathSet] = {}
         self.builds: dict[PathAttempt, Build] = {}
@@ -140,7 +185,8 @@ class _EngineQueue:
         self.history: HistoryScorer | None = None
         self.analyzer = self._analyzer()
         self.now = 0
-        self.speculator: Speculator = self._speculator(speculator, self._scorer(scorer), capacity)
+        self.scorer = MemberProductScorer(self._scorer(scorer), self.singles)
+        self.speculator: Speculator = self._speculator(speculator, self.scorer, capacity)
         self.events = arrivals(workload)
         self.runs = 0
         self.early_landing = False
@@ -151,11 +197,12 @@ class _EngineQueue:
         if kind is SpeculatorKind.STANDARD:
             return StandardSpeculator(scorer, capacity)
         changes = self.workload.changes
-        # The build-time predictor is perfect here: the workload's own build time of the head.
+        # The build-time predictor is perfect here: the workload's own build time of the head
+        # (a batch's build takes as long as its slowest member).
         return ValueSpeculator(
             scorer,
             ValueSettings(budget=capacity),
-            build_cost=lambda b: float(changes[self.change_of[b.id]].build_ms),
+            build_cost=lambda b: float(max(changes[c].build_ms for c in self.members_of[b.id])),
             clock=lambda: self.now,
         )
 
@@ -163,49 +210,122 @@ class _EngineQueue:
         if self.workload.spec.conflict.kind is ConflictKind.FOLDER:
             changes = self.workload.changes
             return PathOverlapConflictAnalyzer(
-                lambda b: changes[self.change_of[b.id]].files(), Granularity.DIRECTORY, depth=1
+                lambda b: tuple(f for c in self.members_of[b.id] for f in changes[c].files()),
+                Granularity.DIRECTORY,
+                depth=1,
             )
-        return PairwiseConflictAnalyzer(self.workload, self.change_of)
+        return PairwiseConflictAnalyzer(self.workload, self.members_of)
 
-    def _scorer(self, kind: ScorerKind) -> Scorer:
+    def _scorer(self, kind: ScorerKind | Scorer) -> Scorer:
+        if not isinstance(kind, ScorerKind):
+            return kind
         if kind is ScorerKind.CONSTANT:
             return ConstantScorer(1.0 - self.workload.spec.failure_probability)
         self.history = HistoryScorer(self._features, MemoryOutcomeStore())
         return self.history
 
     def _features(self, batch: Batch) -> BatchFeatures:
-        change = self.workload.changes[self.change_of[batch.id]]
+        change = self.workload.changes[self.members_of[batch.id][0]]
         return BatchFeatures(
             author=change.author, areas=frozenset(change.areas), lines_changed=change.lines_changed
         )
 
     def run(self) -> None:
         events = self.events
-        while events and events.next_time() <= self.workload.horizon_ms:
-            now, due = events.pop_instant()
-            self.now = now
+        horizon = self.workload.horizon_ms
+        while True:
+            at = events.next_time() if events else None
+            if self.wake_at is not None and (at is None or self.wake_at < at):
+                at = self.wake_at  # the waiting room's oldest request must be batched now
+            if at is None or at > horizon:
+                break
+            due: list[Arrival | Finished] = []
+            if events and events.next_time() == at:
+                _, due = events.pop_instant()
+            self.now = now = at
             for event in due:
                 if isinstance(event, Arrival):
-                    self._analyze(event.change)
+                    self._arrive(event.change, now)
                 elif isinstance(event, Finished):
                     self._observe(event.build_id, now)
+            self._form(now)
             for _ in range(MAX_RUNS_PER_INSTANT):
                 if not self._speculate_run(now):
                     break
             else:
                 raise RuntimeError(f"speculate runs did not settle at {now} ms")
 
-    def _analyze(self, change: int) -> None:
+    def _single(self, change: int) -> Batch:
+        """`change` as a one-request batch: what the scorer scores for each member of a batch."""
+        single = self.single_of.get(change)
+        if single is None:
+            single = Batch(
+                id=BatchID(f"{QUEUE}/request/{change}"),
+                queue=QUEUE,
+                contains=(RequestID(self.workload.changes[change].name),),
+            )
+            self.single_of[change] = single
+            self.members_of[single.id] = (change,)
+        return single
+
+    def _probability(self, change: int) -> float:
+        return self.scorer.score(self._single(change))
+
+    def _arrive(self, change: int, now: int) -> None:
+        """A validated request enters the waiting room (it is batched by `_form`)."""
+        c = self.workload.changes[change]
+        self.waiting.append(
+            Waiting(
+                request=RequestID(c.name),
+                since_ms=now,
+                probability=self._probability(change) if self.policy.enabled else 1.0,
+                priority=Priority.HIGH if c.high else Priority.NORMAL,
+            )
+        )
+
+    def _form(self, now: int) -> None:
+        """The batch stage: close what the policy closes now, wake up when the rest must go."""
+        if not self.waiting:
+            self.wake_at = None
+            return
+        if self.policy.max_dependencies is not None or self.policy.separate_conflicting:
+            self.waiting = self._with_conflicts(self.waiting)
+        formed = batching.form(self.waiting, self.policy, now)
+        for group in formed.closed:
+            self._analyze(tuple(_index(r) for r in group))
+        self.waiting = list(formed.waiting)
+        self.wake_at = formed.wake_at_ms
+
+    def _with_conflicts(self, waiting: Sequence[Waiting]) -> list[Waiting]:
+        """The waiting requests with what they conflict with now: batches in flight (the same
+        analyzer as dependency analysis) and each other."""
+        in_flight = [
+            self.batches[b] for b in self.active if self.batches[b].state in DEPENDENCY_STATES
+        ]
+        names = {w.request for w in waiting}
+        out: list[Waiting] = []
+        for w in waiting:
+            change = _index(w.request)
+            deps = dependency_ids(self.analyzer.analyze(self._single(change), in_flight))
+            near = self.workload.neighbors(change)
+            conflicts = frozenset(r for r in names if _index(r) in near)
+            out.append(dataclasses.replace(w, dependencies=frozenset(deps), conflicts=conflicts))
+        return out
+
+    def _analyze(self, members: tuple[int, ...]) -> BatchID:
         """Dependency analysis: create the batch and depend on every conflicting one in flight."""
         bid = batch_id(QUEUE, len(self.batches) + 1)
-        self.change_of[bid] = change
+        changes = self.workload.changes
+        self.members_of[bid] = members
+        if len(members) > 1:
+            self.singles[bid] = tuple(self._single(c) for c in members)
         candidate = Batch(
-            id=bid, queue=QUEUE, contains=(RequestID(self.workload.changes[change].name),)
+            id=bid, queue=QUEUE, contains=tuple(RequestID(changes[c].name) for c in members)
         )
         in_flight = [
             self.batches[b] for b in self.active if self.batches[b].state in DEPENDENCY_STATES
         ]
-        if self.workload.changes[change].high:
+        if any(changes[c].high for c in members):
             candidate = dataclasses.replace(candidate, priority=Priority.HIGH)
         conflicting = dependency_ids(self.analyzer.analyze(candidate, in_flight))
         deps, overtakes = priority.split_conflicts(candidate, conflicting, in_flight)
@@ -213,6 +333,7 @@ class _EngineQueue:
             candidate, dependencies=deps, overtakes=overtakes, state=BatchState.CREATED, version=2
         )
         self.active.append(bid)
+        return bid
 
     def _observe(self, build_id: int, now: int) -> None:
         """A build ended: record it where the next fold reads it (buildsignal)."""
@@ -246,7 +367,7 @@ class _EngineQueue:
                 self._land(outcome.head, outcome.winner, now)
                 woke = True  # landed, or outdated and back to speculating
             elif outcome.kind is OutcomeKind.FAIL:
-                self._conclude_failed(outcome.head, now)
+                woke = self._conclude_failed(outcome.head, now) or woke
         self.active = [b for b in self.active if not is_terminal(self.batches[b].state)]
         return woke
 
@@ -304,9 +425,12 @@ class _EngineQueue:
                 if attempt in self.builds:
                     continue
                 started = True
-                base = tuple(self.change_of[d] for d in entry.path.base())
-                included = (*base, self.change_of[bid])
-                build_id = start_build(self.workload, self.ledger, self.events, included, now)
+                base = tuple(c for d in entry.path.base() for c in self.members_of[d])
+                members = self.members_of[bid]
+                included = (*base, *members)
+                build_id = start_build(
+                    self.workload, self.ledger, self.events, included, now, heads=len(members)
+                )
                 self.ledger_build[attempt] = build_id
                 self.attempt_of[build_id] = attempt
                 self.builds[attempt] = Build(
@@ -353,7 +477,7 @@ class _EngineQueue:
             self.sets[head] = path_set.with_entry(again)
             self._set_state(head, BatchState.SPECULATING)
             return
-        self.ledger.land((self.change_of[head],), build_id, now)
+        self.ledger.land(self.members_of[head], build_id, now)  # one push, in queue order
         self._set_state(head, BatchState.SUCCEEDED)
         self._record(head, succeeded=True, now=now)
 
@@ -361,22 +485,53 @@ class _EngineQueue:
         """Runway's exact-tree check: a conflicting change landed since the build's master that
         the build did not include (an early landing or a priority batch overtook this one)."""
         build = self.ledger.builds[build_id]
-        near = self.workload.neighbors(self.change_of[head]) - set(build.included)
+        near = frozenset[int]().union(
+            *(self.workload.neighbors(c) for c in self.members_of[head])
+        ) - set(build.included)
         return any(
             not near.isdisjoint(landing.changes)
             for landing in self.ledger.landings[build.master_landings :]
         )
 
-    def _conclude_failed(self, head: BatchID, now: int) -> None:
-        self.ledger.reject(self.change_of[head], now)
-        self._record(head, succeeded=False, now=now)
+    def _conclude_failed(self, head: BatchID, now: int) -> bool:
+        """A batch failed on a base that came true. One member: it is the culprit, rejected.
+        Several: the batch ends failed but its requests do not; `split` cuts the members in two
+        parts, each a new batch at once (first part first), analysed like new arrivals. Returns
+        whether batches were created (another speculate run is due)."""
+        members = self.members_of[head]
+        if len(members) == 1:
+            self.ledger.reject(members[0], now)
+            self._record(head, succeeded=False, now=now)
+            return False
+        names = self.batches[head].contains
+        probabilities = [self._probability(c) for c in members]
+        parts = batching.split(names, probabilities, self.policy.split)
+        new = tuple(self._analyze(tuple(_index(r) for r in part)) for part in parts)
+        self.splits.append((head, new, self._failed_build(head)))
+        return True
+
+    def _failed_build(self, head: BatchID) -> int:
+        """The ledger build that failed `head` (the last of its paths' builds to fail)."""
+        failed = [
+            self.ledger_build[e.execution]
+            for e in self.sets[head].paths
+            if (b := self.builds.get(e.execution)) is not None and b.status is BuildStatus.FAILED
+        ]
+        return max(failed, key=lambda i: self.ledger.builds[i].end_ms or 0, default=-1)
 
     def _record(self, head: BatchID, *, succeeded: bool, now: int) -> None:
-        if self.history is not None:
+        if self.history is None:
+            return
+        for batch in self.singles.get(head, (self.batches[head],)):
             outcome = BatchOutcome(
-                batch_id=head,
-                features=self._features(self.batches[head]),
+                batch_id=batch.id,
+                features=self._features(batch),
                 succeeded=succeeded,
                 recorded_at_ms=now,
             )
             self.history.record(outcome)
+
+
+def _index(request: RequestID) -> int:
+    """The change a simulated request names (`c12` is change 12)."""
+    return int(request[1:])

@@ -8,9 +8,14 @@ does, so its probability is the product of its members'.
 Formation (`form`): requests wait in queue order. A batch takes the oldest waiting request and
 the ones after it in the same lane while it stays within `max_size` and its probability stays at
 or above `min_pass_probability`; it closes when it is full (the next request would break a
-limit) or when its oldest member has waited `max_wait_ms`. With `max_size` 1 (the default)
-every request is its own batch at once, which is the reference's behaviour. The probability floor
-is what makes batching back off: at a high failure rate even two requests together fall below it.
+limit, or no request as likely to pass as its likeliest member could join it) or when its oldest
+member has waited `max_wait_ms`. With `max_size` 1 (the default) every request is its own batch at
+once, which is the reference's behaviour. The probability floor is what makes batching back off: at
+a high failure rate even two requests together fall below it, and a request then never waits.
+Which requests may share a batch: optionally, only while the batch's dependencies (the union of
+its members' conflicts with the batches in flight) stay within `max_dependencies`, which keeps
+batches from forming where the conflict graph is dense; optionally, never two requests that
+conflict with each other (`separate_conflicting`).
 
 Splitting (`split`): a batch whose own build failed (on a base that came true) holds at least one
 bad member. `HALVES` cuts it in queue order, bors-style. `LIKELIEST` orders the members by their
@@ -46,10 +51,20 @@ class BatchPolicy:
     max_wait_ms: int = 0
     min_pass_probability: float = DEFAULT_MIN_PASS_PROBABILITY
     split: SplitRule = SplitRule.LIKELIEST
+    max_dependencies: int | None = None
+    """Which requests may share a batch: a request joins only if the batch's dependencies (the
+    union of its members' conflicts with the batches in flight) stay within this many. None: no
+    limit."""
+    separate_conflicting: bool = False
+    """Which requests may share a batch: two requests that conflict with each other never do."""
 
     def __post_init__(self) -> None:
         if self.max_size < 1:
             raise ValueError(f"batching max_size must be at least 1, got {self.max_size}")
+        if self.max_dependencies is not None and self.max_dependencies < 0:
+            raise ValueError(
+                f"batching max_dependencies must not be negative, got {self.max_dependencies}"
+            )
         if self.max_wait_ms < 0:
             raise ValueError(f"batching max_wait must not be negative, got {self.max_wait_ms}")
         if not 0.0 <= self.min_pass_probability <= 1.0:
@@ -63,6 +78,14 @@ class BatchPolicy:
         return self.max_size > 1
 
 
+RECOMMENDED = BatchPolicy(max_size=6, max_wait_ms=120_000, max_dependencies=3)
+"""Settings measured in the simulator (doc/batching.md): up to six requests, two minutes at most in
+the waiting room, the 0.7 floor (at p = 0.2 every request goes alone at once), and at most three
+batches in flight a batch may depend on. They pay where the conflict graph is sparse (the small
+team at p = 0.05); where it is dense (the paper setting) batches mostly do not form, and the few
+that do still cost more than they save there."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Waiting:
     """A validated request waiting for a batch."""
@@ -71,6 +94,8 @@ class Waiting:
     since_ms: int  # when it started waiting (its validation)
     probability: float  # P(it passes a build on its own)
     priority: Priority = Priority.NORMAL
+    dependencies: frozenset[str] = frozenset()  # the batches in flight it conflicts with
+    conflicts: frozenset[RequestID] = frozenset()  # the waiting requests it conflicts with
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -94,18 +119,26 @@ def form(waiting: Sequence[Waiting], policy: BatchPolicy, now_ms: int) -> Formed
         start = 0
         while start < len(members):
             end, probability = start + 1, members[start].probability
+            dependencies = members[start].dependencies
             while end < len(members) and end - start < policy.max_size:
-                together = probability * members[end].probability
+                joining = members[end]
+                together = probability * joining.probability
                 if together < policy.min_pass_probability:
                     break
+                if not _may_join(members[start:end], dependencies, joining, policy):
+                    break
                 probability = together
+                dependencies = dependencies | joining.dependencies
                 end += 1
             group = members[start:end]
-            # Full: the next request would break a limit, or none could join (already below).
+            # Full: the next request would break a limit, or none could join: not even one as
+            # likely to pass as the likeliest member (so at a high failure rate nobody waits).
+            likeliest = max(w.probability for w in group)
             full = (
                 end < len(members)
                 or end - start >= policy.max_size
-                or probability < policy.min_pass_probability
+                or probability * likeliest < policy.min_pass_probability
+                or _over(dependencies, policy)
             )
             waited = lane is Priority.HIGH or now_ms - group[0].since_ms >= policy.max_wait_ms
             if full or waited or not policy.enabled:
@@ -123,6 +156,21 @@ def form(waiting: Sequence[Waiting], policy: BatchPolicy, now_ms: int) -> Formed
         waiting=rest,
         wake_at_ms=None if wake is None else wake + policy.max_wait_ms,
     )
+
+
+def _over(dependencies: frozenset[str], policy: BatchPolicy) -> bool:
+    return policy.max_dependencies is not None and len(dependencies) > policy.max_dependencies
+
+
+def _may_join(
+    group: Sequence[Waiting], dependencies: frozenset[str], joining: Waiting, policy: BatchPolicy
+) -> bool:
+    """Whether `joining` may share a batch with `group` (whose dependencies are given)."""
+    if policy.separate_conflicting and any(
+        w.request in joining.conflicts or joining.request in w.conflicts for w in group
+    ):
+        return False
+    return not _over(dependencies | joining.dependencies, policy)
 
 
 def split(
