@@ -34,8 +34,10 @@ STRATEGY_NAMES = (
     "ours+history",
     "oracle",
 )
-EXTRA_STRATEGY_NAMES = ("ours+early", "ours-standard+early")
-"""Run only when asked for (`--strategies`): ours with early landing when covered."""
+EXTRA_STRATEGY_NAMES = ("ours+early", "ours-standard+early", "ours+history-warm", "ours+rate")
+"""Run only when asked for (`--strategies`): ours with early landing when covered; the history
+scorer having learned the team's earlier outcomes first; the ceiling scorer (each change's true
+bad rate)."""
 PAPER_CONFLICT = 0.03
 """Pairwise conflict chance for the paper setting: 1 - 0.97**16 ≈ 0.39, the slides' "40% chance
 of a problem at 16 concurrent changes"."""
@@ -76,6 +78,8 @@ def make_strategy(name: str, capacity: int) -> Strategy:
         "bisect": lambda: BisectStrategy(capacity),
         "ours": lambda: SpeculatorStrategy(capacity),
         "ours+history": lambda: SpeculatorStrategy(capacity, ScorerKind.HISTORY),
+        "ours+history-warm": lambda: SpeculatorStrategy(capacity, ScorerKind.HISTORY_WARM),
+        "ours+rate": lambda: SpeculatorStrategy(capacity, ScorerKind.RATE),
         "ours-standard": lambda: SpeculatorStrategy(capacity, speculator=SpeculatorKind.STANDARD),
         "ours+early": lambda: SpeculatorStrategy(capacity, early_landing=True),
         "ours-standard+early": lambda: SpeculatorStrategy(
