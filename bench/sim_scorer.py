@@ -13,10 +13,13 @@ and P95 ratios of the learned and ceiling scorers against the constant one; belo
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 
 from sq.sim.runner import paper_scenario, run_scenario, small_team_scenario
+from sq.sim.strategies import ours as engine
 from sq.sim.workload import FailureModel
+from sq.submitqueue.extension.scorer.history import HistoryConfig
 
 DEFAULT_STRATEGIES = "ours,ours+history,ours+history-warm,ours+rate,oracle"
 
@@ -28,7 +31,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--model", choices=[m.value for m in FailureModel], default="author-folder")
     parser.add_argument("--strategies", default=DEFAULT_STRATEGIES)
+    parser.add_argument(
+        "--fixed-strength",
+        action="store_true",
+        help="history scorers with one fixed feature strength (the model before the adaptive one)",
+    )
     args = parser.parse_args()
+    if args.fixed_strength:
+        setattr(engine, "HistoryConfig", functools.partial(HistoryConfig, adaptive=False))  # noqa: B010
     model = FailureModel(args.model)
     if args.setting == "paper":
         scenario = paper_scenario(args.p, failure_model=model)
@@ -55,12 +65,12 @@ def main() -> None:
     ours = result.row("ours")
     fields = []
     for name in ("ours+history", "ours+history-warm", "ours+rate"):
-        row = result.row(name)
-        if ours and row:
+        other = result.row(name)
+        if ours and other:
             key = name.split("+")[1].replace("-", "_")
-            fields.append(f"{key}_p50_vs_ours={row.p50_min / ours.p50_min:.3f}")
-            fields.append(f"{key}_p95_vs_ours={row.p95_min / ours.p95_min:.3f}")
-            fields.append(f"{key}_builds_per_landed={row.builds_per_landed:.2f}")
+            fields.append(f"{key}_p50_vs_ours={other.p50_min / ours.p50_min:.3f}")
+            fields.append(f"{key}_p95_vs_ours={other.p95_min / ours.p95_min:.3f}")
+            fields.append(f"{key}_builds_per_landed={other.builds_per_landed:.2f}")
     if ours:
         fields.append(f"ours_builds_per_landed={ours.builds_per_landed:.2f}")
     print("RESULT " + " ".join(fields))
