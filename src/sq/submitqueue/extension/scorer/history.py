@@ -2,11 +2,16 @@
 
 Model. A Beta-Bernoulli rate for the whole queue (a Beta prior, updated with every outcome) gives
 the base rate `p0`. Each feature value (an author, a top-level area, a size bucket) has its own
-success count, shrunk towards `p0` with a pseudo-count `feature_strength`, so a value seen twice
-barely moves the estimate and a value never seen contributes exactly nothing. The feature groups
-are combined in log-odds space, naive-Bayes style: each group adds its shift from `p0`; the areas
-of one batch are averaged into one shift, so touching many directories does not count as many
-independent pieces of evidence.
+success count, shrunk towards `p0` with a pseudo-count, so a value seen twice barely moves the
+estimate and a value never seen contributes exactly nothing. The pseudo-count is estimated per
+group from the outcomes (empirical Bayes: how much the group's values differ beyond what their
+trial counts explain by chance), so a group whose values really differ (a few authors who break
+things) learns a newcomer's rate from a few outcomes, and a group whose values differ only by
+chance (a feature carrying no signal) is held at the base rate instead of adding noise; until a
+group has `adaptive_after` trials, the fixed `feature_strength`. The feature groups are combined
+in log-odds space, naive-Bayes style: each group adds its shift from `p0`; the areas of one batch
+are averaged into one shift, so touching many directories does not count as many independent
+pieces of evidence.
 
 Why not logistic regression: with a few hundred outcomes per queue and sparse, high-cardinality
 features (authors), the shrunk rates are as good a ranking signal, need no training loop or solver,
