@@ -42,8 +42,12 @@ EXTRA_STRATEGY_NAMES = (
     "ours+batch-halves",
     "ours+history+batch",
     "ours+history+batch-halves",
+    "ours+history-warm",
+    "ours+rate",
 )
-"""Run only when asked for (`--strategies`): ours with early landing when covered; ours with
+"""Run only when asked for (`--strategies`): ours with early landing when covered; the history
+scorer having learned the team's earlier outcomes first; the ceiling scorer (each change's true
+bad rate); ours with
 batching (doc/batching.md), splitting a failed batch around its likeliest culprit or in halves,
 with the constant scorer (every member equally likely: both splits are the same cut) or the
 history scorer."""
@@ -89,6 +93,8 @@ def make_strategy(name: str, capacity: int) -> Strategy:
         "bisect": lambda: BisectStrategy(capacity),
         "ours": lambda: SpeculatorStrategy(capacity),
         "ours+history": lambda: SpeculatorStrategy(capacity, ScorerKind.HISTORY),
+        "ours+history-warm": lambda: SpeculatorStrategy(capacity, ScorerKind.HISTORY_WARM),
+        "ours+rate": lambda: SpeculatorStrategy(capacity, ScorerKind.RATE),
         "ours-standard": lambda: SpeculatorStrategy(capacity, speculator=SpeculatorKind.STANDARD),
         "ours+early": lambda: SpeculatorStrategy(capacity, early_landing=True),
         "ours-standard+early": lambda: SpeculatorStrategy(

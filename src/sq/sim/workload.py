@@ -102,6 +102,9 @@ class Change:
     lines_changed: int
     high: bool = False
     """Landed in the priority lane (hashed from the seed, so the other draws do not move)."""
+    bad_rate: float = 0.0
+    """The chance it was drawn bad with (its author's rate, times its folders' risk): what a
+    perfect per-author-and-folder model would predict. Only the `ours+rate` ceiling reads it."""
 
     @property
     def name(self) -> str:
@@ -222,10 +225,7 @@ def generate(spec: WorkloadSpec, seed: int) -> Workload:
     `failure_probability` (so a history of outcomes carries signal), optionally scaled by per-folder
     risk (`FailureModel.AUTHOR_FOLDER`), and build times."""
     rng = random.Random(seed)  # noqa: S311  (a reproducible simulation, not a secret)
-    authors = _author_failure_rates(spec, rng)
-    weights = [1.0 / (rank + 1) for rank in range(spec.conflict.folders)]  # Zipf-like popularity
-    folders = [f"f{k:02d}" for k in range(spec.conflict.folders)]
-    risk = _folder_risk(spec, seed, folders, weights)
+    team = _Team(spec, seed, rng)
     changes: list[Change] = []
     now = 0.0
     horizon = spec.arrivals_hours * HOUR_MS
@@ -233,28 +233,52 @@ def generate(spec: WorkloadSpec, seed: int) -> Workload:
         now += rng.expovariate(spec.rate_per_hour) * HOUR_MS
         if now >= horizon:
             break
+        changes.append(team.change(rng, len(changes), int(now)))
+    return Workload(spec, seed, changes)
+
+
+def prehistory(spec: WorkloadSpec, seed: int, count: int) -> tuple[Change, ...]:
+    """`count` earlier changes of the same team as `generate(spec, seed)`'s: the same authors and
+    folders with the same failure rates, drawn from a generator of their own (so the workload is
+    unchanged). What a queue that has been running a while has already seen (arrival times 0)."""
+    team = _Team(spec, seed, random.Random(seed))  # noqa: S311
+    rng = random.Random(f"{seed}:prehistory")  # noqa: S311
+    return tuple(team.change(rng, index, 0) for index in range(count))
+
+
+class _Team:
+    """Who writes the changes and where: per-author failure rates and per-folder risk."""
+
+    def __init__(self, spec: WorkloadSpec, seed: int, rng: random.Random) -> None:
+        self.spec = spec
+        self.seed = seed
+        self.authors = _author_failure_rates(spec, rng)
+        self.weights = [1.0 / (rank + 1) for rank in range(spec.conflict.folders)]  # Zipf-like
+        self.folders = [f"f{k:02d}" for k in range(spec.conflict.folders)]
+        self.risk = _folder_risk(spec, seed, self.folders, self.weights)
+
+    def change(self, rng: random.Random, index: int, arrival_ms: int) -> Change:
+        spec, folders = self.spec, self.folders
         author = rng.randrange(spec.authors)
         picked: set[str] = set()
         while len(picked) < min(spec.conflict.folders_per_change, len(folders)):
-            picked.add(rng.choices(folders, weights)[0])
+            picked.add(rng.choices(folders, self.weights)[0])
         areas = tuple(sorted(picked))
-        bad_rate = authors[author]
-        if risk:
-            factor = sum(risk[a] for a in areas) / len(areas)
+        bad_rate = self.authors[author]
+        if self.risk:
+            factor = sum(self.risk[a] for a in areas) / len(areas)
             bad_rate = min(MAX_BAD_RATE, bad_rate * factor)
-        changes.append(
-            Change(
-                index=len(changes),
-                arrival_ms=int(now),
-                good=rng.random() >= bad_rate,
-                build_ms=_build_ms(spec, rng),
-                author=f"a{author}",
-                areas=areas,
-                lines_changed=int(rng.lognormvariate(math.log(60), 1.2)),
-                high=unit(seed, "high", len(changes)) < spec.high_share,
-            )
+        return Change(
+            index=index,
+            arrival_ms=arrival_ms,
+            good=rng.random() >= bad_rate,
+            build_ms=_build_ms(spec, rng),
+            author=f"a{author}",
+            areas=areas,
+            lines_changed=int(rng.lognormvariate(math.log(60), 1.2)),
+            high=unit(self.seed, "high", index) < spec.high_share,
+            bad_rate=bad_rate,
         )
-    return Workload(spec, seed, changes)
 
 
 def _author_failure_rates(spec: WorkloadSpec, rng: random.Random) -> list[float]:

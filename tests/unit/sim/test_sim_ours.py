@@ -7,11 +7,22 @@ constant scorer believes A passes with 0.9. With a budget of 3, B gets both futu
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from sim_helpers import builds, change, replay, workload
 
+from sq.sim.ledger import Ledger
 from sq.sim.metrics import measure, verify
-from sq.sim.strategies.ours import ScorerKind, SpeculatorKind, SpeculatorStrategy
+from sq.sim.runner import small_team_scenario
+from sq.sim.strategies.ours import (
+    WARM_OUTCOMES,
+    ScorerKind,
+    SpeculatorKind,
+    SpeculatorStrategy,
+    _EngineQueue,
+)
+from sq.sim.workload import generate, prehistory
 
 STANDARD = SpeculatorKind.STANDARD
 
@@ -85,3 +96,31 @@ def test_history_scorer_variant_runs_the_same_tree() -> None:
 
     assert ledger.landed_at == {1: 660_000}
     assert verify(w, ledger) == []
+
+
+def test_the_ceiling_scorer_builds_b_without_a_change_it_knows_is_risky() -> None:
+    # Two workers. The constant scorer believes A passes (0.9), so B is first built on A, that
+    # build is cancelled when A fails, and B is built again; the ceiling knows A was drawn bad
+    # with rate 0.9 and builds B without A at once (neither funds both futures of B).
+    risky = dataclasses.replace(change(0, 0, good=False), bad_rate=0.9)
+    w = workload([risky, change(1, 1)], pairs=[(0, 1)])
+    constant = replay(SpeculatorStrategy(capacity=2), w)
+    ceiling = replay(SpeculatorStrategy(capacity=2, scorer=ScorerKind.RATE), w)
+
+    assert SpeculatorStrategy(1, scorer=ScorerKind.RATE).name == "ours+rate"
+    assert [b[:2] for b in builds(constant)] == [((0,), 0), ((0, 1), 1), ((1,), 10)]
+    assert [b[:2] for b in builds(ceiling)] == [((0,), 0), ((1,), 1)]
+    assert (ceiling.landed_at[1], constant.landed_at[1]) == (660_000, 1_200_000)
+    assert verify(w, ceiling) == []
+
+
+def test_the_warm_history_scorer_starts_from_the_teams_earlier_outcomes() -> None:
+    w = generate(small_team_scenario(0.1, window_hours=3.0).workload, seed=3)
+    cold = _EngineQueue(w, Ledger(), 4, ScorerKind.HISTORY, SpeculatorKind.VALUE)
+    warm = _EngineQueue(w, Ledger(), 4, ScorerKind.HISTORY_WARM, SpeculatorKind.VALUE)
+    assert cold.history is not None and warm.history is not None
+
+    assert cold.history.remembered_values() == 0
+    authors = {c.author for c in prehistory(w.spec, w.seed, WARM_OUTCOMES)}
+    assert warm.history.remembered_values() >= len(authors) > 10
+    assert SpeculatorStrategy(4, scorer=ScorerKind.HISTORY_WARM).name == "ours+history-warm"

@@ -6,7 +6,7 @@ import dataclasses
 from collections import defaultdict
 
 from sq.sim.runner import small_team_scenario
-from sq.sim.workload import FailureModel, Workload, generate
+from sq.sim.workload import FailureModel, Workload, generate, prehistory
 
 
 def bad_share_by_folder(w: Workload, least: int = 150) -> dict[str, float]:
@@ -57,3 +57,20 @@ def test_pairwise_conflicts_are_drawn_once_with_probability_q() -> None:
     assert abs(last_row - 0.3 * (n - 1)) < 4 * (0.21 * n) ** 0.5
     again = generate(w.spec, seed=4)
     assert all(again.neighbors(a) == w.neighbors(a) for a in range(n))
+
+
+def test_the_prehistory_is_the_same_team_and_leaves_the_workload_alone() -> None:
+    base = small_team_scenario(0.1, failure_model=FailureModel.AUTHOR_FOLDER).workload
+    before = generate(base, seed=5)
+    earlier = prehistory(base, 5, 2000)
+    after = generate(base, seed=5)
+
+    assert before.changes == after.changes
+    rate_of = {(c.author, c.areas): c.bad_rate for c in before.changes}
+    shared = [c for c in earlier if (c.author, c.areas) in rate_of]
+    assert len(shared) > 100
+    assert all(c.bad_rate == rate_of[(c.author, c.areas)] for c in shared)
+    # Its own draws: not the workload's changes again.
+    assert [c.good for c in earlier[:200]] != [c.good for c in before.changes[:200]]
+    share = sum(not c.good for c in earlier) / len(earlier)
+    assert abs(share - sum(c.bad_rate for c in earlier) / len(earlier)) < 0.03

@@ -1,5 +1,7 @@
 """Scorers: constant, heuristic buckets (speculation-spec §4.3) and history."""
 
+import random
+
 import pytest
 from speculation_helpers import batch
 
@@ -172,3 +174,82 @@ def test_history_learn_needs_a_description():
 
     with pytest.raises(ScorerError):
         HistoryScorer(broken, MemoryOutcomeStore()).learn(batch("q/1"), True, at_ms=1)
+
+
+LIB = frozenset({"lib"})
+
+
+def _team(config):
+    """Ten careful authors (ten clean outcomes each) and ten careless ones (half fail)."""
+    scorer = HistoryScorer(lambda b: ALICE, MemoryOutcomeStore(), config)
+    n = 0
+    for k in range(10):
+        for i in range(10):
+            careful = BatchFeatures(author=f"careful{k}", areas=LIB, lines_changed=5)
+            careless = BatchFeatures(author=f"careless{k}", areas=LIB, lines_changed=5)
+            scorer.record(outcome(n, careful, True))
+            scorer.record(outcome(n + 1, careless, i % 2 == 0))
+            n += 2
+    return scorer, n
+
+
+def test_history_learns_a_risky_author_faster_when_authors_clearly_differ():
+    # Authors here differ far more than a fixed pull of 5 pseudo-trials assumes, so a newcomer's
+    # first failures say more: the adaptive model moves further on the same three outcomes.
+    risky = BatchFeatures(author="newcomer", areas=frozenset({"lib"}), lines_changed=5)
+    learned = {}
+    for adaptive in (True, False):
+        scorer, n = _team(HistoryConfig(adaptive=adaptive))
+        before = scorer.probability(risky)
+        for i, ok in enumerate((False, True, False)):
+            scorer.record(outcome(n + i, risky, ok))
+        learned[adaptive] = (before, scorer.probability(risky))
+    (before, adaptive), (_, fixed) = learned[True], learned[False]
+    assert before - adaptive > 1.25 * (before - fixed) > 0  # 0.74 -> 0.52 against -> 0.58
+
+
+def test_history_ignores_a_feature_whose_values_differ_only_by_chance():
+    # Every change fails one time in five whatever its size. The fixed model reads the chance
+    # differences between size buckets as signal; the adaptive one finds no spread beyond chance
+    # in most draws (and a small one in the rest), so it all but leaves the feature out.
+    sizes = (3, 50, 500, 5000)
+
+    def spread(adaptive: bool, seed: int) -> float:
+        scorer = HistoryScorer(
+            lambda b: ALICE, MemoryOutcomeStore(), HistoryConfig(adaptive=adaptive)
+        )
+        draw = random.Random(seed)
+        for n in range(400):
+            ok = draw.random() >= 0.2
+            scorer.record(outcome(n, BatchFeatures(lines_changed=sizes[n % 4]), ok))
+        scores = [scorer.probability(BatchFeatures(lines_changed=s)) for s in sizes]
+        return max(scores) - min(scores)
+
+    adaptive = [spread(True, seed) for seed in range(1, 11)]
+    fixed = [spread(False, seed) for seed in range(1, 11)]
+    assert sum(1 for s in adaptive if s < 0.01) >= 5
+    assert sum(adaptive) < sum(fixed) / 4
+
+
+def test_history_strength_falls_back_until_a_group_has_enough_trials():
+    # Under `adaptive_after` trials a group's spread says nothing yet: the fixed pull applies, and
+    # the adaptive model scores exactly as the fixed one does.
+    history = [
+        (BatchFeatures(author=f"a{n % 3}", lines_changed=5), n % 5 > n % 3) for n in range(20)
+    ]
+    scores = []
+    for adaptive in (True, False):
+        config = HistoryConfig(adaptive=adaptive, adaptive_after=30.0)
+        scorer = HistoryScorer(lambda b: ALICE, MemoryOutcomeStore(), config)
+        for n, (features, ok) in enumerate(history):
+            scorer.record(outcome(n, features, ok))
+        scores.append([scorer.probability(f) for f, _ in history[:3]])
+    assert scores[0] == pytest.approx(scores[1])
+    assert len(set(scores[0])) == 3
+
+
+def test_history_config_rejects_inverted_strength_bounds():
+    with pytest.raises(ValueError):
+        HistoryConfig(min_strength=10.0, max_strength=5.0)
+    with pytest.raises(ValueError):
+        HistoryConfig(min_strength=0.0)

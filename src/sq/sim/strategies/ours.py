@@ -30,7 +30,7 @@ from collections.abc import Sequence
 
 from sq.sim.ledger import Ledger
 from sq.sim.strategies import Arrival, Finished, arrivals, finish_build, start_build
-from sq.sim.workload import ConflictKind, Workload
+from sq.sim.workload import Change, ConflictKind, Workload, prehistory
 from sq.submitqueue.core import batching
 from sq.submitqueue.core.batching import BatchPolicy, Waiting
 from sq.submitqueue.core.speculation import priority
@@ -61,13 +61,16 @@ from sq.submitqueue.extension.conflictanalyzer.pathoverlap import (
 )
 from sq.submitqueue.extension.scorer import Scorer
 from sq.submitqueue.extension.scorer.constant import ConstantScorer
-from sq.submitqueue.extension.scorer.history import HistoryScorer
+from sq.submitqueue.extension.scorer.history import HistoryConfig, HistoryScorer
 from sq.submitqueue.extension.scorer.outcomes import BatchFeatures, BatchOutcome, MemoryOutcomeStore
 from sq.submitqueue.extension.speculator import Speculator
 from sq.submitqueue.extension.speculator.standard import StandardSpeculator
 from sq.submitqueue.extension.speculator.value import ValueSettings, ValueSpeculator
 
 QUEUE = "sim"
+WARM_OUTCOMES = 1000
+"""Outcomes of the team's earlier changes a warm history scorer has learned before the run starts
+(a queue that has been running a while; a restart replays up to 5,000 from its store)."""
 MAX_RUNS_PER_INSTANT = 100
 """Runs settle in a handful of rounds; more means the engine and the simulator disagree."""
 
@@ -75,6 +78,8 @@ MAX_RUNS_PER_INSTANT = 100
 class ScorerKind(enum.StrEnum):
     CONSTANT = "constant"  # every change passes with the workload's mean probability
     HISTORY = "history"  # learned from this queue's own outcomes (author, folders, size)
+    HISTORY_WARM = "history-warm"  # the same, having first seen the team's WARM_OUTCOMES before
+    RATE = "rate"  # the ceiling: each change's true bad rate (never its outcome), not learnable
 
 
 class SpeculatorKind(enum.StrEnum):
@@ -156,6 +161,25 @@ class MemberProductScorer:
         return math.prod(self._inner.score(s) for s in singles)
 
 
+def _features_of(change: Change) -> BatchFeatures:
+    return BatchFeatures(
+        author=change.author, areas=frozenset(change.areas), lines_changed=change.lines_changed
+    )
+
+
+class _RateScorer:
+    """P(lands) = 1 - the rate the change was drawn bad with: the best any per-author-and-folder
+    model could learn, the ceiling a learned scorer is measured against (it never sees outcomes).
+    A batch of several: the product over its members."""
+
+    def __init__(self, workload: Workload, members_of: dict[BatchID, tuple[int, ...]]) -> None:
+        self._changes = workload.changes
+        self._members_of = members_of
+
+    def score(self, batch: Batch) -> float:
+        return math.prod(1.0 - self._changes[c].bad_rate for c in self._members_of[batch.id])
+
+
 class _EngineQueue:
     def __init__(
         self,
@@ -221,14 +245,25 @@ class _EngineQueue:
             return kind
         if kind is ScorerKind.CONSTANT:
             return ConstantScorer(1.0 - self.workload.spec.failure_probability)
-        self.history = HistoryScorer(self._features, MemoryOutcomeStore())
+        if kind is ScorerKind.RATE:
+            return _RateScorer(self.workload, self.members_of)
+        # The same prior mean as the constant scorer's: the comparison is then what learning adds.
+        config = HistoryConfig(prior_mean=1.0 - self.workload.spec.failure_probability)
+        self.history = HistoryScorer(self._features, MemoryOutcomeStore(), config)
+        if kind is ScorerKind.HISTORY_WARM:
+            for change in prehistory(self.workload.spec, self.workload.seed, WARM_OUTCOMES):
+                self.history.record(
+                    BatchOutcome(
+                        batch_id=batch_id("prehistory", change.index + 1),
+                        features=_features_of(change),
+                        succeeded=change.good,
+                        recorded_at_ms=0,
+                    )
+                )
         return self.history
 
     def _features(self, batch: Batch) -> BatchFeatures:
-        change = self.workload.changes[self.members_of[batch.id][0]]
-        return BatchFeatures(
-            author=change.author, areas=frozenset(change.areas), lines_changed=change.lines_changed
-        )
+        return _features_of(self.workload.changes[self.members_of[batch.id][0]])
 
     def run(self) -> None:
         events = self.events
