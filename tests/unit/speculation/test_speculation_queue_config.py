@@ -17,6 +17,7 @@ from sq.submitqueue.extension.conflictanalyzer.pathoverlap import PathOverlapCon
 from sq.submitqueue.extension.scorer.constant import ConstantScorer
 from sq.submitqueue.extension.scorer.heuristic import HeuristicScorer
 from sq.submitqueue.extension.scorer.history import HistoryScorer
+from sq.submitqueue.extension.scorer.members import MemberProductScorer
 from sq.submitqueue.extension.speculator.standard import StandardSpeculator
 from sq.submitqueue.extension.speculator.value import DEFAULT_HYSTERESIS, ValueSpeculator
 from sq.submitqueue.orchestrator.storage import OrchestratorStorage, schema
@@ -101,8 +102,13 @@ def test_each_scorer_is_wired(
         storage, tmp_path, scorer=scorer, default_probability=0.7, speculator="standard"
     )
     assert isinstance(profile.speculator, StandardSpeculator)
-    wired = profile.speculator.generator._scorer
+    # A batch of several scores as the product of its members (batching): the queue's scorer
+    # is what scores each member.
+    product = profile.speculator.generator._scorer
+    assert isinstance(product, MemberProductScorer)
+    wired = product.inner
     assert isinstance(wired, kind)
+    assert profile.scorer is wired
     assert (profile.outcomes is wired) == (scorer == "history")
     batch = Batch(id=BatchID("q/batch/1"), queue="q", state=BatchState.SPECULATING)
     if scorer in ("constant", "history"):  # no history yet: the prior is the default
@@ -156,4 +162,5 @@ def test_the_value_speculator_is_chosen_per_queue_with_its_settings(
         0.25,
         DEFAULT_HYSTERESIS,
     )
-    assert isinstance(value.speculator.scorer, ConstantScorer)
+    assert isinstance(value.speculator.scorer, MemberProductScorer)
+    assert isinstance(value.speculator.scorer.inner, ConstantScorer)
