@@ -261,7 +261,26 @@ def report(c: Comparison) -> str:
             f"bad rejected {rejected}/{len(bad)}",
             f"arrival to first build (median, workload min): simulator "
             f"{c.sim_first_build_min:.1f}, real {c.twin_first_build_min:.1f}",
+            hops_line(c),
         ]
+    )
+
+
+def hops_line(c: Comparison) -> str:
+    """Where the real stack's hold goes (real seconds; `twin_stack.Hops`)."""
+    h = c.run.hops
+
+    def both(values: list[float]) -> str:
+        if not values:
+            return "-"
+        return f"median {percentile(values, 0.5):.2f} s, mean {sum(values) / len(values):.2f} s"
+
+    chained = [float(x) for x in h.chain]
+    return (
+        f"hold, real seconds over {len(h.waiting)} landed: waiting for a conflicting change "
+        f"to land {both(h.waiting)}; ready to `landing` {both(h.to_landing)}; `landing` to "
+        f"`landed` {both(h.landing_to_landed)}; conflicting landings waited for "
+        f"{both(chained).replace(' s', '')}"
     )
 
 

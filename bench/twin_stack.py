@@ -68,6 +68,24 @@ class TwinRun:
     """Each submitted change's final status (`landed`, `error`, `cancelled`)."""
     late_submits: int
     """Arrivals the driver posted more than a second of real time after they were due."""
+    hops: Hops
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Hops:
+    """Where a landed change's hold (its passing build's end to its `landed` status) goes, in
+    real seconds, one value per landed change. `ready` is the later of the build's end and the
+    `landed` status of the last earlier-arrived conflicting change that landed before it."""
+
+    waiting: list[float]
+    """Build end to ready: a conflicting change ahead had not landed yet."""
+    to_landing: list[float]
+    """Ready to the change's last `landing` status: the speculate run that sends it to merge
+    (after the dependency's mergesignal), and the merge stage."""
+    landing_to_landed: list[float]
+    """`landing` to `landed`: runway's merge, mergesignal, conclude, the gateway's log."""
+    chain: list[int]
+    """How many earlier conflicting changes landed between its build's end and its landing."""
 
 
 def config_for(data_dir: Path, urls: dict[str, str], setup: TwinSetup) -> dict[str, Any]:
@@ -103,6 +121,7 @@ async def run_twin(data_dir: Path, urls: dict[str, str], setup: TwinSetup) -> Tw
     async with stack(data_dir, urls, config) as http:
         driver = _Driver(http, setup)
         await driver.run()
+        await driver.read_histories()
     return driver.result(read_journal(data_dir / "twin-builds.jsonl"))
 
 
@@ -204,6 +223,7 @@ class _Driver:
         self.settled: dict[int, dict[str, Any]] = {}
         self.late = 0
         self.wall_s = 0.0
+        self.landing_ms: dict[int, int] = {}
 
     def virtual_ms(self, epoch_ms: float) -> int:
         return round((epoch_ms - self.t0_ms) * self.factor)
@@ -263,6 +283,42 @@ class _Driver:
             if index is not None and row["status"] in TERMINAL:
                 self.settled.setdefault(index, row)
 
+    async def read_histories(self) -> None:
+        """Each landed request's last `landing` status (when the merge stage sent it to runway)."""
+        for request_id, index in self.index_of_id.items():
+            if self.settled.get(index, {}).get("status") != "landed":
+                continue
+            queue, _, number = request_id.rpartition("/")
+            response = await self.http.get(f"/api/v1/requests/{queue}/{number}/history")
+            for event in response.json().get("events", []):
+                if event["type"] == "status" and event["status"] == "landing":
+                    self.landing_ms[index] = event["timestamp_ms"]
+
+    def hops(self, builds: list[TwinBuild]) -> Hops:
+        workload = self.setup.workload
+        landed = {
+            i: row["status_at_ms"] for i, row in self.settled.items() if row["status"] == "landed"
+        }
+        passed: dict[int, float] = {}
+        for build in builds:
+            head = build.included[-1]
+            end = build.end_ms
+            if build.passed and end is not None and head in landed and end <= landed[head]:
+                passed[head] = max(passed.get(head, 0.0), end)
+        hops = Hops(waiting=[], to_landing=[], landing_to_landed=[], chain=[])
+        for i, landed_ms in landed.items():
+            if i not in passed or i not in self.landing_ms:
+                continue
+            end, landing = passed[i], self.landing_ms[i]
+            ahead = [landed[j] for j in workload.neighbors(i) if j < i and j in landed]
+            before = [t for t in ahead if t <= landing]
+            ready = max([end, *before])
+            hops.waiting.append((ready - end) / 1000)
+            hops.to_landing.append((landing - ready) / 1000)
+            hops.landing_to_landed.append((landed_ms - landing) / 1000)
+            hops.chain.append(sum(1 for t in before if t > end))
+        return hops
+
     def result(self, builds: list[TwinBuild]) -> TwinRun:
         ledger = self._ledger(builds)
         ends = [r["status_at_ms"] for r in self.settled.values()]
@@ -274,6 +330,7 @@ class _Driver:
             virtual_s=virtual_s,
             final=final,
             late_submits=self.late,
+            hops=self.hops(builds),
         )
 
     def _ledger(self, builds: list[TwinBuild]) -> Ledger:
