@@ -278,7 +278,8 @@ def hops_line(c: Comparison) -> str:
     chained = [float(x) for x in h.chain]
     return (
         f"hold, real seconds over {len(h.waiting)} landed: waiting for a conflicting change "
-        f"to land {both(h.waiting)}; ready to `landing` {both(h.to_landing)}; `landing` to "
+        f"to land {both(h.waiting)}; ready to `speculated` {both(h.to_speculated)}; "
+        f"`speculated` to `landing` {both(h.to_landing)}; `landing` to "
         f"`landed` {both(h.landing_to_landed)}; conflicting landings waited for "
         f"{both(chained).replace(' s', '')}"
     )

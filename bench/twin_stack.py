@@ -79,9 +79,11 @@ class Hops:
 
     waiting: list[float]
     """Build end to ready: a conflicting change ahead had not landed yet."""
+    to_speculated: list[float]
+    """Ready to the change's last `speculated` status: the speculate run that sends it to merge
+    (after the dependency's mergesignal)."""
     to_landing: list[float]
-    """Ready to the change's last `landing` status: the speculate run that sends it to merge
-    (after the dependency's mergesignal), and the merge stage."""
+    """`speculated` to `landing`: the merge stage."""
     landing_to_landed: list[float]
     """`landing` to `landed`: runway's merge, mergesignal, conclude, the gateway's log."""
     chain: list[int]
@@ -224,6 +226,7 @@ class _Driver:
         self.late = 0
         self.wall_s = 0.0
         self.landing_ms: dict[int, int] = {}
+        self.speculated_ms: dict[int, int] = {}
 
     def virtual_ms(self, epoch_ms: float) -> int:
         return round((epoch_ms - self.t0_ms) * self.factor)
@@ -284,7 +287,8 @@ class _Driver:
                 self.settled.setdefault(index, row)
 
     async def read_histories(self) -> None:
-        """Each landed request's last `landing` status (when the merge stage sent it to runway)."""
+        """Each landed request's last `speculated` (a speculate run sent it to merge) and
+        `landing` statuses (the merge stage sent it to runway)."""
         for request_id, index in self.index_of_id.items():
             if self.settled.get(index, {}).get("status") != "landed":
                 continue
@@ -293,6 +297,8 @@ class _Driver:
             for event in response.json().get("events", []):
                 if event["type"] == "status" and event["status"] == "landing":
                     self.landing_ms[index] = event["timestamp_ms"]
+                if event["type"] == "status" and event["status"] == "speculated":
+                    self.speculated_ms[index] = event["timestamp_ms"]
 
     def hops(self, builds: list[TwinBuild]) -> Hops:
         workload = self.setup.workload
@@ -305,16 +311,18 @@ class _Driver:
             end = build.end_ms
             if build.passed and end is not None and head in landed and end <= landed[head]:
                 passed[head] = max(passed.get(head, 0.0), end)
-        hops = Hops(waiting=[], to_landing=[], landing_to_landed=[], chain=[])
+        hops = Hops(waiting=[], to_speculated=[], to_landing=[], landing_to_landed=[], chain=[])
         for i, landed_ms in landed.items():
             if i not in passed or i not in self.landing_ms:
                 continue
             end, landing = passed[i], self.landing_ms[i]
+            speculated = self.speculated_ms.get(i, landing)
             ahead = [landed[j] for j in workload.neighbors(i) if j < i and j in landed]
-            before = [t for t in ahead if t <= landing]
+            before = [t for t in ahead if t <= speculated]
             ready = max([end, *before])
             hops.waiting.append((ready - end) / 1000)
-            hops.to_landing.append((landing - ready) / 1000)
+            hops.to_speculated.append((speculated - ready) / 1000)
+            hops.to_landing.append((landing - speculated) / 1000)
             hops.landing_to_landed.append((landed_ms - landing) / 1000)
             hops.chain.append(sum(1 for t in before if t > end))
         return hops
