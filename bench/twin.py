@@ -35,6 +35,7 @@ import contextlib
 import logging
 import math
 import os
+import signal
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -335,6 +336,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # SIGTERM (or SIGINT in the background) unwinds like Ctrl-C: the `sq serve` processes are
+    # stopped and the databases dropped on the way out.
+    signal.signal(signal.SIGTERM, _interrupted)
+    signal.signal(signal.SIGINT, _interrupted)
     logging.disable(logging.WARNING)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
     chosen = settings(args)
@@ -351,6 +356,10 @@ def main(argv: list[str] | None = None) -> int:
     for c in comparisons:
         print(result_line(c))
     return 0
+
+
+def _interrupted(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 if __name__ == "__main__":
