@@ -2,16 +2,19 @@
 simulator's own figures for that workload (same generator, same seed, same process).
 
     uv run --frozen --no-sync python bench/twin.py [--quick] [--setting small|paper|both]
-        [--seed 1] [--small-factor 30] [--paper-factor 4] [--postgres-url URL]
+        [--seed 1] [--small-factor 30] [--paper-factor 4] [--mode process|inprocess]
+        [--postgres-url URL]
 
 `--quick` runs short windows, and the small team only unless `--setting` says otherwise.
 
-The real side is gateway, orchestrator and runway as `sq serve` wires them (in this process, on
-fresh PostgreSQL databases created and dropped here, or SQLite files without a server) with the
-queue's provider and runner swapped for the twin's (`twin_seams`): each change touches one file
-per conflicting pair of the workload (a file-granularity `pathoverlap` analyzer then sees the
-simulator's conflicts), and a build lasts its head's build time / factor and passes iff every
-change in its tree is good (the simulator's rule). Arrivals are posted to the gateway at the
+The real side is gateway, orchestrator and runway as three `sq serve` processes (`--mode
+process`, the default; `inprocess` wires the same services in this process), on fresh PostgreSQL
+databases created and dropped here, or SQLite files without a server. The queue uses the
+bench-only `twin` provider and runner (`sq.service.twin`), whose section names the workload so
+every process regenerates it: each change touches one file per conflicting pair of the workload
+(a file-granularity `pathoverlap` analyzer then sees the simulator's conflicts), and a build
+lasts its head's build time / factor and passes iff every change in its tree is good (the
+simulator's rule). Arrivals are posted to the gateway at the
 workload's arrival times / factor. Queue settings mirror the simulator's `ours`: the default
 speculator (`value`), budget = C, the constant scorer at 1 - p.
 
@@ -29,10 +32,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import math
 import os
+import signal
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -45,11 +48,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchargs import parse_with_quick
 from benchdb import fresh_postgres_url
 from pipeline_stack import progress
+from sq.service.settings_twin import TwinConfig
+from sq.service.twin import scenario_of, workload_of
 from sq.sim.ledger import Ledger
 from sq.sim.metrics import StrategyMetrics, measure, percentile
-from sq.sim.runner import Scenario, make_strategy, paper_scenario, small_team_scenario
-from sq.sim.workload import MINUTE_MS, Workload, generate
-from twin_stack import TwinRun, TwinSetup, run_twin
+from sq.sim.runner import Scenario, make_strategy
+from sq.sim.workload import MINUTE_MS, Workload
+from twin_stack import MODES, TwinRun, TwinSetup, run_twin
 
 PG_ENV = "SQ_TEST_POSTGRES_URL"
 P = 0.1
@@ -60,7 +65,12 @@ SIM_STRATEGY = "ours"
 class Setting:
     name: str
     scenario: Scenario
-    factor: float
+    twin: TwinConfig
+    """What the twin queue's section says: the same scenario, windows, seed and factor."""
+
+    @property
+    def factor(self) -> float:
+        return self.twin.factor
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -100,6 +110,7 @@ class Comparison:
     twin_first_build_min: float
     sim_whole: Whole
     twin_whole: Whole
+    mode: str
 
     @property
     def p50_ratio(self) -> float:
@@ -114,35 +125,27 @@ class Comparison:
         return self.run.virtual_s / self.run.wall_s if self.run.wall_s else math.nan
 
 
-def windowed(scenario: Scenario, warmup: float, window: float, tail: float) -> Scenario:
-    spec = dataclasses.replace(
-        scenario.workload, warmup_hours=warmup, window_hours=window, tail_hours=tail
-    )
-    return dataclasses.replace(scenario, workload=spec)
-
-
-def overridden(scenario: Scenario, args: argparse.Namespace) -> Scenario:
-    spec = scenario.workload
-    return windowed(
-        scenario,
-        spec.warmup_hours if args.warmup_hours is None else args.warmup_hours,
-        spec.window_hours if args.window_hours is None else args.window_hours,
-        spec.tail_hours if args.tail_hours is None else args.tail_hours,
-    )
-
-
 def settings(args: argparse.Namespace) -> list[Setting]:
     """The small team (20/h, C = 4, 10-minute builds) and the paper setting (500/h, C = 500,
     30-minute builds) at p = 0.1, with windows cut to what this machine runs in minutes."""
     chosen = []
-    if args.setting in ("small", "both"):
-        small = small_team_scenario(P)
-        small = windowed(small, 0.5, 2.0, 0.5) if args.quick else windowed(small, 1.0, 6.0, 1.0)
-        chosen.append(Setting(name="small", scenario=small, factor=args.small_factor))
-    if args.setting in ("paper", "both"):
-        paper = paper_scenario(P)
-        paper = windowed(paper, 0.1, 0.3, 0.1) if args.quick else windowed(paper, 0.25, 0.75, 0.25)
-        chosen.append(Setting(name="paper", scenario=paper, factor=args.paper_factor))
+    for name, factor, quick, full in (
+        ("small", args.small_factor, (0.5, 2.0, 0.5), (1.0, 6.0, 1.0)),
+        ("paper", args.paper_factor, (0.1, 0.3, 0.1), (0.25, 0.75, 0.25)),
+    ):
+        if args.setting not in (name, "both"):
+            continue
+        warmup, window, tail = quick if args.quick else full
+        twin = TwinConfig(
+            scenario=name,
+            failure_probability=P,
+            seed=args.seed,
+            warmup_hours=warmup if args.warmup_hours is None else args.warmup_hours,
+            window_hours=window if args.window_hours is None else args.window_hours,
+            tail_hours=tail if args.tail_hours is None else args.tail_hours,
+            factor=factor,
+        )
+        chosen.append(Setting(name=name, scenario=scenario_of(twin), twin=twin))
     return chosen
 
 
@@ -164,19 +167,20 @@ def databases(postgres_url: str | None) -> Iterator[dict[str, str]]:
 
 def compare(setting: Setting, args: argparse.Namespace) -> Comparison:
     scenario = setting.scenario
-    workload = generate(scenario.workload, args.seed)
+    workload = workload_of(setting.twin)
     progress(f"{setting.name}: simulating {len(workload.changes)} changes ({scenario.name})")
     sim_ledger = simulate(workload, scenario.capacity)
     wall_guess = scenario.workload.arrivals_hours * 3600 / setting.factor
     progress(
-        f"{setting.name}: the real stack at factor {setting.factor:g} (arrivals over "
-        f"~{wall_guess:.0f} s)"
+        f"{setting.name}: the real stack ({args.mode}) at factor {setting.factor:g} "
+        f"(arrivals over ~{wall_guess:.0f} s)"
     )
     setup = TwinSetup(
         workload=workload,
-        factor=setting.factor,
+        twin=setting.twin,
         capacity=scenario.capacity,
         timeout_s=wall_guess * 4 + 600,
+        mode=args.mode,
     )
     with tempfile.TemporaryDirectory(prefix="sqtwin-") as tmp, databases(args.postgres_url) as urls:
         run = asyncio.run(run_twin(Path(tmp), urls, setup))
@@ -190,6 +194,7 @@ def compare(setting: Setting, args: argparse.Namespace) -> Comparison:
         twin_first_build_min=first_build_min(workload, run.ledger),
         sim_whole=whole(workload, sim_ledger),
         twin_whole=whole(workload, run.ledger),
+        mode=args.mode,
     )
 
 
@@ -257,7 +262,27 @@ def report(c: Comparison) -> str:
             f"bad rejected {rejected}/{len(bad)}",
             f"arrival to first build (median, workload min): simulator "
             f"{c.sim_first_build_min:.1f}, real {c.twin_first_build_min:.1f}",
+            hops_line(c),
         ]
+    )
+
+
+def hops_line(c: Comparison) -> str:
+    """Where the real stack's hold goes (real seconds; `twin_stack.Hops`)."""
+    h = c.run.hops
+
+    def both(values: list[float]) -> str:
+        if not values:
+            return "-"
+        return f"median {percentile(values, 0.5):.2f} s, mean {sum(values) / len(values):.2f} s"
+
+    chained = [float(x) for x in h.chain]
+    return (
+        f"hold, real seconds over {len(h.waiting)} landed: waiting for a conflicting change "
+        f"to land {both(h.waiting)}; ready to `speculated` {both(h.to_speculated)}; "
+        f"`speculated` to `landing` {both(h.to_landing)}; `landing` to "
+        f"`landed` {both(h.landing_to_landed)}; conflicting landings waited for "
+        f"{both(chained).replace(' s', '')}"
     )
 
 
@@ -279,7 +304,7 @@ def result_line(c: Comparison) -> str:
     return (
         f"RESULT twin_p50_vs_sim={c.p50_ratio:.2f} twin_builds_vs_sim={c.builds_ratio:.2f}"
         f" twin_landed_vs_arrived={c.twin_whole.landed_vs_arrived:.2f} speedup={c.speedup:.0f}"
-        f" setting={c.setting.name} factor={c.setting.factor:g}"
+        f" setting={c.setting.name} factor={c.setting.factor:g} mode={c.mode}"
     )
 
 
@@ -287,6 +312,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--setting", choices=("small", "paper", "both"), default="both")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--mode",
+        choices=MODES,
+        default="process",
+        help="process: `sq serve` processes per service; inprocess: the services in this process",
+    )
     parser.add_argument("--small-factor", type=float, default=30.0)
     parser.add_argument("--paper-factor", type=float, default=4.0)
     parser.add_argument(
@@ -305,12 +336,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # SIGTERM (or SIGINT in the background) unwinds like Ctrl-C: the `sq serve` processes are
+    # stopped and the databases dropped on the way out.
+    signal.signal(signal.SIGTERM, _interrupted)
+    signal.signal(signal.SIGINT, _interrupted)
     logging.disable(logging.WARNING)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
-    chosen = [dataclasses.replace(s, scenario=overridden(s.scenario, args)) for s in settings(args)]
+    chosen = settings(args)
     backend = "postgresql" if args.postgres_url else "sqlite"
     comparisons = [compare(s, args) for s in chosen]
-    print(f"Twin: seed {args.seed}, p={P}, {backend}, speculator `value` (the default)")
+    print(
+        f"Twin: seed {args.seed}, p={P}, {backend}, speculator `value` (the default), "
+        f"mode {args.mode}"
+    )
     for c in comparisons:
         print()
         print(report(c))
@@ -318,6 +356,10 @@ def main(argv: list[str] | None = None) -> int:
     for c in comparisons:
         print(result_line(c))
     return 0
+
+
+def _interrupted(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from sq.submitqueue.core.speculation.finalize import OutcomeKind, finalize_steps
 from sq.submitqueue.entity.pathset import PathStatus
 from sq.submitqueue.extension.conflictanalyzer.pathoverlap import (
     Granularity,
@@ -69,9 +70,44 @@ async def test_builds_that_finish_together_are_folded_by_one_run(
 
     monkeypatch.setattr(speculate, "read_snapshot", counting)
     await s.release()
-    # One run per settled burst, never one per signal seeing part of it: the four results, then
-    # after A, B and C each land, then when the last of C's superseded builds has stopped.
-    assert passed_per_run == [4, 3, 1, 0, 0]
+    # One run per settled burst, never one per signal seeing part of it: the four results. B and
+    # C then merge from their dependency's landing (mergesignal), so the runs after a landing find
+    # fewer passed paths (none once the chain has landed) and there are no more of them than one
+    # per landing plus the one when the last of C's superseded builds has stopped.
+    assert passed_per_run[0] == 4
+    assert len(passed_per_run) <= 5
+    await s.stop()
+
+
+async def test_a_landing_merges_its_dependent_without_waiting_for_a_speculate_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s = await started(tmp_path, budget=4)
+    a, b, c = [await s.land(n) for n in "abc"]
+    await s.settle()
+    merged_by_runs: list[str] = []
+
+    def counting(snapshot, **kw):  # type: ignore[no-untyped-def]
+        steps = finalize_steps(snapshot, **kw)
+        committed = None
+        try:
+            outcome = next(steps)
+            while True:
+                if outcome.kind is OutcomeKind.MERGE:
+                    merged_by_runs.append(outcome.head)
+                committed = yield outcome
+                outcome = steps.send(committed)
+        except StopIteration as stop:
+            return stop.value
+
+    monkeypatch.setattr(speculate, "finalize_steps", counting)
+    await s.release()
+    assert s.order_landed() == [a, b, c]
+    # A merges in the run that reads the four results; B and C (each all of whose guesses came
+    # true when the one ahead landed) merge from that landing's signal. A run may still win the
+    # race for one of them, never for both.
+    assert len(merged_by_runs) < 3, merged_by_runs
+    assert s.dead_letters() == []
     await s.stop()
 
 

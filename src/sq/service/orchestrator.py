@@ -18,6 +18,7 @@ from sq.service.runners import RemoteRunnersCloser, remote_runner
 from sq.service.runtime import Runtime, ServiceParts, register
 from sq.service.settings_runners import REMOTE_RUNNERS
 from sq.service.settings_submitqueue import QueueConfig
+from sq.service.twin import TwinBuildRunner, TwinChangeProvider, workload_of
 from sq.submitqueue.core import messages as m
 from sq.submitqueue.extension.changeprovider import ChangeProvider
 from sq.submitqueue.extension.changeprovider.fake import FakeChangeProvider
@@ -56,6 +57,7 @@ class _Runners:
         self._clock = clock
         self.fake = FakeBuildRunner()
         self._command: CommandBuildRunner | None = None
+        self._twins: dict[str, TwinBuildRunner] = {}
 
     def for_queue(self, config: QueueConfig) -> BuildRunner:
         if config.build.runner == "fake":
@@ -69,6 +71,16 @@ class _Runners:
                     on_finish=self._on_finish,
                 )
             return self._command
+        if config.build.runner == "twin" and config.twin is not None:
+            key = config.twin.model_dump_json()
+            if key not in self._twins:
+                self._twins[key] = TwinBuildRunner(
+                    workload_of(config.twin),
+                    config.twin.factor,
+                    on_finish=self._on_finish,
+                    journal=config.twin.journal,
+                )
+            return self._twins[key]
         if config.build.runner in REMOTE_RUNNERS:
             return remote_runner(
                 queue=config.name,
@@ -85,11 +97,15 @@ class _Runners:
 
 class _CommandRunnersCloser:
     """Cancels the builds this process runs when it stops, so that their ends are recorded as
-    cancellations and another instance builds them again at once, not a lease later."""
+    cancellations and another instance builds them again at once, not a lease later. The twin's
+    runner (bench only) drops its builds' timers."""
 
     def __init__(self, profiles: Profiles) -> None:
         self._runners = {
             id(p.runner): p.runner for p in profiles if isinstance(p.runner, CommandBuildRunner)
+        }
+        self._twins = {
+            id(p.runner): p.runner for p in profiles if isinstance(p.runner, TwinBuildRunner)
         }
 
     async def start(self) -> None:
@@ -98,6 +114,8 @@ class _CommandRunnersCloser:
     async def stop(self) -> None:
         for runner in self._runners.values():
             await runner.close()
+        for twin in self._twins.values():
+            await twin.stop()
 
 
 def _safe(name: str) -> str:
@@ -107,6 +125,8 @@ def _safe(name: str) -> str:
 def _provider(config: QueueConfig, data_dir: Path, github: GitHubClients) -> ChangeProvider:
     if config.provider == "fake":
         return FakeChangeProvider()
+    if config.provider == "twin" and config.twin is not None:
+        return TwinChangeProvider(workload_of(config.twin))
     if config.provider == "git":
         return GitChangeProvider(
             repository=config.repository,

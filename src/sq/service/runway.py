@@ -15,6 +15,9 @@ from sq.service.github.clients import register_git_token
 from sq.service.runtime import Runtime, ServiceParts, register
 from sq.service.settings_submitqueue import QueueConfig
 
+NO_REPOSITORY = ("fake", "twin")
+"""Providers whose changes are in no repository: runway's landings of them are no-ops."""
+
 
 def targets_for(queues: list[QueueConfig], data_dir: Path) -> dict[str, RunwayTarget]:
     for q in queues:
@@ -24,11 +27,11 @@ def targets_for(queues: list[QueueConfig], data_dir: Path) -> dict[str, RunwayTa
     git = GitMerger(workspace_dir=data_dir / "runway" / "workspaces")
     return {
         q.name: RunwayTarget(
-            merger=noop if q.provider == "fake" else git,
+            merger=noop if q.provider in NO_REPOSITORY else git,
             repository=q.repository,
             target_ref=q.target,
             strategy=Strategy(q.strategy.value),
-            update_head_branches=q.provider != "fake",
+            update_head_branches=q.provider not in NO_REPOSITORY,
         )
         for q in queues
     }

@@ -14,13 +14,14 @@ from sq.platform.github import repository_name
 from sq.service.settings_github import GitHubConfig
 from sq.service.settings_hooks import HooksConfig
 from sq.service.settings_runners import RemoteRunnerSection
+from sq.service.settings_twin import TwinConfig
 from sq.service.settings_types import NAME, OptionalSeconds, Seconds, Section
 from sq.submitqueue.core.batching import DEFAULT_MIN_PASS_PROBABILITY, BatchPolicy, SplitRule
 from sq.submitqueue.core.messages import LandStrategy
 
 
 class BuildConfig(RemoteRunnerSection):
-    runner: Literal["fake", "command", "buildkite", "github-actions"] = "fake"
+    runner: Literal["fake", "command", "buildkite", "github-actions", "twin"] = "fake"
     command: str = Field(default="", description="What the command runner runs in the tree")
     timeout: Seconds = Field(default=1800.0, description="Seconds (or 30m, 90s, 1h)")
 
@@ -64,13 +65,18 @@ class BatchingConfig(Section):
 
 class QueueConfig(Section):
     name: str
-    provider: Literal["fake", "git", "github"] = "fake"
+    provider: Literal["fake", "git", "github", "twin"] = "fake"
     repository: str = Field(default="", description="A path or any URL git can fetch and push")
     target: str = "refs/heads/main"
     strategy: LandStrategy = LandStrategy.REBASE
     build: BuildConfig = BuildConfig()
     github: GitHubConfig | None = Field(
         default=None, description="provider github: API, token, webhook and label settings"
+    )
+    twin: TwinConfig | None = Field(
+        default=None,
+        description="bench only (bench/twin.py): the simulator workload of provider and runner "
+        "twin",
     )
     conflict_analyzer: Literal["all", "none", "pathoverlap"] = "all"
     conflict_analyzer_depth: int | None = Field(
@@ -162,8 +168,17 @@ class QueueConfig(Section):
 
     @model_validator(mode="after")
     def _repository_when_real(self) -> QueueConfig:
-        if self.provider != "fake" and not self.repository:
+        if self.provider not in ("fake", "twin") and not self.repository:
             raise ValueError(f"queue {self.name!r}: provider {self.provider} needs a repository")
+        return self
+
+    @model_validator(mode="after")
+    def _twin_needs_its_workload(self) -> QueueConfig:
+        uses_twin = self.provider == "twin" or self.build.runner == "twin"
+        if uses_twin and self.twin is None:
+            raise ValueError(f"queue {self.name!r}: provider or runner twin needs a twin section")
+        if self.twin is not None and not uses_twin:
+            raise ValueError(f"queue {self.name!r}: a twin section needs provider or runner twin")
         return self
 
     @model_validator(mode="after")

@@ -1,5 +1,12 @@
 """mergesignal: record runway's landing verdict, then conclude and re-plan dependents (§4.10).
 
+A landing also merges at once each dependent whose passed path has now come true in full
+(`rules.mergeable_path`), as the next speculate run would, so that a chain of conflicting changes
+lands at runway's pace rather than one speculate run per link. Only that plain case: a dependent
+that carries a failed head, lands early, or is held by a high-priority batch waits for the
+speculate run, which the landing signals as before. The speculate run and this stage race on
+compare-and-swap versions (path set, then batch): whichever commits first merges the head.
+
 An `outdated` verdict is not a failure: the target moved outside the queue after the build, so
 the tree that would land was never built. The batch goes back to speculating with a new attempt
 of its winning path, which builds on the target as it is now and then lands.
@@ -10,11 +17,13 @@ from __future__ import annotations
 import dataclasses
 
 from sq.api import runway as rw
+from sq.platform.errs import VersionMismatchError
 from sq.platform.messagequeue import Delivery
 from sq.platform.pipeline import StageContext
-from sq.platform.publish import intent_id
+from sq.platform.publish import intent_id, unique_id
 from sq.submitqueue.core import messages as m
-from sq.submitqueue.entity.batch import Batch, BatchState, is_terminal
+from sq.submitqueue.core.speculation.rules import mergeable_path, supersede
+from sq.submitqueue.entity.batch import ACTIVE_STATES, Batch, BatchID, BatchState, is_terminal
 from sq.submitqueue.entity.pathset import PathStatus
 from sq.submitqueue.orchestrator.controller.common import Log, db, decode, load_batch
 from sq.submitqueue.orchestrator.controller.merge import winning_entry
@@ -50,7 +59,51 @@ class MergeSignalController:
         await self.ctx.publish(
             m.TOPIC_CONCLUDE, batch.queue, intent_id(batch.id, "conclude", "merged"), ref, meta
         )
+        if batch.state is BatchState.SUCCEEDED:
+            await self._merge_dependents(batch)
         await self.ctx.publish(m.TOPIC_SPECULATE, batch.queue, intent_id(batch.id, "merged"), ref)
+
+    async def _merge_dependents(self, landed: Batch) -> None:
+        in_flight = await db(self.deps.storage.list_batches, landed.queue, ACTIVE_STATES)
+        for head in in_flight:
+            if head.state is not BatchState.SPECULATING or landed.id not in head.dependencies:
+                continue
+            if any(head.id in b.overtakes for b in in_flight):  # priority.held_by
+                continue
+            await self._merge_if_true(head)
+
+    async def _merge_if_true(self, head: Batch) -> None:
+        """As the speculate run's finalize: supersede the rest of the head's paths, then (a
+        speculate signal naming it first, for recovery) the head to merging, then the dispatch
+        to the merge stage, under the same dedup id as the speculate run's."""
+        storage = self.deps.storage
+        path_set = await db(storage.get_path_set, head.queue, head.id)
+        dependencies = await db(storage.get_batches, head.queue, head.dependencies)
+
+        def state_of(b: BatchID) -> BatchState:
+            return s.state if (s := dependencies.get(b)) else BatchState.UNKNOWN
+
+        winner = mergeable_path(path_set, state_of)
+        if path_set is None or winner is None or winner.carries is not None:
+            return
+        superseded, _ = supersede(path_set, winner.id, self.deps.clock.now_ms())
+        ref = m.EntityRef(id=head.id, queue=head.queue)
+        try:
+            await db(storage.save_path_set, superseded)
+            await self.ctx.publish(m.TOPIC_SPECULATE, head.queue, unique_id(head.id), ref)
+            merging = await db(storage.transition_batch, head, BatchState.MERGING)
+        except VersionMismatchError:
+            return  # a speculate run got there first
+        for request_id in merging.contains:
+            await self.log.status(
+                request_id,
+                merging.queue,
+                "speculated",
+                occurrence=f"{merging.id}/{merging.version}",
+                metadata={"batch_id": merging.id},
+            )
+        dispatch = intent_id(merging.id, "merge-dispatch", str(merging.version))
+        await self.ctx.publish(m.TOPIC_MERGE, merging.queue, dispatch, ref)
 
     async def _settle_carried(self, batch: Batch, result: rw.MergeResult) -> None:
         """A landing that carried a failed dependency (pending-failure depth) landed its changes
