@@ -115,6 +115,7 @@ class Stack:
         pending_failure_depth: int = 0,
         target_head: Callable[[], Awaitable[str]] | None = None,
         batching: BatchPolicy | None = None,
+        reports_end: bool = False,
     ) -> None:
         """`instances` > 1 runs that many orchestrators on one database and queue, each with its
         own runner and build runs, as separate processes would (the first is `self.runner`)."""
@@ -164,6 +165,7 @@ class Stack:
                 target_head=target_head,
                 batching=batching or BatchPolicy(),
                 scorer=self.scorer,
+                reports_end=reports_end,
             )
             deps = OrchestratorDeps(
                 storage=self.storage,

@@ -42,6 +42,7 @@ from sq.submitqueue.extension.speculator.value import ValueSettings, ValueSpecul
 from sq.submitqueue.orchestrator.api import builds_router, speculation_router
 from sq.submitqueue.orchestrator.buildruns import BuildRuns
 from sq.submitqueue.orchestrator.changes import BatchChanges
+from sq.submitqueue.orchestrator.controller.build import signal_partition
 from sq.submitqueue.orchestrator.controller.hooks import SOURCE
 from sq.submitqueue.orchestrator.metrics import orchestrator_collector
 from sq.submitqueue.orchestrator.pipeline import PUBLISH_ONLY, STAGES, TOPIC_NAMES
@@ -93,6 +94,11 @@ class _Runners:
                 on_finish=self._on_finish,
             )
         raise ValueError(f"queue {config.name!r}: build runner {config.build.runner!r} not built")
+
+    def reports_end(self, config: QueueConfig) -> bool:
+        """Whether the queue's runner signals each build's end itself (then its running builds
+        are polled only as a backstop): the command runner, here; external CI is polled."""
+        return self._on_finish is not None and config.build.runner == "command"
 
 
 class _CommandRunnersCloser:
@@ -210,6 +216,7 @@ def profiles_for(
                 analyzer=_analyzer(q, changes),
                 speculator=speculator,
                 runner=runners.for_queue(q),
+                reports_end=runners.reports_end(q),
                 repository=q.repository,
                 target=q.target,
                 strategy=q.strategy.value,
@@ -245,7 +252,7 @@ def build_orchestrator(runtime: Runtime) -> ServiceParts:
         # A partition of its own: the build's poll holds its partition until it is next due.
         await runtime.queue.publish(
             buildsignal,
-            f"{build_id}#end",
+            signal_partition(build_id),
             intent_id(build_id, "finished", state.value),
             m.EntityRef(id=build_id, queue=queue),
         )

@@ -53,6 +53,11 @@ class QueueProfile:
     scorer: Scorer | None = None
     """Scores each waiting request as a one-request batch for batching; None: every request is
     believed to pass."""
+    reports_end: bool = False
+    """The runner signals each build's end itself (a completion callback that publishes to
+    `buildsignal`): a running build is then polled only as a backstop
+    (`OrchestratorDeps.build_backstop_s`), not every `build_poll_running_s`. External CI is
+    polled."""
 
 
 class Profiles:
@@ -76,6 +81,9 @@ class OrchestratorDeps:
     clock: Clock
     build_poll_running_s: float = 2.0
     build_poll_other_s: float = 5.0
+    build_backstop_s: float = 30.0
+    """How often a running build is polled when its runner reports its end itself: for an owner
+    that died, or a signal that was lost."""
     speculate_settle_s: float = 0.1
     """How long a speculate signal waits for the rest of its burst before a run reads the queue
     (controller/speculate_schedule.py); also the clock skew tolerated between processes."""

@@ -13,10 +13,11 @@ from sq.platform.build import BuildRequest, TreeLayer
 from sq.platform.errs import attribute
 from sq.platform.messagequeue import Delivery
 from sq.platform.pipeline import StageContext
+from sq.platform.publish import intent_id
 from sq.submitqueue.core import messages as m
 from sq.submitqueue.entity.batch import Batch, BatchID, BatchState, is_halted
 from sq.submitqueue.entity.build import Build, BuildID, BuildStatus
-from sq.submitqueue.entity.pathset import PathEntry, PathStatus
+from sq.submitqueue.entity.pathset import PathEntry, PathSet, PathStatus
 from sq.submitqueue.entity.request import ChangeInfo
 from sq.submitqueue.orchestrator.controller.common import batch_subject, db, decode, load_batch
 from sq.submitqueue.orchestrator.profile import OrchestratorDeps
@@ -24,6 +25,29 @@ from sq.submitqueue.orchestrator.profile import OrchestratorDeps
 
 def build_id_for(entry: PathEntry) -> BuildID:
     return BuildID(f"{entry.path.head}/{entry.id[:16]}/{entry.attempt}")
+
+
+def signal_partition(build_id: str) -> str:
+    """The partition of a build's out-of-turn signals (its end, its stop): not the build's own,
+    which its poll holds until the poll is next due."""
+    return f"{build_id}#end"
+
+
+def cancel_signals(path_set: PathSet, *, halted: bool = False) -> list[tuple[str, str]]:
+    """(build id, message id) of a signal for every build of `path_set` the run wants stopped
+    (a `cancelling` path, or any live one of a `halted` head), so that buildsignal stops it now,
+    not at its next poll."""
+    stop = _HALTED_STOPS if halted else _STOPS
+    return [
+        (build_id, intent_id(build_id, "stop"))
+        for entry in path_set.paths
+        if entry.status in stop
+        for build_id in (build_id_for(entry),)
+    ]
+
+
+_STOPS = frozenset({PathStatus.CANCELLING})
+_HALTED_STOPS = frozenset({PathStatus.CANCELLING, PathStatus.BUILDING, PathStatus.PENDING})
 
 
 class BuildController:

@@ -107,10 +107,17 @@ class BuildSignalController:
             m.EntityRef(id=batch.id, queue=batch.queue),
         )
         if not is_build_terminal(status):
-            running = status is BuildStatus.RUNNING
-            delivery.hold(
-                self.deps.build_poll_running_s if running else self.deps.build_poll_other_s
-            )
+            delivery.hold(self._poll_s(batch.queue, status))
+
+    def _poll_s(self, queue: str, status: BuildStatus) -> float:
+        """When to look again: soon while the build is starting; while it runs, soon only if
+        nobody tells this stage its end (external CI), else as a backstop. A build the speculate
+        run stops is signalled at once (`cancel_signals`), not found by the poll."""
+        if status is not BuildStatus.RUNNING:
+            return self.deps.build_poll_other_s
+        if self.deps.profiles.get(queue).reports_end:
+            return self.deps.build_backstop_s
+        return self.deps.build_poll_running_s
 
     async def _observe(self, build: Build, batch: Batch) -> BuildStatus:
         runs = self.deps.runs

@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections import defaultdict
-from collections.abc import Generator, Sequence
+from collections.abc import Coroutine, Generator, Sequence
+from typing import Any
 
 from sq.platform.errs import RetryableError, Subject, VersionMismatchError, attribute
 from sq.platform.messagequeue import Delivery
@@ -34,6 +35,7 @@ from sq.submitqueue.entity.proposal import Speculation
 from sq.submitqueue.entity.request import is_request_halted
 from sq.submitqueue.entity.snapshot import SpeculationSnapshot
 from sq.submitqueue.extension.speculator import SpeculatorError
+from sq.submitqueue.orchestrator.controller.build import cancel_signals, signal_partition
 from sq.submitqueue.orchestrator.controller.common import Log, db, decode, load_batch
 from sq.submitqueue.orchestrator.controller.speculate_read import Retry, read_snapshot
 from sq.submitqueue.orchestrator.controller.speculate_schedule import (
@@ -135,7 +137,7 @@ class SpeculateController:
         saved = iter(
             await db(self.deps.storage.save_path_sets, [p for _, p, save in planned if save])
         )
-        builds = []
+        builds: list[Coroutine[Any, Any, object]] = []
         for batch, path_set, save in planned:
             kept = next(saved) if save else path_set
             if kept is None:
@@ -144,6 +146,17 @@ class SpeculateController:
                 builds.append(
                     self._publish(m.TOPIC_BUILD, unique_id(batch.id), batch, partition=batch.id)
                 )
+            halted = batch.state is BatchState.CANCELLING
+            if save or halted:  # a build it wants stopped is told now, not at its next poll
+                builds += [
+                    self.ctx.publish(
+                        m.TOPIC_BUILDSIGNAL,
+                        signal_partition(build_id),
+                        message_id,
+                        m.EntityRef(id=build_id, queue=queue),
+                    )
+                    for build_id, message_id in cancel_signals(kept, halted=halted)
+                ]
         await asyncio.gather(*builds)
 
     async def _finalize(
