@@ -97,8 +97,9 @@ class _Runners:
 
     def reports_end(self, config: QueueConfig) -> bool:
         """Whether the queue's runner signals each build's end itself (then its running builds
-        are polled only as a backstop): the command runner, here; external CI is polled."""
-        return self._on_finish is not None and config.build.runner == "command"
+        are polled only as a backstop): the command and twin runners, here; external CI is
+        polled."""
+        return self._on_finish is not None and config.build.runner in ("command", "twin")
 
 
 class _CommandRunnersCloser:
