@@ -11,12 +11,14 @@ from pathlib import Path
 import pytest
 
 from sq.submitqueue.core.speculation.finalize import OutcomeKind, finalize_steps
+from sq.submitqueue.entity.batch import Batch
 from sq.submitqueue.entity.pathset import PathStatus
 from sq.submitqueue.extension.conflictanalyzer.pathoverlap import (
     Granularity,
     PathOverlapConflictAnalyzer,
 )
 from sq.submitqueue.orchestrator.controller import speculate
+from sq.submitqueue.orchestrator.controller.mergesignal import MergeSignalController
 from sq.submitqueue.orchestrator.controller.speculate_read import read_snapshot
 from sq.submitqueue.orchestrator.storage import OrchestratorStorage
 from support.sq_stack import QUEUE, Stack
@@ -108,6 +110,29 @@ async def test_a_landing_merges_its_dependent_without_waiting_for_a_speculate_ru
     # race for one of them, never for both.
     assert len(merged_by_runs) < 3, merged_by_runs
     assert s.dead_letters() == []
+    await s.stop()
+
+
+async def test_a_landing_checks_only_the_dependents_it_could_free(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the `all` analyzer every head depends on every head ahead: a landing frees only the
+    next one, and must not read the path set and dependencies of every head behind it (that
+    made a deep queue's landings quadratic)."""
+    s = await started(tmp_path, budget=12)
+    ids = [await s.land(f"r{n}") for n in range(12)]
+    await s.settle()
+    checked: list[str] = []
+    original = MergeSignalController._merge_if_true
+
+    async def counted(self: MergeSignalController, head: Batch) -> None:
+        checked.append(head.id)
+        await original(self, head)
+
+    monkeypatch.setattr(MergeSignalController, "_merge_if_true", counted)
+    await s.release()
+    assert s.order_landed() == ids
+    assert len(checked) <= len(ids), checked  # at most the next head per landing, not all behind
     await s.stop()
 
 

@@ -65,9 +65,12 @@ class MergeSignalController:
 
     async def _merge_dependents(self, landed: Batch) -> None:
         in_flight = await db(self.deps.storage.list_batches, landed.queue, ACTIVE_STATES)
+        active = {b.id for b in in_flight}
         for head in in_flight:
             if head.state is not BatchState.SPECULATING or landed.id not in head.dependencies:
                 continue
+            if not active.isdisjoint(head.dependencies):
+                continue  # a dependency still in flight: no path of it has come true in full
             if any(head.id in b.overtakes for b in in_flight):  # priority.held_by
                 continue
             await self._merge_if_true(head)
