@@ -9,28 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from sq.platform import migrations
-from sq.platform.db import create_engine
 from sq.submitqueue.entity.batch import Batch, BatchID, BatchState, RequestID
-from sq.submitqueue.orchestrator.storage import OrchestratorStorage, schema
-from support.databases import fresh_postgres_database
+from sq.submitqueue.orchestrator.storage import OrchestratorStorage
+from support.databases import orchestrator_storage
 
 Q = "q"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OrchestratorStorage]:
-    if request.param == "sqlite":
-        engine = create_engine(f"sqlite:///{tmp_path / 'orchestrator.db'}")
-        migrations.upgrade(engine, schema(), migrations.counter_schema())
-        yield OrchestratorStorage(engine)
-        engine.dispose()
-        return
-    with fresh_postgres_database() as url:
-        engine = create_engine(url)
-        migrations.upgrade(engine, schema(), migrations.counter_schema())
-        yield OrchestratorStorage(engine)
-        engine.dispose()
+    with orchestrator_storage(request.param, tmp_path) as store:
+        yield store
 
 
 def batch(number: int, *members: str) -> Batch:

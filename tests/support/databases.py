@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -14,6 +15,8 @@ from alembic.migration import MigrationContext
 
 from sq.platform import migrations
 from sq.platform.db import create_engine
+from sq.submitqueue.orchestrator.storage import OrchestratorStorage
+from sq.submitqueue.orchestrator.storage import schema as orchestrator_schema
 
 PG_ENV = "SQ_TEST_POSTGRES_URL"
 
@@ -59,3 +62,20 @@ def schema_drift(path: str, schema: migrations.SchemaSet) -> list[object]:
     finally:
         engine.dispose()
     return [d for d in diff if "alembic_version" not in str(d)]
+
+
+@contextmanager
+def orchestrator_storage(backend: str, tmp_path: Path) -> Iterator[OrchestratorStorage]:
+    """A migrated orchestrator store on `backend` ("sqlite": a file in `tmp_path`;
+    "postgresql": a fresh database, dropped after)."""
+    with (
+        nullcontext(f"sqlite:///{tmp_path / 'orchestrator.db'}")
+        if backend == "sqlite"
+        else fresh_postgres_database()
+    ) as url:
+        engine = create_engine(url)
+        migrations.upgrade(engine, orchestrator_schema(), migrations.counter_schema())
+        try:
+            yield OrchestratorStorage(engine)
+        finally:
+            engine.dispose()
