@@ -62,6 +62,7 @@ from sq.submitqueue.extension.conflictanalyzer.pathoverlap import (
 from sq.submitqueue.extension.scorer import Scorer
 from sq.submitqueue.extension.scorer.constant import ConstantScorer
 from sq.submitqueue.extension.scorer.history import HistoryConfig, HistoryScorer
+from sq.submitqueue.extension.scorer.members import MemberProductScorer
 from sq.submitqueue.extension.scorer.outcomes import BatchFeatures, BatchOutcome, MemoryOutcomeStore
 from sq.submitqueue.extension.speculator import Speculator
 from sq.submitqueue.extension.speculator.standard import StandardSpeculator
@@ -146,21 +147,6 @@ class PairwiseConflictAnalyzer:
         ]
 
 
-class MemberProductScorer:
-    """A batch passes only if every member does: its probability is the product of its members'
-    scores, each member scored as a one-request batch (core/batching.py)."""
-
-    def __init__(self, inner: Scorer, singles: dict[BatchID, tuple[Batch, ...]]) -> None:
-        self._inner = inner
-        self._singles = singles
-
-    def score(self, batch: Batch) -> float:
-        singles = self._singles.get(batch.id)
-        if singles is None:
-            return self._inner.score(batch)
-        return math.prod(self._inner.score(s) for s in singles)
-
-
 def _features_of(change: Change) -> BatchFeatures:
     return BatchFeatures(
         author=change.author, areas=frozenset(change.areas), lines_changed=change.lines_changed
@@ -172,12 +158,11 @@ class _RateScorer:
     model could learn, the ceiling a learned scorer is measured against (it never sees outcomes).
     A batch of several: the product over its members."""
 
-    def __init__(self, workload: Workload, members_of: dict[BatchID, tuple[int, ...]]) -> None:
+    def __init__(self, workload: Workload) -> None:
         self._changes = workload.changes
-        self._members_of = members_of
 
     def score(self, batch: Batch) -> float:
-        return math.prod(1.0 - self._changes[c].bad_rate for c in self._members_of[batch.id])
+        return math.prod(1.0 - self._changes[_index(r)].bad_rate for r in batch.contains)
 
 
 class _EngineQueue:
@@ -209,7 +194,7 @@ class _EngineQueue:
         self.history: HistoryScorer | None = None
         self.analyzer = self._analyzer()
         self.now = 0
-        self.scorer = MemberProductScorer(self._scorer(scorer), self.singles)
+        self.scorer = MemberProductScorer(self._scorer(scorer))
         self.speculator: Speculator = self._speculator(speculator, self.scorer, capacity)
         self.events = arrivals(workload)
         self.runs = 0
@@ -246,7 +231,7 @@ class _EngineQueue:
         if kind is ScorerKind.CONSTANT:
             return ConstantScorer(1.0 - self.workload.spec.failure_probability)
         if kind is ScorerKind.RATE:
-            return _RateScorer(self.workload, self.members_of)
+            return _RateScorer(self.workload)
         # The same prior mean as the constant scorer's: the comparison is then what learning adds.
         config = HistoryConfig(prior_mean=1.0 - self.workload.spec.failure_probability)
         self.history = HistoryScorer(self._features, MemoryOutcomeStore(), config)
@@ -263,7 +248,7 @@ class _EngineQueue:
         return self.history
 
     def _features(self, batch: Batch) -> BatchFeatures:
-        return _features_of(self.workload.changes[self.members_of[batch.id][0]])
+        return _features_of(self.workload.changes[_index(batch.contains[0])])
 
     def run(self) -> None:
         events = self.events
