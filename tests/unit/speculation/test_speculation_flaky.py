@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from sq.submitqueue.core.speculation.fold import (
     BuildLookup,
     flaky_retried,
@@ -65,3 +67,18 @@ def test_the_retried_entries_are_named_for_the_history() -> None:
     assert changed
     assert [e.attempt for e in flaky_retried(before, after)] == [2]
     assert flaky_retried(after, after) == ()
+
+
+def test_a_halted_head_retries_no_build_it_stopped_before_marking_the_entry() -> None:
+    """The batch is `cancelling` and its build's stop landed before a speculate run marked the
+    entry: the cancellation was asked for, so no new attempt is made (one would never be built,
+    and the head would wait for it forever)."""
+    entry = _entry()
+    stopped = _failed(entry)
+    build = stopped[entry.execution]
+    assert build is not None
+    stopped = {entry.execution: dataclasses.replace(build, status=BuildStatus.CANCELLED)}
+    assert fold_entry(entry, stopped, 5).status is PathStatus.PENDING  # a lost build, when wanted
+    folded = fold_entry(entry, stopped, 5, halted=True)
+    assert (folded.status, folded.attempt) == (PathStatus.CANCELLED, entry.attempt)
+    assert fold_entry(entry, _failed(entry), 5, flaky_retries=2, halted=True).attempt == 1

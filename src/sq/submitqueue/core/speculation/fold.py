@@ -36,6 +36,7 @@ def fold_entry(
     now_ms: int,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     flaky_retries: int = 0,
+    halted: bool = False,
 ) -> PathEntry:
     """The entry after what its current attempt's build reports; the same object if unchanged.
 
@@ -47,6 +48,9 @@ def fold_entry(
     A build that `failed` while wanted is retried the same way, as a flaky build, while fewer than
     `flaky_retries` of the entry's failures were retried; the queue's default 0 records the first
     failure as the path's verdict.
+
+    A `halted` head (its batch is being cancelled) retries nothing: its builds are being stopped,
+    and a stop that lands before this run marked the entry `cancelling` was still asked for.
     """
     if _finished(entry.status):
         return entry
@@ -62,6 +66,8 @@ def fold_entry(
             return entry.with_status(PathStatus.BUILDING, now_ms)
         return entry  # building stays building; a cancelling intent is never overwritten
     status = _TERMINAL_STATUS[build.status]
+    if halted:
+        return entry.with_status(status, now_ms)
     unsolicited = status is PathStatus.CANCELLED and entry.status is not PathStatus.CANCELLING
     if unsolicited and entry.lost + 1 < max_attempts:
         return dataclasses.replace(
@@ -89,10 +95,11 @@ def fold_path_set(
     now_ms: int,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     flaky_retries: int = 0,
+    halted: bool = False,
 ) -> tuple[PathSet, bool]:
     """The set after folding every unfinished entry, and whether it changed (must be persisted)."""
     return path_set.map_entries(
-        lambda e: fold_entry(e, builds, now_ms, max_attempts, flaky_retries)
+        lambda e: fold_entry(e, builds, now_ms, max_attempts, flaky_retries, halted)
     )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sq.submitqueue.core.speculation.fold import flaky_retried, fold_path_set
-from sq.submitqueue.entity.batch import BatchID
+from sq.submitqueue.entity.batch import BatchID, BatchState
 from sq.submitqueue.entity.control import starts_new_work
 from sq.submitqueue.entity.pathset import PathEntry, PathSet
 from sq.submitqueue.entity.snapshot import SpeculationSnapshot
@@ -41,7 +41,13 @@ def read_snapshot(
         stored = rows.path_sets.get(batch.id)
         if stored is None:
             continue
-        path_set, changed = fold_path_set(stored, rows.builds, now_ms, flaky_retries=flaky_retries)
+        path_set, changed = fold_path_set(
+            stored,
+            rows.builds,
+            now_ms,
+            flaky_retries=flaky_retries,
+            halted=batch.state is BatchState.CANCELLING,
+        )
         if changed:
             dirty.add(batch.id)
             retries.extend(Retry(head=batch.id, entry=e) for e in flaky_retried(stored, path_set))
