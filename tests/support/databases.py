@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -79,3 +80,12 @@ def orchestrator_storage(backend: str, tmp_path: Path) -> Iterator[OrchestratorS
             yield OrchestratorStorage(engine)
         finally:
             engine.dispose()
+
+
+@contextmanager
+def refused_postgres_url() -> Iterator[str]:
+    """A PostgreSQL URL whose every connection is refused: its port is bound on loopback but
+    never listens, so no other server can take it while the URL is in use."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        yield f"postgresql://postgres@127.0.0.1:{held.getsockname()[1]}/sq"

@@ -140,12 +140,20 @@ _PG_RETRYABLE = {
 
 
 def classify_postgres(node: BaseException) -> Verdict:
+    """By SQLSTATE; psycopg's OperationalError without one is a failure to connect."""
     sqlstate = getattr(node, "sqlstate", None)
-    if not isinstance(sqlstate, str):
-        return Verdict.UNKNOWN
-    if sqlstate in _PG_RETRYABLE or sqlstate.startswith("08"):
+    if isinstance(sqlstate, str):
+        if sqlstate in _PG_RETRYABLE or sqlstate.startswith("08"):
+            return Verdict.INFRA_RETRYABLE
+        return Verdict.INFRA
+    import psycopg
+
+    # psycopg raises every failure to open a connection as a bare OperationalError, even a
+    # refusal the server sent with a SQLSTATE (too many clients, starting up, no such database):
+    # the server is down, restarting or full. Bad SQL always carries its SQLSTATE.
+    if isinstance(node, psycopg.OperationalError):
         return Verdict.INFRA_RETRYABLE
-    return Verdict.INFRA
+    return Verdict.UNKNOWN
 
 
 def classify_sqlalchemy(node: BaseException) -> Verdict:
@@ -216,6 +224,9 @@ def attribute(exc: BaseException, *subjects: Subject, **detail: Any) -> BaseExce
     exc._sq_detail = merged  # type: ignore[attr-defined]
     return exc
 
+
+RETRY_AFTER_S = 5
+"""What an HTTP API asks a client to wait after a transient failure with no hint of its own."""
 
 MAX_RETRY_AFTER_S = 3600.0
 """A dependency's hint is honoured up to an hour: a longer one is more likely a bad header."""

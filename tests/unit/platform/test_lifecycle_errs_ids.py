@@ -1,12 +1,16 @@
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from sq.platform import errs
+from sq.platform.db import create_engine
 from sq.platform.lifecycle import Group, LifecycleError
 from sq.platform.publish import intent_id, unique_id
+from support.databases import postgres_server_url, refused_postgres_url
 
 pytestmark = pytest.mark.anyio
 
@@ -103,6 +107,36 @@ def test_a_postgres_sqlstate_decides_retryability() -> None:
         errs.verdict_of(PgError("08006"), errs.DEFAULT_CLASSIFIERS) is errs.Verdict.INFRA_RETRYABLE
     )
     assert errs.verdict_of(PgError("23505"), errs.DEFAULT_CLASSIFIERS) is errs.Verdict.INFRA
+
+
+def raised_by(engine: sa.Engine, sql: str) -> BaseException:
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text(sql))
+    except sa.exc.SQLAlchemyError as exc:
+        return exc
+    finally:
+        engine.dispose()
+    raise AssertionError(f"{sql!r} did not fail")
+
+
+def test_a_postgres_server_that_refuses_connections_is_transient() -> None:
+    with refused_postgres_url() as url:
+        error = raised_by(create_engine(url), "SELECT 1")
+    assert isinstance(error, sa.exc.OperationalError)
+    assert errs.verdict_of(error, errs.DEFAULT_CLASSIFIERS) is errs.Verdict.INFRA_RETRYABLE
+
+
+def test_bad_sql_on_sqlite_is_not_transient(tmp_path: Path) -> None:
+    sqlite_error = raised_by(create_engine(f"sqlite:///{tmp_path / 'x.db'}"), "SELECT * FROM nope")
+    assert isinstance(sqlite_error, sa.exc.OperationalError)
+    assert errs.verdict_of(sqlite_error, errs.DEFAULT_CLASSIFIERS) is errs.Verdict.INFRA
+
+
+def test_bad_sql_on_postgres_is_not_transient() -> None:
+    pg_error = raised_by(create_engine(postgres_server_url()), "SELEC 1")
+    assert isinstance(pg_error, sa.exc.ProgrammingError), pg_error
+    assert errs.verdict_of(pg_error, errs.DEFAULT_CLASSIFIERS) is errs.Verdict.INFRA
 
 
 def test_attribution_merges_subjects_outside_in() -> None:
