@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from sq.platform.errs import RETRY_AFTER_S
 from sq.service.access import Access, Scope
 from support.gateway import SHA, gateway_world
 
@@ -165,6 +166,7 @@ async def test_a_receipt_whose_start_was_not_published_stays_hidden(gateway_db: 
         w.gateway.publisher.publish = broken  # type: ignore[method-assign]
         response = await w.http.post("/api/v1/requests", json={"queue": "demo", "change_uris": [A]})
         assert (response.status_code, error_code(response)) == (503, "unavailable")
+        assert response.headers["Retry-After"] == str(RETRY_AFTER_S)
         assert (await w.get("/requests/demo/1")).status_code == 404
         assert (await w.get("/queues/demo/requests")).json()["requests"] == []
         assert (await w.get("/queues/demo/changes", uri=A)).status_code == 404

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from sq.platform.errs import RETRY_AFTER_S
 from sq.service.access import Access, Scope
 from sq.submitqueue.core.controls_sql import ControlStore
 from sq.submitqueue.entity.control import QueueControl, QueueMode
@@ -88,6 +89,7 @@ async def test_a_change_whose_publish_failed_is_told_when_the_call_is_repeated(
         monkeypatch.setattr(w.h.queue, "publish", down)
         failed = await w.http.post("/api/v1/queues/demo/pause")
         assert (failed.status_code, failed.json()["error"]["code"]) == (503, "unavailable")
+        assert failed.headers["Retry-After"] == str(RETRY_AFTER_S)
         monkeypatch.setattr(w.h.queue, "publish", publish)
         again = await w.http.post("/api/v1/queues/demo/pause")
         assert (again.status_code, again.json()["version"]) == (200, 1)

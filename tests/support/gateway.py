@@ -103,11 +103,17 @@ def migrated_engine(where: Path | str) -> Any:
 
 @asynccontextmanager
 async def gateway_world(
-    db: Path | str, access: Access | None = None, queues: list[QueueConfig] | None = None
+    db: Path | str,
+    access: Access | None = None,
+    queues: list[QueueConfig] | None = None,
+    *,
+    migrate: bool = True,
 ) -> AsyncIterator[World]:
-    """`db` is a directory (for a SQLite file in it) or a database URL."""
+    """`db` is a directory (for a SQLite file in it) or a database URL; `migrate=False` leaves a
+    URL's database untouched (one the gateway cannot reach)."""
     h = Harness(MemoryQueueStore())
-    engine = migrated_engine(db / "gateway.db" if isinstance(db, Path) else db)
+    where = db / "gateway.db" if isinstance(db, Path) else db
+    engine = migrated_engine(where) if migrate else create_engine(str(where))
     store = RequestLogStore(engine)
     counter = Counter(engine)
     pipeline = construct(

@@ -47,7 +47,7 @@ async def _answer(call: Callable[[], Awaitable[QueueControl]]) -> ControlView:
     try:
         return ControlView.of(await call())
     except GatewayError as exc:
-        raise ApiError(exc.status, exc.code, exc.message) from exc
+        raise ApiError(exc.status, exc.code, exc.message, exc.headers) from exc
 
 
 def controls_router(controls: QueueControls) -> APIRouter:

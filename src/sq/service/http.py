@@ -18,14 +18,17 @@ from starlette.types import Scope as AsgiScope
 
 from sq.service.access import Access
 from sq.service.http_guard import DEFAULT_MAX_BODY_BYTES, guard
+from sq.service.http_unavailable import UnavailableMiddleware
 
 
 class ApiError(Exception):
     """An error a handler wants the client to see: HTTP status, stable code, one-line message."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+        self.status, self.code, self.message, self.headers = status, code, message, headers
 
 
 def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
@@ -43,12 +46,15 @@ def build_app(
 ) -> FastAPI:
     """Every service's routers on one app; `access` guards all of them (an open `Access()` only
     where nothing but loopback can reach the app). `/metrics` serves `registry` (default: the
-    process's default registry)."""
+    process's default registry). A transient error a route raises answers 503 with
+    `Retry-After` (`http_unavailable`); any other unexpected one, 500."""
     app = FastAPI(title=title, version="1", openapi_url="/openapi.json", docs_url="/docs")
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(error_body(exc.code, exc.message), status_code=exc.status)
+        return JSONResponse(
+            error_body(exc.code, exc.message), status_code=exc.status, headers=exc.headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -82,6 +88,7 @@ def build_app(
     app.mount("/metrics", metrics_app(REGISTRY if registry is None else registry))
     for router in routers:
         app.include_router(router)
+    app.add_middleware(UnavailableMiddleware)
     guard(app, access, max_body_bytes)
     return app
 

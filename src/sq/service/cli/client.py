@@ -65,7 +65,8 @@ def _run(opts: dict[str, Any], work: Callable[[GatewayClient], Awaitable[T]]) ->
     try:
         return asyncio.run(go())
     except ClientError as exc:
-        fail(exc.message, exc.exit_code)
+        retry = f" (`sq {click.get_current_context().info_name}` can be retried)"
+        fail(exc.message + (retry if exc.retryable else ""), exc.exit_code)
 
 
 def _print_json(value: Any) -> None:

@@ -9,14 +9,19 @@ import httpx2
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_UNREACHABLE = 3
+HTTP_UNAVAILABLE = 503
 
 
 class ClientError(Exception):
-    """A call failed; `exit_code` is what `sq` exits with (1 failed, 2 bad input, 3 unreachable)."""
+    """A call failed; `exit_code` is what `sq` exits with (1 failed, 2 bad input, 3 unreachable).
+    `retryable`: the server was unavailable for now (503), so the same call may pass later."""
 
-    def __init__(self, message: str, exit_code: int, code: str = "") -> None:
+    def __init__(
+        self, message: str, exit_code: int, code: str = "", *, retryable: bool = False
+    ) -> None:
         super().__init__(message)
         self.message, self.exit_code, self.code = message, exit_code, code
+        self.retryable = retryable
 
 
 def _exit_code(status: int) -> int:
@@ -68,7 +73,12 @@ class GatewayClient:
                 code, message = str(error["code"]), str(error["message"])
             except (ValueError, KeyError, TypeError):
                 code, message = "http_error", f"HTTP {response.status_code}"
-            raise ClientError(message, _exit_code(response.status_code), code)
+            raise ClientError(
+                message,
+                _exit_code(response.status_code),
+                code,
+                retryable=response.status_code == HTTP_UNAVAILABLE,
+            )
         body: dict[str, Any] = response.json()
         return body
 

@@ -21,7 +21,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         (400, "Invalid input; nothing was stored or published"),
         (404, "No such request, change or queue"),
         (409, "The request has already settled"),
-        (503, "The message queue is unavailable"),
+        (503, "The message queue or the database is unavailable; retry after `Retry-After`"),
     )
 }
 
@@ -46,7 +46,7 @@ class _ErrorMappingRoute(APIRoute):
                 return await handler(request)
             except GatewayError as exc:
                 body = {"error": {"code": exc.code, "message": exc.message}}
-                return JSONResponse(body, status_code=exc.status)
+                return JSONResponse(body, status_code=exc.status, headers=exc.headers)
 
         return handle
 
