@@ -86,6 +86,24 @@ def test_a_burst_that_lost_a_race_writes_nothing(storage: OrchestratorStorage) -
     assert storage.batches_of_request(Q, f"{Q}/1") == []
 
 
+def test_a_burst_ends_batches_in_its_write_all_or_nothing(storage: OrchestratorStorage) -> None:
+    for n in range(1, 4):
+        add(storage, n, RequestState.VALIDATED)
+    stale = storage.read_intake(Q).creating
+    planned = creations(storage)[:1]
+    failed = storage.transition_batch(stale[2], BatchState.FAILED)  # a reconciler got there first
+    with pytest.raises(VersionMismatchError):
+        storage.create_batches(Q, planned, frozenset(), stale[1:])
+    assert [storage.get_batch(Q, bid(n)).state for n in range(1, 4)] == (  # type: ignore[union-attr]
+        [BatchState.CREATING, BatchState.CREATING, failed.state]
+    )
+    assert storage.create_batches(Q, [], frozenset(), stale[1:2]) == []
+    assert [b.id for b in storage.read_intake(Q).creating] == [bid(1)]
+    ended = storage.get_batch(Q, bid(2))
+    assert ended is not None
+    assert (ended.state, ended.version) == (BatchState.CANCELLED, stale[1].version + 1)
+
+
 def test_path_sets_and_admissions_saved_together_lose_only_the_stale_row(
     storage: OrchestratorStorage,
 ) -> None:

@@ -250,3 +250,77 @@ async def test_a_request_in_two_creating_batches_goes_on_in_the_first_only(
     await controller(s, Recorder()).process(Message(first))  # type: ignore[arg-type]
     assert s.batch_state(first) is BatchState.CREATED
     assert s.batch_state(again) is BatchState.CREATING
+
+
+def cancelled_while_creating(storage: OrchestratorStorage, n: int) -> None:
+    """Request `n` is cancelled while its batch waits for analysis, as the cancel stage does it:
+    `cancelling`, then, finding no batch to stop, `cancelled`; the batch is left `creating`."""
+    request = storage.get_request(QUEUE, f"{QUEUE}/{n}")
+    assert request is not None
+    cancelling = storage.update_request(request, RequestState.CANCELLING)
+    storage.update_request(cancelling, RequestState.CANCELLED)
+
+
+async def test_a_batch_whose_requests_all_ended_is_cancelled_and_no_later_burst_reads_it(
+    tmp_path: Path,
+) -> None:
+    s = Stack(tmp_path, analyzer=ParityAnalyzer())
+    ctx = Recorder()
+    ids = [add(s.storage, n) for n in range(1, 4)]
+    cancelled_while_creating(s.storage, 2)
+    stage = controller(s, ctx)
+    await stage.process(Message(ids[0]))  # type: ignore[arg-type]
+    states = {b: state for b, state, _, _ in shape(s.storage, 3)}
+    assert states == {
+        ids[0]: BatchState.CREATED,
+        ids[1]: BatchState.CANCELLED,
+        ids[2]: BatchState.CREATED,
+    }
+    published = len(ctx.published)
+    await stage.process(Message(ids[1]))  # type: ignore[arg-type]  its own message: nothing to do
+    assert len(ctx.published) == published
+
+    four = add(s.storage, 4)
+    intake = s.storage.read_intake(QUEUE)
+    assert [b.id for b in intake.creating] == [four]
+    assert set(intake.requests) == {RequestID(f"{QUEUE}/4")}
+    await stage.process(Message(four))  # type: ignore[arg-type]
+    assert s.storage.read_intake(QUEUE).creating == ()
+
+
+async def test_ending_a_batch_survives_a_crash_and_happens_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s = Stack(tmp_path, analyzer=ParityAnalyzer())
+    ctx = Recorder()
+    ids = [add(s.storage, n) for n in range(1, 4)]
+    cancelled_while_creating(s.storage, 2)
+    real_create = OrchestratorStorage.create_batches
+
+    def dies_mid_write(self: OrchestratorStorage, *args: Any) -> Any:
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(sa.table("sq_batch", sa.column("state"))).values(state="x"))
+            raise SystemExit("killed")
+
+    monkeypatch.setattr(OrchestratorStorage, "create_batches", dies_mid_write)
+    with pytest.raises(SystemExit):
+        await controller(s, ctx).process(Message(ids[0]))  # type: ignore[arg-type]
+    assert {state for _, state, _, _ in shape(s.storage, 3)} == {BatchState.CREATING}
+    monkeypatch.setattr(OrchestratorStorage, "create_batches", real_create)
+
+    async def dies(*_: Any) -> None:
+        raise SystemExit("killed")
+
+    monkeypatch.setattr(DependencyAnalysisController, "_announce", dies)
+    with pytest.raises(SystemExit):
+        await controller(s, ctx).process(Message(ids[0]))  # type: ignore[arg-type]
+    monkeypatch.undo()
+
+    restarted = controller(s, ctx)
+    for batch in ids:  # the named message is redelivered, the others arrive
+        await restarted.process(Message(batch))  # type: ignore[arg-type]
+    ended = s.storage.get_batch(QUEUE, ids[1])
+    assert ended is not None
+    assert (ended.state, ended.version) == (BatchState.CANCELLED, 2), "ended exactly once"
+    assert [s.batch_state(ids[0]), s.batch_state(ids[2])] == [BatchState.CREATED] * 2
+    assert ctx.batched() == [f"{QUEUE}/1", f"{QUEUE}/3"]

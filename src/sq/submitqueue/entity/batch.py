@@ -69,6 +69,7 @@ _TRANSITIONS: frozenset[tuple[BatchState, BatchState]] = frozenset(
         (BatchState.CREATED, BatchState.CANCELLING),  # cancel
         (BatchState.SPECULATING, BatchState.CANCELLING),  # cancel
         (BatchState.CANCELLING, BatchState.CANCELLED),  # speculate: every path stopped
+        (BatchState.CREATING, BatchState.CANCELLED),  # dependency analysis: every request ended
     }
 )
 

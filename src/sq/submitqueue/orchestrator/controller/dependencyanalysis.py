@@ -22,7 +22,7 @@ from sq.submitqueue.core import messages as m
 from sq.submitqueue.core.speculation import priority
 from sq.submitqueue.entity.batch import Batch, BatchID, BatchState, RequestID
 from sq.submitqueue.entity.conflict import dependency_ids
-from sq.submitqueue.entity.request import RequestState, is_request_halted
+from sq.submitqueue.entity.request import RequestState, is_request_halted, is_request_terminal
 from sq.submitqueue.extension.conflictanalyzer import ConflictAnalyzer
 from sq.submitqueue.orchestrator.controller.common import (
     Log,
@@ -50,6 +50,9 @@ class Plan:
     cancelled: tuple[RequestID, ...] = ()
     """Requests cancelled while the one-request batch left for them was `creating` (a split's
     part): no batch of theirs is left to conclude them, so the burst ends them."""
+    ended: tuple[Batch, ...] = ()
+    """`creating` batches whose every request has ended (or is gone): cancelled in the burst's
+    write, so that no later burst reads them again."""
 
 
 def plan_burst(intake: Intake, analyzer: ConflictAnalyzer, named: BatchID) -> Plan:
@@ -60,12 +63,15 @@ def plan_burst(intake: Intake, analyzer: ConflictAnalyzer, named: BatchID) -> Pl
     requests is carried by another live batch or past `batched`, or when a request is missing
     or halted — except in a batch of several: a halted member does not abandon the others (the
     batch is created, then cancelled by `_cancel_if_overtaken`, and its conclusion puts the
-    others back to wait for a batch).
+    others back to wait for a batch). An abandoned batch whose every request has ended (or is
+    missing) can never go on: it is ended (`Plan.ended`). One with a request still `cancelling`
+    is not: that request's cancel may still be deciding by its batches (a later burst ends it).
     """
     in_flight = list(intake.in_flight)
     carried = set(intake.carried)
     creations: list[Creation] = []
     cancelled: list[RequestID] = []
+    ended: list[Batch] = []
     failure: BaseException | None = None
     for batch in intake.creating:
         found = [intake.requests.get(r) for r in batch.contains]
@@ -84,6 +90,8 @@ def plan_burst(intake: Intake, analyzer: ConflictAnalyzer, named: BatchID) -> Pl
                 for r in halted
                 if r is not None and r.state is RequestState.CANCELLING and r.id in intake.ended
             ]
+            if all(r is None or is_request_terminal(r.state) for r in halted):
+                ended.append(batch)
             continue
         try:
             conflicts = analyzer.analyze(batch, tuple(in_flight))
@@ -115,7 +123,12 @@ def plan_burst(intake: Intake, analyzer: ConflictAnalyzer, named: BatchID) -> Pl
                 overtakes=overtakes,
             )
         )
-    return Plan(creations=tuple(creations), failure=failure, cancelled=tuple(cancelled))
+    return Plan(
+        creations=tuple(creations),
+        failure=failure,
+        cancelled=tuple(cancelled),
+        ended=tuple(ended),
+    )
 
 
 class DependencyAnalysisController:
@@ -143,7 +156,9 @@ class DependencyAnalysisController:
             intake = await db(storage.read_intake, queue)
             plan = await db(plan_burst, intake, analyzer, named)
             try:
-                created = await db(storage.create_batches, queue, plan.creations, intake.associated)
+                created = await db(
+                    storage.create_batches, queue, plan.creations, intake.associated, plan.ended
+                )
             except VersionMismatchError:
                 if attempt + 1 == ATTEMPTS:
                     raise

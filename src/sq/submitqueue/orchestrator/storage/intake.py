@@ -97,6 +97,16 @@ _CREATE = (
     )
 )
 
+_END = (
+    sa.update(t.batch)
+    .where(
+        t.batch.c.queue == sa.bindparam("q"),
+        t.batch.c.id == sa.bindparam("b_id"),
+        t.batch.c.version == sa.bindparam("b_version"),
+    )
+    .values(state=BatchState.CANCELLED.value, version=sa.bindparam("b_next"))
+)
+
 
 class IntakeStore(SnapshotStore):
     def read_intake(self, queue: str) -> Intake:
@@ -164,12 +174,14 @@ class IntakeStore(SnapshotStore):
         queue: str,
         creations: Sequence[Creation],
         associated: frozenset[tuple[RequestID, BatchID]] = frozenset(),
+        ended: Sequence[Batch] = (),
     ) -> list[Batch]:
-        """Claim the requests, associate them and move each batch to `created`, in one
-        transaction; all or nothing: `VersionMismatchError` when any row changed since it was read
-        (nothing is written). `associated` are associations already stored (not inserted again).
-        Returns the created batches, in the order given."""
-        if not creations:
+        """Claim the requests, associate them and move each batch to `created`, and each of
+        `ended` (`creating` batches whose requests all ended) to `cancelled`, in one transaction;
+        all or nothing: `VersionMismatchError` when any row changed since it was read (nothing is
+        written). `associated` are associations already stored (not inserted again). Returns the
+        created batches, in the order given."""
+        if not creations and not ended:
             return []
         claims = [
             {"q": queue, "r_id": r.id, "r_version": r.version, "r_next": r.version + 1}
@@ -194,13 +206,19 @@ class IntakeStore(SnapshotStore):
             }
             for c in creations
         ]
+        ends = [
+            {"q": queue, "b_id": b.id, "b_version": b.version, "b_next": b.version + 1}
+            for b in ended
+        ]
         with self.engine.begin() as conn:
             if claims and conn.execute(_CLAIM, claims).rowcount != len(claims):
                 raise VersionMismatchError("a request changed under the burst")
             if links:
                 conn.execute(sa.insert(t.request_batch), links)
-            if conn.execute(_CREATE, batches).rowcount != len(batches):
+            if batches and conn.execute(_CREATE, batches).rowcount != len(batches):
                 raise VersionMismatchError("a batch changed under the burst")
+            if ends and conn.execute(_END, ends).rowcount != len(ends):
+                raise VersionMismatchError("an ended batch changed under the burst")
         return [
             Batch(
                 id=c.batch.id,
