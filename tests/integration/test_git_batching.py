@@ -105,14 +105,22 @@ async def test_a_batch_of_four_with_one_bad_change_lands_the_other_three(
         passed = set(lines(tmp_path / "passed"))
         assert {queue.tree(v) for v in values[1:]} <= passed
 
-        # The culprit fails with the log of the build that proved it: its own, alone.
+        # The culprit fails in the batch of its own the second split made, with the logs of
+        # that batch's builds. Found by batch, not by place: the build of (c d) without (a b),
+        # which the split leaves running, may report after (d)'s own builds.
         history = await queue.client.history(ids[3])
-        failed = [e for e in history["events"] if e.get("event") == "build-failed"]
-        assert "found BROKEN" in failed[-1]["metadata"]["log_tail"]
+        events = [(e.get("event") or e.get("status"), e.get("metadata")) for e in history["events"]]
         splits = [e for e in history["events"] if e.get("event") == "split"]
-        assert len(splits) == 2  # out of the four, then out of (c d)
-        assert failed[-1]["metadata"]["batch_id"] == splits[-1]["metadata"]["batch_id"], [
-            (e.get("event") or e.get("status"), e.get("metadata")) for e in history["events"]
+        assert len(splits) == 2, events  # out of the four, then out of (c d)
+        alone = splits[-1]["metadata"]["batch_id"]
+        [ended] = [e for e in history["events"] if e.get("status") == "error"]
+        assert ended["metadata"]["batch_id"] == alone, events
+        own = [
+            e["metadata"]["log_tail"]
+            for e in history["events"]
+            if e.get("event") == "build-failed" and e["metadata"]["batch_id"] == alone
         ]
+        assert own, events
+        assert all("found BROKEN" in tail for tail in own), events
 
         assert len(lines(tmp_path / "built")) == 7
