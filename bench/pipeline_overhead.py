@@ -101,20 +101,24 @@ def sqlite_file(workdir: Path) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def postgres_databases(server: str, names: tuple[str, ...]) -> Iterator[dict[str, str]]:
+def postgres_databases(
+    server: str, prefix: str, names: tuple[str, ...]
+) -> Iterator[dict[str, str]]:
     with contextlib.ExitStack() as stack:
-        yield {name: stack.enter_context(fresh_postgres_url(server, "sqpipe")) for name in names}
+        yield {name: stack.enter_context(fresh_postgres_url(server, prefix)) for name in names}
 
 
 def run_postgres(args: argparse.Namespace) -> list[Outcome]:
     progress(f"postgresql: queue rate, {args.queue_messages} messages, 1 and 50 partitions")
-    rates = queue_rates(lambda: fresh_postgres_url(args.postgres_url, "sqpipe"), args)
+    rates = queue_rates(lambda: fresh_postgres_url(args.postgres_url, args.database_prefix), args)
     outcomes = []
     for name, load in loads(args).items():
         progress(f"postgresql{name}: {load.requests} requests through the stack")
         with (
             tempfile.TemporaryDirectory(prefix="sqbench-") as tmp,
-            postgres_databases(args.postgres_url, ("queue", "gateway", "orchestrator")) as urls,
+            postgres_databases(
+                args.postgres_url, args.database_prefix, ("queue", "gateway", "orchestrator")
+            ) as urls,
         ):
             rows, messages, dead = asyncio.run(run_stack(Path(tmp), urls, load))
         outcomes.append(outcome(f"postgresql{name}", rows, messages, dead, rates))
@@ -215,6 +219,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--postgres-url",
         default=os.environ.get(PG_ENV),
         help=f"server URL; fresh databases are created there (default ${PG_ENV})",
+    )
+    parser.add_argument(
+        "--database-prefix",
+        default="sqpipe",
+        help="the PostgreSQL databases are named PREFIX_<random> (default sqpipe)",
     )
     parser.add_argument("--timeout", type=float, default=900.0, help="upper bound on each wait (s)")
     args = parser.parse_args(argv)
