@@ -33,6 +33,15 @@ def test_the_failed_head_waits_while_a_build_behind_it_may_carry_it():
     assert A in done.open_heads
 
 
+def test_the_failed_head_waits_for_a_dependent_with_no_path_planned_yet():
+    # B admitted by the run that sees A's last build fail: its paths come after the verdicts.
+    for unplanned in ((), (pset(B),)):
+        state = snap(batch(A), batch(B, deps=(A,)), sets=(A_FAILED, *unplanned))
+        done = finalize(state, now_ms=1, pending_failure_depth=1)
+        assert done.committed == ()
+        assert A in done.open_heads
+
+
 def test_a_passed_build_on_the_failed_head_merges_the_dependent_carrying_it():
     ps = (entry(path(B, (A, S)), "passed"), entry(path(B, (A, F)), "building"))
     done = finalize(world(*ps), now_ms=1, pending_failure_depth=1)

@@ -114,7 +114,11 @@ def pending_failure(
         if entry is not None:
             marked = dataclasses.replace(entry, carries=head)
             return Pending(hold=Hold.CARRY, carrier=dependent.id, winner=marked)
-        if path_set is not None and any(_building(e, head) for e in path_set.paths):
+        paths = path_set.paths if path_set is not None else ()
+        # No path yet: admitted by this very run, whose speculator plans its builds (one may
+        # guess the head succeeds) only after the verdicts. Failing the head now would make the
+        # outcome depend on whether its last build ended in the same run or the one before.
+        if not paths or any(_building(e, head) for e in paths):
             waiting = True
     return Pending(hold=Hold.WAIT if waiting else Hold.NONE)
 
