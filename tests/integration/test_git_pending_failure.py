@@ -19,10 +19,14 @@ pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 def command(root: Path) -> str:
     """Fails unless d.txt and e.txt are both present or both absent; every passing build
-    appends its tree to `passed`."""
-    passed = root / "passed"
+    appends its tree to `passed`. D's own build fails only once a build of E has begun: E is
+    then behind D with its builds planned when D's verdict is due. Else, on a loaded machine, D
+    could fail before E even reached the queue, and nothing would be left to carry it."""
+    passed, e_began = root / "passed", root / "e-began"
     return (
-        "if [ -e d.txt ] && [ ! -e e.txt ]; then exit 1; fi; "
+        f"if [ -e e.txt ]; then touch {e_began}; fi; "
+        "if [ -e d.txt ] && [ ! -e e.txt ]; then "
+        f"for i in $(seq 300); do [ -e {e_began} ] && break; sleep 0.1; done; exit 1; fi; "
         "if [ -e e.txt ] && [ ! -e d.txt ]; then exit 1; fi; "
         f"git rev-parse HEAD^{{tree}} >> {passed}"
     )
