@@ -68,10 +68,12 @@ class Cluster:
                 sys.executable, "-m", "sq", "serve", service, "--config", str(self.config),
                 "--data-dir", str(data), "--port", str(member.port),
             ]  # fmt: skip
+            # Unbuffered, so that the log of a SIGKILLed member keeps its last lines.
+            env = {**os.environ, "PYTHONUNBUFFERED": "1"}
             with member.log.open("wb") as out:
                 member.proc = subprocess.Popen(
                     argv, cwd=self.root, stdout=out, stderr=subprocess.STDOUT,
-                    start_new_session=True,
+                    start_new_session=True, env=env,
                 )  # fmt: skip
             self.members.append(member)
             started.append(member)
