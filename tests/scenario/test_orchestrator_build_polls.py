@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from sq.platform.build import BuildState
 from sq.submitqueue.orchestrator.controller.buildsignal import BuildSignalController
 from support.sq_stack import Stack
 
@@ -64,4 +65,29 @@ async def test_a_preempted_build_is_stopped_without_waiting_for_its_poll(tmp_pat
     assert s.runner.cancelled == [build.build_id]
     await s.settle()
     assert s.log.final(a) == "cancelled"
+    await s.stop()
+
+
+async def test_a_build_of_a_head_that_failed_is_stopped_without_waiting_for_its_poll(
+    tmp_path: Path,
+) -> None:
+    # B is built on A and without A. B's build on A fails; then A lands, which fails B and makes
+    # its build without A moot in the same run: that build is stopped now, not at its next poll.
+    s = Stack(tmp_path)
+    await s.start()
+    await s.land("a")
+    b = await s.land("b")
+    await s.settle()
+    on_b = [r for r in s.runner.running() if r.labels["head"] != "q/batch/1"]
+    [on_a] = [r for r in on_b if any("/a" in layer.name for layer in r.layers)]
+    [without_a] = [r for r in on_b if r is not on_a]
+    s.runner.finish(on_a.build_id, BuildState.FAILED)
+    s.runner.release(lambda r: r.labels["head"] == "q/batch/1")
+    for _ in range(100):  # ten seconds at most, in the 0.1 s steps of the speculate runs
+        await s.h.advance(0.1)
+        if s.log.final(b) == "error":
+            break
+    assert s.log.final(b) == "error"
+    await s.h.advance(0.5)  # well within the 2 s between two polls of a running build
+    assert s.runner.cancelled == [without_a.build_id]
     await s.stop()

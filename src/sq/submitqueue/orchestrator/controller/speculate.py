@@ -148,16 +148,20 @@ class SpeculateController:
                 )
             halted = batch.state is BatchState.CANCELLING
             if save or halted:  # a build it wants stopped is told now, not at its next poll
-                builds += [
-                    self.ctx.publish(
-                        m.TOPIC_BUILDSIGNAL,
-                        signal_partition(build_id),
-                        message_id,
-                        m.EntityRef(id=build_id, queue=queue),
-                    )
-                    for build_id, message_id in cancel_signals(kept, halted=halted)
-                ]
+                builds += self._stops(kept, halted=halted)
         await asyncio.gather(*builds)
+
+    def _stops(self, path_set: PathSet, *, halted: bool) -> list[Coroutine[Any, Any, object]]:
+        """A stop signal to buildsignal for every build of `path_set` the run wants stopped."""
+        return [
+            self.ctx.publish(
+                m.TOPIC_BUILDSIGNAL,
+                signal_partition(build_id),
+                message_id,
+                m.EntityRef(id=build_id, queue=path_set.queue),
+            )
+            for build_id, message_id in cancel_signals(path_set, halted=halted)
+        ]
 
     async def _finalize(
         self,
@@ -195,6 +199,8 @@ class SpeculateController:
         else:
             meta = {"failure_reason": outcome.failure_reason} if outcome.failure_reason else None
             await self._publish(m.TOPIC_CONCLUDE, conclude_id(batch), batch, metadata=meta)
+            if outcome.path_set is not None:  # a failed head leaves the in-flight set unsignalled
+                await asyncio.gather(*self._stops(outcome.path_set, halted=True))
         return True
 
     async def _admit(self, batches: Sequence[Batch]) -> list[Batch]:
