@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -69,6 +70,33 @@ async def test_dead_letters_end_in_error_without_blocking_others(
     assert "dead-lettered" in s.log.last_error(a)
     assert s.log.final(b) == "landed"
     assert s.dead_letters()  # the failure went through a DLQ reconciler
+    await s.stop()
+
+
+async def test_a_start_dead_lettered_before_its_request_was_stored_ends_in_error(
+    tmp_path: Path,
+) -> None:
+    """Nothing but the land message names the request: its reconciler must store and end it, or
+    the gateway shows it `accepted` for ever."""
+    s = await started(tmp_path)
+    create = s.storage.create_request
+    calls = 0
+
+    def broken_once(request: Any) -> bool:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("no such column: priority")  # a bug, not a transient failure
+        return create(request)
+
+    s.storage.create_request = broken_once  # type: ignore[method-assign]
+    a = await s.land("a")
+    b = await s.land("b")
+    await s.settle(dead_letters=1)
+    await s.release()
+    assert s.log.final(a) == "error"
+    assert "no such column" in s.log.last_error(a)
+    assert s.log.final(b) == "landed"
     await s.stop()
 
 

@@ -42,7 +42,7 @@ def _stage(
 
 
 STAGES: tuple[Stage[OrchestratorDeps], ...] = (
-    _stage(m.TOPIC_START, StartController, dlq.request_reconciler(m.LandRequest)),
+    _stage(m.TOPIC_START, StartController, dlq.StartReconciler),
     _stage(m.TOPIC_CANCEL, CancelController, dlq.request_reconciler(m.CancelRequest)),
     _stage(m.TOPIC_VALIDATE, ValidateController, dlq.request_reconciler(m.EntityRef)),
     _stage(

@@ -21,6 +21,7 @@ from sq.submitqueue.entity.batch import (
 )
 from sq.submitqueue.entity.request import RequestState
 from sq.submitqueue.orchestrator.controller.common import Log, db, decode, terminate_request
+from sq.submitqueue.orchestrator.controller.start import request_of
 from sq.submitqueue.orchestrator.profile import OrchestratorDeps
 
 log = structlog.get_logger("sq.orchestrator.dlq")
@@ -168,6 +169,20 @@ class SpeculateReconciler(_Reconciler):
                 unique_id(first.id),
                 m.EntityRef(id=first.id, queue=ref.queue),
             )
+
+
+class StartReconciler(RequestReconciler):
+    """start: a land message dead-lettered before start stored its request would leave the request
+    `accepted` at the gateway for ever (nothing else names it); the request is stored from the
+    message, as start would have, and then ended in error like any other."""
+
+    def __init__(self, deps: OrchestratorDeps, ctx: StageContext) -> None:
+        super().__init__(f"{ctx.topic_key}-reconciler", deps, ctx, _ref(m.LandRequest))
+
+    async def process(self, delivery: Delivery) -> None:
+        land = decode(delivery, m.LandRequest)
+        await db(self.deps.storage.create_request, request_of(self.deps, land))
+        await super().process(delivery)
 
 
 def request_reconciler(

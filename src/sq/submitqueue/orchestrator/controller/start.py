@@ -19,16 +19,7 @@ class StartController:
 
     async def process(self, delivery: Delivery) -> None:
         land = decode(delivery, m.LandRequest)
-        profile = self.deps.profiles.get(land.queue)
-        strategy = land.land_strategy.value if land.land_strategy else profile.strategy
-        request = Request(
-            id=RequestID(land.id),
-            queue=land.queue,
-            uris=tuple(land.change.uris),
-            strategy=strategy,
-            priority=land.priority,
-        )
-        await db(self.deps.storage.create_request, request)
+        await db(self.deps.storage.create_request, request_of(self.deps, land))
         await self.log.status(land.id, land.queue, RequestState.STARTED.value, version=1)
         # The cancel stage records an intent when it finds no request; checked after the create,
         # and the cancel stage re-reads after writing its intent, so one of the two sees the other.
@@ -42,3 +33,16 @@ class StartController:
         await self.ctx.publish(
             m.TOPIC_VALIDATE, land.queue, land.id, m.EntityRef(id=land.id, queue=land.queue)
         )
+
+
+def request_of(deps: OrchestratorDeps, land: m.LandRequest) -> Request:
+    """The request a land message asks for, as start stores it."""
+    asked = land.land_strategy
+    strategy = asked.value if asked else deps.profiles.get(land.queue).strategy
+    return Request(
+        id=RequestID(land.id),
+        queue=land.queue,
+        uris=tuple(land.change.uris),
+        strategy=strategy,
+        priority=land.priority,
+    )
