@@ -156,6 +156,29 @@ def classify_postgres(node: BaseException) -> Verdict:
     return Verdict.UNKNOWN
 
 
+_PG_UNREACHABLE = {"53300", "57P01", "57P02", "57P03"}
+"""Too many clients, the server shutting down or starting up: the database, not the work."""
+
+OUTAGE_RETRY_MS = 5000
+"""How often work that failed only because its database was unreachable is tried again."""
+
+
+def is_outage(exc: BaseException) -> bool:
+    """The database could not be reached at all (down, restarting, out of connections): no
+    message's fault, so a consumer postpones it without spending an attempt, instead of
+    dead-lettering good work after a few seconds of outage."""
+    import psycopg
+
+    for node in chain(exc):
+        sqlstate = getattr(node, "sqlstate", None)
+        if isinstance(sqlstate, str):
+            if sqlstate.startswith("08") or sqlstate in _PG_UNREACHABLE:
+                return True
+        elif isinstance(node, psycopg.OperationalError):
+            return True  # a failure to connect (classify_postgres)
+    return False
+
+
 def classify_sqlalchemy(node: BaseException) -> Verdict:
     """SQLAlchemy wraps driver errors; a dropped connection is transient."""
     from sqlalchemy import exc as sa_exc

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from sq.platform.consumer.gate import MemoryGate
-from sq.platform.errs import RetryableError, Subject, UserError, attribute
+from sq.platform.errs import OUTAGE_RETRY_MS, RetryableError, Subject, UserError, attribute
 from sq.platform.messagequeue import Delivery, RetryPolicy
 from sq.platform.messagequeue.memory import MemoryQueueStore
 from sq.platform.pipeline import PipelineError, Stage, StageContext, construct
@@ -94,6 +94,28 @@ async def test_retryable_errors_back_off_then_reach_the_dlq_reconciler() -> None
     await h.settle()
     assert deps.first.seen == [("m", 1), ("m", 2)]
     assert [mid for mid, _ in deps.dlq.seen] == ["one:m"]
+    await h.queue.close()
+
+
+async def test_an_unreachable_database_postpones_without_spending_attempts() -> None:
+    """Refused connections for longer than the stage's retries last: the message waits out the
+    outage (postponed, attempts not spent) and is processed once the database answers."""
+    import psycopg
+
+    refused = psycopg.OperationalError("connection refused")
+    deps = Deps(Script(actions={"m": refused}), Script(), Script())
+    h = await run(deps)
+    await h.publish("first", "p", "m")
+    await h.settle()
+    for _ in range(4):  # 4 outage retries, past max_attempts=2
+        await h.advance(OUTAGE_RETRY_MS / 1000)
+    assert len(deps.first.seen) == 5
+    assert deps.dlq.seen == []
+    deps.first.actions["m"] = None
+    await h.advance(OUTAGE_RETRY_MS / 1000)
+    await h.settle()
+    assert deps.dlq.seen == []
+    assert h.store.watermark("one", "first", "p") == 1
     await h.queue.close()
 
 

@@ -73,7 +73,11 @@ def controller_handler(
             failure = errs.attribution(exc)
             if delivery.hold_ms is not None:
                 log.warning("hold ignored because the controller failed")
-            if errs.is_retryable(verdict):
+            if errs.is_retryable(verdict) and errs.is_outage(exc):
+                log.info("database unreachable; postponed", error=failure.message)
+                metrics.FAILED.labels(*labels).inc()
+                delivery.postpone(errs.OUTAGE_RETRY_MS)
+            elif errs.is_retryable(verdict):
                 log.info("retryable failure", error=failure.message, verdict=str(verdict))
                 metrics.FAILED.labels(*labels).inc()
                 if delivery.nack_dead_letters:  # its retries are spent: it goes to the DLQ
