@@ -27,6 +27,7 @@ from sq.submitqueue.entity.batch import ACTIVE_STATES, Batch, BatchID, BatchStat
 from sq.submitqueue.entity.pathset import PathStatus
 from sq.submitqueue.orchestrator.controller.common import Log, db, decode, load_batch
 from sq.submitqueue.orchestrator.controller.merge import winning_entry
+from sq.submitqueue.orchestrator.controller.speculate_schedule import wake_speculate
 from sq.submitqueue.orchestrator.profile import OrchestratorDeps
 
 
@@ -61,7 +62,7 @@ class MergeSignalController:
         )
         if batch.state is BatchState.SUCCEEDED:
             await self._merge_dependents(batch)
-        await self.ctx.publish(m.TOPIC_SPECULATE, batch.queue, intent_id(batch.id, "merged"), ref)
+        await wake_speculate(self.deps, self.ctx, batch.queue)
 
     async def _merge_dependents(self, landed: Batch) -> None:
         in_flight = await db(self.deps.storage.list_batches, landed.queue, ACTIVE_STATES)
@@ -125,9 +126,7 @@ class MergeSignalController:
         await self.ctx.publish(
             m.TOPIC_CONCLUDE, carried.queue, intent_id(carried.id, "conclude", "merged"), ref
         )
-        await self.ctx.publish(
-            m.TOPIC_SPECULATE, carried.queue, intent_id(carried.id, "merged"), ref
-        )
+        await wake_speculate(self.deps, self.ctx, carried.queue)
 
     async def _log_landed_commits(self, batch: Batch, result: rw.MergeResult) -> None:
         """`merged` per request, naming the commits it became (a reporter closes the pull request
@@ -178,7 +177,4 @@ class MergeSignalController:
                 )
         elif batch.state is not BatchState.SPECULATING:
             return
-        ref = m.EntityRef(id=batch.id, queue=batch.queue)
-        await self.ctx.publish(
-            m.TOPIC_SPECULATE, batch.queue, intent_id(batch.id, "outdated", result.landing), ref
-        )
+        await wake_speculate(self.deps, self.ctx, batch.queue)
