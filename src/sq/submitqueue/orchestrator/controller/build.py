@@ -101,7 +101,7 @@ class BuildController:
         storage = self.deps.storage
         profile = self.deps.profiles.get(head.queue)
         base_ids = list(dict.fromkeys(b for e in entries for b in e.path.base()))
-        states = await db(storage.get_batches, head.queue, base_ids)
+        states = await db(storage.batch_states, head.queue, base_ids)
         base = await profile.target_head() if profile.target_head else ""
         wanted = [
             Build(
@@ -114,8 +114,7 @@ class BuildController:
                 assumed=tuple(
                     b
                     for b in entry.path.base()
-                    if (batch := states.get(b)) is not None
-                    and batch.state is not BatchState.SUCCEEDED
+                    if (state := states.get(b)) is not None and state is not BatchState.SUCCEEDED
                 ),
             )
             for entry in entries

@@ -9,7 +9,6 @@ from sq.platform.build import BuildStatus as RunnerStatus
 from sq.platform.errs import attribute
 from sq.platform.messagequeue import Delivery
 from sq.platform.pipeline import StageContext
-from sq.platform.publish import intent_id
 from sq.submitqueue.core import messages as m
 from sq.submitqueue.entity.batch import Batch, is_halted
 from sq.submitqueue.entity.build import Build, BuildStatus, is_build_terminal
@@ -21,6 +20,7 @@ from sq.submitqueue.orchestrator.controller.common import (
     decode,
     load_batch,
 )
+from sq.submitqueue.orchestrator.controller.speculate_schedule import wake_speculate
 from sq.submitqueue.orchestrator.profile import OrchestratorDeps
 
 log = structlog.get_logger("sq.orchestrator.buildsignal")
@@ -100,12 +100,9 @@ class BuildSignalController:
                     )
             await logged.flush()
             await db(self.deps.storage.set_build_status, batch.queue, build.id, status)
-        await self.ctx.publish(
-            m.TOPIC_SPECULATE,
-            batch.queue,
-            intent_id(batch.id, "build-signal", build.id, status.value),
-            m.EntityRef(id=batch.id, queue=batch.queue),
-        )
+        if status is not build.status or delivery.attempt > 1:
+            # A retry may follow a failure between storing the status and waking the queue.
+            await wake_speculate(self.deps, self.ctx, batch.queue)
         if not is_build_terminal(status):
             delivery.hold(self._poll_s(batch.queue, status))
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from sq.platform.messagequeue import Delivery
 from sq.platform.pipeline import StageContext
-from sq.platform.publish import unique_id
 from sq.submitqueue.core import messages as m
 from sq.submitqueue.entity.batch import BatchState, is_cancellable, is_terminal
 from sq.submitqueue.entity.request import RequestState, is_request_terminal
 from sq.submitqueue.orchestrator.controller.common import Log, db, decode, terminate_request
 from sq.submitqueue.orchestrator.controller.merge import carrier_of
+from sq.submitqueue.orchestrator.controller.speculate_schedule import wake_speculate
 from sq.submitqueue.orchestrator.profile import OrchestratorDeps
 
 
@@ -51,12 +51,7 @@ class CancelController:
             applicable = True
             if batch.state is not BatchState.CANCELLING:
                 await db(storage.transition_batch, batch, BatchState.CANCELLING)
-            await self.ctx.publish(
-                m.TOPIC_SPECULATE,
-                cancel.queue,
-                unique_id(batch.id),
-                m.EntityRef(id=batch.id, queue=cancel.queue),
-            )
+            await wake_speculate(self.deps, self.ctx, cancel.queue)
         if not applicable:
             await terminate_request(
                 self.deps, self.log, cancel.queue, cancel.id, RequestState.CANCELLED, metadata=meta

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -14,7 +14,7 @@ from sq.platform.messagequeue import Delivery
 from sq.platform.pipeline import StageContext
 from sq.platform.publish import intent_id
 from sq.submitqueue.core import messages as m
-from sq.submitqueue.entity.batch import Batch
+from sq.submitqueue.entity.batch import Batch, BatchID, BatchState
 from sq.submitqueue.entity.request import Request, RequestState, is_request_terminal
 from sq.submitqueue.orchestrator.controller.hooks import publish_request_hook
 from sq.submitqueue.orchestrator.profile import OrchestratorDeps
@@ -32,6 +32,14 @@ def decode(delivery: Delivery, model: type[M]) -> M:
 
 async def db(fn: Callable[..., T], *args: Any) -> T:
     return await asyncio.to_thread(fn, *args)
+
+
+async def dependency_states(
+    deps: OrchestratorDeps, queue: str, ids: Iterable[BatchID]
+) -> Callable[[BatchID], BatchState]:
+    """The state of each of `ids` (`UNKNOWN` for one not found), read in one statement."""
+    states = await db(deps.storage.batch_states, queue, ids)
+    return lambda batch_id: states.get(batch_id, BatchState.UNKNOWN)
 
 
 def request_subject(request_id: str) -> Subject:

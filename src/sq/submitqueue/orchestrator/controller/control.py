@@ -8,11 +8,10 @@ import structlog
 from sq.platform.errs import UserError
 from sq.platform.messagequeue import Delivery
 from sq.platform.pipeline import StageContext
-from sq.platform.publish import intent_id
 from sq.submitqueue.core import messages as m
-from sq.submitqueue.entity.batch import ACTIVE_STATES
 from sq.submitqueue.entity.control import QueueControl, QueueMode, starts_new_work
 from sq.submitqueue.orchestrator.controller.common import db, decode
+from sq.submitqueue.orchestrator.controller.speculate_schedule import wake_speculate
 from sq.submitqueue.orchestrator.profile import OrchestratorDeps, UnknownQueueError
 
 log = structlog.get_logger(__name__)
@@ -43,16 +42,7 @@ class ControlController:
         await db(self.deps.storage.controls.apply_change, control)
         if not starts_new_work(control.mode):
             return
-        # A run re-plans the whole queue; naming its oldest in-flight head is enough to wake it.
-        in_flight = await db(self.deps.storage.list_batches, change.queue, ACTIVE_STATES)
-        if in_flight:
-            head = in_flight[0]
-            await self.ctx.publish(
-                m.TOPIC_SPECULATE,
-                head.queue,
-                intent_id(head.id, "control", str(control.version)),
-                m.EntityRef(id=head.id, queue=head.queue),
-            )
+        await wake_speculate(self.deps, self.ctx, change.queue)
 
 
 class ControlReconciler(ControlController):

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from sq.platform.errs import VersionMismatchError, attribute
 from sq.platform.messagequeue import Delivery
 from sq.platform.pipeline import StageContext
-from sq.platform.publish import unique_id
 from sq.submitqueue.core import messages as m
 from sq.submitqueue.core.speculation import priority
 from sq.submitqueue.entity.batch import Batch, BatchID, BatchState, RequestID
@@ -32,6 +31,7 @@ from sq.submitqueue.orchestrator.controller.common import (
     load_batch,
     terminate_request,
 )
+from sq.submitqueue.orchestrator.controller.speculate_schedule import wake_speculate
 from sq.submitqueue.orchestrator.profile import OrchestratorDeps
 from sq.submitqueue.orchestrator.storage import Creation, Intake
 
@@ -186,10 +186,7 @@ class DependencyAnalysisController:
                 for request_id in b.contains
             )
         )
-        last = created[-1]
-        await self.ctx.publish(
-            m.TOPIC_SPECULATE, last.queue, last.id, m.EntityRef(id=last.id, queue=last.queue)
-        )
+        await wake_speculate(self.deps, self.ctx, created[-1].queue)
 
     async def _cancel_if_overtaken(self, created: Sequence[Batch]) -> None:
         """A cancel that ran while a batch was still `creating` found nothing to stop; make sure
@@ -205,9 +202,4 @@ class DependencyAnalysisController:
                 for request_id in batch.contains
             ):
                 await db(self.deps.storage.transition_batch, batch, BatchState.CANCELLING)
-                await self.ctx.publish(
-                    m.TOPIC_SPECULATE,
-                    queue,
-                    unique_id(batch.id),
-                    m.EntityRef(id=batch.id, queue=queue),
-                )
+                await wake_speculate(self.deps, self.ctx, queue)

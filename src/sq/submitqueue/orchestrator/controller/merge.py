@@ -10,11 +10,17 @@ from sq.platform.publish import intent_id
 from sq.submitqueue.core import messages as m
 from sq.submitqueue.core.speculation.pending import marked_winner
 from sq.submitqueue.core.speculation.rules import landing_path, mergeable_path
-from sq.submitqueue.entity.batch import Batch, BatchID, BatchState, is_halted
+from sq.submitqueue.entity.batch import Batch, BatchState, is_halted
 from sq.submitqueue.entity.build import Build
 from sq.submitqueue.entity.pathset import PathEntry, PathSet
 from sq.submitqueue.entity.request import Request
-from sq.submitqueue.orchestrator.controller.common import Log, db, decode, load_batch
+from sq.submitqueue.orchestrator.controller.common import (
+    Log,
+    db,
+    decode,
+    dependency_states,
+    load_batch,
+)
 from sq.submitqueue.orchestrator.controller.validate import merge_request
 from sq.submitqueue.orchestrator.profile import OrchestratorDeps
 
@@ -92,11 +98,7 @@ async def winning_entry(
     one has landed since, runway finds the target moved and the head builds again). A head
     carrying a failed dependency lands on the entry marked so (`marked_winner`)."""
     path_set = await db(deps.storage.get_path_set, batch.queue, batch.id)
-    dependencies = await db(deps.storage.get_batches, batch.queue, batch.dependencies)
-
-    def state_of(b: BatchID) -> BatchState:
-        return s.state if (s := dependencies.get(b)) else BatchState.UNKNOWN
-
+    state_of = await dependency_states(deps, batch.queue, batch.dependencies)
     winner = (
         marked_winner(path_set, state_of)
         or mergeable_path(path_set, state_of)

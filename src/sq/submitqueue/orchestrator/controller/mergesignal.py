@@ -23,10 +23,17 @@ from sq.platform.pipeline import StageContext
 from sq.platform.publish import intent_id, unique_id
 from sq.submitqueue.core import messages as m
 from sq.submitqueue.core.speculation.rules import mergeable_path, supersede
-from sq.submitqueue.entity.batch import ACTIVE_STATES, Batch, BatchID, BatchState, is_terminal
+from sq.submitqueue.entity.batch import ACTIVE_STATES, Batch, BatchState, is_terminal
 from sq.submitqueue.entity.pathset import PathStatus
-from sq.submitqueue.orchestrator.controller.common import Log, db, decode, load_batch
+from sq.submitqueue.orchestrator.controller.common import (
+    Log,
+    db,
+    decode,
+    dependency_states,
+    load_batch,
+)
 from sq.submitqueue.orchestrator.controller.merge import winning_entry
+from sq.submitqueue.orchestrator.controller.speculate_schedule import wake_speculate
 from sq.submitqueue.orchestrator.profile import OrchestratorDeps
 
 
@@ -61,7 +68,7 @@ class MergeSignalController:
         )
         if batch.state is BatchState.SUCCEEDED:
             await self._merge_dependents(batch)
-        await self.ctx.publish(m.TOPIC_SPECULATE, batch.queue, intent_id(batch.id, "merged"), ref)
+        await wake_speculate(self.deps, self.ctx, batch.queue)
 
     async def _merge_dependents(self, landed: Batch) -> None:
         in_flight = await db(self.deps.storage.list_batches, landed.queue, ACTIVE_STATES)
@@ -81,11 +88,7 @@ class MergeSignalController:
         to the merge stage, under the same dedup id as the speculate run's."""
         storage = self.deps.storage
         path_set = await db(storage.get_path_set, head.queue, head.id)
-        dependencies = await db(storage.get_batches, head.queue, head.dependencies)
-
-        def state_of(b: BatchID) -> BatchState:
-            return s.state if (s := dependencies.get(b)) else BatchState.UNKNOWN
-
+        state_of = await dependency_states(self.deps, head.queue, head.dependencies)
         winner = mergeable_path(path_set, state_of)
         if path_set is None or winner is None or winner.carries is not None:
             return
@@ -125,9 +128,7 @@ class MergeSignalController:
         await self.ctx.publish(
             m.TOPIC_CONCLUDE, carried.queue, intent_id(carried.id, "conclude", "merged"), ref
         )
-        await self.ctx.publish(
-            m.TOPIC_SPECULATE, carried.queue, intent_id(carried.id, "merged"), ref
-        )
+        await wake_speculate(self.deps, self.ctx, carried.queue)
 
     async def _log_landed_commits(self, batch: Batch, result: rw.MergeResult) -> None:
         """`merged` per request, naming the commits it became (a reporter closes the pull request
@@ -178,7 +179,4 @@ class MergeSignalController:
                 )
         elif batch.state is not BatchState.SPECULATING:
             return
-        ref = m.EntityRef(id=batch.id, queue=batch.queue)
-        await self.ctx.publish(
-            m.TOPIC_SPECULATE, batch.queue, intent_id(batch.id, "outdated", result.landing), ref
-        )
+        await wake_speculate(self.deps, self.ctx, batch.queue)

@@ -4,8 +4,9 @@ Read once, in one transaction; admit `created` batches; finalize (merge, fail, c
 committing each verdict before anything is derived from it; ask the queue's Speculator; check its
 proposals; persist each changed path set under compare-and-swap; hand heads with pending paths to
 build. A run is a function of the stored state it read, and signals are coalesced so that a burst
-of them gets one run after it settles, not one per signal (speculate_schedule.py): which futures
-get funded does not depend on how the stages that signalled were interleaved.
+of them gets one run after it settles, not one per signal, and stages wake a queue with one pending
+message per settle window (speculate_schedule.py): which futures get funded does not depend on how
+the stages that signalled were interleaved.
 """
 
 from __future__ import annotations
@@ -39,9 +40,11 @@ from sq.submitqueue.orchestrator.controller.build import cancel_signals, signal_
 from sq.submitqueue.orchestrator.controller.common import Log, db, decode, load_batch
 from sq.submitqueue.orchestrator.controller.speculate_read import Retry, read_snapshot
 from sq.submitqueue.orchestrator.controller.speculate_schedule import (
+    WAKE,
     Decision,
     RunSchedule,
     Wait,
+    settle_ms_of,
 )
 from sq.submitqueue.orchestrator.profile import OrchestratorDeps
 
@@ -54,7 +57,7 @@ class SpeculateController:
 
     def __init__(self, deps: OrchestratorDeps, ctx: StageContext) -> None:
         self.deps, self.ctx, self.log = deps, ctx, Log(deps, ctx)
-        self.schedule = RunSchedule(round(deps.speculate_settle_s * 1000))
+        self.schedule = RunSchedule(settle_ms_of(deps))
         self._own: set[str] = set()
         """Recovery signals published by runs that finished: nothing is left for them to do."""
         self._signals: list[str] = []
@@ -70,24 +73,31 @@ class SpeculateController:
         if isinstance(when, Wait):
             delivery.hold(when.ms / 1000)
             return
-        named = await load_batch(self.deps, ref.queue, ref.id)
+        named = None if ref.id == WAKE else await load_batch(self.deps, ref.queue, ref.id)
         try:
-            if is_terminal(named.state):  # recovery: dedups against the one that ended it
-                await self._publish(m.TOPIC_CONCLUDE, conclude_id(named), named)
-            elif named.state is BatchState.CREATED:
-                await self._admit([named])
-            elif named.state is BatchState.MERGING:
-                await self._dispatch_merge(named)
+            if named is not None:
+                await self._recover(named)
             if when is Decision.RUN:
-                await self.run(named.queue, trigger=named.id)
+                await self.run(ref.queue, trigger=named.id if named else None)
         except SpeculatorError as exc:
-            raise attribute(RetryableError(f"speculator failed: {exc}"), *_queue(named)) from exc
+            raise attribute(RetryableError(f"speculator failed: {exc}"), _queue(ref.queue)) from exc
         except Exception as exc:
-            attribute(exc, *_queue(named))
+            attribute(exc, _queue(ref.queue))
             raise
 
-    async def run(self, queue: str, *, trigger: BatchID) -> None:
-        """One run over `queue`; `trigger` only decides which heads need a recovery signal."""
+    async def _recover(self, named: Batch) -> None:
+        """What a signal naming a batch asks beyond a run: finish the hand-off of a verdict
+        whose writer may have stopped between committing it and publishing what follows."""
+        if is_terminal(named.state):  # dedups against the one that ended it
+            await self._publish(m.TOPIC_CONCLUDE, conclude_id(named), named)
+        elif named.state is BatchState.CREATED:
+            await self._admit([named])
+        elif named.state is BatchState.MERGING:
+            await self._dispatch_merge(named)
+
+    async def run(self, queue: str, *, trigger: BatchID | None) -> None:
+        """One run over `queue`; `trigger` (the batch its signal named, if any) only decides
+        which heads need a recovery signal."""
         now = self.deps.clock.now_ms()
         self._signals = []
         await self._run(queue, trigger, now)
@@ -96,7 +106,7 @@ class SpeculateController:
             self._own.clear()
         self._own.update(self._signals)
 
-    async def _run(self, queue: str, trigger: BatchID, now: int) -> None:
+    async def _run(self, queue: str, trigger: BatchID | None, now: int) -> None:
         flaky_retries = self.deps.profiles.get(queue).flaky_retries
         read = await db(read_snapshot, self.deps.storage, queue, now, flaky_retries)
         snapshot, dirty = read.snapshot, read.dirty
@@ -167,7 +177,7 @@ class SpeculateController:
         self,
         steps: Generator[Outcome, bool, Finalization],
         current: dict[BatchID, Batch],
-        trigger: BatchID,
+        trigger: BatchID | None,
     ) -> Finalization:
         try:
             outcome = next(steps)
@@ -179,7 +189,7 @@ class SpeculateController:
             return done
 
     async def _commit(
-        self, outcome: Outcome, current: dict[BatchID, Batch], trigger: BatchID
+        self, outcome: Outcome, current: dict[BatchID, Batch], trigger: BatchID | None
     ) -> bool:
         batch = current[outcome.head]
         if outcome.head != trigger:  # so that recovery has a message naming it
@@ -318,5 +328,5 @@ def conclude_id(batch: Batch) -> str:
     return intent_id(batch.id, "conclude", ending)
 
 
-def _queue(batch: Batch) -> tuple[Subject, ...]:
-    return (Subject(type="queue", id=batch.queue),)
+def _queue(queue: str) -> Subject:
+    return Subject(type="queue", id=queue)
