@@ -4,7 +4,6 @@ once with its parts (doc/batching-queue.md)."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -74,15 +73,3 @@ def test_a_split_is_recorded_once_with_its_parts(storage: OrchestratorStorage) -
     assert [b.id for b in first] == [b.id for b in again] == ["q/batch/2", "q/batch/3"]
     assert storage.get_batch(Q, "q/batch/4") is None
     assert [b.id for b in storage.batches_of_request(Q, "q/3")] == ["q/batch/3"]
-
-
-def test_a_part_keeps_its_place_and_an_arrival_has_none(storage: OrchestratorStorage) -> None:
-    failed = batch(1, "q/1", "q/2")
-    storage.create_batch(failed)
-    first = dataclasses.replace(batch(2, "q/1"), place=(BatchID("q/batch/0"),))
-    second = dataclasses.replace(batch(3, "q/2"), place=(BatchID("q/batch/0"), first.id))
-    storage.split_batch(failed, [first, second])
-    assert storage.get_batch(Q, first.id) == first
-    assert storage.get_batch(Q, second.id) == second
-    found = storage.get_batch(Q, failed.id)
-    assert found is not None and found.place is None

@@ -376,31 +376,6 @@ async def test_a_member_cancelled_while_its_part_is_created_ends_cancelled(
     await s.stop()
 
 
-async def test_the_parts_of_a_split_keep_the_failed_batchs_place(tmp_path: Path) -> None:
-    """(a b) fails because of b while c, which conflicts with it, waits behind it: the parts go
-    where (a b) was, ahead of c, so a lands before c (c's build, on a trunk without a, is built
-    again: the landed tree is the built one)."""
-    s = await started(tmp_path, BatchPolicy(max_size=2, max_wait_ms=WAIT_MS))
-    a = await s.land("a")
-    b = await s.land("b", fake="build-fail")
-    await s.settle()
-    [failed] = batches(s)
-    c = await s.land("c")
-    await s.settle()
-    assert members(s) == [(a, b), (c,)]
-    later = batches(s)[1]
-    assert later.dependencies == (failed.id,)
-    await s.release(which=lambda r: r.labels["head"] == failed.id)
-    assert members(s) == [(a, b), (c,), (a,), (b,)]
-    first, second = batches(s)[2:]
-    assert (first.dependencies, first.overtakes) == ((), (later.id,))
-    assert (second.dependencies, second.overtakes) == ((first.id,), (later.id,))
-    await release_all(s)
-    assert s.order_landed() == [a, c]
-    assert s.log.final(b) == "error"
-    await s.stop()
-
-
 def broken(fn: Callable[..., Any], on: list[bool]) -> Callable[..., Any]:
     """`fn`, except that it raises while `on` holds True."""
 

@@ -137,17 +137,3 @@ def test_a_build_on_a_batch_includes_all_its_members() -> None:
     assert ((0, 1, 2), 2.5, 12.5, "passed") in builds(ledger)
     assert [landing.changes for landing in ledger.landings] == [(0, 1), (2,)]
     assert verify(w, ledger) == []
-
-
-def test_the_parts_of_a_split_keep_the_failed_batchs_place() -> None:
-    # {c0,c1} closes full at 0.1 min and fails (c1 is bad); c2 conflicts with c0, waits alone
-    # until 2.5 min and builds on it. At 10.1 c2 builds again without it, and the part {c0}
-    # takes the failed batch's place, ahead of c2: c2's build passes at 20.1, when c0 lands, and
-    # is built again on the trunk that now holds c0 (outdated), then lands.
-    w = workload([change(0, 0), change(1, 0.1, good=False), change(2, 0.5)], pairs=[(0, 2)])
-    policy = BatchPolicy(max_size=2, max_wait_ms=2 * 60_000, min_pass_probability=0.5)
-    ledger = replay(SpeculatorStrategy(8, batching=policy), w)
-
-    assert [landing.changes for landing in ledger.landings] == [(0,), (2,)]
-    assert builds(ledger)[-1] == ((2,), 20.1, 30.1, "passed")
-    assert verify(w, ledger) == []

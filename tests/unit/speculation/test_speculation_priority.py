@@ -7,8 +7,8 @@ import dataclasses
 from speculation_helpers import TableScorer, batch, entry, path, pset, snap
 
 from sq.submitqueue.core.speculation.finalize import OutcomeKind, finalize
-from sq.submitqueue.core.speculation.priority import held_by, place_of_part, split_conflicts
-from sq.submitqueue.entity.batch import Batch, BatchID, BatchState, Priority
+from sq.submitqueue.core.speculation.priority import held_by, split_conflicts
+from sq.submitqueue.entity.batch import Batch, BatchID, Priority
 from sq.submitqueue.extension.scorer.constant import ConstantScorer
 from sq.submitqueue.extension.speculator.standard import StandardSpeculator
 from sq.submitqueue.extension.speculator.value import ValueSettings, ValueSpeculator
@@ -29,42 +29,6 @@ def test_a_high_batch_follows_high_and_merging_ones_and_overtakes_the_rest() -> 
 def test_a_normal_batch_depends_on_every_conflict() -> None:
     in_flight = [batch(N1), high(batch(H0))]
     assert split_conflicts(batch(N2, "creating"), (N1, H0), in_flight) == ((N1, H0), ())
-
-
-F, L1, L2, P1, P2 = (BatchID(f"q/batch/{n}") for n in ("5", "6", "7", "8", "9"))
-
-
-def part(batch_id: BatchID, place: tuple[BatchID, ...]) -> Batch:
-    return dataclasses.replace(batch(batch_id, "creating"), place=place)
-
-
-def test_a_split_part_follows_what_its_failed_batch_was_behind_and_overtakes_the_rest() -> None:
-    # F was behind N1 and overtaken by H0; L1 and L2 came after it (L2 is already merging).
-    failed = batch(F, "failed", deps=(N1,))
-    in_flight = [
-        batch(N1),
-        high(batch(H0), (F,)),
-        batch(L1, deps=(F,)),
-        batch(L2, "merging", deps=(F,)),
-    ]
-    place = place_of_part(failed, in_flight, ())
-    assert place == (N1, H0)
-    first = part(P1, place)
-    assert split_conflicts(first, (N1, H0, L1, L2), in_flight) == ((N1, H0, L2), (L1,))
-    second = part(P2, place_of_part(failed, in_flight, (P1,)))
-    created = dataclasses.replace(first, state=BatchState.CREATED, dependencies=(N1, H0, L2))
-    assert split_conflicts(second, (N1, H0, L1, L2, P1), [*in_flight, created]) == (
-        (N1, H0, L2, P1),
-        (L1,),
-    )
-
-
-def test_a_split_part_follows_what_the_batches_it_follows_wait_for() -> None:
-    """H0 overtook F but waits for L1 (merging when H0 came, since sent back to build): a part
-    that overtook L1 would hold it while waiting for H0, which waits for L1."""
-    in_flight = [high(batch(H0, deps=(L1,)), (F,)), batch(L1, deps=(F,))]
-    place = place_of_part(batch(F, "failed"), in_flight, ())
-    assert split_conflicts(part(P1, place), (H0, L1), in_flight) == ((H0, L1), ())
 
 
 def test_a_passed_normal_head_waits_while_a_high_one_overtakes_it() -> None:

@@ -12,8 +12,7 @@ stages, and the clock, are simulated here: every decision is the engine's.
 With a batch policy (`ours+batch`, doc/batching.md) arrivals first wait in a waiting room:
 `core/batching.form` decides which close now (the rest wake the queue when they must go), a closed
 group becomes one batch of several requests, its build includes every member and lands them in one
-push, and a failed batch of several is split and its parts take its place in the queue (they
-overtake the later batches they conflict with, as dependency analysis does for the product).
+push, and a failed batch of several is split and its parts analysed again like new arrivals.
 
 Landing is exact as runway makes it (doc/speculation.md): a build whose head conflicts with a
 change that landed after the build started and that the build did not include is `outdated`,
@@ -333,21 +332,15 @@ class _EngineQueue:
             out.append(dataclasses.replace(w, dependencies=frozenset(deps), conflicts=conflicts))
         return out
 
-    def _analyze(
-        self, members: tuple[int, ...], place: tuple[BatchID, ...] | None = None
-    ) -> BatchID:
-        """Dependency analysis: create the batch and depend on every conflicting one in flight
-        (a split's part: on those in its `place`, overtaking the rest)."""
+    def _analyze(self, members: tuple[int, ...]) -> BatchID:
+        """Dependency analysis: create the batch and depend on every conflicting one in flight."""
         bid = batch_id(QUEUE, len(self.batches) + 1)
         changes = self.workload.changes
         self.members_of[bid] = members
         if len(members) > 1:
             self.singles[bid] = tuple(self._single(c) for c in members)
         candidate = Batch(
-            id=bid,
-            queue=QUEUE,
-            contains=tuple(RequestID(changes[c].name) for c in members),
-            place=place,
+            id=bid, queue=QUEUE, contains=tuple(RequestID(changes[c].name) for c in members)
         )
         in_flight = [
             self.batches[b] for b in self.active if self.batches[b].state in DEPENDENCY_STATES
@@ -523,8 +516,7 @@ class _EngineQueue:
     def _conclude_failed(self, head: BatchID, now: int) -> bool:
         """A batch failed on a base that came true. One member: it is the culprit, rejected.
         Several: the batch ends failed but its requests do not; `split` cuts the members in two
-        parts, each a new batch at once (first part first) in the failed batch's place: it
-        follows what that one was behind and overtakes the later ones (`priority`). Returns
+        parts, each a new batch at once (first part first), analysed like new arrivals. Returns
         whether batches were created (another speculate run is due)."""
         members = self.members_of[head]
         if len(members) == 1:
@@ -534,13 +526,8 @@ class _EngineQueue:
         names = self.batches[head].contains
         probabilities = [self._probability(c) for c in members]
         parts = batching.split(names, probabilities, self.policy.split)
-        failed = self.batches[head]
-        active = [self.batches[b] for b in self.active]
-        new: list[BatchID] = []
-        for part in parts:
-            place = priority.place_of_part(failed, active, new)
-            new.append(self._analyze(tuple(_index(r) for r in part), place))
-        self.splits.append((head, tuple(new), self._failed_build(head)))
+        new = tuple(self._analyze(tuple(_index(r) for r in part)) for part in parts)
+        self.splits.append((head, new, self._failed_build(head)))
         return True
 
     def _failed_build(self, head: BatchID) -> int:

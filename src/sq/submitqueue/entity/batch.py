@@ -100,10 +100,6 @@ class Batch:
     A `high` batch depends only on earlier high batches (and on ones already merging); the
     earlier normal batches it conflicts with are its `overtakes`, fixed with its dependencies:
     they do not merge while it is in flight (core/speculation/priority.py).
-
-    `place` is set on a split's parts only (None on every other batch): the batches the failed
-    batch was behind, which a part follows; the later batches it conflicts with it overtakes, so
-    that the parts keep the failed batch's place in the queue (`priority.place_of_part`).
     """
 
     id: BatchID
@@ -114,7 +110,6 @@ class Batch:
     version: int = 1
     priority: Priority = Priority.NORMAL
     overtakes: tuple[BatchID, ...] = ()
-    place: tuple[BatchID, ...] | None = None
 
     @property
     def lane(self) -> int:

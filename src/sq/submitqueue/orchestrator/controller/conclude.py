@@ -10,8 +10,7 @@ from sq.platform.messagequeue import Delivery
 from sq.platform.pipeline import StageContext
 from sq.submitqueue.core import messages as m
 from sq.submitqueue.core.batching import split
-from sq.submitqueue.core.speculation.priority import place_of_part
-from sq.submitqueue.entity.batch import ACTIVE_STATES, Batch, BatchState, RequestID, batch_id
+from sq.submitqueue.entity.batch import Batch, BatchState, RequestID, batch_id
 from sq.submitqueue.entity.pathset import PathStatus
 from sq.submitqueue.entity.request import RequestState, is_request_halted, is_request_terminal
 from sq.submitqueue.orchestrator.controller.batch import form_soon, member_probability
@@ -74,9 +73,8 @@ class ConcludeController:
 
     async def _split(self, failed: Batch, build: str) -> None:
         """Bisection: the failed batch's own build failed, so one of its members at least is
-        bad. Its members are cut in two parts (`core.batching.split`), each a new batch that
-        takes the failed batch's place in the queue (`priority.place_of_part`; the second part
-        follows the first); none of its requests fails here. Recorded with the
+        bad. Its members are cut in two parts (`core.batching.split`), each a new batch analysed
+        like an arrival (first part first); none of its requests fails here. Recorded with the
         parts in one transaction: a redelivery finds the same parts and asks again for what
         may not have been asked (ids dedup)."""
         storage = self.deps.storage
@@ -84,8 +82,7 @@ class ConcludeController:
         rule = self.deps.profiles.get(queue).batching.split
         chances = [await member_probability(self.deps, queue, r) for r in failed.contains]
         cut = split(failed.contains, chances, rule)
-        in_flight = await db(storage.list_batches, queue, ACTIVE_STATES)
-        parts: list[Batch] = []
+        parts = []
         for members in cut:
             number = await db(storage.next_batch_number, queue)
             parts.append(
@@ -94,7 +91,6 @@ class ConcludeController:
                     queue=queue,
                     contains=members,
                     priority=failed.priority,
-                    place=place_of_part(failed, in_flight, [p.id for p in parts]),
                 )
             )
         parts = await db(storage.split_batch, failed, parts)

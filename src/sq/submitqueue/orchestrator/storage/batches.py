@@ -29,7 +29,6 @@ def batch_of(row: Any) -> Batch:
         version=row.version,
         priority=Priority(row.priority),
         overtakes=tuple(BatchID(x) for x in row.overtakes),
-        place=None if row.place is None else tuple(BatchID(x) for x in row.place),
     )
 
 
@@ -103,7 +102,6 @@ class BatchStore:
             version=batch.version,
             priority=batch.priority.value,
             overtakes=list(batch.overtakes),
-            place=None if batch.place is None else list(batch.place),
         )
 
     def get_batch(self, queue: str, batch_id: str) -> Batch | None:

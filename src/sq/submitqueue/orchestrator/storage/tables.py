@@ -62,7 +62,6 @@ batch = sa.Table(
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("priority", sa.String(16), nullable=False, server_default="normal"),
     sa.Column("overtakes", sa.JSON, nullable=False, server_default="[]"),
-    sa.Column("place", sa.JSON, nullable=True),  # a split's part only (Batch.place)
     sa.Index(None, "queue", "state"),
 )
 

@@ -37,7 +37,6 @@ def _insert_batch(conn: Connection, batch: Batch) -> None:
             version=batch.version,
             priority=batch.priority.value,
             overtakes=list(batch.overtakes),
-            place=None if batch.place is None else list(batch.place),
         )
     )
     for request_id in batch.contains:
