@@ -374,3 +374,51 @@ async def test_a_member_cancelled_while_its_part_is_created_ends_cancelled(
     assert s.log.final(a) == "error"
     assert s.log.final(b) == "cancelled"
     await s.stop()
+
+
+def broken(fn: Callable[..., Any], on: list[bool]) -> Callable[..., Any]:
+    """`fn`, except that it raises while `on` holds True."""
+
+    def wrapped(*args: Any) -> Any:
+        if on[0]:
+            raise RuntimeError("formation broke")
+        return fn(*args)
+
+    return wrapped
+
+
+async def test_a_dead_lettered_wake_ends_the_requests_waiting_on_it(tmp_path: Path) -> None:
+    s = await started(tmp_path)
+    on = [False]
+    s.storage.close_waiting = broken(s.storage.close_waiting, on)  # type: ignore[method-assign]
+    a = await s.land("a")
+    await s._settle_all()
+    s.h.clock.advance(1)
+    b = await s.land("b")  # later: the formation it asks for leaves the same wake as a's
+    await s._settle_all()
+    on[0] = True  # the wake, when it comes due, fails until it is dead-lettered
+    await s.settle(dead_letters=1)
+    assert [s.log.final(r) for r in (a, b)] == ["error", "error"]
+    assert "batch formation dead-lettered: formation broke" in s.log.last_error(b)
+    assert s.storage.waiting(QUEUE) == []
+    on[0] = False
+    c = await s.land("c")  # the queue goes on
+    await s.settle()
+    await s.release()
+    assert s.order_landed() == [c]
+    await s.stop()
+
+
+async def test_a_dead_lettered_requeue_ends_the_requests_it_put_back(tmp_path: Path) -> None:
+    s = await started(tmp_path)
+    on = [False]
+    s.storage.close_waiting = broken(s.storage.close_waiting, on)  # type: ignore[method-assign]
+    a, b, c, d = [await s.land(name) for name in "abcd"]
+    await s.settle()
+    on[0] = True  # the others go back to wait; their formation fails until dead-lettered
+    await s.cancel(b)
+    await s.settle(dead_letters=1)
+    assert [s.log.final(r) for r in (a, b, c, d)] == ["error", "cancelled", "error", "error"]
+    assert all("requeued" in s.log.events(r) for r in (a, c, d))
+    assert "batch formation dead-lettered" in s.log.last_error(d)
+    await s.stop()

@@ -50,7 +50,7 @@ STAGES: tuple[Stage[OrchestratorDeps], ...] = (
         MergeConflictSignalController,
         dlq.request_reconciler(rw.MergeResult, direct=True),
     ),
-    _stage(m.TOPIC_BATCH, BatchController, dlq.request_reconciler(m.EntityRef)),
+    _stage(m.TOPIC_BATCH, BatchController, dlq.formation_reconciler()),
     _stage(
         m.TOPIC_DEPENDENCY_ANALYSIS,
         DependencyAnalysisController,

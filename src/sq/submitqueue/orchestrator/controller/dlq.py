@@ -20,6 +20,7 @@ from sq.submitqueue.entity.batch import (
     is_terminal,
 )
 from sq.submitqueue.entity.request import RequestState
+from sq.submitqueue.orchestrator.controller.batch import WAKE
 from sq.submitqueue.orchestrator.controller.common import Log, db, decode, terminate_request
 from sq.submitqueue.orchestrator.controller.start import request_of
 from sq.submitqueue.orchestrator.profile import OrchestratorDeps
@@ -83,8 +84,8 @@ class _Reconciler:
 
 
 class RequestReconciler(_Reconciler):
-    """start, cancel, validate, batch, merge-conflict-check-signal: fail the request unless a live
-    batch owns it (then conclude decides)."""
+    """start, cancel, validate, batch (an arrival), merge-conflict-check-signal: fail the
+    request unless a live batch owns it (then conclude decides)."""
 
     def __init__(
         self,
@@ -118,6 +119,33 @@ class RequestReconciler(_Reconciler):
             last_error=reason,
             metadata=meta,
         )
+
+
+class FormationReconciler(RequestReconciler):
+    """batch: an arrival as any request stage. A wake, or the formation a re-queue asked for,
+    was the promise that the queue's waiting requests get a batch whatever comes (later arrivals
+    share it: a formation that finds the same oldest request publishes the same wake, which
+    dedups); dead-lettered, no formation is due for them, so every request still waiting ends
+    `error`."""
+
+    async def process(self, delivery: Delivery) -> None:
+        if delivery.metadata.get("batch") != WAKE:
+            await super().process(delivery)
+            return
+        ref = decode(delivery, m.EntityRef)
+        why, meta = _why(delivery)
+        for row in await db(self.deps.storage.waiting, ref.queue):
+            await terminate_request(
+                self.deps,
+                self.log,
+                ref.queue,
+                row.request,
+                RequestState.ERROR,
+                last_error=f"batch formation {why}",
+                metadata=meta,
+            )
+            # After the request ended: a reconciler that stops in between finds it waiting again.
+            await db(self.deps.storage.drop_waiting, ref.queue, row.request)
 
 
 class BatchReconciler(_Reconciler):
@@ -190,6 +218,12 @@ def request_reconciler(
 ) -> Callable[[OrchestratorDeps, StageContext], RequestReconciler]:
     return lambda deps, ctx: RequestReconciler(
         f"{ctx.topic_key}-reconciler", deps, ctx, _ref(model), direct=direct
+    )
+
+
+def formation_reconciler() -> Callable[[OrchestratorDeps, StageContext], FormationReconciler]:
+    return lambda deps, ctx: FormationReconciler(
+        f"{ctx.topic_key}-reconciler", deps, ctx, _ref(m.EntityRef)
     )
 
 
