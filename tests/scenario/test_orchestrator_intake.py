@@ -4,7 +4,7 @@ dependencies as one at a time, a constant number of statements, and nothing lost
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +112,18 @@ async def one_at_a_time(tmp: Path, count: int) -> list[tuple[str, Any, Any, Any]
     return shape(s.storage, count)
 
 
+def killed_inside(table: str) -> Callable[..., Any]:
+    """A `create_batches` killed inside its transaction, after writing to `table`: the write
+    must roll back whole."""
+
+    def dies_mid_write(self: OrchestratorStorage, *args: Any) -> Any:
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(sa.table(table, sa.column("state"))).values(state="x"))
+            raise SystemExit("killed")
+
+    return dies_mid_write
+
+
 async def test_a_burst_gives_every_batch_the_dependencies_it_gets_one_at_a_time(
     tmp_path: Path,
 ) -> None:
@@ -168,12 +180,7 @@ async def test_a_crash_in_the_middle_of_a_burst_loses_nothing(
     # Killed inside the write: its transaction rolls back, nothing was created or announced.
     real_create = OrchestratorStorage.create_batches
 
-    def dies_mid_write(self: OrchestratorStorage, *args: Any) -> Any:
-        with self.engine.begin() as conn:
-            conn.execute(sa.update(sa.table("sq_request", sa.column("state"))).values(state="x"))
-            raise SystemExit("killed")
-
-    monkeypatch.setattr(OrchestratorStorage, "create_batches", dies_mid_write)
+    monkeypatch.setattr(OrchestratorStorage, "create_batches", killed_inside("sq_request"))
     with pytest.raises(SystemExit):
         await controller(s, ctx).process(Message(ids[0]))  # type: ignore[arg-type]
     assert {state for _, state, _, _ in shape(s.storage, count)} == {BatchState.CREATING}
@@ -296,12 +303,7 @@ async def test_ending_a_batch_survives_a_crash_and_happens_once(
     cancelled_while_creating(s.storage, 2)
     real_create = OrchestratorStorage.create_batches
 
-    def dies_mid_write(self: OrchestratorStorage, *args: Any) -> Any:
-        with self.engine.begin() as conn:
-            conn.execute(sa.update(sa.table("sq_batch", sa.column("state"))).values(state="x"))
-            raise SystemExit("killed")
-
-    monkeypatch.setattr(OrchestratorStorage, "create_batches", dies_mid_write)
+    monkeypatch.setattr(OrchestratorStorage, "create_batches", killed_inside("sq_batch"))
     with pytest.raises(SystemExit):
         await controller(s, ctx).process(Message(ids[0]))  # type: ignore[arg-type]
     assert {state for _, state, _, _ in shape(s.storage, 3)} == {BatchState.CREATING}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -82,30 +83,27 @@ _CLAIM = (
     )
     .values(state=RequestState.BATCHED.value, version=sa.bindparam("r_next"))
 )
-_CREATE = (
-    sa.update(t.batch)
-    .where(
-        t.batch.c.queue == sa.bindparam("q"),
-        t.batch.c.id == sa.bindparam("b_id"),
-        t.batch.c.version == sa.bindparam("b_version"),
-    )
-    .values(
-        state=BatchState.CREATED.value,
-        dependencies=sa.bindparam("b_deps", type_=sa.JSON),
-        overtakes=sa.bindparam("b_ahead", type_=sa.JSON),
-        version=sa.bindparam("b_next"),
-    )
-)
 
-_END = (
-    sa.update(t.batch)
-    .where(
-        t.batch.c.queue == sa.bindparam("q"),
-        t.batch.c.id == sa.bindparam("b_id"),
-        t.batch.c.version == sa.bindparam("b_version"),
+
+def _batch_cas(**values: Any) -> sa.Update:
+    """A batch's compare-and-swap write: by queue, id and the version read; bumps the version."""
+    return (
+        sa.update(t.batch)
+        .where(
+            t.batch.c.queue == sa.bindparam("q"),
+            t.batch.c.id == sa.bindparam("b_id"),
+            t.batch.c.version == sa.bindparam("b_version"),
+        )
+        .values(**values, version=sa.bindparam("b_next"))
     )
-    .values(state=BatchState.CANCELLED.value, version=sa.bindparam("b_next"))
+
+
+_CREATE = _batch_cas(
+    state=BatchState.CREATED.value,
+    dependencies=sa.bindparam("b_deps", type_=sa.JSON),
+    overtakes=sa.bindparam("b_ahead", type_=sa.JSON),
 )
+_END = _batch_cas(state=BatchState.CANCELLED.value)
 
 
 class IntakeStore(SnapshotStore):
