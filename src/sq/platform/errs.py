@@ -140,7 +140,14 @@ _PG_RETRYABLE = {
 
 
 def classify_postgres(node: BaseException) -> Verdict:
+    """By SQLSTATE; psycopg's `OperationalError` without one is the client's side of a connection
+    that failed to open or broke (the server refusing a connection for too many clients arrives
+    so, as its SQLSTATE 53300 comes with no result to carry it): transient, like class 08."""
+    import psycopg
+
     sqlstate = getattr(node, "sqlstate", None)
+    if sqlstate is None and isinstance(node, psycopg.OperationalError):
+        return Verdict.INFRA_RETRYABLE
     if not isinstance(sqlstate, str):
         return Verdict.UNKNOWN
     if sqlstate in _PG_RETRYABLE or sqlstate.startswith("08"):
