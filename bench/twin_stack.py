@@ -242,7 +242,7 @@ class _Driver:
 
     async def run(self) -> None:
         """Submits every arrival and waits until each has settled or the setup's timeout has
-        passed; what has not settled by then is left in `latest` with its last status."""
+        passed; then `left` names what has not settled, with its last status."""
         self.t0_ms = time.time() * 1000
         submitting = asyncio.create_task(self._submit_all())
         deadline = time.monotonic() + self.setup.timeout_s
@@ -271,7 +271,8 @@ class _Driver:
         """Counts, and once few are left, which ones and where they stand (a stall shows)."""
         left = self.unsettled()
         named = ""
-        if len(left) <= UNSETTLED_NAMED and len(self.received_ms) == len(left) + len(self.settled):
+        every_one_submitted = len(self.received_ms) == len(self.setup.workload.changes)
+        if every_one_submitted and len(left) <= UNSETTLED_NAMED:
             named = "; left: " + ", ".join(f"c{i} {why}" for i, why in sorted(left.items()))
         submitted = len(self.received_ms)
         progress(f"twin: {submitted} submitted, {len(self.settled)} settled{named}")
