@@ -318,7 +318,12 @@ class _Driver:
         ]
         if not unsettled:
             return
-        for row in await received_since(self.http, min(unsettled)):
+        try:
+            rows = await received_since(self.http, min(unsettled))
+        except httpx2.HTTPError as exc:  # a loaded gateway's 5xx or timeout: read at the next poll
+            progress(f"twin: reading the statuses failed ({exc!r}); again at the next poll")
+            return
+        for row in rows:
             index = self.index_of_id.get(row["id"])
             if index is None:
                 continue
