@@ -107,11 +107,13 @@ async def submit(http: httpx2.AsyncClient, numbers: range, clients: int) -> list
 
 
 async def received_since(http: httpx2.AsyncClient, after_ms: int) -> list[dict[str, Any]]:
-    """Every request received at or after `after_ms`, through the list API's pages."""
+    """Every request received at or after `after_ms`, through the list API's pages; a page the
+    gateway fails to answer raises `httpx2.HTTPStatusError`."""
     rows: list[dict[str, Any]] = []
     params: dict[str, Any] = {"page_size": 200, "received_at_or_after_ms": after_ms}
     while True:
-        page = (await http.get(f"/api/v1/queues/{QUEUE}/requests", params=params)).json()
+        response = await http.get(f"/api/v1/queues/{QUEUE}/requests", params=params)
+        page = response.raise_for_status().json()
         rows += page["requests"]
         if not page.get("next_page_token"):
             return rows

@@ -3,7 +3,7 @@ simulator's own figures for that workload (same generator, same seed, same proce
 
     uv run --frozen --no-sync python bench/twin.py [--quick] [--setting small|paper|both]
         [--seed 1] [--small-factor 30] [--paper-factor 4] [--mode process|inprocess]
-        [--postgres-url URL]
+        [--postgres-url URL] [--timeout-s S]
 
 `--quick` runs short windows, and the small team only unless `--setting` says otherwise.
 
@@ -24,7 +24,10 @@ read back into a `Ledger` in workload time = real time x factor). Per setting, a
 window), `twin_builds_vs_sim` = real builds per landed change / simulated, and
 `twin_landed_vs_arrived` = the real run's landed / good arrivals, both over the whole run (a
 short window holds few 30-minute builds' landings); `speedup` = workload time covered /
-wall-clock time of the real run (the factor, when the stack keeps up).
+wall-clock time of the real run (the factor, when the stack keeps up), and `unsettled` = the
+changes still unsettled when the wait timed out (`--timeout-s`): those are listed with their last
+status and counted as censored, and the line then ends `lower_bound=...` naming the figures that
+are only bounds from below.
 """
 
 from __future__ import annotations
@@ -59,6 +62,8 @@ from twin_stack import MODES, TwinRun, TwinSetup, run_twin
 PG_ENV = "SQ_TEST_POSTGRES_URL"
 P = 0.1
 SIM_STRATEGY = "ours"
+LOWER_BOUNDS = ("twin_p50_vs_sim", "twin_landed_vs_arrived")
+"""What a run with unsettled changes still bounds from below (they count as censored)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -179,7 +184,7 @@ def compare(setting: Setting, args: argparse.Namespace) -> Comparison:
         workload=workload,
         twin=setting.twin,
         capacity=scenario.capacity,
-        timeout_s=wall_guess * 4 + 600,
+        timeout_s=wall_guess * 4 + 600 if args.timeout_s is None else args.timeout_s,
         mode=args.mode,
     )
     with tempfile.TemporaryDirectory(prefix="sqtwin-") as tmp, databases(args.postgres_url) as urls:
@@ -263,8 +268,21 @@ def report(c: Comparison) -> str:
             f"arrival to first build (median, workload min): simulator "
             f"{c.sim_first_build_min:.1f}, real {c.twin_first_build_min:.1f}",
             hops_line(c),
+            *unsettled_lines(c),
         ]
     )
+
+
+def unsettled_lines(c: Comparison) -> list[str]:
+    """The changes the run gave up on, and where each stood (why the figures are bounds)."""
+    left = c.run.unsettled
+    if not left:
+        return []
+    return [
+        f"unsettled at the timeout, {len(left)} (counted as censored: P50 and landed/arrived are "
+        "lower bounds):",
+        *(f"  c{i}: {why}" for i, why in sorted(left.items())),
+    ]
 
 
 def hops_line(c: Comparison) -> str:
@@ -305,6 +323,8 @@ def result_line(c: Comparison) -> str:
         f"RESULT twin_p50_vs_sim={c.p50_ratio:.2f} twin_builds_vs_sim={c.builds_ratio:.2f}"
         f" twin_landed_vs_arrived={c.twin_whole.landed_vs_arrived:.2f} speedup={c.speedup:.0f}"
         f" setting={c.setting.name} factor={c.setting.factor:g} mode={c.mode}"
+        f" unsettled={len(c.run.unsettled)}"
+        + (f" lower_bound={','.join(LOWER_BOUNDS)}" if c.run.unsettled else "")
     )
 
 
@@ -328,6 +348,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--window-hours", type=float, help="override the measured window's end")
     parser.add_argument("--warmup-hours", type=float, help="override the unmeasured warm-up")
     parser.add_argument("--tail-hours", type=float, help="override the arrivals after the window")
+    parser.add_argument(
+        "--timeout-s",
+        type=float,
+        help="give up waiting for the rest to settle after this many seconds (default: 4 x the "
+        "arrivals' span + 600); what is left is reported and counted as censored",
+    )
     args = parse_with_quick(parser, {"setting": "small"}, argv, what="short windows: a few minutes")
     if min(args.small_factor, args.paper_factor) <= 0:
         parser.error("factors must be positive")

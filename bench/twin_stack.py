@@ -46,6 +46,7 @@ MODES = ("process", "inprocess")
 POLL_S = 0.25
 READY_S = 120.0
 STOP_S = 30.0
+UNSETTLED_NAMED = 10
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -55,6 +56,8 @@ class TwinSetup:
     """The queue's twin section; `workload` is `workload_of(twin)`."""
     capacity: int
     timeout_s: float
+    """How long to wait for every change to settle, from the start; then the run ends with the
+    rest unsettled."""
     mode: str = "process"
 
 
@@ -69,6 +72,9 @@ class TwinRun:
     late_submits: int
     """Arrivals the driver posted more than a second of real time after they were due."""
     hops: Hops
+    unsettled: dict[int, str]
+    """Each change that had not settled by the timeout, with its last status: the simulator's
+    `measure` counts them as censored, so P50 and landed/arrived are then lower bounds."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -223,15 +229,20 @@ class _Driver:
         self.index_of_id: dict[str, int] = {}
         self.received_ms: dict[str, int] = {}
         self.settled: dict[int, dict[str, Any]] = {}
+        self.latest: dict[int, dict[str, Any]] = {}
+        """Each submitted change's last row from the gateway's list."""
         self.late = 0
         self.wall_s = 0.0
         self.landing_ms: dict[int, int] = {}
         self.speculated_ms: dict[int, int] = {}
+        self.left: dict[int, str] = {}
 
     def virtual_ms(self, epoch_ms: float) -> int:
         return round((epoch_ms - self.t0_ms) * self.factor)
 
     async def run(self) -> None:
+        """Submits every arrival and waits until each has settled or the setup's timeout has
+        passed; then `left` names what has not settled, with its last status."""
         self.t0_ms = time.time() * 1000
         submitting = asyncio.create_task(self._submit_all())
         deadline = time.monotonic() + self.setup.timeout_s
@@ -241,21 +252,47 @@ class _Driver:
             while len(self.settled) < total:
                 if time.monotonic() - told > 30:
                     told = time.monotonic()
-                    done = len(self.settled)
-                    progress(f"twin: {len(self.received_ms)} submitted, {done} settled")
+                    self._tell_progress()
                 if submitting.done():
                     submitting.result()
                 await asyncio.sleep(POLL_S)
                 await self._collect()
                 if time.monotonic() > deadline:
-                    raise TimeoutError(
-                        f"{len(self.settled)} of {total} settled in {self.setup.timeout_s:.0f}s"
-                    )
+                    progress(f"twin: {len(self.settled)} of {total} settled by the timeout")
+                    break
         finally:
             submitting.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await submitting
         self.wall_s = time.time() - self.t0_ms / 1000
+        self.left = self.unsettled()
+
+    def _tell_progress(self) -> None:
+        """Counts, and once few are left, which ones and where they stand (a stall shows)."""
+        left = self.unsettled()
+        named = ""
+        every_one_submitted = len(self.received_ms) == len(self.setup.workload.changes)
+        if every_one_submitted and len(left) <= UNSETTLED_NAMED:
+            named = "; left: " + ", ".join(f"c{i} {why}" for i, why in sorted(left.items()))
+        submitted = len(self.received_ms)
+        progress(f"twin: {submitted} submitted, {len(self.settled)} settled{named}")
+
+    def unsettled(self) -> dict[int, str]:
+        """Each change not settled yet, with its last status and for how long (real seconds)."""
+        now_ms = time.time() * 1000
+        submitted = set(self.index_of_id.values())
+        left: dict[int, str] = {}
+        for change in self.setup.workload.changes:
+            if change.index in self.settled:
+                continue
+            row = self.latest.get(change.index)
+            if row is None:
+                left[change.index] = "submitted" if change.index in submitted else "not submitted"
+                continue
+            since_s = (now_ms - row["status_at_ms"]) / 1000
+            error = f" ({row['last_error']})" if row.get("last_error") else ""
+            left[change.index] = f"{row['status']} for {since_s:.0f} s{error}"
+        return left
 
     async def _submit_all(self) -> None:
         for change in self.setup.workload.changes:
@@ -281,9 +318,17 @@ class _Driver:
         ]
         if not unsettled:
             return
-        for row in await received_since(self.http, min(unsettled)):
+        try:
+            rows = await received_since(self.http, min(unsettled))
+        except httpx2.HTTPError as exc:  # a loaded gateway's 5xx or timeout: read at the next poll
+            progress(f"twin: reading the statuses failed ({exc!r}); again at the next poll")
+            return
+        for row in rows:
             index = self.index_of_id.get(row["id"])
-            if index is not None and row["status"] in TERMINAL:
+            if index is None:
+                continue
+            self.latest[index] = row
+            if row["status"] in TERMINAL:
                 self.settled.setdefault(index, row)
 
     async def read_histories(self) -> None:
@@ -339,6 +384,7 @@ class _Driver:
             final=final,
             late_submits=self.late,
             hops=self.hops(builds),
+            unsettled=self.left,
         )
 
     def _ledger(self, builds: list[TwinBuild]) -> Ledger:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from sq.platform.build import BuildState
@@ -97,6 +98,31 @@ async def test_a_start_dead_lettered_before_its_request_was_stored_ends_in_error
     assert s.log.final(a) == "error"
     assert "no such column" in s.log.last_error(a)
     assert s.log.final(b) == "landed"
+    await s.stop()
+
+
+async def test_a_connection_the_database_refuses_is_retried_not_dead_lettered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A loaded PostgreSQL refusing a connection (all slots taken) once, as buildsignal reads the
+    # ended build: the twin's paper run dead-lettered that signal, and the reconciler failed a
+    # good change's batch.
+    s = await started(tmp_path)
+    a = await s.land("a")
+    await s.settle()
+    get_build = s.storage.get_build
+    refusals = [psycopg.OperationalError("connection failed: FATAL: too many clients already")]
+
+    def refused_once(*args: Any) -> Any:
+        if refusals:
+            raise refusals.pop()
+        return get_build(*args)
+
+    monkeypatch.setattr(s.storage, "get_build", refused_once)
+    await s.release()
+    assert not refusals  # the refusal happened
+    assert s.log.final(a) == "landed"
+    assert s.dead_letters() == []
     await s.stop()
 
 

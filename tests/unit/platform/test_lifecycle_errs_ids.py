@@ -3,8 +3,10 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import psycopg
 import pytest
 import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
 
 from sq.platform import errs
 from sq.platform.db import create_engine
@@ -178,3 +180,18 @@ def test_retry_after_takes_the_longest_hint_in_the_chain_and_caps_it() -> None:
     assert errs.retry_after_ms(HintedError(float("nan"))) is None
     assert errs.retry_after_ms(HintedError(None)) is None
     assert errs.retry_after_ms(HintedError(10**9)) == round(errs.MAX_RETRY_AFTER_S * 1000)
+
+
+def test_a_postgres_connection_that_failed_to_open_is_retried() -> None:
+    # How a server with every connection slot taken answers: no SQLSTATE reaches the client.
+    refused = psycopg.OperationalError(
+        'connection failed: connection to server at "127.0.0.1", port 5432 failed: '
+        "FATAL:  sorry, too many clients already"
+    )
+    wrapped_by_sqlalchemy = wrapped(sa_exc.OperationalError(None, None, refused), refused)
+    for error in (refused, wrapped_by_sqlalchemy):
+        assert errs.verdict_of(error, errs.DEFAULT_CLASSIFIERS) is errs.Verdict.INFRA_RETRYABLE
+        assert errs.is_outage(error)  # waits out the outage without spending attempts
+    duplicate = psycopg.errors.UniqueViolation("duplicate key")
+    assert errs.verdict_of(duplicate, errs.DEFAULT_CLASSIFIERS) is errs.Verdict.INFRA
+    assert not errs.is_outage(duplicate)
