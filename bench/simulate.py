@@ -59,12 +59,15 @@ def main() -> None:
         names = (*names, "oracle")  # every ratio is against it
 
     started = time.perf_counter()
-    grid = default_grid(
-        args.conflict_probability,
-        args.paper_window_hours,
-        paper_tail_hours=args.paper_tail_hours,
-        failure_model=FailureModel(args.failure_model),
-    )
+    try:
+        grid = default_grid(
+            args.conflict_probability,
+            args.paper_window_hours,
+            paper_tail_hours=args.paper_tail_hours,
+            failure_model=FailureModel(args.failure_model),
+        )
+    except ValueError as exc:
+        parser.error(f"--paper-window-hours: {exc}")
     if args.quick:  # the paper setting (500 workers) takes many minutes even when shortened
         grid = [dataclasses.replace(small_team_scenario(0.1, window_hours=6.0), headline=True)]
     results = run_grid(grid, args.seed, names, jobs=args.jobs)

@@ -80,6 +80,13 @@ class WorkloadSpec:
     tail_hours: float = 1.5
     drain_hours: float = 0.0
 
+    def __post_init__(self) -> None:
+        if self.window_hours <= self.warmup_hours:
+            raise ValueError(
+                f"the measured window must end after its warm-up: window {self.window_hours:g} h,"
+                f" warm-up {self.warmup_hours:g} h"
+            )
+
     @property
     def arrivals_hours(self) -> float:
         return self.window_hours + self.tail_hours

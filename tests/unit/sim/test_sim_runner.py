@@ -80,6 +80,16 @@ def test_the_grid_has_the_paper_and_small_team_settings_at_every_p() -> None:
     assert {s.workload.conflict.probability for s in pairwise} == {0.5}
 
 
+def test_a_paper_window_within_its_warm_up_is_refused_in_one_line() -> None:
+    """It measured nothing and divided by zero inside a worker process."""
+    result = CliRunner().invoke(sim, ["--paper-window-hours", "0.5"])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        "error: --paper-window-hours: the measured window must end after its warm-up:"
+        " window 0.5 h, warm-up 0.5 h"
+    ]
+
+
 def invoke(tmp_path: Path) -> list[str]:
     args = ["--rate", "20", "--capacity", "4", "--window-hours", "3", "--out", str(tmp_path)]
     result = CliRunner().invoke(sim, args)

@@ -117,12 +117,15 @@ def sim(
     if "oracle" not in names:
         names = (*names, "oracle")  # every ratio is against it
     if rate is None:
-        scenarios = default_grid(
-            conflict_probability,
-            paper_window_hours,
-            paper_tail_hours=paper_tail_hours,
-            failure_model=model,
-        )
+        try:
+            scenarios = default_grid(
+                conflict_probability,
+                paper_window_hours,
+                paper_tail_hours=paper_tail_hours,
+                failure_model=model,
+            )
+        except ValueError as exc:
+            fail(f"--paper-window-hours: {exc}")
     else:
         if rate <= 0 or capacity < 1 or build_minutes <= 0 or window_hours <= warmup_hours:
             fail("need --rate > 0, --capacity >= 1, --build-minutes > 0, window > warm-up")
