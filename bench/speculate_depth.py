@@ -10,6 +10,10 @@ time of this process, the steadier figure on a shared machine) and checks that t
 merges, every other head waits and nothing is proposed: the state the deep run spends most of
 its runs in. "Speculator" asks one speculator again, as the queue's does while heads only land
 from the front (it reuses what it can, see `rank.WeightMemo`); "cold" asks a new one each time.
+"Fresh" is the state right after a deep burst's intake: the first four heads building, every other
+head without a path yet, so the speculator enumerates a stream for every one of them (the state
+the deep pipeline profile found it spending its time in; `head_stream_of`'s per-run memo of each
+dependency's part is what keeps it from walking heads x dependencies from scratch).
 
     .venv/bin/python bench/speculate_depth.py [--heads 100 300 1000] [--runs 5]
 """
@@ -50,6 +54,16 @@ def deep_snapshot(heads: int, landed: int, window: int) -> SpeculationSnapshot:
     return SpeculationSnapshot(batches=tuple(batches), path_sets=tuple(sets))
 
 
+def fresh_snapshot(heads: int, landed: int, window: int) -> SpeculationSnapshot:
+    """`deep_snapshot`'s queue right after intake: the budget's heads building, no other path."""
+    deep = deep_snapshot(heads, landed, window)
+    building = [
+        PathSet(queue="q", head=s.head, paths=tuple(e.with_status(PathStatus.BUILDING, 0) for e in s.paths), version=1)
+        for s in deep.path_sets[:BUDGET]
+    ]
+    return SpeculationSnapshot(batches=deep.batches, path_sets=tuple(building))
+
+
 def cpu_ms(fn: object, runs: int) -> float:
     assert callable(fn)
     samples = []
@@ -68,8 +82,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     args = parse_with_quick(parser, {"heads": [100, 300], "runs": 1})
     speculator = ValueSpeculator(ConstantScorer(0.9))
-    print("| heads | finalize CPU ms | speculator CPU ms | speculator CPU ms, cold |")
-    print("|--:|--:|--:|--:|")
+    print("| heads | finalize CPU ms | speculator CPU ms | speculator CPU ms, cold | fresh heads |")
+    print("|--:|--:|--:|--:|--:|")
     result = []
     for n in args.heads:
         snapshot = deep_snapshot(n, args.landed, args.window)
@@ -82,11 +96,16 @@ def main() -> None:
         cold = cpu_ms(
             lambda d=done.snapshot: ValueSpeculator(ConstantScorer(0.9)).speculate(d), args.runs
         )
-        print(f"| {n} | {fin:.1f} | {spec:.1f} | {cold:.1f} |")
+        fresh = finalize(fresh_snapshot(n, args.landed, args.window), now_ms=1)
+        if fresh.committed or len(fresh.open_heads) != n or speculator.speculate(fresh.snapshot):
+            raise SystemExit(f"unexpected fresh run at {n} heads: the workload is not what it says")
+        new = cpu_ms(lambda d=fresh.snapshot: speculator.speculate(d), args.runs)
+        print(f"| {n} | {fin:.1f} | {spec:.1f} | {cold:.1f} | {new:.1f} |")
         result += [
             f"finalize_ms_h{n}={fin:.1f}",
             f"speculator_ms_h{n}={spec:.1f}",
             f"speculator_cold_ms_h{n}={cold:.1f}",
+            f"speculator_fresh_ms_h{n}={new:.1f}",
         ]
     print("RESULT " + " ".join(result))
 
