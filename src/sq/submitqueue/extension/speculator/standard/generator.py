@@ -151,7 +151,8 @@ class BestFirstGenerator:
         by_id = {b.id: b for b in batches}
         heads = [b for b in batches if b.state is BatchState.SPECULATING]
         probabilities = self._probabilities(heads, by_id)
-        streams = [self._stream(head, by_id, probabilities) for head in heads]
+        terms: dict[BatchID, DependencyTerm] = {}
+        streams = [self._stream(head, by_id, probabilities, terms) for head in heads]
         return CandidateStream(streams)
 
     def _probabilities(
@@ -176,31 +177,62 @@ class BestFirstGenerator:
         return p if 0.0 <= p <= 1.0 else self._default
 
     def _stream(
-        self, head: Batch, by_id: Mapping[BatchID, Batch], probabilities: Mapping[BatchID, float]
+        self,
+        head: Batch,
+        by_id: Mapping[BatchID, Batch],
+        probabilities: Mapping[BatchID, float],
+        terms: dict[BatchID, DependencyTerm],
     ) -> _HeadStream:
-        return head_stream_of(head, lambda dep: _state(by_id, dep), probabilities)
+        return head_stream_of(head, lambda dep: _state(by_id, dep), probabilities, terms)
+
+
+DependencyTerm = tuple[PathDependency, float, float | None]
+"""One dependency's part in every head's stream: its preferred (or forced) assumption, the log
+of that assumption's probability, and the flip cost (None when it is finished, so forced)."""
 
 
 def head_stream_of(
-    head: Batch, state_of: Callable[[BatchID], BatchState], probabilities: Mapping[BatchID, float]
+    head: Batch,
+    state_of: Callable[[BatchID], BatchState],
+    probabilities: Mapping[BatchID, float],
+    terms: dict[BatchID, DependencyTerm] | None = None,
 ) -> _HeadStream:
     """The head's paths, most likely first: finished dependencies forced, open ones at their
-    preferred assumption (the likelier side of `probabilities`), each flip a variable."""
+    preferred assumption (the likelier side of `probabilities`), each flip a variable.
+
+    `terms` memoises each dependency's part across the heads of one run (pass the same dict for
+    the same states and probabilities): under a chain every head shares most of its dependencies
+    with the head before it, and computing each part once per run rather than once per head is
+    what keeps a deep queue's run from spending most of its time here.
+    """
+    known: dict[BatchID, DependencyTerm] = {} if terms is None else terms
     base: list[PathDependency] = []
     variables: list[_Variable] = []
     best = 0.0
     for i, dep in enumerate(head.dependencies):
-        forced = RESOLVED_ASSUMPTION.get(state_of(dep))
-        if forced is not None:
-            base.append(PathDependency(batch=dep, assumption=forced))
-            continue
-        p = probabilities[dep]
-        preferred_p, opposite_p = max(p, 1.0 - p), min(p, 1.0 - p)
-        preferred = Assumption.SUCCEEDS if p >= 0.5 else Assumption.FAILS
-        base.append(PathDependency(batch=dep, assumption=preferred))
-        best += _ln(preferred_p)
-        variables.append(_Variable(i, _ln(opposite_p) - _ln(preferred_p)))
+        term = known.get(dep)
+        if term is None:
+            term = known[dep] = _term(dep, state_of, probabilities)
+        assumed, preferred_ln, flip_cost = term
+        base.append(assumed)
+        if flip_cost is not None:
+            best += preferred_ln
+            variables.append(_Variable(i, flip_cost))
     return _HeadStream(head.id, base, variables, best, head.lane)
+
+
+def _term(
+    dep: BatchID, state_of: Callable[[BatchID], BatchState], probabilities: Mapping[BatchID, float]
+) -> DependencyTerm:
+    forced = RESOLVED_ASSUMPTION.get(state_of(dep))
+    if forced is not None:
+        return PathDependency(batch=dep, assumption=forced), 0.0, None
+    p = probabilities[dep]
+    preferred_p, opposite_p = max(p, 1.0 - p), min(p, 1.0 - p)
+    preferred = Assumption.SUCCEEDS if p >= 0.5 else Assumption.FAILS
+    preferred_ln = _ln(preferred_p)
+    flip_cost = _ln(opposite_p) - preferred_ln
+    return PathDependency(batch=dep, assumption=preferred), preferred_ln, flip_cost
 
 
 HeadStream = _HeadStream

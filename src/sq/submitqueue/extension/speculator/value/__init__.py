@@ -16,7 +16,10 @@ from sq.submitqueue.entity.proposal import PathAction, Speculation
 from sq.submitqueue.entity.snapshot import SpeculationSnapshot
 from sq.submitqueue.extension.scorer import Scorer
 from sq.submitqueue.extension.speculator import SpeculatorError
-from sq.submitqueue.extension.speculator.standard.generator import DEFAULT_PROBABILITY
+from sq.submitqueue.extension.speculator.standard.generator import (
+    DEFAULT_PROBABILITY,
+    DependencyTerm,
+)
 from sq.submitqueue.extension.speculator.value import evidence, rank
 
 DEFAULT_THRESHOLD = 3.0
@@ -111,6 +114,7 @@ class ValueSpeculator:
 
         wanted: list[rank.Valued] = []
         live_p: dict[PathID, float] = {}
+        terms: dict[BatchID, DependencyTerm] = {}  # one snapshot, one `p`: shared by heads
         for head in heads:
             path_set = snapshot.path_set(head.id)
             live = 0.0
@@ -132,7 +136,7 @@ class ValueSpeculator:
                 continue
             wanted += rank.candidates(
                 path_set,
-                rank.head_stream(head, snapshot, p),
+                rank.head_stream(head, snapshot, p, terms),
                 worth[head.id],
                 share[head.id],
                 live_probability=live,

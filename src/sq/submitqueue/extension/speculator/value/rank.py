@@ -20,6 +20,7 @@ from sq.submitqueue.entity.pathset import DEFAULT_MAX_ATTEMPTS, PathEntry, PathS
 from sq.submitqueue.entity.snapshot import SpeculationSnapshot
 from sq.submitqueue.extension.speculator.standard.generator import (
     RESOLVED_ASSUMPTION,
+    DependencyTerm,
     HeadStream,
     head_stream_of,
 )
@@ -123,10 +124,14 @@ def _dependents_first(dependents: list[list[int]]) -> list[int]:
 
 
 def head_stream(
-    head: Batch, snapshot: SpeculationSnapshot, p: Mapping[BatchID, float]
+    head: Batch,
+    snapshot: SpeculationSnapshot,
+    p: Mapping[BatchID, float],
+    terms: dict[BatchID, DependencyTerm] | None = None,
 ) -> HeadStream:
-    """The head's paths, most likely first, with open dependencies at probability `p`."""
-    return head_stream_of(head, snapshot.state_of, p)
+    """The head's paths, most likely first, with open dependencies at probability `p` (`terms`:
+    the run's memo of each dependency's part, `head_stream_of`)."""
+    return head_stream_of(head, snapshot.state_of, p, terms)
 
 
 def path_probability(
