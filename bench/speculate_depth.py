@@ -21,6 +21,7 @@ dependency's part is what keeps it from walking heads x dependencies from scratc
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import time
 
@@ -58,7 +59,7 @@ def fresh_snapshot(heads: int, landed: int, window: int) -> SpeculationSnapshot:
     """`deep_snapshot`'s queue right after intake: the budget's heads building, no other path."""
     deep = deep_snapshot(heads, landed, window)
     building = [
-        PathSet(queue="q", head=s.head, paths=tuple(e.with_status(PathStatus.BUILDING, 0) for e in s.paths), version=1)
+        dataclasses.replace(s, paths=tuple(e.with_status(PathStatus.BUILDING, 0) for e in s.paths))
         for s in deep.path_sets[:BUDGET]
     ]
     return SpeculationSnapshot(batches=deep.batches, path_sets=tuple(building))
