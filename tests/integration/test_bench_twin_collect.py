@@ -29,7 +29,7 @@ async def test_a_failed_status_read_is_read_again_at_the_next_poll() -> None:
         scenario="small",
         failure_probability=0.1,
         warmup_hours=0.1,
-        window_hours=0.1,
+        window_hours=0.2,
         tail_hours=0.1,
         factor=60,
     )
