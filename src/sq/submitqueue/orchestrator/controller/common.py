@@ -249,3 +249,28 @@ async def terminate_request(
         metadata=metadata,
     )
     return True
+
+
+async def dispatch_merge(log: Log, batch: Batch) -> None:
+    """A batch that just became `merging`: its members logged `speculated`, then merge asked.
+
+    Per merging version: a batch sent back to speculating by an outdated landing merges again at
+    a higher version, and that dispatch must not dedup against the first one."""
+    await asyncio.gather(
+        *(
+            log.status(
+                request_id,
+                batch.queue,
+                "speculated",
+                occurrence=f"{batch.id}/{batch.version}",
+                metadata={"batch_id": batch.id},
+            )
+            for request_id in batch.contains
+        )
+    )
+    await log.ctx.publish(
+        m.TOPIC_MERGE,
+        batch.queue,
+        intent_id(batch.id, "merge-dispatch", str(batch.version)),
+        m.EntityRef(id=batch.id, queue=batch.queue),
+    )

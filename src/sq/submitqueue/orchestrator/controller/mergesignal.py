@@ -30,6 +30,7 @@ from sq.submitqueue.orchestrator.controller.common import (
     db,
     decode,
     dependency_states,
+    dispatch_merge,
     load_batch,
 )
 from sq.submitqueue.orchestrator.controller.merge import winning_entry
@@ -100,16 +101,7 @@ class MergeSignalController:
             merging = await db(storage.transition_batch, head, BatchState.MERGING)
         except VersionMismatchError:
             return  # a speculate run got there first
-        for request_id in merging.contains:
-            await self.log.status(
-                request_id,
-                merging.queue,
-                "speculated",
-                occurrence=f"{merging.id}/{merging.version}",
-                metadata={"batch_id": merging.id},
-            )
-        dispatch = intent_id(merging.id, "merge-dispatch", str(merging.version))
-        await self.ctx.publish(m.TOPIC_MERGE, merging.queue, dispatch, ref)
+        await dispatch_merge(self.log, merging)
 
     async def _settle_carried(self, batch: Batch, result: rw.MergeResult) -> None:
         """A landing that carried a failed dependency (pending-failure depth) landed its changes

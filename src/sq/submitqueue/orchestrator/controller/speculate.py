@@ -37,7 +37,13 @@ from sq.submitqueue.entity.request import is_request_halted
 from sq.submitqueue.entity.snapshot import SpeculationSnapshot
 from sq.submitqueue.extension.speculator import SpeculatorError
 from sq.submitqueue.orchestrator.controller.build import cancel_signals, signal_partition
-from sq.submitqueue.orchestrator.controller.common import Log, db, decode, load_batch
+from sq.submitqueue.orchestrator.controller.common import (
+    Log,
+    db,
+    decode,
+    dispatch_merge,
+    load_batch,
+)
 from sq.submitqueue.orchestrator.controller.speculate_read import Retry, read_snapshot
 from sq.submitqueue.orchestrator.controller.speculate_schedule import (
     WAKE,
@@ -93,7 +99,7 @@ class SpeculateController:
         elif named.state is BatchState.CREATED:
             await self._admit([named])
         elif named.state is BatchState.MERGING:
-            await self._dispatch_merge(named)
+            await dispatch_merge(self.log, named)
 
     async def run(self, queue: str, *, trigger: BatchID | None) -> None:
         """One run over `queue`; `trigger` (the batch its signal named, if any) only decides
@@ -205,7 +211,7 @@ class SpeculateController:
             return False
         current[batch.id] = batch
         if outcome.kind is OutcomeKind.MERGE:
-            await self._dispatch_merge(batch)
+            await dispatch_merge(self.log, batch)
         else:
             meta = {"failure_reason": outcome.failure_reason} if outcome.failure_reason else None
             await self._publish(m.TOPIC_CONCLUDE, conclude_id(batch), batch, metadata=meta)
@@ -245,24 +251,6 @@ class SpeculateController:
         await asyncio.gather(*logs)
         moved = await db(self.deps.storage.transition_batches, moves)
         return [b for b in moved if b is not None]
-
-    async def _dispatch_merge(self, batch: Batch) -> None:
-        await asyncio.gather(
-            *(
-                self.log.status(
-                    request_id,
-                    batch.queue,
-                    "speculated",
-                    occurrence=f"{batch.id}/{batch.version}",
-                    metadata={"batch_id": batch.id},
-                )
-                for request_id in batch.contains
-            )
-        )
-        # Per merging version: a batch sent back to speculating by an outdated landing merges
-        # again at a higher version, and that dispatch must not dedup against the first one.
-        dispatch = intent_id(batch.id, "merge-dispatch", str(batch.version))
-        await self._publish(m.TOPIC_MERGE, dispatch, batch)
 
     async def _report(self, done: Finalization, current: dict[BatchID, Batch]) -> None:
         for event in done.events:
