@@ -38,6 +38,7 @@ STRATEGY_NAMES = (
 EXTRA_STRATEGY_NAMES = (
     "ours+early",
     "ours-standard+early",
+    "ours+exact",
     "ours+batch",
     "ours+batch-halves",
     "ours+history+batch",
@@ -45,7 +46,9 @@ EXTRA_STRATEGY_NAMES = (
     "ours+history-warm",
     "ours+rate",
 )
-"""Run only when asked for (`--strategies`): ours with early landing when covered; the history
+"""Run only when asked for (`--strategies`): ours with early landing when covered; ours landing
+exact trees only (any landing its build did not include sends a head back to build, as the git
+merger's check does; doc/speculation.md, "Exact trees and independent lanes"); the history
 scorer having learned the team's earlier outcomes first; the ceiling scorer (each change's true
 bad rate); ours with
 batching (doc/batching.md), splitting a failed batch around its likeliest culprit or in halves,
@@ -97,6 +100,7 @@ def make_strategy(name: str, capacity: int) -> Strategy:
         "ours+rate": lambda: SpeculatorStrategy(capacity, ScorerKind.RATE),
         "ours-standard": lambda: SpeculatorStrategy(capacity, speculator=SpeculatorKind.STANDARD),
         "ours+early": lambda: SpeculatorStrategy(capacity, early_landing=True),
+        "ours+exact": lambda: SpeculatorStrategy(capacity, exact_trees=True),
         "ours-standard+early": lambda: SpeculatorStrategy(
             capacity, speculator=SpeculatorKind.STANDARD, early_landing=True
         ),

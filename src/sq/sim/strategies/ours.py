@@ -96,6 +96,7 @@ class SpeculatorStrategy:
         speculator: SpeculatorKind = SpeculatorKind.VALUE,
         *,
         early_landing: bool = False,
+        exact_trees: bool = False,
         flaky_retries: int = 0,
         batching: BatchPolicy | None = None,
         name: str | None = None,
@@ -109,6 +110,7 @@ class SpeculatorStrategy:
         self.scorer = scorer
         self.speculator = speculator
         self.early_landing = early_landing
+        self.exact_trees = exact_trees
         self.flaky_retries = flaky_retries
         self.batching = batching or BatchPolicy()
         if name is None:
@@ -116,6 +118,7 @@ class SpeculatorStrategy:
             name = "ours" if kind is ScorerKind.CONSTANT else f"ours+{kind.value}"
             name = name if speculator is SpeculatorKind.VALUE else f"{name}-{speculator.value}"
             name = f"{name}+early" if early_landing else name
+            name = f"{name}+exact" if exact_trees else name
             name = f"{name}+retry{flaky_retries}" if flaky_retries else name
         self.name = name
 
@@ -124,6 +127,7 @@ class SpeculatorStrategy:
             workload, ledger, self.capacity, self.scorer, self.speculator, self.batching
         )
         queue.early_landing = self.early_landing
+        queue.exact_trees = self.exact_trees
         queue.flaky_retries = self.flaky_retries
         queue.run()
 
@@ -199,6 +203,7 @@ class _EngineQueue:
         self.events = arrivals(workload)
         self.runs = 0
         self.early_landing = False
+        self.exact_trees = False
         self.outdated = 0
         self.flaky_retries = 0
 
@@ -502,9 +507,18 @@ class _EngineQueue:
         self._record(head, succeeded=True, now=now)
 
     def _outdated(self, head: BatchID, build_id: int) -> bool:
-        """Runway's exact-tree check: a conflicting change landed since the build's master that
-        the build did not include (an early landing or a priority batch overtook this one)."""
+        """Runway's exact-tree check. By default only a conflicting change that landed since the
+        build's master and that the build did not include makes it outdated (an early landing or
+        a priority batch overtook this one): independent changes are taken to commute, as the
+        conflict analyzer promises. With `exact_trees`, any such landing does, as the git
+        merger's check answers: the landed tree must be the built one."""
         build = self.ledger.builds[build_id]
+        if self.exact_trees:
+            included = set(build.included)
+            return any(
+                not included.issuperset(landing.changes)
+                for landing in self.ledger.landings[build.master_landings :]
+            )
         near = frozenset[int]().union(
             *(self.workload.neighbors(c) for c in self.members_of[head])
         ) - set(build.included)
