@@ -61,7 +61,10 @@ class MergeController:
             for dependency in (found[b] for b in build.assumed if b in found and b != carried):
                 assumed += await self._requests(dependency)
             steps = merge_request(batch.id, batch.queue, assumed).steps
-            landing = landing.model_copy(update={"base": build.base, "assumed": steps})
+            check = self.deps.profiles.get(batch.queue).landing_check
+            landing = landing.model_copy(
+                update={"base": build.base, "assumed": steps, "landing_check": check}
+            )
         # One landing per merging version of the batch: after an `outdated` answer the batch
         # merges again at a higher version, which must not dedup against the first landing.
         await self.ctx.publish(
