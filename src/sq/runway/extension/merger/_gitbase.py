@@ -30,6 +30,8 @@ async def check_disjoint_base(
     differ on such a path. What was never built is the composition with the other lanes'
     changes: sound as far as the conflict analyzer's independence promise goes.
     """
+    if target == base and not assumed:
+        return None  # the batch is replayed on the very commit it was built on
     if not await repo.fetch_commit(base) or not await repo.is_ancestor(base, target):
         return _outdated(f"the target at {target[:12]} does not descend from the built base")
     for plan in assumed:
