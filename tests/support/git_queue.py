@@ -11,6 +11,7 @@ from pathlib import Path
 
 import anyio
 
+from sq.api.runway import LandingCheck
 from sq.platform.changeuri import branch_head_uri
 from sq.platform.git.sandbox import GitSandbox
 from sq.service.settings import QueueSettings, Settings
@@ -74,10 +75,12 @@ async def git_queue(
     early_landing: bool = False,
     pending_failure_depth: int = 0,
     batching: BatchingConfig | None = None,
+    conflict_analyzer: str = "all",
+    landing: LandingCheck = LandingCheck.EXACT,
 ) -> AsyncIterator[GitQueue]:
-    """One `main` queue on a fresh bare repository with the strict `all` analyzer; SQLite files
-    unless `urls` names databases for the queue (`mq`), the gateway and the orchestrator. `build`
-    replaces the command runner (a remote runner, say)."""
+    """One `main` queue on a fresh bare repository, with the strict `all` analyzer unless told;
+    SQLite files unless `urls` names databases for the queue (`mq`), the gateway and the
+    orchestrator. `build` replaces the command runner (a remote runner, say)."""
     box = GitSandbox(tmp_path / "box")
     box.seed({"README.md": "hello\n", "shared.txt": "base\n"})
     config = QueueConfig(
@@ -86,7 +89,8 @@ async def git_queue(
         repository=str(box.origin),
         strategy=strategy,
         build=build or BuildConfig(runner="command", command=command, timeout=60),
-        conflict_analyzer="all",
+        conflict_analyzer=conflict_analyzer,  # type: ignore[arg-type]
+        landing=landing,
         speculator=speculator,  # type: ignore[arg-type]
         early_landing=early_landing,
         pending_failure_depth=pending_failure_depth,

@@ -21,6 +21,17 @@ class StepStrategy(enum.StrEnum):
     MERGE = "merge"
 
 
+class LandingCheck(enum.StrEnum):
+    """How runway compares a landing with its build (doc/speculation.md, "Exact trees and
+    independent lanes")."""
+
+    EXACT = "exact"
+    """The target is `base` plus exactly the `assumed` landings: every landed tree was built."""
+    DISJOINT = "disjoint"
+    """The landed tree differs from the built one only on paths the build did not change and
+    the target did since `base` (other lanes' landings)."""
+
+
 class Change(Payload):
     uris: tuple[str, ...]
 
@@ -39,10 +50,13 @@ class MergeRequest(Payload):
     steps: tuple[MergeStep, ...]
     base: str = ""
     """A landing: the target commit its passing build was made on. When set, runway lands only
-    on `base`, or on `base` plus exactly the landings of `assumed`; otherwise it answers
-    `outdated`. Empty: land on whatever the target is (a conflict check, a fake build)."""
+    when the target passes `landing_check` against it (with `exact`: the target is `base`, or
+    `base` plus exactly the landings of `assumed`); otherwise it answers `outdated`. Empty: land
+    on whatever the target is (a conflict check, a fake build)."""
     assumed: tuple[MergeStep, ...] = ()
     """The queue's own changes the build applied on `base` before `steps`, in order."""
+    landing_check: LandingCheck = LandingCheck.EXACT
+    """The queue's `landing` setting; absent (an older producer) means `exact`."""
     landing: str = ""
     """Which landing of `id` this is (a batch may land again after an `outdated` answer); echoed
     in the answer and part of its message id."""

@@ -5,6 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import structlog
+
+from sq.api.runway import LandingCheck
 from sq.platform import migrations
 from sq.platform.build import BuildRunner, BuildState
 from sq.platform.build.command import CommandBuildRunner, OnFinish
@@ -49,6 +52,8 @@ from sq.submitqueue.orchestrator.pipeline import PUBLISH_ONLY, STAGES, TOPIC_NAM
 from sq.submitqueue.orchestrator.profile import OrchestratorDeps, Profiles, QueueProfile
 from sq.submitqueue.orchestrator.storage import OrchestratorStorage, schema
 from sq.submitqueue.orchestrator.storage.outcomes import SqlOutcomeStore
+
+log = structlog.get_logger("sq.orchestrator")
 
 
 class _Runners:
@@ -191,6 +196,19 @@ def _or(value: float | None, default: float) -> float:
     return default if value is None else value
 
 
+def exact_lanes(queues: list[QueueConfig]) -> list[QueueConfig]:
+    """Queues that land real git exactly while their analyzer lets independent heads build side
+    by side: each landing makes every other lane's passed build outdated (doc/speculation.md,
+    "Exact trees and independent lanes"). Fake and twin queues land nothing, so no cost."""
+    return [
+        q
+        for q in queues
+        if q.landing is LandingCheck.EXACT
+        and q.conflict_analyzer != "all"
+        and q.provider not in ("fake", "twin")
+    ]
+
+
 def profiles_for(
     queues: list[QueueConfig],
     storage: OrchestratorStorage,
@@ -227,6 +245,7 @@ def profiles_for(
                 else None,
                 build_timeout_s=q.build.timeout,
                 outcomes=scorer if isinstance(scorer, HistoryScorer) else None,
+                landing_check=q.landing,
                 early_landing=q.early_landing,
                 flaky_retries=q.flaky_retries,
                 pending_failure_depth=q.pending_failure_depth,
@@ -268,6 +287,16 @@ def build_orchestrator(runtime: Runtime) -> ServiceParts:
         runner_of=lambda queue: profiles.get(queue).runner,
     )
     github = GitHubClients()
+    for config in exact_lanes(runtime.settings.submitqueue.queues):
+        log.warning(
+            "independent lanes rebuild after each other's landings",
+            queue=config.name,
+            conflict_analyzer=config.conflict_analyzer,
+            landing=config.landing.value,
+            cost="a lane's passed build is refused as outdated once another lane lands, "
+            "and built again",
+            option="landing: disjoint",
+        )
     profiles = Profiles(
         profiles_for(
             runtime.settings.submitqueue.queues, storage, data_dir, runs, runtime.clock, github

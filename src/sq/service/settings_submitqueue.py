@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from sq.api.runway import LandingCheck
 from sq.platform.github import repository_name
 from sq.service.settings_github import GitHubConfig
 from sq.service.settings_hooks import HooksConfig
@@ -84,6 +85,13 @@ class QueueConfig(Section):
         ge=0,
         description="pathoverlap: 0 = same file; N = same directory cut to N levels; "
         "unset = same parent directory",
+    )
+    landing: LandingCheck = Field(
+        default=LandingCheck.EXACT,
+        description="exact: land only on the build's base plus the landings it assumed (every "
+        "landed tree was built); disjoint: also when the target moved only on paths the build "
+        "did not change (independent lanes land without building again, see "
+        "doc/speculation.md)",
     )
     build_budget: int = Field(default=4, ge=1)
     flaky_retries: int = Field(

@@ -13,7 +13,14 @@ from sq.platform.errs import RetryableError, UserError
 from sq.platform.messagequeue import Delivery
 from sq.platform.pipeline import StageContext
 from sq.runway.controller.deps import RunwayDeps
-from sq.runway.extension.merger import Change, MergeInput, MergeOutcome, MergeResult, Strategy
+from sq.runway.extension.merger import (
+    Change,
+    LandingCheck,
+    MergeInput,
+    MergeOutcome,
+    MergeResult,
+    Strategy,
+)
 
 
 def decode_request(delivery: Delivery) -> rw.MergeRequest:
@@ -49,6 +56,7 @@ class MergerController:
                 changes=changes,
                 base=request.base or None,
                 assumed=_changes(request.assumed),
+                landing_check=LandingCheck(request.landing_check.value),
                 dry_run=self.dry_run,
                 update_head_branches=target.update_head_branches,
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
+from sq.api.runway import LandingCheck
 from sq.platform.build import BuildRunner
 from sq.platform.clock import Clock
 from sq.platform.errs import UserError
@@ -42,6 +43,8 @@ class QueueProfile:
     build_timeout_s: float = 1800.0
     outcomes: OutcomeSink | None = None
     """Told each batch's final fate, for a scorer that learns from this queue's history."""
+    landing_check: LandingCheck = LandingCheck.EXACT
+    """How runway compares a landing with its passed build (doc/speculation.md)."""
     early_landing: bool = False
     """Land a head ahead of unfinished dependencies when its passed paths cover them all."""
     flaky_retries: int = 0

@@ -37,8 +37,10 @@ class MergeOutcome(enum.StrEnum):
     """The request cannot be carried out as asked: bad URI, unknown commit, unknown target,
     unrelated history, a push the remote refuses for good (terminal)."""
     OUTDATED = "outdated"
-    """The target is neither `MergeInput.base` nor `base` plus exactly the landings of
-    `MergeInput.assumed`: the tree that would land was never built (terminal)."""
+    """The landing fails `MergeInput.landing_check`: with `EXACT` the target is neither
+    `MergeInput.base` nor `base` plus exactly the landings of `MergeInput.assumed`; with
+    `DISJOINT` the tree that would land differs from the built one on a path the build changed
+    (terminal)."""
     RETRY = "retry"
     """Not decided: the target kept moving under us. Ask again later."""
 
@@ -54,6 +56,16 @@ class MergeOutcome(enum.StrEnum):
             MergeOutcome.INVALID,
             MergeOutcome.OUTDATED,
         )
+
+
+class LandingCheck(enum.StrEnum):
+    EXACT = "exact"
+    """Land only on `base` plus exactly the `assumed` landings: every tree the target takes was
+    built."""
+    DISJOINT = "disjoint"
+    """Land when the tree that would land differs from the built one only on paths the build
+    did not change and the target did since `base` (other lanes' landings): what the build
+    changed lands byte for byte as built; the composition with the other lanes was not built."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -79,9 +91,11 @@ class MergeInput:
     dry_run: bool = False
     base: str | None = None
     """The commit the build of these changes was made on. When set (and not a dry run), land
-    only if the target is `base` plus exactly `assumed` landed in order, else `OUTDATED`."""
+    only if the target passes `landing_check` against it, else `OUTDATED`."""
     assumed: tuple[Change, ...] = ()
     """Changes the build applied on `base` before `changes` (the queue's landings it assumed)."""
+    landing_check: LandingCheck = LandingCheck.EXACT
+    """How the target is compared with what was built, when `base` is set."""
     update_head_branches: bool = False
     """After landing, move each change's own branch to the commit it became (in the same atomic
     push, leased on the change's sha), so a resubmission of the old sha is seen as stale."""

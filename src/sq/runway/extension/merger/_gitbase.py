@@ -1,13 +1,73 @@
-"""GitMerger's check that a landing is exact: the target is the base its build was made on plus
-exactly the queue's own landings the build assumed, compared commit by commit by tree hash."""
+"""GitMerger's checks of a landing against its build (`LandingCheck`): exact (the target is the
+base its build was made on plus exactly the queue's own landings the build assumed, compared
+commit by commit by tree hash) or disjoint (the landed tree differs from the built one only where
+other lanes landed, on paths the build did not change)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from sq.platform.git import GitRepo, temporary_worktree
 from sq.runway.extension.merger import MergeOutcome, MergeResult
 from sq.runway.extension.merger._gitapply import Planned, apply_changes
+
+
+async def check_disjoint_base(
+    repo: GitRepo,
+    base: str,
+    assumed: Sequence[Planned],
+    planned: Sequence[Planned],
+    *,
+    target: str,
+    landed: str,
+) -> MergeResult | None:
+    """None when the tree of `landed` (the batch replayed on `target`) differs from the built
+    tree (the assumed changes and then the batch's replayed on `base`) only on paths that the
+    build did not change and that the target did since `base`; otherwise the `OUTDATED` answer.
+
+    So every path the build changed lands exactly as built. A missing assumed landing, a commit
+    on the target touching a path the build changed, or a replay that merges differently all
+    differ on such a path. What was never built is the composition with the other lanes'
+    changes: sound as far as the conflict analyzer's independence promise goes.
+    """
+    if target == base and not assumed:
+        return None  # the batch is replayed on the very commit it was built on
+    if not await repo.fetch_commit(base) or not await repo.is_ancestor(base, target):
+        return _outdated(f"the target at {target[:12]} does not descend from the built base")
+    for plan in assumed:
+        if not await repo.fetch_commit(plan.sha, ref=plan.ref):
+            return _outdated(f"cannot find {plan.label} to check the target against")
+    async with temporary_worktree(repo, base) as worktree:
+        replayed = await apply_changes(
+            repo, worktree, [*assumed, *planned], target=base, advertised={}
+        )
+        if isinstance(replayed, MergeResult):
+            return _outdated(f"the built changes no longer replay on the base: {replayed.reason}")
+        built = await worktree.head()
+    wrong = undisjoint_paths(
+        differing=await _changed(repo, built, landed),
+        built=await _changed(repo, base, built),
+        moved=await _changed(repo, base, target),
+    )
+    if wrong:
+        shown = ", ".join(wrong[:3]) + (f" and {len(wrong) - 3} more" if len(wrong) > 3 else "")
+        return _outdated(f"the tree that would land differs from the built one at {shown}")
+    return None
+
+
+def undisjoint_paths(
+    *, differing: Collection[str], built: Collection[str], moved: Collection[str]
+) -> list[str]:
+    """The paths where the landed tree differs from the built one (`differing`) for another
+    reason than another lane's landing: a path the build changed (`built`), or one the target
+    did not change since the base (`moved`). Empty: the landing is disjoint."""
+    return sorted(p for p in differing if p in built or p not in moved)
+
+
+async def _changed(repo: GitRepo, old: str, new: str) -> frozenset[str]:
+    # --no-renames: a rename is its two paths, so a path the build moved away still counts.
+    out = await repo.run("diff", "--name-only", "-z", "--no-renames", old, new, "--")
+    return frozenset(p for p in out.text.split("\0") if p)
 
 
 async def check_built_base(

@@ -22,13 +22,14 @@ from sq.platform.git import (
 )
 from sq.runway.extension.merger import (
     ChangeResult,
+    LandingCheck,
     MergeInput,
     MergeOutcome,
     MergerError,
     MergeResult,
 )
 from sq.runway.extension.merger._gitapply import Planned, apply_changes, plan_changes
-from sq.runway.extension.merger._gitbase import check_built_base
+from sq.runway.extension.merger._gitbase import check_built_base, check_disjoint_base
 
 _TARGET = "refs/sq/target"
 _LANDING = "refs/sq/landing"
@@ -42,9 +43,10 @@ class GitMerger:
     different queues run in parallel. Every attempt fetches the target, applies the changes in a
     temporary worktree and pushes the result with a lease on the target it started from; when
     the target moved in between, the attempt is repeated, up to `max_attempts` times. A landing
-    that names the base its build was made on is pushed only when the target is that base plus
-    exactly the assumed landings (`_gitbase.py`), checked after "already merged" so that a
-    redelivered landing is still answered as done.
+    that names the base its build was made on is pushed only when it passes its landing check
+    against that base (`_gitbase.py`: the target is the base plus exactly the assumed landings,
+    or the landed tree differs from the built one only where other lanes landed), checked after
+    "already merged" so that a redelivered landing is still answered as done.
 
     Decisions are results (see MergeOutcome); git or remote failures raise MergerError.
     """
@@ -159,7 +161,12 @@ class GitMerger:
                 target_sha=target,
             )
         if request.base is not None:
-            refused = await check_built_base(repo, request.base, assumed, target=target)
+            if request.landing_check is LandingCheck.DISJOINT:
+                refused = await check_disjoint_base(
+                    repo, request.base, assumed, planned, target=target, landed=head
+                )
+            else:
+                refused = await check_built_base(repo, request.base, assumed, target=target)
             if refused is not None:
                 return refused
         return await self._push(repo, request, planned, changes, target=target, head=head)

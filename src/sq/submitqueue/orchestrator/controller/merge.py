@@ -3,6 +3,8 @@ its passing build was made on (runway refuses any other, and mergesignal builds 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sq.api import runway as rw
 from sq.platform.messagequeue import Delivery
 from sq.platform.pipeline import StageContext
@@ -10,8 +12,9 @@ from sq.platform.publish import intent_id
 from sq.submitqueue.core import messages as m
 from sq.submitqueue.core.speculation.pending import marked_winner
 from sq.submitqueue.core.speculation.rules import landing_path, mergeable_path
-from sq.submitqueue.entity.batch import Batch, BatchState, is_halted
+from sq.submitqueue.entity.batch import Batch, BatchID, BatchState, is_halted
 from sq.submitqueue.entity.build import Build
+from sq.submitqueue.entity.path import Assumption
 from sq.submitqueue.entity.pathset import PathEntry, PathSet
 from sq.submitqueue.entity.request import Request
 from sq.submitqueue.orchestrator.controller.common import (
@@ -61,7 +64,13 @@ class MergeController:
             for dependency in (found[b] for b in build.assumed if b in found and b != carried):
                 assumed += await self._requests(dependency)
             steps = merge_request(batch.id, batch.queue, assumed).steps
-            landing = landing.model_copy(update={"base": build.base, "assumed": steps})
+            check = self.deps.profiles.get(batch.queue).landing_check
+            if check is rw.LandingCheck.DISJOINT:
+                state_of = await dependency_states(self.deps, batch.queue, batch.dependencies)
+                check = landing_check_for(check, winner, state_of, carried=carried)
+            landing = landing.model_copy(
+                update={"base": build.base, "assumed": steps, "landing_check": check}
+            )
         # One landing per merging version of the batch: after an `outdated` answer the batch
         # merges again at a higher version, which must not dedup against the first landing.
         await self.ctx.publish(
@@ -87,6 +96,28 @@ class MergeController:
         storage = self.deps.storage
         build_id = await db(storage.linked_build, batch.queue, winner.id, winner.attempt)
         return None if build_id is None else await db(storage.get_build, batch.queue, build_id)
+
+
+def landing_check_for(
+    configured: rw.LandingCheck,
+    winner: PathEntry | None,
+    state_of: Callable[[BatchID], BatchState],
+    *,
+    carried: BatchID | None = None,
+) -> rw.LandingCheck:
+    """The queue's landing check, but `exact` for a winner built without a dependency that has
+    not failed for good (an early landing). A dependency is a change the analyzer says may
+    conflict: `disjoint` accepts only what other, independent lanes landed, so a dependency
+    that landed since the build must send the head to build again, as `exact` does. The
+    carried head lands inside the same push."""
+    if configured is rw.LandingCheck.EXACT or winner is None:
+        return configured
+    for dependency in winner.path.dependencies:
+        if dependency.assumption is Assumption.SUCCEEDS or dependency.batch == carried:
+            continue
+        if state_of(dependency.batch) not in (BatchState.FAILED, BatchState.CANCELLED):
+            return rw.LandingCheck.EXACT
+    return configured
 
 
 async def winning_entry(

@@ -1,0 +1,161 @@
+"""GitMerger's `disjoint` landing check on real git: a landing whose target moved since its build
+lands when the tree that would land differs from the built one only where other lanes landed
+(paths the build did not change), and is `outdated` when it differs on a path the build changed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sq.platform.changeuri import branch_head_uri
+from sq.platform.git.sandbox import GitSandbox
+from sq.runway.extension.merger import Change, LandingCheck, MergeInput, MergeOutcome, Strategy
+from sq.runway.extension.merger._gitbase import undisjoint_paths
+from sq.runway.extension.merger.git import GitMerger
+
+pytestmark = pytest.mark.anyio
+MAIN = "refs/heads/main"
+LIB = "".join(f"line {n}\n" for n in range(1, 11))
+
+
+@pytest.fixture
+def box(tmp_path: Path) -> GitSandbox:
+    sandbox = GitSandbox(tmp_path / "box")
+    sandbox.seed({"README.md": "hello\n", "lib/code.txt": LIB})
+    return sandbox
+
+
+@pytest.fixture
+def merger(tmp_path: Path) -> GitMerger:
+    return GitMerger(workspace_dir=tmp_path / "workspaces", max_attempts=3)
+
+
+def branch(box: GitSandbox, name: str, files: dict[str, str], *, start: str) -> str:
+    """`name` on `start` with one commit of `files`, pushed; its change URI."""
+    box.checkout(name, start)
+    sha = box.commit(f"{name}: edit {', '.join(files)}", files)
+    box.push(name)
+    return str(branch_head_uri(str(box.origin), name, sha))
+
+
+def landing(
+    box: GitSandbox,
+    uri: str,
+    *,
+    base: str,
+    assumed: tuple[str, ...] = (),
+    check: LandingCheck = LandingCheck.DISJOINT,
+    strategy: Strategy = Strategy.REBASE,
+) -> MergeInput:
+    return MergeInput(
+        id=f"q/{uri[-7:]}/1",
+        queue="q",
+        repository=str(box.origin),
+        target_ref=MAIN,
+        strategy=strategy,
+        changes=(Change(uri=uri),),
+        base=base,
+        assumed=tuple(Change(uri=a) for a in assumed),
+        landing_check=check,
+    )
+
+
+def outside_push(box: GitSandbox, files: dict[str, str]) -> str:
+    box.checkout("main")
+    box.git("pull", "--quiet", "--ff-only", "origin", "main")
+    sha = box.commit("pushed from outside the queue", files)
+    box.push("main")
+    return sha
+
+
+def edit_line(n: int, text: str) -> dict[str, str]:
+    return {"lib/code.txt": LIB.replace(f"line {n}\n", f"{text}\n")}
+
+
+def test_the_rule_accepts_only_paths_the_build_left_and_the_target_moved() -> None:
+    assert undisjoint_paths(differing={"b/y"}, built={"a/x"}, moved={"b/y"}) == []
+    assert undisjoint_paths(differing={"a/x"}, built={"a/x"}, moved={"a/x"}) == ["a/x"]
+    assert undisjoint_paths(differing={"c/z"}, built={"a/x"}, moved={"b/y"}) == ["c/z"]
+
+
+@pytest.mark.parametrize("strategy", list(Strategy))
+async def test_an_independent_lane_lands_on_another_lanes_landing(
+    box: GitSandbox, merger: GitMerger, strategy: Strategy
+) -> None:
+    base = box.origin_ref(MAIN)
+    assert base is not None
+    one = branch(box, "one", {"a/x.txt": "one\n"}, start=base)
+    two = branch(box, "two", {"b/y.txt": "two\n"}, start=base)
+    first = await merger.merge(landing(box, one, base=base, strategy=strategy))
+    assert first.outcome is MergeOutcome.MERGED
+    exact = landing(box, two, base=base, check=LandingCheck.EXACT, strategy=strategy)
+    assert (await merger.merge(exact)).outcome is MergeOutcome.OUTDATED
+    second = await merger.merge(landing(box, two, base=base, strategy=strategy))
+    assert second.outcome is MergeOutcome.MERGED
+    assert box.origin_file(MAIN, "a/x.txt") == "one\n"
+    assert box.origin_file(MAIN, "b/y.txt") == "two\n"
+
+
+async def test_a_path_both_lanes_changed_is_outdated(box: GitSandbox, merger: GitMerger) -> None:
+    base = box.origin_ref(MAIN)
+    assert base is not None
+    one = branch(box, "one", edit_line(1, "one"), start=base)
+    two = branch(box, "two", edit_line(9, "two"), start=base)
+    assert (await merger.merge(landing(box, one, base=base))).outcome is MergeOutcome.MERGED
+    landed = box.origin_ref(MAIN)
+    result = await merger.merge(landing(box, two, base=base))
+    assert result.outcome is MergeOutcome.OUTDATED
+    assert "lib/code.txt" in result.reason
+    assert box.origin_ref(MAIN) == landed
+
+
+async def test_a_missing_assumed_landing_is_outdated(box: GitSandbox, merger: GitMerger) -> None:
+    base = box.origin_ref(MAIN)
+    assert base is not None
+    lib = branch(box, "lib", {"a/lib.txt": "lib\n"}, start=base)
+    use = branch(box, "use", {"b/use.txt": "use\n"}, start=base)
+    on_lib = landing(box, use, base=base, assumed=(lib,))
+    assert (await merger.merge(on_lib)).outcome is MergeOutcome.OUTDATED
+    assert box.origin_ref(MAIN) == base
+    assert (await merger.merge(landing(box, lib, base=base))).outcome is MergeOutcome.MERGED
+    outside_push(box, {"c/other.txt": "other\n"})
+    assert (await merger.merge(on_lib)).outcome is MergeOutcome.MERGED
+
+
+async def test_an_outside_push_on_a_path_the_build_changed_is_outdated(
+    box: GitSandbox, merger: GitMerger
+) -> None:
+    base = box.origin_ref(MAIN)
+    assert base is not None
+    change = branch(box, "change", edit_line(1, "change"), start=base)
+    moved = outside_push(box, edit_line(9, "hotfix"))
+    result = await merger.merge(landing(box, change, base=base))
+    assert result.outcome is MergeOutcome.OUTDATED
+    assert box.origin_ref(MAIN) == moved
+    assert (await merger.merge(landing(box, change, base=moved))).outcome is MergeOutcome.MERGED
+
+
+async def test_an_outside_push_on_other_paths_lands_with_it(
+    box: GitSandbox, merger: GitMerger
+) -> None:
+    base = box.origin_ref(MAIN)
+    assert base is not None
+    change = branch(box, "change", edit_line(1, "change"), start=base)
+    moved = outside_push(box, {"hotfix.txt": "hot\n"})
+    result = await merger.merge(landing(box, change, base=base))
+    assert result.outcome is MergeOutcome.MERGED
+    assert box.git("rev-parse", f"{MAIN}~1", cwd=box.origin).strip() == moved
+    assert box.origin_file(MAIN, "hotfix.txt") == "hot\n"
+
+
+async def test_a_rewritten_target_is_outdated(box: GitSandbox, merger: GitMerger) -> None:
+    outside_push(box, {"hotfix.txt": "hot\n"})
+    base = box.origin_ref(MAIN)
+    assert base is not None
+    change = branch(box, "change", {"a/x.txt": "x\n"}, start=base)
+    box.checkout("main")
+    box.git("reset", "--quiet", "--hard", "HEAD~1")
+    box.commit("another hotfix", {"other.txt": "x\n"})
+    box.push("main", force=True)
+    assert (await merger.merge(landing(box, change, base=base))).outcome is MergeOutcome.OUTDATED
