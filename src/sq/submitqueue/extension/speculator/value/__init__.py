@@ -113,15 +113,7 @@ class ValueSpeculator:
         # futures without it (worth them whether it lands or not).
         worth = {h.id: p[h.id] + weights[h.id] - 1 for h in heads}
 
-        live_p: dict[PathID, float] = {}
-        live: dict[BatchID, float] = {}
-        for head in heads:
-            path_set = snapshot.path_set(head.id)
-            live[head.id] = 0.0
-            for entry in path_set.paths if path_set else ():
-                if entry.status in rank.LIVE_STATUSES:
-                    live_p[entry.id] = rank.path_probability(entry.path, snapshot, p)
-                    live[head.id] += live_p[entry.id]
+        live_p, live = _live_probabilities(heads, snapshot, p)
         terms: dict[BatchID, DependencyTerm] = {}  # one snapshot, one `p`: shared by heads
 
         def skip(head: Batch) -> bool:
@@ -293,6 +285,23 @@ def _cancel(victim: rank.Running) -> Speculation:
     return Speculation(
         path=victim.entry.path, action=PathAction.CANCEL, ranking_score=victim.density
     )
+
+
+def _live_probabilities(
+    heads: list[Batch], snapshot: SpeculationSnapshot, p: Mapping[BatchID, float]
+) -> tuple[dict[PathID, float], dict[BatchID, float]]:
+    """P(each live build's path), and per head their sum (its paths are exclusive futures)."""
+    live_p: dict[PathID, float] = {}
+    live: dict[BatchID, float] = {}
+    for head in heads:
+        path_set = snapshot.path_set(head.id)
+        total = 0.0
+        for entry in path_set.paths if path_set else ():
+            if entry.status in rank.LIVE_STATUSES:
+                live_p[entry.id] = rank.path_probability(entry.path, snapshot, p)
+                total += live_p[entry.id]
+        live[head.id] = total
+    return live_p, live
 
 
 class _Priors(dict[BatchID, float]):
