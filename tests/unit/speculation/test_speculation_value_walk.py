@@ -161,3 +161,9 @@ def test_heads_whose_bound_ties_the_last_kept_candidate_are_enumerated() -> None
     pruned, exhaustive = both_walks(snapshot, scores, ValueSettings(budget=3, threshold=0.5), None)
     assert pruned == exhaustive
     assert [p.path.head for p in pruned] == ["q/0", "q/1", "q/10"]
+
+
+@pytest.mark.parametrize("default", [-0.1, 1.5, float("nan")])
+def test_a_default_probability_outside_zero_to_one_is_refused(default: float) -> None:
+    with pytest.raises(ValueError, match="default probability"):
+        ValueSettings(default_probability=default)

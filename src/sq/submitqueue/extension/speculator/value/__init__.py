@@ -53,6 +53,10 @@ class ValueSettings:
             raise ValueError(f"hysteresis must be at least 1, got {self.hysteresis}")
         if self.max_paths_per_head < 1:
             raise ValueError("max_paths_per_head must be at least 1")
+        if not 0.0 <= self.default_probability <= 1.0:  # `walk`'s bounds take every p in [0, 1]
+            raise ValueError(
+                f"default probability must lie in [0, 1], got {self.default_probability}"
+            )
 
 
 class ValueSpeculator:

@@ -3,11 +3,12 @@
 A run proposes at most its `limit` best candidates in the final order (lane, -density, head,
 rank): the free slots, then one unfunded candidate per running build it could displace. A head's
 candidates are at most as dense as its best path, whose probability is the product of its open
-dependencies' preferred sides, so the probability of any prefix of its dependency list bounds it
+dependencies' preferred sides (each <= 1), so the product over any of its dependencies bounds it
 from above. Heads are visited best bound first (lane first), and a head's bound is tightened a
-growing chunk of dependencies at a time, only while it could still beat the `limit`-th candidate
-held: under a chain, the heads far behind are dismissed after a few dependencies each instead of
-being walked in full (doc/speculation.md).
+growing chunk of dependencies at a time, newest first (under a chain the oldest have landed and
+are forced, so they tighten nothing), only while it could still beat the `limit`-th candidate
+held: the heads far behind are dismissed after a few dependencies each instead of being walked in
+full (doc/speculation.md).
 """
 
 from __future__ import annotations
@@ -22,8 +23,12 @@ from sq.submitqueue.extension.speculator.standard.generator import DependencyTer
 from sq.submitqueue.extension.speculator.value.rank import Valued
 
 SLACK = 1.0 + 1e-9
-"""A bound is computed by other floating-point steps than the densities it bounds (a prefix of
-the same sum, but `exp` and `log` of libm): widened so that rounding can never make it tight."""
+"""A density bound is computed by other floating-point steps than the densities it bounds (`exp`
+and the product's order): widened so that rounding can never make it tighter than they are."""
+SUM_ERROR = 3e-16
+"""Times n squared: more than twice the rounding error of summing n logs of probabilities >= 0.5
+in any order ((n - 1) x 2**-53 x n x ln 2), so a partial sum taken in another order than the
+stream's plus this is never below the stream's whole sum."""
 FIRST_CHUNK = 16
 """Dependencies read on a head's first tightening; each later one reads as many as so far."""
 
@@ -42,7 +47,7 @@ class _Kept:
 
 @dataclass(slots=True)
 class _Bound:
-    """How far a head's best-path log-probability has been summed, in `head_stream_of`'s order."""
+    """How many of a head's dependencies (the newest) its best path's log-probability sums."""
 
     read: int = 0
     log_probability: float = 0.0
@@ -87,7 +92,8 @@ def best_candidates(
                 continue
         if bound.read < len(head.dependencies):
             _tighten(head, bound, term)
-            density = math.exp(bound.log_probability) * scale[head.id] * SLACK
+            slack = SUM_ERROR * len(head.dependencies) ** 2
+            density = math.exp(bound.log_probability + slack) * scale[head.id] * SLACK
             heapq.heappush(queue, (lane, -density, i))
             continue
         found = enumerate_head(head)
@@ -98,16 +104,17 @@ def best_candidates(
 
 
 def _tighten(head: Batch, bound: _Bound, term: Callable[[BatchID], DependencyTerm]) -> None:
-    """Sum the next chunk of the head's dependencies into its best path's log-probability.
+    """Add the next chunk of the head's dependencies, newest first, to its bound's log-probability.
 
-    Each open dependency adds the log of its preferred side (<= 0) in list order, as
-    `head_stream_of` sums them: a prefix of that sum is never below the whole, in floating point
-    too (adding a non-positive number never rounds up). A finished one adds 0.
+    An open dependency adds the log of its preferred side, at least ln 0.5 (its likelier side),
+    at most 0; a finished one adds nothing. So a partial sum is at least the whole one, up to
+    rounding (`SUM_ERROR`).
     """
     dependencies = head.dependencies
-    stop = min(len(dependencies), max(FIRST_CHUNK, 2 * bound.read))
+    n = len(dependencies)
+    stop = min(n, max(FIRST_CHUNK, 2 * bound.read))
     total = bound.log_probability
-    for dep in dependencies[bound.read : stop]:
+    for dep in dependencies[n - stop : n - bound.read]:
         _, preferred_ln, flip_cost = term(dep)
         if flip_cost is not None:
             total += preferred_ln
