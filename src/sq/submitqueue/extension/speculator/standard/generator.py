@@ -212,7 +212,7 @@ def head_stream_of(
     for i, dep in enumerate(head.dependencies):
         term = known.get(dep)
         if term is None:
-            term = known[dep] = _term(dep, state_of, probabilities)
+            term = known[dep] = dependency_term(dep, state_of, probabilities)
         assumed, preferred_ln, flip_cost = term
         base.append(assumed)
         if flip_cost is not None:
@@ -221,9 +221,10 @@ def head_stream_of(
     return _HeadStream(head.id, base, variables, best, head.lane)
 
 
-def _term(
+def dependency_term(
     dep: BatchID, state_of: Callable[[BatchID], BatchState], probabilities: Mapping[BatchID, float]
 ) -> DependencyTerm:
+    """`dep`'s part in every head's stream (`DependencyTerm`): what `terms` memoises."""
     forced = RESOLVED_ASSUMPTION.get(state_of(dep))
     if forced is not None:
         return PathDependency(batch=dep, assumption=forced), 0.0, None

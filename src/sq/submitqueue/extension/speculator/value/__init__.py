@@ -5,7 +5,7 @@ See doc/speculation.md for the model, the default threshold and the hysteresis.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from sq.submitqueue.entity.batch import Batch, BatchID, BatchState
@@ -19,8 +19,9 @@ from sq.submitqueue.extension.speculator import SpeculatorError
 from sq.submitqueue.extension.speculator.standard.generator import (
     DEFAULT_PROBABILITY,
     DependencyTerm,
+    dependency_term,
 )
-from sq.submitqueue.extension.speculator.value import evidence, rank
+from sq.submitqueue.extension.speculator.value import evidence, rank, walk
 
 DEFAULT_THRESHOLD = 3.0
 """Value (expected head-landings, weighted by what waits behind) per typical build a path must
@@ -52,6 +53,10 @@ class ValueSettings:
             raise ValueError(f"hysteresis must be at least 1, got {self.hysteresis}")
         if self.max_paths_per_head < 1:
             raise ValueError("max_paths_per_head must be at least 1")
+        if not 0.0 <= self.default_probability <= 1.0:  # `walk`'s bounds take every p in [0, 1]
+            raise ValueError(
+                f"default probability must lie in [0, 1], got {self.default_probability}"
+            )
 
 
 class ValueSpeculator:
@@ -84,6 +89,7 @@ class ValueSpeculator:
         self._cost = build_cost
         self._clock = clock
         self._weights = rank.WeightMemo()
+        self._exhaustive = False  # tests: enumerate every head, as before `walk` (same output)
 
     def speculate(self, snapshot: SpeculationSnapshot) -> list[Speculation]:
         for stored in snapshot.path_sets:
@@ -96,13 +102,12 @@ class ValueSpeculator:
         free = free_slots(settings.budget, snapshot.path_sets)
         if not free and not rank.any_preemptible(snapshot):
             return []  # no slot, and no build a candidate could displace: nothing to propose
-        p = evidence.landing_probabilities(snapshot, self.scorer, settings.default_probability)
-        for head in heads:
-            for dep in head.dependencies:
-                if dep not in p:
-                    p[dep] = evidence.prior(
-                        self.scorer, snapshot.batch(dep), settings.default_probability
-                    )
+        p = _Priors(
+            evidence.landing_probabilities(snapshot, self.scorer, settings.default_probability),
+            lambda dep: evidence.prior(
+                self.scorer, snapshot.batch(dep), settings.default_probability
+            ),
+        )
         costs = {h.id: self._head_cost(h) for h in heads}
         typical = sum(costs.values()) / len(costs)
         share = {h.id: costs[h.id] / typical for h in heads}
@@ -112,40 +117,47 @@ class ValueSpeculator:
         # futures without it (worth them whether it lands or not).
         worth = {h.id: p[h.id] + weights[h.id] - 1 for h in heads}
 
-        wanted: list[rank.Valued] = []
-        live_p: dict[PathID, float] = {}
+        live_p, live = _live_probabilities(heads, snapshot, p)
         terms: dict[BatchID, DependencyTerm] = {}  # one snapshot, one `p`: shared by heads
-        for head in heads:
-            path_set = snapshot.path_set(head.id)
-            live = 0.0
-            for entry in path_set.paths if path_set else ():
-                if entry.status in rank.LIVE_STATUSES:
-                    live_p[entry.id] = rank.path_probability(entry.path, snapshot, p)
-                    live += live_p[entry.id]
-            if self._holds_likely_pass(head, snapshot, p):
-                continue
-            # A head's paths are exclusive futures, so no unbuilt one is likelier than `rest`:
-            # when even that could neither be offered first nor clear the threshold, skip the
-            # head without enumerating anything (most heads, most runs).
-            rest = 1.0 - live
-            if (
-                live > 0.0
-                and rest <= settings.hysteresis * live
-                and rest * worth[head.id] / share[head.id] < settings.threshold
-            ):
-                continue
-            wanted += rank.candidates(
-                path_set,
+
+        def skip(head: Batch) -> bool:
+            return self._offers_nothing(head, snapshot, p, live[head.id], worth, share)
+
+        def enumerate_head(head: Batch) -> list[rank.Valued]:
+            return rank.candidates(
+                snapshot.path_set(head.id),
                 rank.head_stream(head, snapshot, p, terms),
                 worth[head.id],
                 share[head.id],
-                live_probability=live,
+                live_probability=live[head.id],
                 margin=settings.hysteresis,
                 threshold=settings.threshold,
                 limit=settings.max_paths_per_head,
             )
+
+        if self._exhaustive:  # the reference walk, for tests: every head, in listing order
+            wanted = [v for h in heads if not skip(h) for v in enumerate_head(h)]
+        else:
+
+            def term(dep: BatchID) -> DependencyTerm:
+                found = terms.get(dep)
+                if found is None:
+                    found = terms[dep] = dependency_term(dep, snapshot.state_of, p)
+                return found
+
+            # `free` builds, then one unfunded candidate per build it may displace; one more
+            # than `free` when none may, so that `len(wanted) > free` below reads the same.
+            limit = free + max(rank.preemptible_count(snapshot), 1)
+            wanted = walk.best_candidates(
+                heads,
+                {h.id: worth[h.id] / share[h.id] for h in heads},
+                limit,
+                skip=skip,
+                enumerate_head=enumerate_head,
+                term=term,
+            )
         lanes = {h.id: h.lane for h in heads}  # high-priority heads' paths first
-        wanted.sort(key=lambda v: (lanes[v.path.head], -v.density, v.path.head, v.rank))
+        wanted.sort(key=lambda v: walk.sort_key(v, lanes))
         proposals = [
             Speculation(path=v.path, action=PathAction.BUILD, ranking_score=v.density)
             for v in wanted[:free]
@@ -202,9 +214,32 @@ class ValueSpeculator:
             out.append(_cancel(victim))
         return out
 
+    def _offers_nothing(
+        self,
+        head: Batch,
+        snapshot: SpeculationSnapshot,
+        p: Mapping[BatchID, float],
+        live: float,
+        worth: Mapping[BatchID, float],
+        share: Mapping[BatchID, float],
+    ) -> bool:
+        """The head gets no new path this run, known without enumerating any."""
+        if self._holds_likely_pass(head, snapshot, p):
+            return True
+        # A head's paths are exclusive futures, so no unbuilt one is likelier than `rest`: when
+        # even that could neither be offered first nor clear the threshold, skip the head (most
+        # heads with a live build, most runs).
+        rest = 1.0 - live
+        h = self.settings.hysteresis
+        return (
+            live > 0.0
+            and rest <= h * live
+            and rest * worth[head.id] / share[head.id] < self.settings.threshold
+        )
+
     @staticmethod
     def _holds_likely_pass(
-        head: Batch, snapshot: SpeculationSnapshot, p: dict[BatchID, float]
+        head: Batch, snapshot: SpeculationSnapshot, p: Mapping[BatchID, float]
     ) -> bool:
         """A passed path, not contradicted, that is more likely than not to be the one that lands.
 
@@ -254,3 +289,33 @@ def _cancel(victim: rank.Running) -> Speculation:
     return Speculation(
         path=victim.entry.path, action=PathAction.CANCEL, ranking_score=victim.density
     )
+
+
+def _live_probabilities(
+    heads: list[Batch], snapshot: SpeculationSnapshot, p: Mapping[BatchID, float]
+) -> tuple[dict[PathID, float], dict[BatchID, float]]:
+    """P(each live build's path), and per head their sum (its paths are exclusive futures)."""
+    live_p: dict[PathID, float] = {}
+    live: dict[BatchID, float] = {}
+    for head in heads:
+        path_set = snapshot.path_set(head.id)
+        total = 0.0
+        for entry in path_set.paths if path_set else ():
+            if entry.status in rank.LIVE_STATUSES:
+                live_p[entry.id] = rank.path_probability(entry.path, snapshot, p)
+                total += live_p[entry.id]
+        live[head.id] = total
+    return live_p, live
+
+
+class _Priors(dict[BatchID, float]):
+    """`landing_probabilities`, and the scorer's prior of any other batch on first use: a run
+    reads only the dependencies of the heads it walks."""
+
+    def __init__(self, known: dict[BatchID, float], prior: Callable[[BatchID], float]) -> None:
+        super().__init__(known)
+        self._prior = prior
+
+    def __missing__(self, batch: BatchID) -> float:
+        value = self[batch] = self._prior(batch)
+        return value

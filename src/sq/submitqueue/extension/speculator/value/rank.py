@@ -249,6 +249,16 @@ def any_preemptible(snapshot: SpeculationSnapshot) -> bool:
     )
 
 
+def preemptible_count(snapshot: SpeculationSnapshot) -> int:
+    """How many builds `running_builds` lists, without valuing any."""
+    return sum(
+        entry.status in LIVE_STATUSES and entry.attempt < LAST_PREEMPTIBLE_ATTEMPT
+        for path_set in snapshot.path_sets
+        if snapshot.state_of(path_set.head) is BatchState.SPECULATING
+        for entry in path_set.paths
+    )
+
+
 def slot_waits(
     snapshot: SpeculationSnapshot, remaining_share: Callable[[BatchID, PathEntry], float]
 ) -> list[float]:
