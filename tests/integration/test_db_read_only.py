@@ -59,7 +59,7 @@ def test_a_sqlite_read_does_not_wait_for_a_held_write_lock(tmp_path: Path) -> No
 def test_a_write_in_a_read_only_transaction_fails(backend: str, tmp_path: Path) -> None:
     with engine_with_one_row(backend, tmp_path) as engine:
         with (
-            pytest.raises(sa.exc.DBAPIError, match="read-?only"),
+            pytest.raises(sa.exc.DBAPIError, match=r"read-?only"),
             db.read_only(engine) as conn,
         ):
             conn.execute(sa.text("INSERT INTO item VALUES (2)"))
