@@ -67,3 +67,20 @@ def test_a_write_in_a_read_only_transaction_fails(backend: str, tmp_path: Path) 
             conn.execute(sa.text("INSERT INTO item VALUES (3)"))
         with db.read_only(engine) as conn:
             assert conn.execute(sa.text("SELECT x FROM item ORDER BY x")).scalars().all() == [1, 3]
+
+
+def test_a_connection_back_from_a_read_only_transaction_writes_on_the_bare_driver(
+    tmp_path: Path,
+) -> None:
+    with engine_with_one_row("sqlite", tmp_path) as engine:
+        with db.read_only(engine) as conn:
+            conn.execute(sa.text("SELECT count(*) FROM item"))
+        raw = engine.raw_connection()  # the pool's one connection, as the message queue uses it
+        try:
+            driver = raw.driver_connection
+            assert isinstance(driver, sqlite3.Connection)
+            driver.execute("BEGIN IMMEDIATE")
+            driver.execute("INSERT INTO item VALUES (2)")
+            driver.commit()
+        finally:
+            raw.close()

@@ -118,6 +118,14 @@ def _sqlite_engine(url: sa.URL, synchronous: str) -> Engine:
         _set_query_only(connection, read_only)
         connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(dbapi_connection: sqlite3.Connection | None, record: Any) -> None:
+        # Back in the pool writable: code on the bare driver (the message queue's transactions)
+        # begins without the hook above, so no connection may leave a read-only one query_only.
+        if dbapi_connection is not None and record.info.get(READ_ONLY_OPTION, False):
+            dbapi_connection.execute("PRAGMA query_only=0")
+            record.info[READ_ONLY_OPTION] = False
+
     return engine
 
 
@@ -126,8 +134,8 @@ READ_ONLY_OPTION = "sq_read_only"
 
 
 def _set_query_only(connection: sa.Connection, read_only: bool) -> None:
-    """`PRAGMA query_only` follows the transaction's kind, set only when it changes: a pooled
-    connection remembers it, so a read-only transaction's setting must not outlive it."""
+    """`PRAGMA query_only` follows the transaction's kind, set only when it changes (a
+    connection may run several transactions before it goes back to the pool, which resets it)."""
     info = connection.connection.info
     if info.get(READ_ONLY_OPTION, False) != read_only:
         connection.exec_driver_sql(f"PRAGMA query_only={int(read_only)}")
