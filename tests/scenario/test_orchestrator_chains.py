@@ -6,9 +6,7 @@ landed order and exactly how many builds it took.
 
 from __future__ import annotations
 
-import contextvars
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -135,43 +133,6 @@ async def test_a_landing_checks_only_the_dependents_it_could_free(
     await s.release()
     assert s.order_landed() == ids
     assert len(checked) <= len(ids), checked  # at most the next head per landing, not all behind
-    await s.stop()
-
-
-async def test_a_landing_reads_no_batch_it_could_not_free(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The dependents a landing frees are found by one statement: listing every in-flight batch
-    with its dependencies made each landing of a deep `all` queue parse a quadratic number of
-    ids."""
-    s = await started(tmp_path, budget=12)
-    ids = [await s.land(f"r{n}") for n in range(12)]
-    await s.settle()
-    landing: contextvars.ContextVar[bool] = contextvars.ContextVar("landing", default=False)
-    listed: list[int] = []  # batches listed while a landing looked for its dependents
-    list_batches, merge_dependents = (
-        OrchestratorStorage.list_batches,
-        MergeSignalController._merge_dependents,
-    )
-
-    def counted(self: OrchestratorStorage, queue: str, states: Any) -> list[Batch]:
-        found = list_batches(self, queue, states)
-        if landing.get():
-            listed.append(len(found))
-        return found
-
-    async def marked(self: MergeSignalController, landed: Batch) -> None:
-        token = landing.set(True)  # storage calls run on threads, which copy the context
-        try:
-            await merge_dependents(self, landed)
-        finally:
-            landing.reset(token)
-
-    monkeypatch.setattr(OrchestratorStorage, "list_batches", counted)
-    monkeypatch.setattr(MergeSignalController, "_merge_dependents", marked)
-    await s.release()
-    assert s.order_landed() == ids
-    assert listed == []
     await s.stop()
 
 

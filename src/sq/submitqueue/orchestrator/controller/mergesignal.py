@@ -23,7 +23,7 @@ from sq.platform.pipeline import StageContext
 from sq.platform.publish import intent_id, unique_id
 from sq.submitqueue.core import messages as m
 from sq.submitqueue.core.speculation.rules import mergeable_path, supersede
-from sq.submitqueue.entity.batch import Batch, BatchState, is_terminal
+from sq.submitqueue.entity.batch import ACTIVE_STATES, Batch, BatchState, is_terminal
 from sq.submitqueue.entity.pathset import PathStatus
 from sq.submitqueue.orchestrator.controller.common import (
     Log,
@@ -72,11 +72,15 @@ class MergeSignalController:
         await wake_speculate(self.deps, self.ctx, batch.queue)
 
     async def _merge_dependents(self, landed: Batch) -> None:
-        """The speculating dependents this landing may have freed (every dependency finished,
-        none held by a batch that overtakes it), found by one statement rather than by listing
-        every in-flight batch with its dependencies."""
-        storage = self.deps.storage
-        for head in await db(storage.dependents_freed_by, landed.queue, landed.id):
+        in_flight = await db(self.deps.storage.list_batches, landed.queue, ACTIVE_STATES)
+        active = {b.id for b in in_flight}
+        for head in in_flight:
+            if head.state is not BatchState.SPECULATING or landed.id not in head.dependencies:
+                continue
+            if not active.isdisjoint(head.dependencies):
+                continue  # a dependency still in flight: no path of it has come true in full
+            if any(head.id in b.overtakes for b in in_flight):  # priority.held_by
+                continue
             await self._merge_if_true(head)
 
     async def _merge_if_true(self, head: Batch) -> None:

@@ -13,7 +13,6 @@ from sq.platform.migrations import SchemaSet
 from sq.submitqueue.core.controls_sql import ControlStore
 from sq.submitqueue.orchestrator.storage.batches import BatchStore
 from sq.submitqueue.orchestrator.storage.buildruns import BuildRunStore
-from sq.submitqueue.orchestrator.storage.dependents import DependentStore
 from sq.submitqueue.orchestrator.storage.intake import Creation, Intake, IntakeStore
 from sq.submitqueue.orchestrator.storage.requests import AlreadyExistsError, RequestStore
 from sq.submitqueue.orchestrator.storage.snapshot import QueueRows, SnapshotStore
@@ -25,7 +24,6 @@ __all__ = [
     "BatchStore",
     "BuildRunStore",
     "Creation",
-    "DependentStore",
     "Intake",
     "IntakeStore",
     "OrchestratorStorage",
@@ -44,9 +42,7 @@ def schema() -> SchemaSet:
     )
 
 
-class OrchestratorStorage(
-    RequestStore, IntakeStore, BatchStore, DependentStore, BuildRunStore, WaitStore
-):
+class OrchestratorStorage(RequestStore, IntakeStore, BatchStore, BuildRunStore, WaitStore):
     """Every orchestrator table on one engine, plus the batch-id counter."""
 
     def __init__(self, engine: Engine) -> None:
