@@ -135,11 +135,14 @@ READ_ONLY_OPTION = "sq_read_only"
 
 def _set_query_only(connection: sa.Connection, read_only: bool) -> None:
     """`PRAGMA query_only` follows the transaction's kind, set only when it changes (a
-    connection may run several transactions before it goes back to the pool, which resets it)."""
-    info = connection.connection.info
-    if info.get(READ_ONLY_OPTION, False) != read_only:
-        connection.exec_driver_sql(f"PRAGMA query_only={int(read_only)}")
-        info[READ_ONLY_OPTION] = read_only
+    connection may run several transactions before it goes back to the pool, which resets it).
+    On the driver: a flag on the connection, not a statement of the transaction's."""
+    fairy = connection.connection
+    if fairy.info.get(READ_ONLY_OPTION, False) != read_only:
+        driver = fairy.driver_connection
+        assert isinstance(driver, sqlite3.Connection)
+        driver.execute(f"PRAGMA query_only={int(read_only)}")
+        fairy.info[READ_ONLY_OPTION] = read_only
 
 
 @contextlib.contextmanager
