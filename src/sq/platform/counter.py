@@ -10,6 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
+from sq.platform.db import read_only
+
 metadata = sa.MetaData(naming_convention={"pk": "pk_%(table_name)s"})
 
 counters = sa.Table(
@@ -42,5 +44,5 @@ class Counter:
         query = sa.select(counters.c.value).where(
             counters.c.queue == queue, counters.c.domain == domain
         )
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             return int(conn.execute(query).scalar() or 0)

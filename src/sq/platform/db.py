@@ -6,8 +6,10 @@ asyncio through a thread (python-stack.md §2.2).
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -112,9 +114,56 @@ def _sqlite_engine(url: sa.URL, synchronous: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: sa.Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = bool(connection.get_execution_options().get(READ_ONLY_OPTION))
+        _set_query_only(connection, read_only)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(dbapi_connection: sqlite3.Connection | None, record: Any) -> None:
+        # Back in the pool writable: code on the bare driver (the message queue's transactions)
+        # begins without the hook above, so no connection may leave a read-only one query_only.
+        if dbapi_connection is not None and record.info.get(READ_ONLY_OPTION, False):
+            dbapi_connection.execute("PRAGMA query_only=0")
+            record.info[READ_ONLY_OPTION] = False
 
     return engine
+
+
+READ_ONLY_OPTION = "sq_read_only"
+"""The execution option `read_only` sets: the SQLite engine's "begin" hook reads it."""
+
+
+def _set_query_only(connection: sa.Connection, read_only: bool) -> None:
+    """`PRAGMA query_only` follows the transaction's kind, set only when it changes (a
+    connection may run several transactions before it goes back to the pool, which resets it).
+    On the driver: a flag on the connection, not a statement of the transaction's."""
+    fairy = connection.connection
+    if fairy.info.get(READ_ONLY_OPTION, False) != read_only:
+        driver = fairy.driver_connection
+        assert isinstance(driver, sqlite3.Connection)
+        driver.execute(f"PRAGMA query_only={int(read_only)}")
+        fairy.info[READ_ONLY_OPTION] = read_only
+
+
+@contextlib.contextmanager
+def read_only(engine: Engine) -> Iterator[sa.Connection]:
+    """A connection whose transactions only read.
+
+    On SQLite every other transaction begins IMMEDIATE, taking the write lock up front (see
+    `_sqlite_engine`), so a read waited behind every writer. A read-only one begins DEFERRED: in
+    WAL a reader neither takes nor waits for the write lock, and since it never writes it cannot
+    hit SQLITE_BUSY_SNAPSHOT. `PRAGMA query_only` makes a write in it fail at once ("attempt to
+    write a readonly database") rather than try to upgrade the lock. On PostgreSQL the
+    transaction is `READ ONLY` (psycopg puts it in its BEGIN: no extra round trip), so a write
+    there fails too. Use it only for calls that never write; a read-then-write call keeps
+    `engine.begin()`.
+    """
+    with engine.connect() as conn:
+        options: dict[str, Any] = {READ_ONLY_OPTION: True}
+        if conn.dialect.name == "postgresql":
+            options["postgresql_readonly"] = True
+        conn.execution_options(**options)
+        yield conn
 
 
 def check_connection(engine: Engine) -> None:

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
+from sq.platform.db import read_only
 from sq.platform.messagequeue.sql.schema import gates, parked
 
 if TYPE_CHECKING:
@@ -85,7 +86,7 @@ class SqlGate:
             gates.c.consumer_group == consumer_group,
             gates.c.partition_key.in_(["", partition_key]),
         )
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             return conn.execute(query).first() is not None
 
     def close(self, state: GateState) -> None:
@@ -116,7 +117,7 @@ class SqlGate:
             return bool(done.rowcount)
 
     def list_gates(self) -> list[GateState]:
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             rows = conn.execute(
                 sa.select(gates).order_by(gates.c.consumer_group, gates.c.partition_key)
             )
@@ -165,7 +166,7 @@ class SqlGate:
         query = sa.select(parked).order_by(parked.c.parked_at_ms)
         if consumer_group:
             query = query.where(parked.c.consumer_group == consumer_group)
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             return [ParkedDelivery(**row._mapping) for row in conn.execute(query)]
 
 

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
+from sq.platform.db import read_only
 from sq.platform.hooks.store import UndeliverableEvent
 
 metadata = sa.MetaData(
@@ -48,7 +49,7 @@ class SqlHookStore:
 
     def is_delivered(self, event_id: str) -> bool:
         query = sa.select(delivered.c.event_id).where(delivered.c.event_id == event_id)
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             return conn.execute(query).first() is not None
 
     def mark_delivered(self, event_id: str, at_ms: int) -> None:
@@ -79,13 +80,13 @@ class SqlHookStore:
         )
         if source is not None:
             query = query.where(undeliverable.c.source == source)
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             rows = conn.execute(query.limit(limit)).mappings().all()
         return [UndeliverableEvent(**dict(row)) for row in rows]
 
     def get_undeliverable(self, event_id: str) -> UndeliverableEvent | None:
         query = sa.select(undeliverable).where(undeliverable.c.event_id == event_id)
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             row = conn.execute(query).mappings().first()
         return None if row is None else UndeliverableEvent(**dict(row))
 

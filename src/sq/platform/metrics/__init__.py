@@ -19,6 +19,8 @@ from prometheus_client.metrics_core import HistogramMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy.engine import Connection, Engine
 
+from sq.platform.db import read_only
+
 __all__ = [
     "DURATION_BUCKETS_S",
     "Collector",
@@ -64,7 +66,7 @@ class SqlCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         try:
-            with self.engine.connect() as conn:
+            with read_only(self.engine) as conn:
                 found = list(self.read(conn, self.now_ms()))
         except sa.exc.SQLAlchemyError:
             return iter(())

@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from sq.platform.db import read_only
 from sq.platform.errs import VersionMismatchError
 
 
@@ -28,14 +29,14 @@ class SqlBase:
         self.engine = engine
 
     def _one(self, query: sa.Select[Any], what: str) -> sa.RowMapping:
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             row = conn.execute(query).mappings().first()
         if row is None:
             raise NotFoundError(what)
         return row
 
     def _all(self, query: sa.Select[Any]) -> list[sa.RowMapping]:
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             return list(conn.execute(query).mappings())
 
     def _insert(self, table: sa.Table, values: Mapping[str, Any], what: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from sq.platform.db import read_only
 from sq.stovepipe.entity import Request, RequestState, ValidationFact
 from sq.stovepipe.storage.base import SqlBase
 from sq.stovepipe.storage.rows import fact_of, request_of
@@ -69,5 +70,5 @@ class Reads(SqlBase):
         query = sa.select(sa.func.count()).select_from(facts).where(facts.c.queue == queue)
         if project is not None:
             query = query.where(facts.c.project == project)
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             return int(conn.execute(query).scalar_one())

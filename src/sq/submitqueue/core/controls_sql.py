@@ -7,6 +7,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from sq.platform.db import read_only
 from sq.platform.errs import VersionMismatchError
 from sq.submitqueue.entity.control import QueueControl, QueueMode
 
@@ -45,11 +46,11 @@ class ControlStore:
         self.engine, self.table = engine, table
 
     def get_control(self, queue: str) -> QueueControl:
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             return read_control(conn, self.table, queue)
 
     def list_controls(self) -> list[QueueControl]:
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             return [_control_of(r) for r in conn.execute(sa.select(self.table)).all()]
 
     def save_control(self, control: QueueControl, *, expected_version: int) -> QueueControl:

@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from sq.platform.db import read_only
 from sq.platform.messagequeue.model import DLQ_SUFFIX, OutgoingMessage, StoredMessage
 from sq.platform.messagequeue.sql.rows import stored_message as _stored
 from sq.platform.messagequeue.sql.schema import leases, messages, offsets, partitions
@@ -78,7 +79,7 @@ class QueueAdmin:
         ]
 
     def partitions(self, topic: str) -> list[PartitionRow]:
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             marks = conn.execute(sa.select(offsets).where(offsets.c.topic == topic)).all()
             held = {
                 (r.consumer_group, r.partition_key): r
@@ -119,7 +120,7 @@ class QueueAdmin:
         if partition_key is not None:
             query = query.where(messages.c.partition_key == partition_key)
         query = query.order_by(messages.c.partition_key, messages.c.seq).limit(limit)
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             return [_stored(row) for row in conn.execute(query)]
 
     def message(
@@ -130,7 +131,7 @@ class QueueAdmin:
         )
         if partition_key is not None:
             query = query.where(messages.c.partition_key == partition_key)
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             found = conn.execute(query.limit(2)).all()
         if not found:
             raise NotFoundError(f"no message {message_id!r} in topic {topic!r}")
@@ -187,7 +188,7 @@ class QueueAdmin:
         )
 
     def _scalar_pairs(self, query: sa.Select[Any]) -> list[tuple[Any, Any]]:
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             return [(a, b) for a, b in conn.execute(query)]
 
 

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
+from sq.platform.db import read_only
 from sq.platform.messagequeue.sql import leasing
 from sq.platform.messagequeue.sql.rows import lease_is
 from sq.platform.messagequeue.sql.schema import heartbeats, leases
@@ -78,7 +79,7 @@ class SqlOwnership:
             # Written out, not bound: SQLite uses a partial index only for a literal predicate.
             query = query.where(sa.text("mq_leases.leased_by <> ''"))
         # Sorted here, not in SQL: an ORDER BY makes SQLite walk the primary key instead.
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             found = [
                 Lease(
                     partition_key=r.partition_key,

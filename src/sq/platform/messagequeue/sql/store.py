@@ -8,6 +8,7 @@ from typing import Any, ParamSpec, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from sq.platform.db import read_only
 from sq.platform.messagequeue.model import LeaseLostError, OutgoingMessage
 from sq.platform.messagequeue.sql import cycle, publishing
 from sq.platform.messagequeue.sql.cyclegroup import CycleArgs, CycleGroup
@@ -142,7 +143,7 @@ class SqlQueueStore(SqlOwnership):
             .where(partitions.c.topic == topic)
             .order_by(partitions.c.partition_key)
         )
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             return [
                 PartitionInfo(topic=topic, partition_key=k, last_seq=s, messages=int(n))
                 for k, s, n in conn.execute(query)
@@ -154,7 +155,7 @@ class SqlQueueStore(SqlOwnership):
             offsets.c.topic == topic,
             offsets.c.partition_key == partition_key,
         )
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             return int(conn.execute(query).scalar() or 0)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Iterable
 
 from sq.submitqueue.entity.pathset import PathEntry, PathSet, PathStatus, is_path_terminal
@@ -47,3 +48,18 @@ def _apply(entry: PathEntry | None, proposal: Speculation, now_ms: int) -> PathE
 def needs_dispatch(path_set: PathSet | None) -> bool:
     """A head with a pending entry must be handed to the build stage (again, until observed)."""
     return path_set is not None and any(e.status is PathStatus.PENDING for e in path_set.paths)
+
+
+def dispatch_key(path_set: PathSet) -> str:
+    """What a `build` hand-off of this head is about: its pending (path, attempt) pairs, hashed.
+
+    Every run that finds a pending entry hands the head over again, until a run sees the build
+    stage's link; at depth one more run usually comes in between (doc/benchmarks.md). Under one
+    key those hand-offs are one message. The build stage starts every pending entry it reads, and
+    an entry pending again is a new attempt, so a new key: a hand-off that dedups is one whose
+    entries a delivered one already started (or one still waiting to be delivered).
+    """
+    pending = sorted(
+        f"{e.id}:{e.attempt}" for e in path_set.paths if e.status is PathStatus.PENDING
+    )
+    return hashlib.blake2b(" ".join(pending).encode(), digest_size=8).hexdigest()

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
+from sq.platform.db import read_only
 from sq.platform.errs import VersionMismatchError
 from sq.submitqueue.gateway.model import Cursor, LogEntry, Summary
 from sq.submitqueue.gateway.status import RequestStatus
@@ -49,7 +50,7 @@ class RequestLogStore:
         query = sa.select(request_summary).where(
             request_summary.c.queue == queue, request_summary.c.request_id == request_id
         )
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             row = conn.execute(query).mappings().first()
         return _summary(row) if row else None
 
@@ -156,7 +157,7 @@ class RequestLogStore:
             .order_by(request_log.c.timestamp_ms, request_log.c.id)
         )
         found: dict[str, list[LogEntry]] = {}
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             for row in conn.execute(query).mappings():
                 found.setdefault(row["request_id"], []).append(_entry(row))
         return found
@@ -177,7 +178,7 @@ class RequestLogStore:
                 )
             )
         query = query.order_by(*_NEWEST_FIRST).limit(limit)
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             return [_summary(row) for row in conn.execute(query).mappings()]
 
     def list_by_change(self, queue: str, change_uri: str, limit: int) -> list[Summary]:
@@ -197,7 +198,7 @@ class RequestLogStore:
             .order_by(*_NEWEST_FIRST)
             .limit(limit)
         )
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             return [_summary(row) for row in conn.execute(query).mappings()]
 
 

@@ -15,6 +15,7 @@ of its winning path, which builds on the target as it is now and then lands.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 from sq.api import runway as rw
 from sq.platform.errs import VersionMismatchError
@@ -23,7 +24,7 @@ from sq.platform.pipeline import StageContext
 from sq.platform.publish import intent_id, unique_id
 from sq.submitqueue.core import messages as m
 from sq.submitqueue.core.speculation.rules import mergeable_path, supersede
-from sq.submitqueue.entity.batch import ACTIVE_STATES, Batch, BatchState, is_terminal
+from sq.submitqueue.entity.batch import ACTIVE_STATES, Batch, BatchID, BatchState, is_terminal
 from sq.submitqueue.entity.pathset import PathStatus
 from sq.submitqueue.orchestrator.controller.common import (
     Log,
@@ -73,14 +74,7 @@ class MergeSignalController:
 
     async def _merge_dependents(self, landed: Batch) -> None:
         in_flight = await db(self.deps.storage.list_batches, landed.queue, ACTIVE_STATES)
-        active = {b.id for b in in_flight}
-        for head in in_flight:
-            if head.state is not BatchState.SPECULATING or landed.id not in head.dependencies:
-                continue
-            if not active.isdisjoint(head.dependencies):
-                continue  # a dependency still in flight: no path of it has come true in full
-            if any(head.id in b.overtakes for b in in_flight):  # priority.held_by
-                continue
+        for head in freed_dependents(in_flight, landed.id):
             await self._merge_if_true(head)
 
     async def _merge_if_true(self, head: Batch) -> None:
@@ -172,3 +166,23 @@ class MergeSignalController:
         elif batch.state is not BatchState.SPECULATING:
             return
         await wake_speculate(self.deps, self.ctx, batch.queue)
+
+
+def freed_dependents(in_flight: Sequence[Batch], landed: BatchID) -> list[Batch]:
+    """The speculating heads of `in_flight` that depend on `landed` and on nothing in flight,
+    and that no in-flight batch overtakes (priority's `held_by`).
+
+    A head's dependencies are in queue order, so they are checked newest first: in a chain a head
+    still waiting is rejected at its last dependency, where checking from the oldest walked the
+    whole finished prefix first (n heads behind j landed ones: n·j checks a landing, not n).
+    """
+    active = {b.id for b in in_flight}
+    held = {overtaken for b in in_flight for overtaken in b.overtakes}
+    return [
+        head
+        for head in in_flight
+        if head.state is BatchState.SPECULATING
+        and not any(d in active for d in reversed(head.dependencies))
+        and landed in head.dependencies
+        and head.id not in held
+    ]

@@ -23,7 +23,11 @@ from sq.platform.pipeline import StageContext
 from sq.platform.publish import intent_id, unique_id
 from sq.submitqueue.core import messages as m
 from sq.submitqueue.core.speculation.check import check_proposals
-from sq.submitqueue.core.speculation.dispatch import apply_proposals, needs_dispatch
+from sq.submitqueue.core.speculation.dispatch import (
+    apply_proposals,
+    dispatch_key,
+    needs_dispatch,
+)
 from sq.submitqueue.core.speculation.finalize import (
     Finalization,
     Outcome,
@@ -159,9 +163,8 @@ class SpeculateController:
             if kept is None:
                 continue  # another run got there first; the next run re-plans
             if funds and needs_dispatch(kept):
-                builds.append(
-                    self._publish(m.TOPIC_BUILD, unique_id(batch.id), batch, partition=batch.id)
-                )
+                hand_off = intent_id(batch.id, "build", dispatch_key(kept))
+                builds.append(self._publish(m.TOPIC_BUILD, hand_off, batch, partition=batch.id))
             halted = batch.state is BatchState.CANCELLING
             if save or halted:  # a build it wants stopped is told now, not at its next poll
                 builds += self._stops(kept, halted=halted)

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
+from sq.platform.db import read_only
 from sq.platform.errs import VersionMismatchError
 from sq.submitqueue.entity.batch import Batch, BatchID, BatchState, Priority, RequestID
 from sq.submitqueue.entity.build import Build, BuildID, BuildStatus
@@ -106,7 +107,7 @@ class BatchStore:
 
     def get_batch(self, queue: str, batch_id: str) -> Batch | None:
         b = t.batch.c
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             row = conn.execute(
                 sa.select(t.batch).where(b.queue == queue, b.id == batch_id)
             ).one_or_none()
@@ -117,7 +118,7 @@ class BatchStore:
         if not wanted:
             return {}
         b = t.batch.c
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             rows = conn.execute(sa.select(t.batch).where(b.queue == queue, b.id.in_(wanted)))
             return {BatchID(row.id): batch_of(row) for row in rows}
 
@@ -129,14 +130,14 @@ class BatchStore:
         if not wanted:
             return {}
         b = t.batch.c
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             rows = conn.execute(sa.select(b.id, b.state).where(b.queue == queue, b.id.in_(wanted)))
             return {BatchID(row.id): BatchState(row.state) for row in rows}
 
     def list_batches(self, queue: str, states: Iterable[BatchState]) -> list[Batch]:
         """Batches in `states`, oldest first (by their number, so `batch/10` follows `batch/9`)."""
         b = t.batch.c
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             rows = conn.execute(
                 sa.select(t.batch).where(b.queue == queue, b.state.in_([s.value for s in states]))
             ).all()
@@ -186,7 +187,7 @@ class BatchStore:
 
     def batches_of_request(self, queue: str, request_id: str) -> list[Batch]:
         rb = t.request_batch.c
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             ids = list(
                 conn.execute(
                     sa.select(rb.batch_id).where(rb.queue == queue, rb.request_id == request_id)
@@ -214,7 +215,7 @@ class BatchStore:
 
     def get_build(self, queue: str, build_id: str) -> Build | None:
         c = t.build.c
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             row = conn.execute(
                 sa.select(t.build).where(c.queue == queue, c.id == build_id)
             ).one_or_none()
@@ -247,7 +248,7 @@ class BatchStore:
         if not wanted:
             return {}
         c = t.path_build.c
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             rows = conn.execute(
                 sa.select(c.path_id, c.attempt, c.build_id).where(
                     c.queue == queue, c.path_id.in_(sorted({p for p, _ in wanted}))
@@ -261,7 +262,7 @@ class BatchStore:
 
     def linked_build(self, queue: str, path_id: str, attempt: int) -> str | None:
         c = t.path_build.c
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             found = conn.execute(
                 sa.select(c.build_id).where(
                     c.queue == queue, c.path_id == path_id, c.attempt == attempt
@@ -273,7 +274,7 @@ class BatchStore:
 
     def get_path_set(self, queue: str, head: str) -> PathSet | None:
         c = t.path_set.c
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             row = conn.execute(
                 sa.select(t.path_set).where(c.queue == queue, c.head == head)
             ).one_or_none()

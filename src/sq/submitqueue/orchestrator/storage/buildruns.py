@@ -9,6 +9,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from sq.platform.build import BuildState
+from sq.platform.db import read_only
 from sq.submitqueue.entity.build import Build, BuildID, BuildRun
 from sq.submitqueue.orchestrator.storage import tables as t
 from sq.submitqueue.orchestrator.storage.batches import build_of
@@ -107,7 +108,7 @@ class BuildRunStore:
 
     def get_run(self, queue: str, build_id: str) -> BuildRun | None:
         c = t.build_run.c
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             row = conn.execute(
                 sa.select(t.build_run).where(c.queue == queue, c.build_id == build_id)
             ).one_or_none()

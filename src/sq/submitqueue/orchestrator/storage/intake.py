@@ -15,6 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from sq.platform.db import read_only
 from sq.platform.errs import VersionMismatchError
 from sq.submitqueue.entity.batch import (
     DEPENDENCY_STATES,
@@ -115,7 +116,7 @@ class IntakeStore(SnapshotStore):
         listing = sa.select(b.id, b.version).where(
             b.queue == queue, b.state.in_([s.value for s in DEPENDENCY_STATES])
         )
-        with self.engine.connect() as conn, conn.begin():
+        with read_only(self.engine) as conn, conn.begin():
             creating = sorted(
                 (
                     batch_of(row)
@@ -234,7 +235,7 @@ class IntakeStore(SnapshotStore):
     def requests_of(self, queue: str, request_ids: Sequence[str]) -> dict[RequestID, Request]:
         """The requests of those ids that exist, in one statement per `snapshot.CHUNK` ids."""
         found: dict[RequestID, Request] = {}
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             for chunk in chunks(list(dict.fromkeys(request_ids))):
                 for row in conn.execute(_REQUESTS, {"queue": queue, "ids": list(chunk)}):
                     found[RequestID(row.id)] = request_of(row)

@@ -7,6 +7,7 @@ import json
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
+from sq.platform.db import read_only
 from sq.submitqueue.entity.batch import BatchID
 from sq.submitqueue.extension.scorer.outcomes import BatchFeatures, BatchOutcome
 
@@ -74,7 +75,7 @@ class SqlOutcomeStore:
             .order_by(batch_outcome.c.seq.desc())
             .limit(limit)
         )
-        with self._engine.connect() as conn:
+        with read_only(self._engine) as conn:
             rows = conn.execute(query).mappings().all()
         return [_outcome(row) for row in reversed(rows)]
 

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 
+from sq.platform.db import read_only
 from sq.platform.errs import VersionMismatchError
 from sq.submitqueue.entity.batch import Priority, RequestID
 from sq.submitqueue.entity.request import ChangedFile, ChangeInfo, Request, RequestState
@@ -88,7 +89,7 @@ class RequestStore:
 
     def get_request(self, queue: str, request_id: str) -> Request | None:
         r = t.request.c
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             row = conn.execute(
                 sa.select(t.request).where(r.queue == queue, r.id == request_id)
             ).one_or_none()
@@ -114,7 +115,7 @@ class RequestStore:
 
     def cancel_intent(self, queue: str, request_id: str) -> str | None:
         c = t.cancel_intent.c
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             reason = conn.execute(
                 sa.select(c.reason).where(c.queue == queue, c.request_id == request_id)
             ).scalar_one_or_none()
@@ -134,7 +135,7 @@ class RequestStore:
 
     def claimants(self, queue: str, uri: str) -> list[str]:
         c = t.change.c
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             rows = conn.execute(
                 sa.select(c.request_id).where(c.queue == queue, c.uri == uri).order_by(c.request_id)
             )
@@ -144,7 +145,7 @@ class RequestStore:
         """The claimed details of every change of the given requests, in request and URI order;
         None unless every URI of every one of them (all of them existing) has been claimed."""
         ids = {"queue": queue, "ids": list(request_ids)}
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             uris = {row.id: row.uris for row in conn.execute(_URIS, ids)}
             claimed = {(row.request_id, row.uri): row.details for row in conn.execute(_CLAIMS, ids)}
         wanted = [(r, uri) for r in request_ids for uri in uris.get(r, ())]
@@ -160,7 +161,7 @@ class RequestStore:
         ids = {"queue": queue, "ids": list(dict.fromkeys(request_ids))}
         if not ids["ids"]:
             return {}
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             uris = {row.id: row.uris for row in conn.execute(_URIS, ids)}
             claimed = {(row.request_id, row.uri): row.details for row in conn.execute(_CLAIMS, ids)}
         return {
@@ -175,7 +176,7 @@ class RequestStore:
     def changes_of(self, request: Request) -> list[ChangeInfo]:
         """The claimed details of each URI of `request`, in its order (missing ones are bare)."""
         c = t.change.c
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             rows = conn.execute(
                 sa.select(c.uri, c.details).where(
                     c.queue == request.queue, c.request_id == request.id

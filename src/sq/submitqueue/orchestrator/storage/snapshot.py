@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from sq.platform.db import read_only
 from sq.submitqueue.core.controls_sql import read_control
 from sq.submitqueue.entity.batch import ACTIVE_STATES, Batch, BatchID, BatchState
 from sq.submitqueue.entity.build import Build, BuildID
@@ -79,7 +80,7 @@ class SnapshotStore:
         """The queue's in-flight batches (oldest first), the finalized batches they depend on,
         their path sets, and the builds linked to every unfinished path attempt."""
         cache = self._parsed(queue)
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             if conn.dialect.name == "postgresql":
                 conn.execution_options(isolation_level="REPEATABLE READ")
             with conn.begin():
@@ -96,7 +97,7 @@ class SnapshotStore:
         listing = sa.select(b.id, b.version).where(
             b.queue == queue, b.state.in_([s.value for s in states])
         )
-        with self.engine.connect() as conn, conn.begin():
+        with read_only(self.engine) as conn, conn.begin():
             found = versioned(
                 conn, listing, t.batch, b.id, queue, cache.listed, batch_of, batch_version
             )

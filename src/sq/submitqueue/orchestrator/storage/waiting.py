@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
 
+from sq.platform.db import read_only
 from sq.submitqueue.entity.batch import TERMINAL_STATES, Batch, BatchID, RequestID
 from sq.submitqueue.orchestrator.storage import tables as t
 from sq.submitqueue.orchestrator.storage.batches import batch_of, number_of
@@ -84,7 +85,7 @@ class WaitStore:
     def waiting(self, queue: str) -> list[WaitingRow]:
         """The queue's waiting requests, in queue order (by when they started waiting)."""
         w = t.batch_wait.c
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             rows = conn.execute(sa.select(w.request_id, w.since_ms).where(w.queue == queue)).all()
         found = [
             WaitingRow(request=RequestID(r.request_id), since_ms=int(r.since_ms)) for r in rows
@@ -136,7 +137,7 @@ class WaitStore:
             return list(parts)
         except sa_exc.IntegrityError:
             pass
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             ids = conn.execute(
                 sa.select(s.parts).where(s.queue == failed.queue, s.batch_id == failed.id)
             ).scalar_one()
