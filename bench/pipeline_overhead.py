@@ -18,14 +18,25 @@ as the gateway accepts them, and the clock runs until the last one has landed.
 - ceiling = queue rate x 60 / messages per landed request: the landed/min the queue alone would
   allow if the services cost nothing. vs ceiling = landed/min / ceiling.
 
-Each backend runs twice: the shallow run keeps at most `--in-flight` requests unsettled; the deep
-run submits `--deep` requests at once (hundreds of heads in flight). deep_vs_shallow = the deep
-run's landed/min / the shallow run's. Each run gets fresh databases: SQLite files in a temporary
-data directory (one per service, as `sq serve` lays them out), or on PostgreSQL one database per
-service (queue, gateway, orchestrator), created and dropped here. PostgreSQL runs when
-SQ_TEST_POSTGRES_URL (or --postgres-url) names a server. Last line: `RESULT sqlite_landed_per_min=…
-pg_landed_per_min=… sqlite_vs_ceiling=… pg_vs_ceiling=… sqlite_deep_landed_per_min=…
-pg_deep_landed_per_min=… sqlite_deep_vs_shallow=… pg_deep_vs_shallow=…`.
+Each backend runs `--pairs` pairs: a shallow run that keeps at most `--in-flight` requests
+unsettled, then a deep run that submits `--deep` requests at once (hundreds of heads in flight),
+alternating (shallow, deep, shallow, deep, ...), the queue rate measured again before each pair.
+Every run gets fresh databases: SQLite files in a temporary data directory (one per service, as
+`sq serve` lays them out), or on PostgreSQL one database per service (queue, gateway,
+orchestrator), created and dropped here. PostgreSQL runs when SQ_TEST_POSTGRES_URL (or
+--postgres-url) names a server. deep_vs_shallow = a pair's deep landed/min / its shallow one.
+
+Why pairs: single runs of one tree swing by 70 % on a shared box, because its load moves during a
+run. A pair's two runs follow each other within a couple of minutes, so their ratio sees much the
+same load; the RESULT line gives the median over the pairs of each per-pair figure (vs ceiling
+with the pair's own queue rate, deep_vs_shallow within the pair): with 3 pairs or more, one pair
+caught by a load spike moves it by one rank at most. The default is 2 pairs (the mean of two) of
+200 shallow and 300 deep requests: one pair on both backends took about 5 minutes on a quiet box
+in the seventh session, so the default stays near 10 minutes (doc/benchmarks.md, "Eighth
+session"); ask for `--pairs 3` or more when a single slow pair must not count. `--pairs 1` is the
+single run of earlier sessions. Last line: `RESULT sqlite_landed_per_min=… pg_landed_per_min=…
+sqlite_vs_ceiling=… pg_vs_ceiling=… sqlite_deep_landed_per_min=… pg_deep_landed_per_min=…
+sqlite_deep_vs_shallow=… pg_deep_vs_shallow=… pairs=N`, each figure the median over the pairs.
 """
 
 from __future__ import annotations
@@ -34,11 +45,14 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import math
 import os
+import statistics
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager as ContextManager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,16 +69,59 @@ PG_ENV = "SQ_TEST_POSTGRES_URL"
 QUICK_REQUESTS = 30
 QUICK_QUEUE_MESSAGES = 300
 DEEP_REQUESTS = 300
+PAIRS = 2
 
 
-def loads(args: argparse.Namespace) -> dict[str, Load]:
+@dataclass(frozen=True, slots=True)
+class Pair:
+    """One shallow run and the deep run right after it, with the queue rate measured just before
+    both: a pair's ratios are taken within a few minutes, under much the same load."""
+
+    number: int
+    shallow: Outcome
+    deep: Outcome | None
+
+    @property
+    def deep_vs_shallow(self) -> float:
+        if self.deep is None:
+            return math.nan
+        return self.deep.landed_per_min / self.shallow.landed_per_min
+
+
+def loads(args: argparse.Namespace) -> tuple[Load, Load | None]:
+    """The shallow load and the deep one (None when `--deep 0` skips it)."""
     shallow = Load(
         requests=args.requests, in_flight=args.in_flight, clients=args.clients, timeout=args.timeout
     )
     if not args.deep:
-        return {"": shallow}
-    deep = Load(requests=args.deep, in_flight=0, clients=args.clients, timeout=args.timeout)
-    return {"": shallow, " deep": deep}
+        return shallow, None
+    return shallow, Load(
+        requests=args.deep, in_flight=0, clients=args.clients, timeout=args.timeout
+    )
+
+
+Stack = Callable[[Load], tuple[list[dict[str, Any]], dict[str, int], int]]
+"""Runs one load through the stack on fresh databases: (summaries, messages per topic, dead)."""
+
+
+def run_pairs(
+    backend: str, args: argparse.Namespace, fresh: Callable[[], ContextManager[Any]], stack: Stack
+) -> list[Pair]:
+    """`--pairs` shallow/deep pairs, alternating, so that a load that moves during the whole run
+    weighs on both sides of each pair rather than on one backend's or one depth's runs."""
+    shallow_load, deep_load = loads(args)
+    pairs = []
+    for number in range(1, args.pairs + 1):
+        tag = f"{backend} pair {number}/{args.pairs}"
+        progress(f"{tag}: queue rate, {args.queue_messages} messages, 1 and 50 partitions")
+        rates = queue_rates(fresh, args)
+        runs: dict[str, Outcome] = {}
+        for name, load in (("", shallow_load), (" deep", deep_load)):
+            if load is not None:
+                progress(f"{tag}{name}: {load.requests} requests through the stack")
+                runs[name] = outcome(f"{backend}{name}", *stack(load), rates)
+        pairs.append(Pair(number, runs[""], runs.get(" deep")))
+    return pairs
 
 
 def queue_rates(
@@ -81,17 +138,14 @@ def queue_rates(
     return rates
 
 
-def run_sqlite(args: argparse.Namespace) -> list[Outcome]:
-    outcomes = []
+def run_sqlite(args: argparse.Namespace) -> list[Pair]:
     with tempfile.TemporaryDirectory(prefix="sqbench-") as tmp:
-        progress(f"sqlite: queue rate, {args.queue_messages} messages, 1 and 50 partitions")
-        rates = queue_rates(lambda: sqlite_file(Path(tmp)), args)
-        for name, load in loads(args).items():
-            progress(f"sqlite{name}: {load.requests} requests through the stack")
-            data = Path(tmp) / f"data{name.strip()}"
-            rows, messages, dead = asyncio.run(run_stack(data, {}, load))
-            outcomes.append(outcome(f"sqlite{name}", rows, messages, dead, rates))
-    return outcomes
+        runs = iter(range(1_000_000))
+
+        def stack(load: Load) -> tuple[list[dict[str, Any]], dict[str, int], int]:
+            return asyncio.run(run_stack(Path(tmp) / f"data{next(runs)}", {}, load))
+
+        return run_pairs("sqlite", args, lambda: sqlite_file(Path(tmp)), stack)
 
 
 @contextlib.contextmanager
@@ -108,26 +162,24 @@ def postgres_databases(
         yield {name: stack.enter_context(fresh_postgres_url(server, prefix)) for name in names}
 
 
-def run_postgres(args: argparse.Namespace) -> list[Outcome]:
-    progress(f"postgresql: queue rate, {args.queue_messages} messages, 1 and 50 partitions")
-    rates = queue_rates(lambda: fresh_postgres_url(args.postgres_url, args.database_prefix), args)
-    outcomes = []
-    for name, load in loads(args).items():
-        progress(f"postgresql{name}: {load.requests} requests through the stack")
+def run_postgres(args: argparse.Namespace) -> list[Pair]:
+    def stack(load: Load) -> tuple[list[dict[str, Any]], dict[str, int], int]:
         with (
             tempfile.TemporaryDirectory(prefix="sqbench-") as tmp,
             postgres_databases(
                 args.postgres_url, args.database_prefix, ("queue", "gateway", "orchestrator")
             ) as urls,
         ):
-            rows, messages, dead = asyncio.run(run_stack(Path(tmp), urls, load))
-        outcomes.append(outcome(f"postgresql{name}", rows, messages, dead, rates))
-    return outcomes
+            return asyncio.run(run_stack(Path(tmp), urls, load))
+
+    fresh = lambda: fresh_postgres_url(args.postgres_url, args.database_prefix)  # noqa: E731
+    return run_pairs("postgresql", args, fresh, stack)
 
 
-def report(outcomes: list[Outcome]) -> str:
+def report(pairs: list[Pair]) -> str:
     header = (
         "backend",
+        "pair",
         "landed",
         "landed/min",
         "p50 ms",
@@ -136,58 +188,83 @@ def report(outcomes: list[Outcome]) -> str:
         "queue msg/s",
         "ceiling/min",
         "vs ceiling",
+        "deep/shallow",
     )
-    table = [header]
-    for o in outcomes:
-        p50, p95 = percentile(o.latencies_ms, 0.50), percentile(o.latencies_ms, 0.95)
-        table.append(
-            (
-                o.backend,
-                f"{o.landed}/{o.requests}",
-                f"{o.landed_per_min:,.0f}",
-                f"{p50:,.0f}",
-                f"{p95:,.0f}",
-                f"{o.messages_per_landed:.1f}",
-                f"{o.queue_rate:,.0f}",
-                f"{o.ceiling_per_min:,.0f}",
-                f"{o.vs_ceiling:.3f}",
+    table = []
+    for pair in pairs:
+        for o in (pair.shallow, pair.deep):
+            if o is None:
+                continue
+            p50, p95 = percentile(o.latencies_ms, 0.50), percentile(o.latencies_ms, 0.95)
+            ratio = f"{pair.deep_vs_shallow:.2f}" if o is pair.deep else ""
+            table.append(
+                (
+                    o.backend,
+                    str(pair.number),
+                    f"{o.landed}/{o.requests}",
+                    f"{o.landed_per_min:,.0f}",
+                    f"{p50:,.0f}",
+                    f"{p95:,.0f}",
+                    f"{o.messages_per_landed:.1f}",
+                    f"{o.queue_rate:,.0f}",
+                    f"{o.ceiling_per_min:,.0f}",
+                    f"{o.vs_ceiling:.3f}",
+                    ratio,
+                )
             )
-        )
-    lines = markdown_table(header, table[1:], [Align.RIGHT] * len(header)).splitlines()
-    for o in outcomes:
-        rates = ", ".join(f"{p} partition(s) {r:,.0f}/s" for p, r in sorted(o.queue_rates.items()))
-        topics = ", ".join(f"{t} {n}" for t, n in sorted(o.messages.items(), key=lambda x: -x[1]))
-        lines += [
-            "",
-            f"{o.backend}: wall {o.wall_s:.1f}s; queue rate {rates}; dead letters {o.dead_letters}",
-            f"{o.backend}: messages by topic: {topics}",
-        ]
+    lines = markdown_table(header, table, [Align.RIGHT] * len(header)).splitlines()
+    for pair in pairs:
+        for o in (pair.shallow, pair.deep):
+            if o is None:
+                continue
+            rates = ", ".join(
+                f"{p} partition(s) {r:,.0f}/s" for p, r in sorted(o.queue_rates.items())
+            )
+            topics = ", ".join(
+                f"{t} {n}" for t, n in sorted(o.messages.items(), key=lambda x: -x[1])
+            )
+            name = f"{o.backend} #{pair.number}"
+            lines += [
+                "",
+                f"{name}: wall {o.wall_s:.1f}s; queue rate {rates}; dead letters {o.dead_letters}",
+                f"{name}: messages by topic: {topics}",
+            ]
     return "\n".join(lines)
 
 
-def result_line(outcomes: list[Outcome]) -> str:
-    by = {o.backend: o for o in outcomes}
+def medians(pairs: list[Pair]) -> dict[str, float]:
+    """The median over the pairs of each figure, the ratios taken within each pair first: the
+    median of per-pair ratios, not the ratio of medians, so that a pair run under a load spike
+    moves the figure by one rank at most."""
+    if not pairs:
+        return {}
+    deep = [p.deep for p in pairs if p.deep is not None]
+    figures = {
+        "landed_per_min": statistics.median(p.shallow.landed_per_min for p in pairs),
+        "vs_ceiling": statistics.median(p.shallow.vs_ceiling for p in pairs),
+    }
+    if len(deep) == len(pairs):
+        figures["deep_landed_per_min"] = statistics.median(o.landed_per_min for o in deep)
+        figures["deep_vs_shallow"] = statistics.median(p.deep_vs_shallow for p in pairs)
+    return figures
 
-    def figure(backend: str, value: str, fmt: str) -> str:
-        o = by.get(backend)
-        return "n/a" if o is None else format(getattr(o, value), fmt)
 
-    def deep_vs_shallow(backend: str) -> str:
-        deep, shallow = by.get(f"{backend} deep"), by.get(backend)
-        if deep is None or shallow is None:
-            return "n/a"
-        return f"{deep.landed_per_min / shallow.landed_per_min:.2f}"
-
-    return (
-        f"RESULT sqlite_landed_per_min={figure('sqlite', 'landed_per_min', '.1f')}"
-        f" pg_landed_per_min={figure('postgresql', 'landed_per_min', '.1f')}"
-        f" sqlite_vs_ceiling={figure('sqlite', 'vs_ceiling', '.3f')}"
-        f" pg_vs_ceiling={figure('postgresql', 'vs_ceiling', '.3f')}"
-        f" sqlite_deep_landed_per_min={figure('sqlite deep', 'landed_per_min', '.1f')}"
-        f" pg_deep_landed_per_min={figure('postgresql deep', 'landed_per_min', '.1f')}"
-        f" sqlite_deep_vs_shallow={deep_vs_shallow('sqlite')}"
-        f" pg_deep_vs_shallow={deep_vs_shallow('postgresql')}"
+def result_line(by_backend: dict[str, list[Pair]], pairs: int) -> str:
+    short = {"sqlite": "sqlite", "postgresql": "pg"}
+    found = {short[b]: medians(p) for b, p in by_backend.items()}
+    fields = (
+        ("landed_per_min", ".1f"),
+        ("vs_ceiling", ".3f"),
+        ("deep_landed_per_min", ".1f"),
+        ("deep_vs_shallow", ".2f"),
     )
+    parts = ["RESULT"]
+    for name, fmt in fields:
+        for backend in ("sqlite", "pg"):
+            value = found.get(backend, {}).get(name)
+            parts.append(f"{backend}_{name}={'n/a' if value is None else format(value, fmt)}")
+    parts.append(f"pairs={pairs}")
+    return " ".join(parts)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -197,6 +274,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--quick",
         action="store_true",
         help=f"smoke run: {QUICK_REQUESTS} requests and {QUICK_QUEUE_MESSAGES} queue messages",
+    )
+    parser.add_argument(
+        "--pairs",
+        type=int,
+        help=f"shallow/deep pairs per backend, run alternately (default {PAIRS}; --quick: 1)",
     )
     parser.add_argument("--clients", type=int, default=4, help="concurrent land clients")
     parser.add_argument(
@@ -231,13 +313,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.requests = QUICK_REQUESTS if args.quick else 200
     if args.deep is None:
         args.deep = args.requests if args.quick else DEEP_REQUESTS
+    if args.pairs is None:
+        args.pairs = 1 if args.quick else PAIRS
     if args.queue_messages is None:
         args.queue_messages = QUICK_QUEUE_MESSAGES if args.quick else 2000
     if (
-        min(args.requests, args.clients, args.queue_messages) < 1
+        min(args.requests, args.clients, args.queue_messages, args.pairs) < 1
         or min(args.in_flight, args.deep) < 0
     ):
-        parser.error("--requests, --clients and --queue-messages must be positive")
+        parser.error("--requests, --clients, --queue-messages and --pairs must be positive")
     return args
 
 
@@ -245,22 +329,22 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.disable(logging.WARNING)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
-    outcomes = [] if args.postgres_only else run_sqlite(args)
+    by_backend = {} if args.postgres_only else {"sqlite": run_sqlite(args)}
     if args.sqlite_only or not args.postgres_url:
         why = "--sqlite-only" if args.sqlite_only else f"{PG_ENV} and --postgres-url are unset"
         print(f"postgresql skipped: {why}", flush=True)
     else:
-        outcomes += run_postgres(args)
+        by_backend["postgresql"] = run_postgres(args)
     print(
-        f"Pipeline overhead: {args.requests} requests, at most {args.in_flight or 'all'} in "
-        f"flight; deep: {args.deep or 'skipped'}, all at once; {args.clients} clients, "
-        f"instant fake builds, queue {QUEUE!r} (fake provider, noop merger, `all` analyzer, "
-        "budget 4)"
+        f"Pipeline overhead: {args.pairs} pair(s) per backend of a shallow run ({args.requests} "
+        f"requests, at most {args.in_flight or 'all'} in flight) and a deep one "
+        f"({args.deep or 'skipped'}, all at once); {args.clients} clients, instant fake builds, "
+        f"queue {QUEUE!r} (fake provider, noop merger, `all` analyzer, budget 4)"
     )
     print()
-    print(report(outcomes))
+    print(report([p for pairs in by_backend.values() for p in pairs]))
     print()
-    print(result_line(outcomes))
+    print(result_line(by_backend, args.pairs))
     return 0
 
 

@@ -59,6 +59,49 @@ async def test_an_idle_partition_parks_and_discovery_wakes_it_for_another_proces
     await other_process.close()
 
 
+async def test_a_partition_with_a_message_now_and_then_keeps_its_worker_and_backstop(
+    store: QueueStore,
+) -> None:
+    """A partition that gets a message now and then (a request's `log` partition while the
+    request waits at depth) keeps its worker, and polls at its grown backstop after each message
+    rather than again from the poll interval: its publishes wake it, and the polls between them
+    find nothing."""
+    clock = FakeClock()
+    polls: Counter[str] = Counter()
+
+    def count(kind: str, topic: str, group: str, partition_key: str) -> None:
+        if kind == "poll":
+            polls[partition_key] += 1
+
+    queue = MessageQueue(store, clock=clock, subscriber_name="r", on_signal=count)
+    inbox = Inbox(auto_ack=True)
+    await queue.subscribe("t", config("g"), inbox)
+
+    async def advance(seconds: int) -> None:
+        for _ in range(seconds):
+            await settle(queue)
+            clock.advance(1)
+        await settle(queue)
+
+    await queue.publish("t", "p", "m1", {})
+    await advance(40)  # the backstop grows to the lease duration (30 s)
+    worker = queue.subscriptions[0].workers["p"]
+    # A message every 10 s for 80 s, each woken by its publish: longer than a drained partition
+    # is kept (two lease durations), but this one is not drained.
+    for n in range(2, 10):
+        await queue.publish("t", "p", f"m{n}", {})
+        await settle(queue)
+        polls.clear()
+        await advance(10)
+        # From the poll interval (500 ms) it would be 0.5, 1.5, 3.5 and 7.5 s: four polls.
+        assert polls["p"] <= 1, f"after m{n}: {polls['p']} polls in 10 s"
+    assert inbox.ids == [f"m{n}" for n in range(1, 10)]
+    assert queue.subscriptions[0].workers["p"] is worker, (
+        "the partition was given up and taken again"
+    )
+    await queue.close()
+
+
 async def test_subscriptions_started_together_do_not_tick_together(store: QueueStore) -> None:
     """Each subscription's lease tick (renewals, heartbeat, purge) keeps a phase of its own, so
     a process's subscriptions do not all queue their storage calls at the same instant."""

@@ -18,6 +18,10 @@ import sqlalchemy as sa
 from support.databases import postgres_server_url
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "pipeline_overhead.py"
+sys.path.insert(0, str(BENCH.parent))
+import pipeline_overhead  # noqa: E402
+from pipeline_stack import Outcome  # noqa: E402
+
 KEYS = (
     "sqlite_landed_per_min",
     "pg_landed_per_min",
@@ -27,6 +31,7 @@ KEYS = (
     "pg_deep_landed_per_min",
     "sqlite_deep_vs_shallow",
     "pg_deep_vs_shallow",
+    "pairs",
 )
 
 
@@ -82,9 +87,57 @@ def test_quick_sqlite_run_lands_everything_and_prints_a_result_line(tmp_path: Pa
     assert any(line.startswith("postgresql skipped:") for line in lines)
     rows = [line for line in lines if line.startswith("|") and "sqlite" in line]
     assert len(rows) == 2 and all("4/4" in row for row in rows)
-    assert "sqlite deep: 4 requests through the stack" in stderr
+    assert "sqlite pair 1/1 deep: 4 requests through the stack" in stderr
     assert "dead letters 0" in "\n".join(lines)
-    assert "sqlite: 4 requests through the stack" in stderr
+    assert "sqlite pair 1/1: 4 requests through the stack" in stderr
+    assert result["pairs"] == 1
+
+
+@pytest.mark.slow
+def test_pairs_alternate_shallow_and_deep_runs(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "SQ_TEST_POSTGRES_URL"}
+    lines, stderr = run_bench(tmp_path, env, "--pairs", "2", "--requests", "2", "--deep", "2")
+    runs = [line.split("] ", 1)[1] for line in stderr.splitlines() if "through the stack" in line]
+    assert runs == [
+        "sqlite pair 1/2: 2 requests through the stack",
+        "sqlite pair 1/2 deep: 2 requests through the stack",
+        "sqlite pair 2/2: 2 requests through the stack",
+        "sqlite pair 2/2 deep: 2 requests through the stack",
+    ]
+    rows = [line for line in lines if line.startswith("|") and "sqlite" in line]
+    assert len(rows) == 4 and all("2/2" in row for row in rows)
+    assert parse_result(lines[-1])["pairs"] == 2
+
+
+def run_of(landed_per_min: float, vs_ceiling: float = 0.1) -> Outcome:
+    """An outcome of `landed_per_min` whose vs ceiling is `vs_ceiling` (60 landed in a minute
+    scaled; one message per landing, so the ceiling is the queue rate x 60)."""
+    return Outcome(
+        backend="sqlite",
+        requests=60,
+        landed=60,
+        wall_s=60 * 60 / landed_per_min,
+        latencies_ms=[1.0],
+        messages={"t": 60},
+        dead_letters=0,
+        queue_rates={1: landed_per_min / vs_ceiling / 60},
+    )
+
+
+def test_the_result_is_the_median_of_the_per_pair_ratios() -> None:
+    # Shallow 100, 200, 400 and deep 80, 100, 380: the pairs' ratios are 0.8, 0.5 and 0.95, so
+    # their median is 0.8, where the ratio of the medians (100 / 200) would say 0.5.
+    pairs = [
+        pipeline_overhead.Pair(n, run_of(s, v), run_of(d))
+        for n, (s, d, v) in enumerate([(100, 80, 0.2), (200, 100, 0.1), (400, 380, 0.3)], 1)
+    ]
+    result = parse_result(pipeline_overhead.result_line({"sqlite": pairs}, 3))
+    assert tuple(result) == KEYS
+    assert result["sqlite_deep_vs_shallow"] == 0.8
+    assert result["sqlite_landed_per_min"] == 200.0
+    assert result["sqlite_deep_landed_per_min"] == 100.0
+    assert result["sqlite_vs_ceiling"] == 0.2
+    assert result["pg_deep_vs_shallow"] is None and result["pairs"] == 3
 
 
 @pytest.mark.slow

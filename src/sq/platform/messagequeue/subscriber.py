@@ -313,8 +313,13 @@ class Subscription:
                 continue
             await self._acquire(key, now, stale_before)
         self._discovered = discovered
+        # A partition that had a delivery since the last look is not drained: at depth a
+        # request's partitions get a message now and then for minutes, each woken and handled
+        # between two discoveries, and releasing them meanwhile costs a release, a takeover and
+        # a worker whose backstop poll starts again from the shortest interval.
+        delivered = {key for key, worker in self.workers.items() if worker.take_delivered()}
         self._drained_since = fairshare.track_drained(
-            self._drained_since, list(self.workers), set(discovered), now
+            self._drained_since, list(self.workers), set(discovered) | delivered, now
         )
         grace = DRAINED_GRACE_LEASES * self.config.lease_duration_ms
         for key in fairshare.expired(self._drained_since, grace, now):

@@ -23,7 +23,10 @@ TRANSIENT_MAX_WAIT_S = 5.0
 """A cycle that failed with a transient error is tried again after 0.05 s, doubling up to 5 s."""
 IDLE_BACKOFF_FACTOR = 2
 """An idle worker's backstop poll doubles after each empty cycle, from the poll interval up to
-the lease duration: its supervisor's discovery wakes it when its partition has work again."""
+the lease duration: its supervisor's discovery wakes it when its partition has work again. A
+delivery does not restart it: a partition with work is woken by its publishes, and one that gets
+a message now and then (a request's `log` partition, for the minutes the request waits at depth)
+would otherwise poll again and again from the shortest interval after each one."""
 log = structlog.get_logger("sq.mq")
 
 
@@ -39,6 +42,8 @@ class PartitionWorker:
         """A handler of this partition is running (its delivery may not show in discovery)."""
         self.parked = False
         """Waiting with nothing due: only a wake-up (or the backstop poll) brings it back."""
+        self.delivered = False
+        """Handed out a delivery since the supervisor last looked (`take_delivered`)."""
         self._idle_wait_ms = subscription.config.poll_interval_ms
         self._sleeper: asyncio.Future[None] | None = None
         self._wake = asyncio.Event()
@@ -145,7 +150,7 @@ class PartitionWorker:
             sub.waker.notify(dlq_topic(self.fence.topic), self.partition_key)
         sub.signal("poll", self.partition_key)
         if result.deliveries:
-            self._idle_wait_ms = sub.config.poll_interval_ms
+            self.delivered = True
             for index, fetched in enumerate(result.deliveries):
                 if self._stopping:
                     self.pending.extend(
@@ -198,6 +203,12 @@ class PartitionWorker:
     async def _flush(self) -> None:
         if self.pending:
             await self._cycle(fetch=False)
+
+    def take_delivered(self) -> bool:
+        """Whether it handed out a delivery since the last call: its partition had work, though
+        a discovery between two deliveries (woken in process) found none waiting."""
+        delivered, self.delivered = self.delivered, False
+        return delivered
 
     @property
     def idle(self) -> bool:
