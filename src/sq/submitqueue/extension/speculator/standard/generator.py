@@ -210,15 +210,26 @@ def head_stream_of(
     variables: list[_Variable] = []
     best = 0.0
     for i, dep in enumerate(head.dependencies):
-        term = known.get(dep)
-        if term is None:
-            term = known[dep] = dependency_term(dep, state_of, probabilities)
-        assumed, preferred_ln, flip_cost = term
+        assumed, preferred_ln, flip_cost = memoised_term(dep, state_of, probabilities, known)
         base.append(assumed)
         if flip_cost is not None:
             best += preferred_ln
             variables.append(_Variable(i, flip_cost))
     return _HeadStream(head.id, base, variables, best, head.lane)
+
+
+def memoised_term(
+    dep: BatchID,
+    state_of: Callable[[BatchID], BatchState],
+    probabilities: Mapping[BatchID, float],
+    terms: dict[BatchID, DependencyTerm],
+) -> DependencyTerm:
+    """`dependency_term`, computed once per run: `terms` is the run's memo (one snapshot, one
+    set of probabilities)."""
+    term = terms.get(dep)
+    if term is None:
+        term = terms[dep] = dependency_term(dep, state_of, probabilities)
+    return term
 
 
 def dependency_term(

@@ -19,7 +19,7 @@ from sq.submitqueue.extension.speculator import SpeculatorError
 from sq.submitqueue.extension.speculator.standard.generator import (
     DEFAULT_PROBABILITY,
     DependencyTerm,
-    dependency_term,
+    memoised_term,
 )
 from sq.submitqueue.extension.speculator.value import evidence, rank, walk
 
@@ -140,10 +140,7 @@ class ValueSpeculator:
         else:
 
             def term(dep: BatchID) -> DependencyTerm:
-                found = terms.get(dep)
-                if found is None:
-                    found = terms[dep] = dependency_term(dep, snapshot.state_of, p)
-                return found
+                return memoised_term(dep, snapshot.state_of, p, terms)
 
             # `free` builds, then one unfunded candidate per build it may displace; one more
             # than `free` when none may, so that `len(wanted) > free` below reads the same.
