@@ -30,6 +30,8 @@ class BatchState(enum.StrEnum):
 
 
 TERMINAL_STATES = frozenset({BatchState.SUCCEEDED, BatchState.FAILED, BatchState.CANCELLED})
+NOT_LANDED_STATES = frozenset({BatchState.FAILED, BatchState.CANCELLED})
+"""Finished without landing: a path assuming the batch fails has come true on it."""
 ACTIVE_STATES = (
     BatchState.CREATED,
     BatchState.SPECULATING,

@@ -12,10 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from sq.submitqueue.entity.batch import BatchID, BatchState
+from sq.submitqueue.entity.batch import NOT_LANDED_STATES, BatchID, BatchState
 from sq.submitqueue.entity.path import SpeculationPath
-
-_FAILED_OR_CANCELLED = frozenset({BatchState.FAILED, BatchState.CANCELLED})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -29,7 +27,7 @@ class Finished:
     @classmethod
     def of(cls, states: Mapping[BatchID, BatchState]) -> Finished:
         succeeded = frozenset(b for b, s in states.items() if s is BatchState.SUCCEEDED)
-        failed = frozenset(b for b, s in states.items() if s in _FAILED_OR_CANCELLED)
+        failed = frozenset(b for b, s in states.items() if s in NOT_LANDED_STATES)
         return cls(succeeded=succeeded, failed=failed, either=succeeded | failed)
 
     def with_state(self, batch: BatchID, state: BatchState) -> Finished:
@@ -37,7 +35,7 @@ class Finished:
         either = self.either | {batch}
         if state is BatchState.SUCCEEDED:
             return Finished(succeeded=self.succeeded | {batch}, failed=self.failed, either=either)
-        if state in _FAILED_OR_CANCELLED:
+        if state in NOT_LANDED_STATES:
             return Finished(succeeded=self.succeeded, failed=self.failed | {batch}, either=either)
         return self
 

@@ -10,7 +10,7 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sq.submitqueue.entity.batch import Batch, BatchID, BatchState, is_terminal
+from sq.submitqueue.entity.batch import NOT_LANDED_STATES, Batch, BatchID, BatchState, is_terminal
 from sq.submitqueue.entity.finished import IndexedStates
 from sq.submitqueue.entity.path import Assumption, PathID, SpeculationPath
 from sq.submitqueue.entity.pathset import (
@@ -22,8 +22,6 @@ from sq.submitqueue.entity.pathset import (
 )
 
 StateOf = Callable[[BatchID], BatchState]
-
-_FAILED_OR_CANCELLED = frozenset({BatchState.FAILED, BatchState.CANCELLED})
 
 
 def assumption_broken(path: SpeculationPath, state_of: StateOf) -> bool:
@@ -52,7 +50,7 @@ def all_settled(path: SpeculationPath, state_of: StateOf) -> bool:
 def came_true(assumption: Assumption, state: BatchState) -> bool:
     if assumption is Assumption.SUCCEEDS:
         return state is BatchState.SUCCEEDED
-    return assumption is Assumption.FAILS and state in _FAILED_OR_CANCELLED
+    return assumption is Assumption.FAILS and state in NOT_LANDED_STATES
 
 
 def mergeable_path(path_set: PathSet | None, state_of: StateOf) -> PathEntry | None:

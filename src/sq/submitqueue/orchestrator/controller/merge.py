@@ -12,7 +12,7 @@ from sq.platform.publish import intent_id
 from sq.submitqueue.core import messages as m
 from sq.submitqueue.core.speculation.pending import marked_winner
 from sq.submitqueue.core.speculation.rules import landing_path, mergeable_path
-from sq.submitqueue.entity.batch import Batch, BatchID, BatchState, is_halted
+from sq.submitqueue.entity.batch import NOT_LANDED_STATES, Batch, BatchID, BatchState, is_halted
 from sq.submitqueue.entity.build import Build
 from sq.submitqueue.entity.path import Assumption
 from sq.submitqueue.entity.pathset import PathEntry, PathSet
@@ -115,7 +115,7 @@ def landing_check_for(
     for dependency in winner.path.dependencies:
         if dependency.assumption is Assumption.SUCCEEDS or dependency.batch == carried:
             continue
-        if state_of(dependency.batch) not in (BatchState.FAILED, BatchState.CANCELLED):
+        if state_of(dependency.batch) not in NOT_LANDED_STATES:
             return rw.LandingCheck.EXACT
     return configured
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-from sq.submitqueue.entity.batch import Batch, BatchID, BatchState
+from sq.submitqueue.entity.batch import NOT_LANDED_STATES, Batch, BatchID, BatchState
 from sq.submitqueue.entity.pathset import PathSet, PathStatus
 from sq.submitqueue.entity.snapshot import SpeculationSnapshot
 from sq.submitqueue.extension.scorer import Scorer
@@ -51,7 +51,7 @@ def landing_probabilities(
     for batch in snapshot.batches:
         if batch.state is BatchState.SUCCEEDED:
             p[batch.id] = 1.0
-        elif batch.state in (BatchState.FAILED, BatchState.CANCELLED):
+        elif batch.state in NOT_LANDED_STATES:
             p[batch.id] = 0.0
     proven: set[BatchID] = set()
     for path_set in snapshot.path_sets:
