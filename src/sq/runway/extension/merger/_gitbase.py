@@ -32,11 +32,9 @@ async def check_disjoint_base(
     """
     if target == base and not assumed:
         return None  # the batch is replayed on the very commit it was built on
-    if not await repo.fetch_commit(base) or not await repo.is_ancestor(base, target):
-        return _outdated(f"the target at {target[:12]} does not descend from the built base")
-    for plan in assumed:
-        if not await repo.fetch_commit(plan.sha, ref=plan.ref):
-            return _outdated(f"cannot find {plan.label} to check the target against")
+    missing = await _find_base(repo, base, assumed, target=target)
+    if missing is not None:
+        return missing
     async with temporary_worktree(repo, base) as worktree:
         replayed = await apply_changes(
             repo, worktree, [*assumed, *planned], target=base, advertised={}
@@ -81,16 +79,14 @@ async def check_built_base(
     change some tree in the chain. Any commit the check cannot find is also `OUTDATED`, so the
     orchestrator builds again on the target as it is (where the answer no longer needs them).
     """
-    if not await repo.fetch_commit(base) or not await repo.is_ancestor(base, target):
-        return _outdated(f"the target at {target[:12]} does not descend from the built base")
+    missing = await _find_base(repo, base, assumed, target=target)
+    if missing is not None:
+        return missing
     actual = (
         await repo.run("rev-list", "--first-parent", "--reverse", f"{base}..{target}")
     ).text.split()
     expected: list[str] = []
     if assumed:
-        for plan in assumed:
-            if not await repo.fetch_commit(plan.sha, ref=plan.ref):
-                return _outdated(f"cannot find {plan.label} to check the target against")
         async with temporary_worktree(repo, base) as worktree:
             replayed = await apply_changes(repo, worktree, assumed, target=base, advertised={})
             if isinstance(replayed, MergeResult):
@@ -107,6 +103,19 @@ async def check_built_base(
             f"the target is not what the build assumed: {len(actual)} commit(s) on "
             f"{base[:12]}..{target[:12]} where the build assumed {len(expected)} landed"
         )
+    return None
+
+
+async def _find_base(
+    repo: GitRepo, base: str, assumed: Sequence[Planned], *, target: str
+) -> MergeResult | None:
+    """What both checks need first: the built base, an ancestor of `target`, and every assumed
+    change's commit, fetched; otherwise the `OUTDATED` answer."""
+    if not await repo.fetch_commit(base) or not await repo.is_ancestor(base, target):
+        return _outdated(f"the target at {target[:12]} does not descend from the built base")
+    for plan in assumed:
+        if not await repo.fetch_commit(plan.sha, ref=plan.ref):
+            return _outdated(f"cannot find {plan.label} to check the target against")
     return None
 
 
