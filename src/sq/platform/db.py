@@ -7,9 +7,11 @@ asyncio through a thread (python-stack.md §2.2).
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -91,9 +93,12 @@ def _sqlite_engine(url: sa.URL, synchronous: str) -> Engine:
     in_memory = database in ("", ":memory:") or "mode=memory" in str(url)
     if not in_memory:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}}
+    connect_args: dict[str, Any] = {"check_same_thread": False, "timeout": 30}
     if in_memory:
-        kwargs["poolclass"] = StaticPool
+        kwargs: dict[str, Any] = {"connect_args": connect_args, "poolclass": StaticPool}
+    else:
+        connect_args["factory"] = GatedConnection
+        kwargs = {"connect_args": connect_args}
     engine = sa.create_engine(url, **kwargs)
 
     @event.listens_for(engine, "connect")
@@ -116,7 +121,14 @@ def _sqlite_engine(url: sa.URL, synchronous: str) -> Engine:
     def _on_begin(connection: sa.Connection) -> None:
         read_only = bool(connection.get_execution_options().get(READ_ONLY_OPTION))
         _set_query_only(connection, read_only)
-        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        if read_only:
+            connection.exec_driver_sql("BEGIN")
+            return
+        driver = connection.connection.driver_connection
+        if isinstance(driver, GatedConnection):
+            driver.begin_immediate(connection.exec_driver_sql)
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     @event.listens_for(engine, "checkin")
     def _on_checkin(dbapi_connection: sqlite3.Connection | None, record: Any) -> None:
@@ -127,6 +139,97 @@ def _sqlite_engine(url: sa.URL, synchronous: str) -> Engine:
             record.info[READ_ONLY_OPTION] = False
 
     return engine
+
+
+GATE_TIMEOUT_S = 30.0
+"""How long a writer waits at its process's gate before it goes on to SQLite's own busy handler
+(which then waits the connection's busy_timeout as before): a gate never hangs a writer for ever."""
+
+
+class _WriteGate:
+    """The writers of one SQLite file in this process, queued on a lock.
+
+    SQLite lets one connection write at a time. A connection that finds the write lock taken
+    waits in SQLite's busy handler, which sleeps and retries on a fixed schedule (1, 2, 5, 10, 15,
+    20, 25 ms, ...): with several threads writing, each write waited 14-17 ms for a lock that is
+    held well under a millisecond at a time (doc/benchmarks.md, "Ninth session"), and the file sat
+    unlocked between a commit and the next waiter's wake-up. Here a thread takes the process's
+    gate before `BEGIN IMMEDIATE` and gives it back after its `COMMIT` or `ROLLBACK`, so the next
+    writer of this process is woken by the release itself. Other processes, and the message
+    queue's calls on the event loop (which never block: `busy_timeout=0` and a retry on the loop),
+    still meet at SQLite's lock as before.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._owner: int | None = None
+
+    def enter(self) -> bool:
+        """Wait for the gate; False when this thread holds it already (a second connection of
+        the same thread: SQLite's lock decides, as without a gate) or the wait timed out."""
+        me = threading.get_ident()
+        if self._owner == me or not self._lock.acquire(timeout=GATE_TIMEOUT_S):
+            return False
+        self._owner = me
+        return True
+
+    def leave(self) -> None:
+        self._owner = None
+        self._lock.release()
+
+
+_gates: dict[str, _WriteGate] = {}
+_gates_lock = threading.Lock()
+
+
+def _gate_for(database: str) -> _WriteGate:
+    key = os.path.realpath(database)
+    with _gates_lock:
+        gate = _gates.get(key)
+        if gate is None:
+            gate = _gates[key] = _WriteGate()
+        return gate
+
+
+class GatedConnection(sqlite3.Connection):
+    """A SQLite connection whose `begin_immediate` queues on its file's `_WriteGate`; its
+    commit, rollback and close give the gate back."""
+
+    def __init__(self, database: str, *args: Any, **kwargs: Any) -> None:
+        super().__init__(database, *args, **kwargs)
+        self._gate = _gate_for(database)
+        self._holds_gate = False
+
+    def begin_immediate(self, execute: Callable[[str], object] | None = None) -> None:
+        """`BEGIN IMMEDIATE`, after this process's other writers of the file; `execute` runs it
+        (SQLAlchemy's, so that a failure is raised as SQLAlchemy's error), else the driver."""
+        self._holds_gate = self._gate.enter()
+        try:
+            (execute or self.execute)("BEGIN IMMEDIATE")
+        except BaseException:
+            self._leave_gate()
+            raise
+
+    def _leave_gate(self) -> None:
+        if self._holds_gate:
+            self._holds_gate = False
+            self._gate.leave()
+
+    def commit(self) -> None:
+        super().commit()  # when it fails the transaction is still open: its rollback leaves
+        self._leave_gate()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self._leave_gate()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._leave_gate()
 
 
 READ_ONLY_OPTION = "sq_read_only"

@@ -34,6 +34,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import StaticPool
 
+from sq.platform.db import GatedConnection
 from sq.platform.messagequeue.sql.dbapi import Tx
 
 P = ParamSpec("P")
@@ -132,7 +133,9 @@ class Transactions:
         try:
             dbapi = raw.driver_connection
             assert dbapi is not None
-            if not self.postgres:
+            if isinstance(dbapi, GatedConnection):
+                dbapi.begin_immediate()
+            elif not self.postgres:
                 dbapi.execute("BEGIN IMMEDIATE")
             with _committed(dbapi, postgres=self.postgres) as tx:
                 yield tx
