@@ -1,6 +1,6 @@
 """An `outdated` landing on the fake stack, with an exact-tree merger: the head is built once
-more, and only once, even when the orchestrator dies while it answers (the scale-out kill test's
-`git:8`, which needed a third build for one outdated landing)."""
+more, and only once, even when the orchestrator dies while it answers (tests/e2e/test_scale_out.py
+saw a passed build, its landing, a rebuild that passed, one `outdated`, then a third build)."""
 
 from __future__ import annotations
 
