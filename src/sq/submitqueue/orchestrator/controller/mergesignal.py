@@ -134,20 +134,25 @@ class MergeSignalController:
             )
 
     async def _build_again(self, batch: Batch, result: rw.MergeResult) -> None:
-        """Path set first (its passed winner gets a new, pending attempt), then the batch back to
-        speculating: a crash in between leaves a merging batch whose redelivered answer finishes
-        the job. An answer to an earlier landing of a batch that merges again is ignored."""
+        """The winner's new, pending attempt and the batch back to speculating, in one
+        transaction. Written one after the other, a crash in between left a merging batch with
+        the new attempt stored; a speculate run could build it, and the redelivered answer then
+        gave the winner a further attempt, throwing that passed build away.
+
+        `outdated` is logged before the commit and `speculating` after it, also when a
+        redelivered answer finds the batch one version past the landing it answers (a crash
+        after the commit). An answer to an earlier landing of a batch that merges again is
+        ignored."""
         landing = str(batch.version)
         if batch.state is BatchState.MERGING and result.landing in ("", landing):
-            storage = self.deps.storage
             path_set, winner = await winning_entry(self.deps, batch)
+            again = None
             if path_set is not None and winner is not None:
-                again = dataclasses.replace(
+                attempt = dataclasses.replace(
                     winner.with_status(PathStatus.PENDING, self.deps.clock.now_ms()),
                     attempt=winner.attempt + 1,
                 )
-                await db(storage.save_path_set, path_set.with_entry(again))
-            batch = await db(storage.transition_batch, batch, BatchState.SPECULATING)
+                again = path_set.with_entry(attempt)
             for request_id in batch.contains:
                 await self.log.event(
                     request_id,
@@ -156,15 +161,21 @@ class MergeSignalController:
                     occurrence=f"{batch.id}/{landing}",
                     metadata={"batch_id": batch.id, "reason": result.reason},
                 )
-                await self.log.status(
-                    request_id,
-                    batch.queue,
-                    "speculating",
-                    occurrence=f"{batch.id}/{batch.version}",
-                    metadata={"batch_id": batch.id},
-                )
+            storage = self.deps.storage
+            _, batch = await db(storage.commit_verdict, again, batch, BatchState.SPECULATING)
         elif batch.state is not BatchState.SPECULATING:
             return
+        elif result.landing != str(batch.version - 1):  # not the landing that sent it back
+            await wake_speculate(self.deps, self.ctx, batch.queue)
+            return
+        for request_id in batch.contains:
+            await self.log.status(
+                request_id,
+                batch.queue,
+                "speculating",
+                occurrence=f"{batch.id}/{batch.version}",
+                metadata={"batch_id": batch.id},
+            )
         await wake_speculate(self.deps, self.ctx, batch.queue)
 
 
