@@ -27,7 +27,25 @@ _NEWEST_FIRST = (request_summary.c.received_at_ms.desc(), request_summary.c.numb
 class RequestLogStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        postgres = engine.dialect.name == "postgresql"
+        self._insert = postgresql.insert if postgres else sqlite.insert
+        # The request log's hot path (every entry of every request) runs statements built once
+        # here, with bound parameters: building a Core statement per call cost more CPU than
+        # running it (doc/benchmarks.md, "Ninth session").
+        self._append_rows = self._insert(request_log).on_conflict_do_nothing(
+            index_elements=[request_log.c.queue, request_log.c.request_id, request_log.c.entry_key]
+        )
+        c = request_summary.c
+        self._summary_to_fold = sa.select(request_summary).where(
+            c.queue == sa.bindparam("q_queue"), c.request_id == sa.bindparam("q_request_id")
+        )
+        if postgres:
+            self._summary_to_fold = self._summary_to_fold.with_for_update()
+        self._swap_summary = sa.update(request_summary).where(
+            c.queue == sa.bindparam("q_queue"),
+            c.request_id == sa.bindparam("q_request_id"),
+            c.version == sa.bindparam("q_version"),
+        )
 
     def create_receipt(self, summary: Summary) -> None:
         with self.engine.begin() as conn:
@@ -90,16 +108,10 @@ class RequestLogStore:
         first = entries[0]
         if any((e.queue, e.request_id) != (first.queue, first.request_id) for e in entries):
             raise ValueError("fold_all: entries of more than one request")
-        c = request_summary.c
-        query = sa.select(request_summary).where(
-            c.queue == first.queue, c.request_id == first.request_id
-        )
-        if self.engine.dialect.name == "postgresql":
-            query = query.with_for_update()
+        key = {"q_queue": first.queue, "q_request_id": first.request_id}
         with self.engine.begin() as conn:
-            for entry in entries:
-                conn.execute(self._append(entry))
-            row = conn.execute(query).mappings().first()
+            conn.execute(self._append_rows, [_log_row(entry) for entry in entries])
+            row = conn.execute(self._summary_to_fold, key).mappings().first()
             if row is None:
                 return None
             stored = current = _summary(row)
@@ -107,47 +119,16 @@ class RequestLogStore:
                 current = fold(current, entry) or current
             if current is stored:
                 return current
-            done = conn.execute(
-                sa.update(request_summary)
-                .where(
-                    c.queue == stored.queue,
-                    c.request_id == stored.request_id,
-                    c.version == stored.version,
-                )
-                .values(**_summary_row(current))
-            )
-            if done.rowcount != 1:
+            swap = {**_summary_row(current), **key, "q_version": stored.version}
+            if conn.execute(self._swap_summary, swap).rowcount != 1:
                 raise VersionMismatchError(f"summary of {first.request_id} changed under us")
             return current
 
     def append_log(self, entry: LogEntry) -> bool:
         """Append one history row; False when an entry with the same key is already there."""
         with self.engine.begin() as conn:
-            return conn.execute(self._append(entry).returning(request_log.c.id)).first() is not None
-
-    def _append(self, entry: LogEntry) -> Any:
-        return (
-            self._insert(request_log)
-            .values(
-                queue=entry.queue,
-                request_id=entry.request_id,
-                entry_key=entry.key,
-                timestamp_ms=entry.timestamp_ms,
-                type=entry.type,
-                status=entry.status,
-                event=entry.event,
-                request_version=entry.request_version,
-                last_error=entry.last_error,
-                metadata=dict(entry.metadata),
-            )
-            .on_conflict_do_nothing(
-                index_elements=[
-                    request_log.c.queue,
-                    request_log.c.request_id,
-                    request_log.c.entry_key,
-                ]
-            )
-        )
+            added = conn.execute(self._append_rows.returning(request_log.c.id), _log_row(entry))
+            return added.first() is not None
 
     def history(self, queue: str, request_ids: Sequence[str]) -> dict[str, list[LogEntry]]:
         """Each request's entries, oldest first (ties in the order they were recorded)."""
@@ -200,6 +181,21 @@ class RequestLogStore:
         )
         with read_only(self.engine) as conn:
             return [_summary(row) for row in conn.execute(query).mappings()]
+
+
+def _log_row(entry: LogEntry) -> dict[str, Any]:
+    return {
+        "queue": entry.queue,
+        "request_id": entry.request_id,
+        "entry_key": entry.key,
+        "timestamp_ms": entry.timestamp_ms,
+        "type": entry.type,
+        "status": entry.status,
+        "event": entry.event,
+        "request_version": entry.request_version,
+        "last_error": entry.last_error,
+        "metadata": dict(entry.metadata),
+    }
 
 
 def _summary_row(s: Summary) -> dict[str, Any]:
