@@ -15,7 +15,7 @@ from sq.platform.messagequeue import Delivery
 from sq.platform.pipeline import StageContext
 from sq.platform.publish import intent_id
 from sq.submitqueue.core import messages as m
-from sq.submitqueue.entity.batch import Batch, BatchID, BatchState, is_halted
+from sq.submitqueue.entity.batch import Batch, BatchID, BatchState, RequestID, is_halted
 from sq.submitqueue.entity.build import Build, BuildID, BuildStatus
 from sq.submitqueue.entity.pathset import PathEntry, PathSet, PathStatus
 from sq.submitqueue.entity.request import ChangeInfo
@@ -127,11 +127,11 @@ class BuildController:
         those batches' states are now: a build recorded earlier keeps the layers it had then."""
         storage = self.deps.storage
         layered = list(dict.fromkeys(b for build in builds for b in build.assumed))
-        batches = await db(storage.get_batches, head.queue, layered)
-        batches[head.id] = head
-        ids = [r for b in batches.values() for r in b.contains]
+        contents = await db(storage.batch_contents, head.queue, layered)
+        contents[head.id] = head.contains
+        ids = [r for contains in contents.values() for r in contains]
         changes = await db(storage.changes_of_requests, head.queue, ids)
-        return _Trees(batches=batches, changes=changes)
+        return _Trees(contents=contents, changes=changes)
 
     def _request(self, head: Batch, build: Build, trees: _Trees) -> BuildRequest:
         """The exact tree: the recorded base, then the changes of each batch the build assumes
@@ -140,10 +140,7 @@ class BuildController:
         layers: list[TreeLayer] = []
         uris: list[str] = []
         for batch_id in (*build.assumed, head.id):
-            batch = trees.batches.get(batch_id)
-            if batch is None:
-                continue
-            for request_id in batch.contains:
+            for request_id in trees.contents.get(batch_id, ()):
                 for info in trees.changes.get(request_id, ()):
                     layers.append(TreeLayer(name=info.uri, commits=info.commits))
                     if batch_id == head.id:
@@ -161,7 +158,8 @@ class BuildController:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _Trees:
-    """What the trees of a head's paths are made of: the batches and their requests' changes."""
+    """What the trees of a head's paths are made of: the requests of each batch, and their
+    changes."""
 
-    batches: dict[BatchID, Batch]
+    contents: dict[BatchID, tuple[RequestID, ...]]
     changes: dict[str, list[ChangeInfo]]

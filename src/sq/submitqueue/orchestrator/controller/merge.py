@@ -59,11 +59,9 @@ class MergeController:
         )
         build = await self._passed_build(batch)
         if build is not None and build.base:
-            found = await db(self.deps.storage.get_batches, batch.queue, build.assumed)
-            assumed: list[Request] = []
-            for dependency in (found[b] for b in build.assumed if b in found and b != carried):
-                assumed += await self._requests(dependency)
-            steps = merge_request(batch.id, batch.queue, assumed).steps
+            steps = merge_request(
+                batch.id, batch.queue, await self._assumed_requests(batch.queue, build, carried)
+            ).steps
             check = self.deps.profiles.get(batch.queue).landing_check
             if check is rw.LandingCheck.DISJOINT:
                 state_of = await dependency_states(self.deps, batch.queue, batch.dependencies)
@@ -76,6 +74,18 @@ class MergeController:
         await self.ctx.publish(
             rw.TOPIC_RUNWAY_MERGE, batch.queue, intent_id(batch.id, landing.landing), landing
         )
+
+    async def _assumed_requests(
+        self, queue: str, build: Build, carried: BatchID | None
+    ) -> list[Request]:
+        """The requests of the batches `build` assumed would land, in its order: two reads
+        whatever their number (a deep head's build may assume hundreds)."""
+        storage = self.deps.storage
+        layered = [b for b in build.assumed if b != carried]
+        contents = await db(storage.batch_contents, queue, layered)
+        ids = [r for b in layered for r in contents.get(b, ())]
+        found = await db(storage.get_requests, queue, ids)
+        return [found[r] for r in ids if r in found]
 
     async def _requests(self, batch: Batch) -> list[Request]:
         requests = []

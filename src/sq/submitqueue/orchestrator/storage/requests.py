@@ -95,6 +95,16 @@ class RequestStore:
             ).one_or_none()
         return None if row is None else request_of(row)
 
+    def get_requests(self, queue: str, request_ids: Sequence[str]) -> dict[str, Request]:
+        """Those of `request_ids` that exist, in one statement."""
+        wanted = list(dict.fromkeys(request_ids))
+        if not wanted:
+            return {}
+        r = t.request.c
+        query = sa.select(t.request).where(r.queue == queue, r.id.in_(wanted))
+        with read_only(self.engine) as conn:
+            return {row.id: request_of(row) for row in conn.execute(query)}
+
     def update_request(self, request: Request, state: RequestState) -> Request:
         """CAS the request to `state`; returns the new version of it."""
         r = t.request.c
