@@ -121,7 +121,11 @@ async def test_a_run_presumed_lost_keeps_that_verdict(tmp_path: Path) -> None:
 def test_a_stored_build_verdict_is_not_overwritten(tmp_path: Path) -> None:
     store = storage(tmp_path)
     build = Build(
-        id=BuildID("b1"), batch_id=BatchID("h"), path_id=PathID("p"), attempt=1, status=BuildStatus.ACCEPTED
+        id=BuildID("b1"),
+        batch_id=BatchID("h"),
+        path_id=PathID("p"),
+        attempt=1,
+        status=BuildStatus.ACCEPTED,
     )
     store.record_builds(Q, [build])
     assert store.set_build_status(Q, build.id, BuildStatus.RUNNING)
