@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
+from sq.platform.db import create_engine
 from sq.service.demo.sandbox import BUILD_COMMAND, DemoRepository, fake_uri, plan_changes
 from support.databases import fresh_postgres_database
 from support.sq_cluster import Cluster, Member
@@ -96,7 +98,7 @@ def run(root: Path, *, processes: int, kill: bool) -> dict[str, Outcome]:
                 wait_for(cluster, ids, lambda done: done >= len(ids) // 4)
                 for service in SERVICES:
                     cluster.kill(cluster.of(service)[-1])
-            histories = wait_for(cluster, ids, lambda done: done == len(ids))
+            histories = wait_for(cluster, ids, lambda done: done == len(ids), url)
             summaries_match(cluster.of("gateway"), histories)
             outcomes = {ids[r]: outcome_of(h) for r, h in histories.items()}
             landed_once(repo, outcomes)
@@ -119,7 +121,9 @@ def submit(gateway: Member, queue: str, uri: str) -> dict[str, Any]:
         time.sleep(1)
 
 
-def wait_for(cluster: Cluster, ids: dict[str, str], enough: Any) -> dict[str, list[dict[str, Any]]]:
+def wait_for(
+    cluster: Cluster, ids: dict[str, str], enough: Any, url: str = ""
+) -> dict[str, list[dict[str, Any]]]:
     deadline = time.monotonic() + SETTLE_S
     while True:
         gateway = cluster.of("gateway")[0]
@@ -128,8 +132,12 @@ def wait_for(cluster: Cluster, ids: dict[str, str], enough: Any) -> dict[str, li
         if enough(done):
             return histories
         if time.monotonic() >= deadline:
-            waiting = {r: last_steps(h) for r, h in histories.items() if not final(h)}
-            raise AssertionError(f"only {done} of {len(ids)} requests ended: {waiting}")
+            waiting = {r: h for r, h in histories.items() if not final(h)}
+            found = "\n".join(stuck_state(url, r, h) for r, h in waiting.items()) if url else ""
+            raise AssertionError(
+                f"only {done} of {len(ids)} requests ended: "
+                f"{ {r: last_steps(h) for r, h in waiting.items()} }\n{found}"
+            )
         time.sleep(1)
 
 
@@ -137,6 +145,42 @@ def history(gateway: Member, request_id: str) -> list[dict[str, Any]]:
     queue, _, number = request_id.rpartition("/")
     code, body = gateway.get(f"/api/v1/requests/{queue}/{number}/history")
     return list(body["events"]) if code == 200 else []
+
+
+def stuck_state(url: str, request_id: str, entries: list[dict[str, Any]]) -> str:
+    """What a request that never ended left behind: its whole history, its batch's row, the
+    builds of the batch with their runs, and the messages not yet acknowledged that name the
+    batch, its builds or its queue (so that the next occurrence can be told apart)."""
+    steps = [f"{e['status'] or e['event']}{'!' if e['last_error'] else ''}" for e in entries]
+    batch = next(
+        (e["metadata"]["batch_id"] for e in reversed(entries) if "batch_id" in e["metadata"]), ""
+    )
+    queue = request_id.rpartition("/")[0]
+    lines = [f"{request_id}: {' '.join(steps)}"]
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            for sql in (
+                "SELECT state, version FROM sq_batch WHERE queue = :q AND id = :b",
+                "SELECT paths, version FROM sq_path_set WHERE queue = :q AND head = :b",
+                "SELECT b.id, b.status, r.owner, r.state, r.heartbeat_ms, r.cancel_requested "
+                "FROM sq_build b LEFT JOIN sq_build_run r ON r.queue = b.queue AND "
+                "r.build_id = b.id WHERE b.queue = :q AND b.batch_id = :b",
+                "SELECT o.consumer_group, m.topic, m.partition_key, m.message_id, "
+                "d.invisible_until_ms, d.retry_count, d.postponed FROM mq_messages m "
+                "JOIN mq_offsets o ON o.topic = m.topic AND o.partition_key = m.partition_key "
+                "LEFT JOIN mq_delivery d ON d.consumer_group = o.consumer_group AND "
+                "d.topic = m.topic AND d.partition_key = m.partition_key AND d.seq = m.seq "
+                "WHERE m.seq > o.acked_seq AND (m.partition_key = :q OR m.partition_key "
+                "LIKE :prefix) AND NOT coalesce(d.acked, FALSE) LIMIT 30",
+            ):
+                rows = conn.execute(sa.text(sql), {"q": queue, "b": batch, "prefix": f"{batch}%"})
+                lines += [f"  {tuple(row)}" for row in rows]
+    except sa.exc.SQLAlchemyError as exc:  # a diagnosis must not hide the failure it explains
+        lines.append(f"  (state unreadable: {exc})")
+    finally:
+        engine.dispose()
+    return "\n".join(lines)
 
 
 def last_steps(entries: list[dict[str, Any]]) -> list[str]:

@@ -11,6 +11,9 @@ from sq.platform.build import BuildRequest, BuildState
 from sq.platform.build.fake import FakeBuildRunner
 from sq.platform.clock import FakeClock
 from sq.platform.db import create_engine
+from sq.submitqueue.entity.batch import BatchID
+from sq.submitqueue.entity.build import Build, BuildID, BuildStatus
+from sq.submitqueue.entity.path import PathID
 from sq.submitqueue.orchestrator.buildruns import BuildRuns
 from sq.submitqueue.orchestrator.storage import OrchestratorStorage, schema
 
@@ -86,3 +89,48 @@ async def test_only_the_owner_records_a_verdict(tmp_path: Path) -> None:
     await b.finished(request, status)
     run = store.get_run(Q, "b1")
     assert run is not None and run.state is BuildState.PASSED
+
+
+async def test_a_run_presumed_lost_keeps_that_verdict(tmp_path: Path) -> None:
+    store, clock = storage(tmp_path), FakeClock()
+    signals: list[tuple[str, str, BuildState]] = []
+
+    async def signal(queue: str, build_id: str, state: BuildState) -> None:
+        signals.append((queue, build_id, state))
+
+    owner = BuildRuns(store, clock, owner="a", beat_s=5, stale_s=20, signal=signal)
+    runner = FakeBuildRunner(held=True)
+    request = BuildRequest(build_id="b1", repository="", base="", labels={"queue": Q})
+    store.record_run(owner.started(Q, await runner.trigger(request)))
+    seen = store.get_run(Q, "b1")
+    assert seen is not None
+    clock.advance(30)
+    await owner.beat()  # the owner speaks up after all: what was read is no longer so
+    assert not store.presume_lost(seen)
+    silent = store.get_run(Q, "b1")
+    assert silent is not None and silent.state is BuildState.RUNNING
+    clock.advance(30)
+    assert store.presume_lost(silent)
+    runner.release()
+    await owner.finished(request, await runner.status("b1"))  # its late verdict
+    run = store.get_run(Q, "b1")
+    assert run is not None and run.state is BuildState.CANCELLED
+    assert signals == []
+
+
+def test_a_stored_build_verdict_is_not_overwritten(tmp_path: Path) -> None:
+    store = storage(tmp_path)
+    build = Build(
+        id=BuildID("b1"),
+        batch_id=BatchID("h"),
+        path_id=PathID("p"),
+        attempt=1,
+        status=BuildStatus.ACCEPTED,
+    )
+    store.record_builds(Q, [build])
+    assert store.set_build_status(Q, build.id, BuildStatus.RUNNING)
+    assert store.set_build_status(Q, build.id, BuildStatus.CANCELLED)
+    assert not store.set_build_status(Q, build.id, BuildStatus.SUCCEEDED)
+    assert not store.set_build_status(Q, build.id, BuildStatus.RUNNING)
+    stored = store.get_build(Q, build.id)
+    assert stored is not None and stored.status is BuildStatus.CANCELLED

@@ -56,7 +56,9 @@ class BuildSignalController:
         batch = await load_batch(self.deps, ref.queue, build.batch_id)
         runner = self.deps.profiles.get(batch.queue).runner
         try:
-            status = await self._observe(build, batch)
+            # A stored verdict stands: the speculate run may have acted on it already.
+            finished = is_build_terminal(build.status)
+            status = build.status if finished else await self._observe(build, batch)
         except Exception as exc:
             attribute(exc, batch_subject(batch.id))
             raise
@@ -127,11 +129,20 @@ class BuildSignalController:
         try:
             seen: RunnerStatus = await runner.status(build.id)
         except UnknownBuildError:
-            if runs is not None and run is not None and runs.alive(run):
-                return _STATUS[run.state]  # another instance runs it
-            # Its runner is gone (a restart, a killed process): a cancellation nobody asked
-            # for, which speculate answers with a new attempt of the path, never a failure.
-            return BuildStatus.CANCELLED
+            if runs is None or run is None:
+                # Its runner is gone (a restart, a killed process): a cancellation nobody asked
+                # for, which speculate answers with a new attempt of the path, never a failure.
+                return BuildStatus.CANCELLED
+            if not runs.alive(run):
+                # Its owner is silent: dead, or only slow. Recorded on the run, so that a late
+                # verdict from a slow owner cannot overturn the one the queue acts on.
+                if await db(self.deps.storage.presume_lost, run):
+                    return BuildStatus.CANCELLED
+                # The owner spoke up meanwhile (a heartbeat, its verdict) or another took it over.
+                run = await db(self.deps.storage.get_run, batch.queue, build.id)
+                if run is None:
+                    return BuildStatus.CANCELLED
+            return _STATUS[run.state]  # another instance runs it
         return _STATUS[seen.state]
 
     async def _log_tail(self, build: Build, batch: Batch) -> str:

@@ -70,7 +70,6 @@ class SpeculateController:
         self.schedule = RunSchedule(settle_ms_of(deps))
         self._own: set[str] = set()
         """Recovery signals published by runs that finished: nothing is left for them to do."""
-        self._signals: list[str] = []
 
     async def process(self, delivery: Delivery) -> None:
         ref = decode(delivery, m.EntityRef)
@@ -109,14 +108,13 @@ class SpeculateController:
         """One run over `queue`; `trigger` (the batch its signal named, if any) only decides
         which heads need a recovery signal."""
         now = self.deps.clock.now_ms()
-        self._signals = []
         await self._run(queue, trigger, now)
         self.schedule.ran(queue, now)
-        if len(self._own) > OWN_KEPT:
-            self._own.clear()
-        self._own.update(self._signals)
 
     async def _run(self, queue: str, trigger: BatchID | None, now: int) -> None:
+        # This run's own: runs of other queues interleave with it in this process, and one that
+        # finished must not vouch for the signals of one that may yet fail.
+        signals: list[str] = []
         flaky_retries = self.deps.profiles.get(queue).flaky_retries
         read = await db(read_snapshot, self.deps.storage, queue, now, flaky_retries)
         snapshot, dirty = read.snapshot, read.dirty
@@ -137,7 +135,7 @@ class SpeculateController:
             early_landing=profile.early_landing,
             pending_failure_depth=profile.pending_failure_depth,
         )
-        done = await self._finalize(steps, current, trigger)
+        done = await self._finalize(steps, current, trigger, signals)
         await self._report(done, current)
         funds = done.snapshot.funds_new_work  # False while the queue is paused
         proposals: list[Speculation] = []
@@ -169,6 +167,9 @@ class SpeculateController:
             if save or halted:  # a build it wants stopped is told now, not at its next poll
                 builds += self._stops(kept, halted=halted)
         await asyncio.gather(*builds)
+        if len(self._own) > OWN_KEPT:
+            self._own.clear()
+        self._own.update(signals)
 
     def _stops(self, path_set: PathSet, *, halted: bool) -> list[Coroutine[Any, Any, object]]:
         """A stop signal to buildsignal for every build of `path_set` the run wants stopped."""
@@ -187,24 +188,29 @@ class SpeculateController:
         steps: Generator[Outcome, bool, Finalization],
         current: dict[BatchID, Batch],
         trigger: BatchID | None,
+        signals: list[str],
     ) -> Finalization:
         try:
             outcome = next(steps)
             while True:
-                committed = await self._commit(outcome, current, trigger)
+                committed = await self._commit(outcome, current, trigger, signals)
                 outcome = steps.send(committed)
         except StopIteration as stop:
             done: Finalization = stop.value
             return done
 
     async def _commit(
-        self, outcome: Outcome, current: dict[BatchID, Batch], trigger: BatchID | None
+        self,
+        outcome: Outcome,
+        current: dict[BatchID, Batch],
+        trigger: BatchID | None,
+        signals: list[str],
     ) -> bool:
         batch = current[outcome.head]
         if outcome.head != trigger:  # so that recovery has a message naming it
             signal = unique_id(batch.id)
             await self._publish(m.TOPIC_SPECULATE, signal, batch)
-            self._signals.append(signal)
+            signals.append(signal)
         path_set = outcome.path_set if outcome.persist_path_set else None
         try:  # the verdict's path set and state in one transaction
             _, batch = await db(

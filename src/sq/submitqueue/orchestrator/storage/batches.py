@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection, Engine
 from sq.platform.db import read_only
 from sq.platform.errs import VersionMismatchError
 from sq.submitqueue.entity.batch import Batch, BatchID, BatchState, Priority, RequestID
-from sq.submitqueue.entity.build import Build, BuildID, BuildStatus
+from sq.submitqueue.entity.build import TERMINAL_BUILD_STATUSES, Build, BuildID, BuildStatus
 from sq.submitqueue.entity.path import Assumption, PathDependency, PathID, SpeculationPath
 from sq.submitqueue.entity.pathset import PathEntry, PathSet, PathStatus
 from sq.submitqueue.orchestrator.storage import tables as t
@@ -239,13 +239,18 @@ class BatchStore:
             ).one_or_none()
         return None if row is None else build_of(row)
 
-    def set_build_status(self, queue: str, build_id: str, status: BuildStatus) -> None:
+    def set_build_status(self, queue: str, build_id: str, status: BuildStatus) -> bool:
+        """Store an observation of the build; False (nothing written) once a terminal status is
+        stored: the speculate run may have acted on it already."""
         c = t.build.c
+        finished = sorted(s.value for s in TERMINAL_BUILD_STATUSES)
         with self.engine.begin() as conn:
-            conn.execute(
-                sa.update(t.build)
-                .where(c.queue == queue, c.id == build_id)
-                .values(status=status.value)
+            return bool(
+                conn.execute(
+                    sa.update(t.build)
+                    .where(c.queue == queue, c.id == build_id, c.status.not_in(finished))
+                    .values(status=status.value)
+                ).rowcount
             )
 
     def link_build(self, queue: str, path_id: str, attempt: int, build_id: str) -> bool:

@@ -15,6 +15,7 @@ from sq.submitqueue.orchestrator.storage import tables as t
 from sq.submitqueue.orchestrator.storage.batches import build_of
 
 _UNFINISHED = (BuildState.PENDING.value, BuildState.RUNNING.value)
+LOST_REASON = "presumed lost: its owner stopped renewing its heartbeat"
 
 
 def build_run_of(row: Any) -> BuildRun:
@@ -117,14 +118,40 @@ class BuildRunStore:
     def finish_run(
         self, queue: str, build_id: str, owner: str, state: BuildState, reason: str, now_ms: int
     ) -> bool:
-        """Record the owner's verdict; False when another instance owns the run by now."""
+        """Record the owner's verdict; False (nothing written) when another instance owns the run
+        by now, or it is finished already (the first verdict stands: one presumed lost was built
+        again, whatever its owner says later)."""
         c = t.build_run.c
         with self.engine.begin() as conn:
             return bool(
                 conn.execute(
                     sa.update(t.build_run)
-                    .where(c.queue == queue, c.build_id == build_id, c.owner == owner)
+                    .where(
+                        c.queue == queue,
+                        c.build_id == build_id,
+                        c.owner == owner,
+                        c.state.in_(_UNFINISHED),
+                    )
                     .values(state=state.value, reason=reason, heartbeat_ms=now_ms)
+                ).rowcount
+            )
+
+    def presume_lost(self, run: BuildRun) -> bool:
+        """Record `run` cancelled because its owner fell silent, if it is still as read (same
+        owner, unfinished, no heartbeat since); False when the owner spoke up in between."""
+        c = t.build_run.c
+        with self.engine.begin() as conn:
+            return bool(
+                conn.execute(
+                    sa.update(t.build_run)
+                    .where(
+                        c.queue == run.queue,
+                        c.build_id == run.build_id,
+                        c.owner == run.owner,
+                        c.heartbeat_ms == run.heartbeat_ms,
+                        c.state.in_(_UNFINISHED),
+                    )
+                    .values(state=BuildState.CANCELLED.value, reason=LOST_REASON)
                 ).rowcount
             )
 
