@@ -1,0 +1,105 @@
+"""Per-head figures a value run reuses from the run before, while the head's inputs are unchanged.
+
+A head's figures (its live builds' probabilities, whether it holds a likely passed path, its
+candidates) depend on its path set, its dependency list and, for each dependency, only the
+assumption a finished one forces or the landing probability of an open one (`Term`); its
+candidates also on its worth, cost share and live probability. At saturation most heads keep all
+of these from one run to the next, so most heads' figures are not computed again: each run, the
+heads any of whose dependencies' terms moved are forgotten, and a figure is reused only for the
+very path set (or an equal one) and the same scalars it was computed with.
+
+A dependency whose probability the run reads lazily (a state `landing_probabilities` does not
+cover, or one the snapshot lacks) is not tracked: a head with one is never remembered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from sq.submitqueue.entity.batch import ACTIVE_STATES, TERMINAL_STATES, Batch, BatchID
+from sq.submitqueue.entity.path import Assumption, PathID
+from sq.submitqueue.entity.pathset import PathSet
+from sq.submitqueue.entity.snapshot import SpeculationSnapshot
+from sq.submitqueue.extension.speculator.standard.generator import RESOLVED_ASSUMPTION
+from sq.submitqueue.extension.speculator.value.rank import Valued
+
+Term = tuple[Assumption | None, float]
+"""What a head's figures read of one dependency: its forced assumption, and its probability."""
+_TRACKED_STATES = TERMINAL_STATES | frozenset(ACTIVE_STATES)
+"""The states `evidence.landing_probabilities` gives a probability for, before the run reads."""
+
+CandidateKey = tuple[float, float, float]
+"""A head's worth, cost share and live probability: what its candidates read besides its set."""
+
+
+@dataclass(slots=True, kw_only=True)
+class HeadFigures:
+    path_set: PathSet | None
+    dependencies: tuple[BatchID, ...]
+    live_p: tuple[tuple[PathID, float], ...]
+    """Each live build's path probability, in entry order."""
+    live: float
+    """Their sum (a head's paths are exclusive futures)."""
+    likely_pass: bool
+    """A passed path, not contradicted, at least `LIKELY` to be the one that lands."""
+    candidates: tuple[CandidateKey, tuple[Valued, ...]] | None = None
+
+
+class HeadMemo:
+    """The figures of the heads of the last run that computed them, valid for its terms."""
+
+    def __init__(self) -> None:
+        self._terms: dict[BatchID, Term] = {}
+        self._heads: dict[BatchID, HeadFigures] = {}
+        self._settings: object = None
+
+    def start(
+        self,
+        snapshot: SpeculationSnapshot,
+        p: Mapping[BatchID, float],
+        heads: Sequence[Batch],
+        settings: object,
+    ) -> None:
+        """Forget every head whose figures this run may not reuse. `p` must hold, at least, the
+        probability of every batch in a tracked state (what `landing_probabilities` returns)."""
+        terms = {
+            b.id: (RESOLVED_ASSUMPTION.get(b.state), p[b.id])
+            for b in snapshot.batches
+            if b.state in _TRACKED_STATES
+        }
+        kept: dict[BatchID, HeadFigures] = {}
+        if settings is self._settings:
+            old = self._terms
+            changed = {b for b, term in terms.items() if old.get(b) != term}
+            changed.update(old.keys() - terms.keys())
+            for head in heads:
+                figures = self._heads.get(head.id)
+                if (
+                    figures is not None
+                    and figures.dependencies == head.dependencies
+                    and changed.isdisjoint(head.dependencies)
+                ):
+                    kept[head.id] = figures
+        self._terms = terms
+        self._heads = kept
+        self._settings = settings
+
+    def figures(self, head: Batch, path_set: PathSet | None) -> HeadFigures | None:
+        """The head's remembered figures, if they were computed for this path set."""
+        figures = self._heads.get(head.id)
+        if figures is None:
+            return None
+        if figures.path_set is not path_set and figures.path_set != path_set:
+            return None
+        return figures
+
+    def remember(self, head: Batch, figures: HeadFigures) -> None:
+        if _all_in(head.dependencies, self._terms):
+            self._heads[head.id] = figures
+        else:
+            self._heads.pop(head.id, None)
+
+
+def _all_in(dependencies: Iterable[BatchID], terms: Mapping[BatchID, Term]) -> bool:
+    return all(d in terms for d in dependencies)
