@@ -122,7 +122,7 @@ class ValueSpeculator:
         figures = {h.id: self._figures(h, snapshot, p) for h in heads}
         live_p = {path: value for f in figures.values() for path, value in f.live_p}
         live = {head: f.live for head, f in figures.items()}
-        terms: dict[BatchID, DependencyTerm] = {}  # one snapshot, one `p`: shared by heads
+        terms = self._memo.dependency_terms  # one snapshot, one `p`: shared by heads
 
         def skip(head: Batch) -> bool:
             return self._offers_nothing(head, figures[head.id], worth, share)

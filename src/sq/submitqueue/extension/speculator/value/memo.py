@@ -21,7 +21,10 @@ from sq.submitqueue.entity.batch import ACTIVE_STATES, TERMINAL_STATES, Batch, B
 from sq.submitqueue.entity.path import Assumption, PathID
 from sq.submitqueue.entity.pathset import PathSet
 from sq.submitqueue.entity.snapshot import SpeculationSnapshot
-from sq.submitqueue.extension.speculator.standard.generator import RESOLVED_ASSUMPTION
+from sq.submitqueue.extension.speculator.standard.generator import (
+    RESOLVED_ASSUMPTION,
+    DependencyTerm,
+)
 from sq.submitqueue.extension.speculator.value.rank import Valued
 
 Term = tuple[Assumption | None, float]
@@ -53,6 +56,9 @@ class HeadMemo:
         self._terms: dict[BatchID, Term] = {}
         self._heads: dict[BatchID, HeadFigures] = {}
         self._settings: object = None
+        self.dependency_terms: dict[BatchID, DependencyTerm] = {}
+        """The run's memo of each dependency's part in a head's stream (`memoised_term`), started
+        with the last run's parts of the tracked dependencies whose terms did not move."""
 
     def start(
         self,
@@ -69,6 +75,7 @@ class HeadMemo:
             if b.state in _TRACKED_STATES
         }
         kept: dict[BatchID, HeadFigures] = {}
+        carried: dict[BatchID, DependencyTerm] = {}
         if settings is self._settings:
             old = self._terms
             changed = {b for b, term in terms.items() if old.get(b) != term}
@@ -81,8 +88,14 @@ class HeadMemo:
                     and changed.isdisjoint(head.dependencies)
                 ):
                     kept[head.id] = figures
+            carried = {
+                d: part
+                for d, part in self.dependency_terms.items()
+                if d in terms and d not in changed
+            }
         self._terms = terms
         self._heads = kept
+        self.dependency_terms = carried
         self._settings = settings
 
     def figures(self, head: Batch, path_set: PathSet | None) -> HeadFigures | None:
