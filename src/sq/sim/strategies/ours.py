@@ -38,6 +38,7 @@ from sq.submitqueue.core.speculation.check import check_proposals
 from sq.submitqueue.core.speculation.dispatch import apply_proposals
 from sq.submitqueue.core.speculation.finalize import OutcomeKind, finalize
 from sq.submitqueue.core.speculation.fold import fold_path_set
+from sq.submitqueue.core.speculation.waiting import WaitMemo
 from sq.submitqueue.entity.batch import (
     DEPENDENCY_STATES,
     Batch,
@@ -196,6 +197,7 @@ class _EngineQueue:
         """Each head's set as the last `_read` folded it: folding it again changes nothing while it
         is still the set in `sets` and none of its builds changed (see `_read`)."""
         self.rebuilt: set[BatchID] = set()  # heads whose builds changed since `_read` folded them
+        self.waits = WaitMemo()  # finalize's waiting heads, from one run to the next
         self.builds: dict[PathAttempt, Build] = {}
         self.ledger_build: dict[PathAttempt, int] = {}
         self.attempt_of: dict[int, PathAttempt] = {}
@@ -387,7 +389,11 @@ class _EngineQueue:
         self.runs += 1
         snapshot, dirty = self._read(now)
         done = finalize(
-            snapshot, now_ms=now, dirty=frozenset(dirty), early_landing=self.early_landing
+            snapshot,
+            now_ms=now,
+            dirty=frozenset(dirty),
+            early_landing=self.early_landing,
+            memo=self.waits,
         )
         snapshot = done.snapshot
         for path_set in snapshot.path_sets:
