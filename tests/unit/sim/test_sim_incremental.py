@@ -12,7 +12,7 @@ from sq.sim.runner import make_strategy, small_team_scenario
 from sq.sim.strategies.ours import _EngineQueue
 from sq.sim.workload import ConflictSpec, generate
 from sq.submitqueue.core.speculation.waiting import WaitMemo
-from sq.submitqueue.extension.speculator.value.memo import HeadMemo
+from sq.submitqueue.extension.speculator.value.memo import HeadMemo, RunFigures
 
 STRATEGIES = ["ours", "ours+retry1", "ours+batch", "ours+history", "ours-standard"]
 
@@ -36,13 +36,14 @@ def _from_scratch(monkeypatch: pytest.MonkeyPatch) -> None:
         queue.folded.clear()
         return read(queue, now)
 
-    def start_afresh(memo: HeadMemo, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
-        start(memo, *args, **kwargs)
-        memo.dependency_terms = {}
+    def start_afresh(memo: HeadMemo, *args, **kwargs) -> RunFigures:  # type: ignore[no-untyped-def]
+        run = start(memo, *args, **kwargs)
+        run.dependency_terms = {}
+        return run
 
     monkeypatch.setattr(_EngineQueue, "_read", read_all)
     monkeypatch.setattr(WaitMemo, "still_waiting", lambda *args: None)
-    monkeypatch.setattr(HeadMemo, "figures", lambda *args: None)
+    monkeypatch.setattr(RunFigures, "figures", lambda *args: None)
     monkeypatch.setattr(HeadMemo, "start", start_afresh)
 
 

@@ -118,11 +118,11 @@ class ValueSpeculator:
         # futures without it (worth them whether it lands or not).
         worth = {h.id: p[h.id] + weights[h.id] - 1 for h in heads}
 
-        self._memo.start(snapshot, p, heads, settings)
-        figures = {h.id: self._figures(h, snapshot, p) for h in heads}
+        run = self._memo.start(snapshot, p, heads, settings)
+        figures = {h.id: _figures(run, h, snapshot, p) for h in heads}
         live_p = {path: value for f in figures.values() for path, value in f.live_p}
         live = {head: f.live for head, f in figures.items()}
-        terms = self._memo.dependency_terms  # one snapshot, one `p`: shared by heads
+        terms = run.dependency_terms  # one snapshot, one `p`: shared by heads
 
         def skip(head: Batch) -> bool:
             return self._offers_nothing(head, figures[head.id], worth, share)
@@ -173,6 +173,7 @@ class ValueSpeculator:
             proposals += self._preemptions(
                 snapshot, wanted[free:], live_p, worth, share, typical, lanes
             )
+        run.publish()
         return proposals
 
     def _preemptions(
@@ -243,17 +244,6 @@ class ValueSpeculator:
             and rest * worth[head.id] / share[head.id] < self.settings.threshold
         )
 
-    def _figures(
-        self, head: Batch, snapshot: SpeculationSnapshot, p: Mapping[BatchID, float]
-    ) -> memo.HeadFigures:
-        """The head's figures: remembered from an earlier run when its inputs are the same."""
-        path_set = snapshot.path_set(head.id)
-        figures = self._memo.figures(head, path_set)
-        if figures is None:
-            figures = _head_figures(head, path_set, snapshot, p)
-            self._memo.remember(head, figures)
-        return figures
-
     def _head_cost(self, head: Batch) -> float:
         if self._cost is None:
             return 1.0
@@ -289,6 +279,18 @@ def _cancel(victim: rank.Running) -> Speculation:
     return Speculation(
         path=victim.entry.path, action=PathAction.CANCEL, ranking_score=victim.density
     )
+
+
+def _figures(
+    run: memo.RunFigures, head: Batch, snapshot: SpeculationSnapshot, p: Mapping[BatchID, float]
+) -> memo.HeadFigures:
+    """The head's figures: remembered from an earlier run when its inputs are the same."""
+    path_set = snapshot.path_set(head.id)
+    figures = run.figures(head, path_set)
+    if figures is None:
+        figures = _head_figures(head, path_set, snapshot, p)
+        run.remember(head, figures)
+    return figures
 
 
 def _head_figures(

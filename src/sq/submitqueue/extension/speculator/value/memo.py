@@ -49,16 +49,24 @@ class HeadFigures:
     candidates: tuple[CandidateKey, tuple[Valued, ...]] | None = None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Published:
+    terms: dict[BatchID, Term]
+    heads: dict[BatchID, HeadFigures]
+    dependency_terms: dict[BatchID, DependencyTerm]
+    settings: object
+
+
 class HeadMemo:
-    """The figures of the heads of the last run that computed them, valid for its terms."""
+    """The figures of the heads of the last run that finished, valid for that run's terms.
+
+    A run works on its own `RunFigures` and publishes them, when it is done, in one assignment:
+    runs of one speculator that overlap (the orchestrator calls it from worker threads) each read
+    one finished run's figures whole, and the last to finish is the one remembered.
+    """
 
     def __init__(self) -> None:
-        self._terms: dict[BatchID, Term] = {}
-        self._heads: dict[BatchID, HeadFigures] = {}
-        self._settings: object = None
-        self.dependency_terms: dict[BatchID, DependencyTerm] = {}
-        """The run's memo of each dependency's part in a head's stream (`memoised_term`), started
-        with the last run's parts of the tracked dependencies whose terms did not move."""
+        self._last: _Published | None = None
 
     def start(
         self,
@@ -66,22 +74,24 @@ class HeadMemo:
         p: Mapping[BatchID, float],
         heads: Sequence[Batch],
         settings: object,
-    ) -> None:
-        """Forget every head whose figures this run may not reuse. `p` must hold, at least, the
-        probability of every batch in a tracked state (what `landing_probabilities` returns)."""
+    ) -> RunFigures:
+        """The figures this run may reuse: the last run's, less every head any of whose
+        dependencies' terms moved since. `p` must hold, at least, the probability of every batch
+        in a tracked state (what `landing_probabilities` returns)."""
         terms = {
             b.id: (RESOLVED_ASSUMPTION.get(b.state), p[b.id])
             for b in snapshot.batches
             if b.state in _TRACKED_STATES
         }
+        last = self._last
         kept: dict[BatchID, HeadFigures] = {}
         carried: dict[BatchID, DependencyTerm] = {}
-        if settings is self._settings:
-            old = self._terms
+        if last is not None and last.settings is settings:
+            old = last.terms
             changed = {b for b, term in terms.items() if old.get(b) != term}
             changed.update(old.keys() - terms.keys())
             for head in heads:
-                figures = self._heads.get(head.id)
+                figures = last.heads.get(head.id)
                 if (
                     figures is not None
                     and figures.dependencies == head.dependencies
@@ -90,17 +100,26 @@ class HeadMemo:
                     kept[head.id] = figures
             carried = {
                 d: part
-                for d, part in self.dependency_terms.items()
+                for d, part in last.dependency_terms.items()
                 if d in terms and d not in changed
             }
-        self._terms = terms
-        self._heads = kept
-        self.dependency_terms = carried
-        self._settings = settings
+        state = _Published(terms=terms, heads=kept, dependency_terms=carried, settings=settings)
+        return RunFigures(self, state)
+
+
+class RunFigures:
+    """One run's view of the memo: what it may reuse, and what it computed."""
+
+    def __init__(self, memo: HeadMemo, state: _Published) -> None:
+        self._memo = memo
+        self._state = state
+        self.dependency_terms = state.dependency_terms
+        """The run's memo of each dependency's part in a head's stream (`memoised_term`), started
+        with the last run's parts of the tracked dependencies whose terms did not move."""
 
     def figures(self, head: Batch, path_set: PathSet | None) -> HeadFigures | None:
         """The head's remembered figures, if they were computed for this path set."""
-        figures = self._heads.get(head.id)
+        figures = self._state.heads.get(head.id)
         if figures is None:
             return None
         if figures.path_set is not path_set and figures.path_set != path_set:
@@ -108,10 +127,15 @@ class HeadMemo:
         return figures
 
     def remember(self, head: Batch, figures: HeadFigures) -> None:
-        if _all_in(head.dependencies, self._terms):
-            self._heads[head.id] = figures
+        heads = self._state.heads
+        if _all_in(head.dependencies, self._state.terms):
+            heads[head.id] = figures
         else:
-            self._heads.pop(head.id, None)
+            heads.pop(head.id, None)
+
+    def publish(self) -> None:
+        """The figures this run holds are what the next run starts from."""
+        self._memo._last = self._state  # one assignment: no tear
 
 
 def _all_in(dependencies: Iterable[BatchID], terms: Mapping[BatchID, Term]) -> bool:
