@@ -128,13 +128,18 @@ class ValueSpeculator:
             return self._offers_nothing(head, figures[head.id], worth, share)
 
         def enumerate_head(head: Batch) -> list[rank.Valued]:
-            remembered = figures[head.id].candidates
+            known = figures[head.id]
+            remembered = known.candidates
             key = (worth[head.id], share[head.id], live[head.id])
             if remembered is not None and remembered[0] == key:
                 return list(remembered[1])
+            if known.stored is None:
+                known.stored = rank.stored_statuses(known.path_set)
+            if known.stream is None:
+                known.stream = memo.ReplayedStream(rank.head_stream(head, snapshot, p, terms))
             found = rank.candidates(
-                snapshot.path_set(head.id),
-                rank.head_stream(head, snapshot, p, terms),
+                known.stored,
+                known.stream.replay(),
                 worth[head.id],
                 share[head.id],
                 live_probability=live[head.id],
@@ -142,7 +147,7 @@ class ValueSpeculator:
                 threshold=settings.threshold,
                 limit=settings.max_paths_per_head,
             )
-            figures[head.id].candidates = (key, tuple(found))
+            known.candidates = (key, tuple(found))
             return found
 
         if self._exhaustive:  # the reference walk, for tests: every head, in listing order

@@ -14,18 +14,21 @@ cover, or one the snapshot lacks) is not tracked: a head with one is never remem
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from sq.submitqueue.entity.batch import ACTIVE_STATES, TERMINAL_STATES, Batch, BatchID
-from sq.submitqueue.entity.path import Assumption, PathID
+from sq.submitqueue.entity.path import Assumption, PathID, SpeculationPath
 from sq.submitqueue.entity.pathset import PathSet
 from sq.submitqueue.entity.snapshot import SpeculationSnapshot
 from sq.submitqueue.extension.speculator.standard.generator import (
     RESOLVED_ASSUMPTION,
     DependencyTerm,
+    Flips,
+    HeadStream,
 )
-from sq.submitqueue.extension.speculator.value.rank import Valued
+from sq.submitqueue.extension.speculator.value.rank import StoredStatuses, Valued
 
 Term = tuple[Assumption | None, float]
 """What a head's figures read of one dependency: its forced assumption, and its probability."""
@@ -47,6 +50,66 @@ class HeadFigures:
     likely_pass: bool
     """A passed path, not contradicted, at least `LIKELY` to be the one that lands."""
     candidates: tuple[CandidateKey, tuple[Valued, ...]] | None = None
+    stored: StoredStatuses | None = None
+    """`rank.stored_statuses` of `path_set`."""
+    stream: ReplayedStream | None = None
+    """The head's stream as far as a run has walked it."""
+
+
+class ReplayedStream:
+    """A head's stream that keeps the paths, scores and order it has produced, so that a later
+    run with the same terms walks it again (`replay`) without building a path twice. A stream's
+    order and paths depend only on the head and its dependencies' terms."""
+
+    def __init__(self, stream: HeadStream) -> None:
+        self._stream = stream
+        self._order: list[Flips | None] = []
+        self._paths: dict[Flips, SpeculationPath] = {}
+        self._scores: dict[Flips, float] = {}
+        self._lock = threading.Lock()  # overlapping runs may extend one stream
+
+    def replay(self) -> _Cursor:
+        return _Cursor(self)
+
+    def path(self, flips: Flips) -> SpeculationPath:
+        path = self._paths.get(flips)
+        if path is None:
+            path = self._paths[flips] = self._stream.build(flips)
+        return path
+
+    def score(self, flips: Flips) -> float:
+        score = self._scores.get(flips)
+        if score is None:
+            score = self._scores[flips] = self._stream.score(flips)
+        return score
+
+    def advanced(self, at: int) -> Flips | None:
+        """What the stream's `at`-th advance returned."""
+        order = self._order
+        if at >= len(order):
+            with self._lock:
+                while at >= len(order):
+                    order.append(self._stream.advance())
+        return order[at]
+
+
+class _Cursor:
+    """One walk over a replayed stream, from its best path (`rank.PathStream`)."""
+
+    def __init__(self, replayed: ReplayedStream) -> None:
+        self._replayed = replayed
+        self._at = 0
+
+    def build(self, flips: Flips) -> SpeculationPath:
+        return self._replayed.path(flips)
+
+    def score(self, flips: Flips) -> float:
+        return self._replayed.score(flips)
+
+    def advance(self) -> Flips | None:
+        flips = self._replayed.advanced(self._at)
+        self._at += 1
+        return flips
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
