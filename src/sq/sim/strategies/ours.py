@@ -38,6 +38,7 @@ from sq.submitqueue.core.speculation.check import check_proposals
 from sq.submitqueue.core.speculation.dispatch import apply_proposals
 from sq.submitqueue.core.speculation.finalize import OutcomeKind, finalize
 from sq.submitqueue.core.speculation.fold import fold_path_set
+from sq.submitqueue.core.speculation.waiting import WaitMemo
 from sq.submitqueue.entity.batch import (
     DEPENDENCY_STATES,
     Batch,
@@ -192,6 +193,11 @@ class _EngineQueue:
         """History of every split: the failed batch, the new batches, the build that failed."""
         self.active: list[BatchID] = []  # in-flight batches, in listing (creation) order
         self.sets: dict[BatchID, PathSet] = {}
+        self.folded: dict[BatchID, PathSet] = {}
+        """Each head's set as the last `_read` folded it: folding it again changes nothing while it
+        is still the set in `sets` and none of its builds changed (see `_read`)."""
+        self.rebuilt: set[BatchID] = set()  # heads whose builds changed since `_read` folded them
+        self.waits = WaitMemo()  # finalize's waiting heads, from one run to the next
         self.builds: dict[PathAttempt, Build] = {}
         self.ledger_build: dict[PathAttempt, int] = {}
         self.attempt_of: dict[int, PathAttempt] = {}
@@ -211,13 +217,20 @@ class _EngineQueue:
         if kind is SpeculatorKind.STANDARD:
             return StandardSpeculator(scorer, capacity)
         changes = self.workload.changes
+        costs: dict[BatchID, float] = {}  # a batch's members never change: nor does its cost
+
+        def build_cost(batch: Batch) -> float:
+            cost = costs.get(batch.id)
+            if cost is None:
+                cost = costs[batch.id] = float(
+                    max(changes[c].build_ms for c in self.members_of[batch.id])
+                )
+            return cost
+
         # The build-time predictor is perfect here: the workload's own build time of the head
         # (a batch's build takes as long as its slowest member).
         return ValueSpeculator(
-            scorer,
-            ValueSettings(budget=capacity),
-            build_cost=lambda b: float(max(changes[c].build_ms for c in self.members_of[b.id])),
-            clock=lambda: self.now,
+            scorer, ValueSettings(budget=capacity), build_cost=build_cost, clock=lambda: self.now
         )
 
     def _analyzer(self) -> ConflictAnalyzer:
@@ -367,14 +380,20 @@ class _EngineQueue:
             return  # stopped on request earlier; already recorded as cancelled
         attempt = self.attempt_of[build_id]
         status = BuildStatus.SUCCEEDED if passed else BuildStatus.FAILED
-        self.builds[attempt] = dataclasses.replace(self.builds[attempt], status=status)
+        build = self.builds[attempt]
+        self.builds[attempt] = dataclasses.replace(build, status=status)
+        self.rebuilt.add(build.batch_id)
 
     def _speculate_run(self, now: int) -> bool:
         """One speculate run and the stages it feeds; whether another run is due at this instant."""
         self.runs += 1
         snapshot, dirty = self._read(now)
         done = finalize(
-            snapshot, now_ms=now, dirty=frozenset(dirty), early_landing=self.early_landing
+            snapshot,
+            now_ms=now,
+            dirty=frozenset(dirty),
+            early_landing=self.early_landing,
+            memo=self.waits,
         )
         snapshot = done.snapshot
         for path_set in snapshot.path_sets:
@@ -416,11 +435,17 @@ class _EngineQueue:
             path_set = self.sets.get(batch.id)
             if path_set is None:
                 continue
-            path_set, changed = fold_path_set(
-                path_set, self.builds, now, flaky_retries=self.flaky_retries
-            )
-            if changed:
-                dirty.add(batch.id)
+            # Folding is idempotent: a set this fold already produced, whose builds have not
+            # changed since, folds to itself. Only the others are folded (most heads, most runs,
+            # have neither a new entry nor a build that moved).
+            if path_set is not self.folded.get(batch.id) or batch.id in self.rebuilt:
+                path_set, changed = fold_path_set(
+                    path_set, self.builds, now, flaky_retries=self.flaky_retries
+                )
+                if changed:
+                    dirty.add(batch.id)
+                self.folded[batch.id] = path_set
+                self.rebuilt.discard(batch.id)
             sets.append(path_set)
         return SpeculationSnapshot(batches=(*in_flight, *facts), path_sets=tuple(sets)), dirty
 
@@ -466,6 +491,7 @@ class _EngineQueue:
                     status=BuildStatus.RUNNING,
                 )
             if started:
+                self.rebuilt.add(bid)
                 # What the next speculate run would fold, stamped with the build's real start
                 # (the next run may be minutes away): a preemption weighs how long it has run.
                 self.sets[bid], _ = fold_path_set(path_set, self.builds, now)
@@ -485,6 +511,7 @@ class _EngineQueue:
                 self.builds[entry.execution] = dataclasses.replace(
                     build, status=BuildStatus.CANCELLED
                 )
+                self.rebuilt.add(bid)
                 stopped = True
         return stopped
 

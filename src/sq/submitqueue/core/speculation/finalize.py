@@ -16,6 +16,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 
 from sq.submitqueue.core.speculation import pending, priority, rules
+from sq.submitqueue.core.speculation.waiting import WaitMemo
 from sq.submitqueue.entity.batch import BatchID, BatchState
 from sq.submitqueue.entity.finished import Finished, IndexedStates
 from sq.submitqueue.entity.path import PathID
@@ -89,6 +90,7 @@ def finalize_steps(
     dirty: frozenset[BatchID] = frozenset(),
     early_landing: bool = False,
     pending_failure_depth: int = 0,
+    memo: WaitMemo | None = None,
 ) -> Generator[Outcome, bool, Finalization]:
     """Cancellations first, then merge/fail verdicts over the open heads until none is decided.
 
@@ -97,6 +99,9 @@ def finalize_steps(
     `pending_failure_depth` of N, a head with no viable future waits while one of its first N
     dependents may still carry it, and a dependent whose passed build carries it merges
     (`pending.pending_failure`, doc/controls.md).
+
+    A `memo` (ignored with `early_landing`) carries the heads left waiting from one call to the
+    next, for a caller that finalizes successive snapshots of one queue (`waiting.WaitMemo`).
     """
     run = _Run(snapshot, set(dirty))
     for batch in snapshot.in_flight:
@@ -109,6 +114,10 @@ def finalize_steps(
             yield from run.commit(batch.id, OutcomeKind.CANCEL)
 
     open_heads = [b.id for b in snapshot.in_flight if b.state is BatchState.SPECULATING]
+    if early_landing:
+        memo = None
+    if memo is not None:
+        memo.begin(open_heads)
     while True:
         decided = 0
         still_open: list[BatchID] = []
@@ -119,18 +128,27 @@ def finalize_steps(
             assert head is not None
             state_of = run.states
             path_set = run.sets.get(head_id)
+            if memo is not None:
+                waited = memo.still_waiting(head, path_set, state_of.finished)
+                if waited is not None:
+                    if waited.event is not None:
+                        run.events.append(waited.event)
+                    still_open.append(head_id)
+                    continue
             had_passed = _first_passed(path_set)
             if path_set is not None:
                 run.replace_set(head_id, *rules.cancel_broken(path_set, state_of, now_ms))
                 path_set = run.sets[head_id]
-            decision = _held(
-                rules.decide(
-                    head, path_set, state_of, early_landing=early_landing, overtaken=run.overtaken
-                ),
-                run.snapshot,
-                head_id,
+            verdict = rules.decide(
+                head, path_set, state_of, early_landing=early_landing, overtaken=run.overtaken
             )
-            run.report(head_id, decision, had_passed, path_set)
+            decision = _held(verdict, run.snapshot, head_id)
+            event = run.report(head_id, decision, had_passed, path_set)
+            if memo is not None:
+                if verdict.verdict is rules.Verdict.WAIT:
+                    memo.remember(head, path_set, state_of.finished, event)
+                else:
+                    memo.forget(head_id)
             if decision.verdict is rules.Verdict.FAIL and pending_failure_depth > 0:
                 held = run.hold(head_id, pending_failure_depth)
                 if held.hold is pending.Hold.CARRY:
@@ -174,6 +192,7 @@ def finalize(
     commit: Callable[[Outcome], bool] = _always,
     early_landing: bool = False,
     pending_failure_depth: int = 0,
+    memo: WaitMemo | None = None,
 ) -> Finalization:
     """Run `finalize_steps` to the end, committing each outcome with `commit`."""
     steps = finalize_steps(
@@ -182,6 +201,7 @@ def finalize(
         dirty=dirty,
         early_landing=early_landing,
         pending_failure_depth=pending_failure_depth,
+        memo=memo,
     )
     try:
         outcome = next(steps)
@@ -250,14 +270,17 @@ class _Run:
         decision: rules.Decision,
         had_passed: PathEntry | None,
         path_set: PathSet | None,
-    ) -> None:
+    ) -> RequestEvent | None:
+        """Record and return the head's event, if it has one."""
         live = rules.live_passed_path(path_set, self.states)
+        event = None
         if live is not None and decision.verdict is rules.Verdict.WAIT:
-            self.events.append(RequestEvent(head=head, kind=EventKind.WAITING, path_id=live.id))
+            event = RequestEvent(head=head, kind=EventKind.WAITING, path_id=live.id)
         elif live is None and had_passed is not None:
-            self.events.append(
-                RequestEvent(head=head, kind=EventKind.INVALIDATED, path_id=had_passed.id)
-            )
+            event = RequestEvent(head=head, kind=EventKind.INVALIDATED, path_id=had_passed.id)
+        if event is not None:
+            self.events.append(event)
+        return event
 
     def commit(
         self, head: BatchID, kind: OutcomeKind, winner: PathID | None = None

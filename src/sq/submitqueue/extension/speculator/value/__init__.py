@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from sq.submitqueue.entity.batch import Batch, BatchID, BatchState
 from sq.submitqueue.entity.budget import DEFAULT_BUILD_BUDGET, free_slots
 from sq.submitqueue.entity.path import PathID
-from sq.submitqueue.entity.pathset import PathEntry, PathStatus
+from sq.submitqueue.entity.pathset import PathEntry, PathSet, PathStatus
 from sq.submitqueue.entity.proposal import PathAction, Speculation
 from sq.submitqueue.entity.snapshot import SpeculationSnapshot
 from sq.submitqueue.extension.scorer import Scorer
@@ -21,7 +21,7 @@ from sq.submitqueue.extension.speculator.standard.generator import (
     DependencyTerm,
     memoised_term,
 )
-from sq.submitqueue.extension.speculator.value import evidence, rank, walk
+from sq.submitqueue.extension.speculator.value import evidence, memo, rank, walk
 
 DEFAULT_THRESHOLD = 3.0
 """Value (expected head-landings, weighted by what waits behind) per typical build a path must
@@ -89,6 +89,7 @@ class ValueSpeculator:
         self._cost = build_cost
         self._clock = clock
         self._weights = rank.WeightMemo()
+        self._memo = memo.HeadMemo()
         self._exhaustive = False  # tests: enumerate every head, as before `walk` (same output)
 
     def speculate(self, snapshot: SpeculationSnapshot) -> list[Speculation]:
@@ -117,16 +118,28 @@ class ValueSpeculator:
         # futures without it (worth them whether it lands or not).
         worth = {h.id: p[h.id] + weights[h.id] - 1 for h in heads}
 
-        live_p, live = _live_probabilities(heads, snapshot, p)
-        terms: dict[BatchID, DependencyTerm] = {}  # one snapshot, one `p`: shared by heads
+        run = self._memo.start(snapshot, p, heads, settings)
+        figures = {h.id: _figures(run, h, snapshot, p) for h in heads}
+        live_p = {path: value for f in figures.values() for path, value in f.live_p}
+        live = {head: f.live for head, f in figures.items()}
+        terms = run.dependency_terms  # one snapshot, one `p`: shared by heads
 
         def skip(head: Batch) -> bool:
-            return self._offers_nothing(head, snapshot, p, live[head.id], worth, share)
+            return self._offers_nothing(head, figures[head.id], worth, share)
 
         def enumerate_head(head: Batch) -> list[rank.Valued]:
-            return rank.candidates(
-                snapshot.path_set(head.id),
-                rank.head_stream(head, snapshot, p, terms),
+            known = figures[head.id]
+            remembered = known.candidates
+            key = (worth[head.id], share[head.id], live[head.id])
+            if remembered is not None and remembered[0] == key:
+                return list(remembered[1])
+            if known.stored is None:
+                known.stored = rank.stored_statuses(known.path_set)
+            if known.stream is None:
+                known.stream = memo.ReplayedStream(rank.head_stream(head, snapshot, p, terms))
+            found = rank.candidates(
+                known.stored,
+                known.stream.replay(),
                 worth[head.id],
                 share[head.id],
                 live_probability=live[head.id],
@@ -134,6 +147,8 @@ class ValueSpeculator:
                 threshold=settings.threshold,
                 limit=settings.max_paths_per_head,
             )
+            known.candidates = (key, tuple(found))
+            return found
 
         if self._exhaustive:  # the reference walk, for tests: every head, in listing order
             wanted = [v for h in heads if not skip(h) for v in enumerate_head(h)]
@@ -163,6 +178,7 @@ class ValueSpeculator:
             proposals += self._preemptions(
                 snapshot, wanted[free:], live_p, worth, share, typical, lanes
             )
+        run.publish()
         return proposals
 
     def _preemptions(
@@ -214,18 +230,17 @@ class ValueSpeculator:
     def _offers_nothing(
         self,
         head: Batch,
-        snapshot: SpeculationSnapshot,
-        p: Mapping[BatchID, float],
-        live: float,
+        figures: memo.HeadFigures,
         worth: Mapping[BatchID, float],
         share: Mapping[BatchID, float],
     ) -> bool:
         """The head gets no new path this run, known without enumerating any."""
-        if self._holds_likely_pass(head, snapshot, p):
+        if figures.likely_pass:
             return True
         # A head's paths are exclusive futures, so no unbuilt one is likelier than `rest`: when
         # even that could neither be offered first nor clear the threshold, skip the head (most
         # heads with a live build, most runs).
+        live = figures.live
         rest = 1.0 - live
         h = self.settings.hysteresis
         return (
@@ -233,23 +248,6 @@ class ValueSpeculator:
             and rest <= h * live
             and rest * worth[head.id] / share[head.id] < self.settings.threshold
         )
-
-    @staticmethod
-    def _holds_likely_pass(
-        head: Batch, snapshot: SpeculationSnapshot, p: Mapping[BatchID, float]
-    ) -> bool:
-        """A passed path, not contradicted, that is more likely than not to be the one that lands.
-
-        One whose assumptions the evidence has all but ruled out (it assumed a dependency fails
-        whose change has since passed a build) does not stop alternatives from being funded.
-        """
-        path_set = snapshot.path_set(head.id)
-        for entry in path_set.paths if path_set else ():
-            if entry.status is not PathStatus.PASSED:
-                continue
-            if rank.path_probability(entry.path, snapshot, p) >= LIKELY:
-                return True
-        return False
 
     def _head_cost(self, head: Batch) -> float:
         if self._cost is None:
@@ -288,21 +286,47 @@ def _cancel(victim: rank.Running) -> Speculation:
     )
 
 
-def _live_probabilities(
-    heads: list[Batch], snapshot: SpeculationSnapshot, p: Mapping[BatchID, float]
-) -> tuple[dict[PathID, float], dict[BatchID, float]]:
-    """P(each live build's path), and per head their sum (its paths are exclusive futures)."""
-    live_p: dict[PathID, float] = {}
-    live: dict[BatchID, float] = {}
-    for head in heads:
-        path_set = snapshot.path_set(head.id)
-        total = 0.0
-        for entry in path_set.paths if path_set else ():
-            if entry.status in rank.LIVE_STATUSES:
-                live_p[entry.id] = rank.path_probability(entry.path, snapshot, p)
-                total += live_p[entry.id]
-        live[head.id] = total
-    return live_p, live
+def _figures(
+    run: memo.RunFigures, head: Batch, snapshot: SpeculationSnapshot, p: Mapping[BatchID, float]
+) -> memo.HeadFigures:
+    """The head's figures: remembered from an earlier run when its inputs are the same."""
+    path_set = snapshot.path_set(head.id)
+    figures = run.figures(head, path_set)
+    if figures is None:
+        figures = _head_figures(head, path_set, snapshot, p)
+        run.remember(head, figures)
+    return figures
+
+
+def _head_figures(
+    head: Batch,
+    path_set: PathSet | None,
+    snapshot: SpeculationSnapshot,
+    p: Mapping[BatchID, float],
+) -> memo.HeadFigures:
+    """P(each live build's path) and their sum (a head's paths are exclusive futures); and
+    whether a passed path, not contradicted, is more likely than not to be the one that lands.
+
+    One whose assumptions the evidence has all but ruled out (it assumed a dependency fails whose
+    change has since passed a build) does not stop alternatives from being funded.
+    """
+    live_p: list[tuple[PathID, float]] = []
+    total = 0.0
+    likely_pass = False
+    for entry in path_set.paths if path_set else ():
+        if entry.status in rank.LIVE_STATUSES:
+            probability = rank.path_probability(entry.path, snapshot, p)
+            live_p.append((entry.id, probability))
+            total += probability
+        elif entry.status is PathStatus.PASSED and not likely_pass:
+            likely_pass = rank.path_probability(entry.path, snapshot, p) >= LIKELY
+    return memo.HeadFigures(
+        path_set=path_set,
+        dependencies=head.dependencies,
+        live_p=tuple(live_p),
+        live=total,
+        likely_pass=likely_pass,
+    )
 
 
 class _Priors(dict[BatchID, float]):

@@ -13,14 +13,16 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from sq.submitqueue.entity.batch import Batch, BatchID, BatchState
-from sq.submitqueue.entity.path import Assumption, PathID, SpeculationPath
+from sq.submitqueue.entity.path import Assumption, PathDependency, PathID, SpeculationPath
 from sq.submitqueue.entity.pathset import DEFAULT_MAX_ATTEMPTS, PathEntry, PathSet, PathStatus
 from sq.submitqueue.entity.snapshot import SpeculationSnapshot
 from sq.submitqueue.extension.speculator.standard.generator import (
     RESOLVED_ASSUMPTION,
     DependencyTerm,
+    Flips,
     HeadStream,
     head_stream_of,
 )
@@ -173,9 +175,29 @@ def _malformed_path_probability(
     return total
 
 
+class PathStream(Protocol):
+    """What `candidates` reads of a head's stream (`HeadStream`, or a replay of one)."""
+
+    def build(self, flips: Flips) -> SpeculationPath: ...
+
+    def score(self, flips: Flips) -> float: ...
+
+    def advance(self) -> Flips | None: ...
+
+
+StoredStatuses = Mapping[tuple[PathDependency, ...], PathStatus]
+
+
+def stored_statuses(path_set: PathSet | None) -> StoredStatuses:
+    """The status of each funded path of a set, by its assumptions (what `candidates` reads)."""
+    entries = path_set.paths if path_set else ()
+    # Matched on assumptions rather than ids: hashing every enumerated path costs more than this.
+    return {e.path.dependencies: e.status for e in entries}
+
+
 def candidates(
-    path_set: PathSet | None,
-    stream: HeadStream,
+    stored: StoredStatuses,
+    stream: PathStream,
     worth: float,
     cost_share: float,
     *,
@@ -189,11 +211,8 @@ def candidates(
     A head whose best unbuilt path is `margin` times likelier than all its live builds together
     (`live_probability` is their sum: paths of a head are exclusive) is offered that path
     whatever its value; every other path must clear `threshold`. A cancelled path may be offered
-    again (a new attempt).
+    again (a new attempt). `stored` is the head's set as `stored_statuses` gives it.
     """
-    entries = path_set.paths if path_set else ()
-    # Matched on assumptions rather than ids: hashing every enumerated path costs more than this.
-    stored = {e.path.dependencies: e.status for e in entries}
     out: list[Valued] = []
     flips: tuple[int, ...] | None = ()
     while flips is not None and len(out) < limit:
