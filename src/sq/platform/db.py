@@ -152,12 +152,12 @@ class _WriteGate:
     SQLite lets one connection write at a time. A connection that finds the write lock taken
     waits in SQLite's busy handler, which sleeps and retries on a fixed schedule (1, 2, 5, 10, 15,
     20, 25 ms, ...): with several threads writing, each write waited 14-17 ms for a lock that is
-    held well under a millisecond at a time (doc/benchmarks.md, "Ninth session"), and the file sat
-    unlocked between a commit and the next waiter's wake-up. Here a thread takes the process's
-    gate before `BEGIN IMMEDIATE` and gives it back after its `COMMIT` or `ROLLBACK`, so the next
-    writer of this process is woken by the release itself. Other processes, and the message
-    queue's calls on the event loop (which never block: `busy_timeout=0` and a retry on the loop),
-    still meet at SQLite's lock as before.
+    held well under a millisecond at a time (the eighth session's profiles, doc/benchmarks.md),
+    and the file sat unlocked between a commit and the next waiter's wake-up. Here a thread takes
+    the process's gate before `BEGIN IMMEDIATE` and gives it back after its `COMMIT` or
+    `ROLLBACK`, so the next writer of this process is woken by the release itself. Other
+    processes, and the message queue's calls on the event loop (which never block:
+    `busy_timeout=0` and a retry on the loop), still meet at SQLite's lock as before.
     """
 
     def __init__(self) -> None:

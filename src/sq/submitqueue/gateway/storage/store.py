@@ -30,8 +30,8 @@ class RequestLogStore:
         postgres = engine.dialect.name == "postgresql"
         self._insert = postgresql.insert if postgres else sqlite.insert
         # The request log's hot path (every entry of every request) runs statements built once
-        # here, with bound parameters: building a Core statement per call cost more CPU than
-        # running it (doc/benchmarks.md, "Ninth session").
+        # here, with bound parameters: building Core statements per call was a large share of the
+        # stack's CPU (doc/benchmarks.md, "Ninth session: where a deep run's time goes").
         self._append_rows = self._insert(request_log).on_conflict_do_nothing(
             index_elements=[request_log.c.queue, request_log.c.request_id, request_log.c.entry_key]
         )
