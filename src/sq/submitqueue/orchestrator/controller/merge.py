@@ -88,12 +88,8 @@ class MergeController:
         return [found[r] for r in ids if r in found]
 
     async def _requests(self, batch: Batch) -> list[Request]:
-        requests = []
-        for request_id in batch.contains:
-            request = await db(self.deps.storage.get_request, batch.queue, request_id)
-            if request is not None:
-                requests.append(request)
-        return requests
+        found = await db(self.deps.storage.get_requests, batch.queue, batch.contains)
+        return [found[r] for r in batch.contains if r in found]
 
     async def _passed_build(self, batch: Batch) -> Build | None:
         """The build of the path the speculate run chose to land (None for a batch that is not

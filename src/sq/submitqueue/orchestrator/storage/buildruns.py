@@ -121,39 +121,32 @@ class BuildRunStore:
         """Record the owner's verdict; False (nothing written) when another instance owns the run
         by now, or it is finished already (the first verdict stands: one presumed lost was built
         again, whatever its owner says later)."""
-        c = t.build_run.c
-        with self.engine.begin() as conn:
-            return bool(
-                conn.execute(
-                    sa.update(t.build_run)
-                    .where(
-                        c.queue == queue,
-                        c.build_id == build_id,
-                        c.owner == owner,
-                        c.state.in_(_UNFINISHED),
-                    )
-                    .values(state=state.value, reason=reason, heartbeat_ms=now_ms)
-                ).rowcount
-            )
+        return self._finish_unfinished(
+            queue, build_id, owner, state=state.value, reason=reason, heartbeat_ms=now_ms
+        )
 
     def presume_lost(self, run: BuildRun) -> bool:
         """Record `run` cancelled because its owner fell silent, if it is still as read (same
         owner, unfinished, no heartbeat since); False when the owner spoke up in between."""
+        return self._finish_unfinished(
+            run.queue,
+            run.build_id,
+            run.owner,
+            t.build_run.c.heartbeat_ms == run.heartbeat_ms,
+            state=BuildState.CANCELLED.value,
+            reason=LOST_REASON,
+        )
+
+    def _finish_unfinished(
+        self, queue: str, build_id: str, owner: str, *also: Any, **values: Any
+    ) -> bool:
+        """Write `values` on the run if `owner` still owns it and it is unfinished (and `also`
+        holds); whether it was written."""
         c = t.build_run.c
+        owned = (c.queue == queue, c.build_id == build_id, c.owner == owner)
         with self.engine.begin() as conn:
-            return bool(
-                conn.execute(
-                    sa.update(t.build_run)
-                    .where(
-                        c.queue == run.queue,
-                        c.build_id == run.build_id,
-                        c.owner == run.owner,
-                        c.heartbeat_ms == run.heartbeat_ms,
-                        c.state.in_(_UNFINISHED),
-                    )
-                    .values(state=BuildState.CANCELLED.value, reason=LOST_REASON)
-                ).rowcount
-            )
+            stmt = sa.update(t.build_run).where(*owned, c.state.in_(_UNFINISHED), *also)
+            return bool(conn.execute(stmt.values(**values)).rowcount)
 
     def request_cancel(self, queue: str, build_id: str) -> None:
         c = t.build_run.c
