@@ -15,6 +15,7 @@ from sq.submitqueue.entity.path import PathDependency, SpeculationPath
 from sq.submitqueue.entity.pathset import PathEntry, PathSet
 from sq.submitqueue.entity.proposal import PathAction, Speculation
 from sq.submitqueue.entity.snapshot import SpeculationSnapshot
+from sq.submitqueue.extension.speculator import value
 from sq.submitqueue.extension.speculator.value import ValueSettings, ValueSpeculator, rank
 
 FINISHED = ["succeeded", "failed", "cancelled"]
@@ -151,6 +152,30 @@ def test_a_deep_chain_run_enumerates_only_the_heads_at_its_front(
     assert pruned == exhaustive
     assert [p.action for p in pruned] == [PathAction.BUILD] * (budget - 4)
     assert len(enumerated) - 200 < 20  # the exhaustive walk enumerated all 200 heads
+
+
+@pytest.mark.parametrize("budget", [4, 6])
+def test_a_deep_chain_run_values_only_the_heads_it_visits(
+    budget: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A head's figures (its live paths' probabilities, O(dependencies) each) are computed only
+    for the heads the walk visits and those holding a live build, not for every head."""
+    valued: list[str] = []
+    figures = value._head_figures
+
+    def counted(head: Batch, *args: object) -> object:
+        valued.append(head.id)
+        return figures(head, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(value, "_head_figures", counted)
+    snapshot = fresh_chain(200)
+    scores = {b.id: 0.9 for b in snapshot.batches}
+    speculator = ValueSpeculator(TableScorer(scores), ValueSettings(budget=budget))
+    proposals = speculator.speculate(snapshot)
+    assert [p.action for p in proposals] == [PathAction.BUILD] * (budget - 4)
+    # The walk pops about half of the heads once (their first bound is their worth alone);
+    # valuing every head, as before, is all 200.
+    assert len(valued) <= 130
 
 
 def test_heads_whose_bound_ties_the_last_kept_candidate_are_enumerated() -> None:

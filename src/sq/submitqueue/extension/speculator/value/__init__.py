@@ -119,18 +119,26 @@ class ValueSpeculator:
         worth = {h.id: p[h.id] + weights[h.id] - 1 for h in heads}
 
         run = self._memo.start(snapshot, p, heads, settings)
-        figures = {h.id: _figures(run, h, snapshot, p) for h in heads}
-        live_p = {path: value for f in figures.values() for path, value in f.live_p}
-        live = {head: f.live for head, f in figures.items()}
+        # A head's figures are computed when the run first needs them: the walk asks only for
+        # the heads it visits, the preemptions only for the heads holding a live build (at
+        # depth, a few of hundreds).
+        figures: dict[BatchID, memo.HeadFigures] = {}
+
+        def figures_of(head: Batch) -> memo.HeadFigures:
+            known = figures.get(head.id)
+            if known is None:
+                known = figures[head.id] = _figures(run, head, snapshot, p)
+            return known
+
         terms = run.dependency_terms  # one snapshot, one `p`: shared by heads
 
         def skip(head: Batch) -> bool:
-            return self._offers_nothing(head, figures[head.id], worth, share)
+            return self._offers_nothing(head, figures_of(head), worth, share)
 
         def enumerate_head(head: Batch) -> list[rank.Valued]:
-            known = figures[head.id]
+            known = figures_of(head)
             remembered = known.candidates
-            key = (worth[head.id], share[head.id], live[head.id])
+            key = (worth[head.id], share[head.id], known.live)
             if remembered is not None and remembered[0] == key:
                 return list(remembered[1])
             if known.stored is None:
@@ -142,7 +150,7 @@ class ValueSpeculator:
                 known.stream.replay(),
                 worth[head.id],
                 share[head.id],
-                live_probability=live[head.id],
+                live_probability=known.live,
                 margin=settings.hysteresis,
                 threshold=settings.threshold,
                 limit=settings.max_paths_per_head,
@@ -175,6 +183,12 @@ class ValueSpeculator:
             for v in wanted[:free]
         ]
         if len(wanted) > free:
+            by_id = {h.id: h for h in heads}
+            live_p = {
+                path: value
+                for head in _holding_live_builds(snapshot, by_id)
+                for path, value in figures_of(head).live_p
+            }
             proposals += self._preemptions(
                 snapshot, wanted[free:], live_p, worth, share, typical, lanes
             )
@@ -284,6 +298,18 @@ def _cancel(victim: rank.Running) -> Speculation:
     return Speculation(
         path=victim.entry.path, action=PathAction.CANCEL, ranking_score=victim.density
     )
+
+
+def _holding_live_builds(
+    snapshot: SpeculationSnapshot, heads: Mapping[BatchID, Batch]
+) -> list[Batch]:
+    """The speculating heads with a path in a live status (what a preemption may displace)."""
+    return [
+        heads[path_set.head]
+        for path_set in snapshot.path_sets
+        if path_set.head in heads
+        and any(entry.status in rank.LIVE_STATUSES for entry in path_set.paths)
+    ]
 
 
 def _figures(
