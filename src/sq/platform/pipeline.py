@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar
 
 from sq.platform import errs
-from sq.platform.consumer import Controller, controller_handler
+from sq.platform.consumer import Controller, controller_handler, window_handler
 from sq.platform.consumer.gate import Gate, NoopGate
 from sq.platform.messagequeue import MessageQueue, Subscription, SubscriptionConfig
 from sq.platform.messagequeue.model import DLQ_SUFFIX, TOPIC_NAME
@@ -117,8 +117,20 @@ class Pipeline:
                     gate=self._gate,
                     always_retry=binding.always_retry,
                 )
+                window = (
+                    None
+                    if binding.always_retry
+                    else window_handler(
+                        binding.controller,
+                        consumer_group=binding.config.consumer_group,
+                        classifiers=self._classifiers,
+                        gate=self._gate,
+                    )
+                )
                 self._subscriptions.append(
-                    await self.queue.subscribe(binding.topic, binding.config, handler)
+                    await self.queue.subscribe(
+                        binding.topic, binding.config, handler, window_handler=window
+                    )
                 )
         except BaseException:
             await self.stop()

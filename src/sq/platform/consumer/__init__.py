@@ -10,14 +10,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import structlog
 
 from sq.platform import errs
 from sq.platform.consumer.gate import RECHECK_MS, Gate, NoopGate, ParkedDelivery, read_gate
 from sq.platform.messagequeue import Delivery
-from sq.platform.messagequeue.worker import Handler
+from sq.platform.messagequeue.worker import Handler, WindowHandler
 from sq.platform.metrics import stages as metrics
 
 log = structlog.get_logger("sq.consumer")
@@ -31,6 +31,19 @@ class Controller(Protocol):
 
     async def process(self, delivery: Delivery) -> None:
         """Handle one message. Return to ack; raise to fail (classified by platform/errs)."""
+
+
+@runtime_checkable
+class WindowController(Controller, Protocol):
+    """A stage that can also handle several messages of one partition at once: one read and
+    one write for a window instead of one per message (a deep queue's intake, a log burst)."""
+
+    async def process_window(self, deliveries: Sequence[Delivery]) -> None:
+        """Handle `deliveries` (two or more, in partition order) as `process` would one after
+        another. Return to ack each (one it called `hold` on is held); raise, having finalized
+        none, to have each handled alone by `process`, so that an error is classified, retried
+        or dead-lettered per message. What it wrote before raising is written again by
+        `process`, which is idempotent like every delivery."""
 
 
 def controller_handler(
@@ -49,17 +62,91 @@ def controller_handler(
     dlq_group = (
         consumer_group[: -len("-dlq")] if always_retry and consumer_group.endswith("-dlq") else None
     )
+    run = _runner(controller, consumer_group, classifiers, always_retry=always_retry)
 
     async def handle(delivery: Delivery) -> None:
-        structlog.contextvars.bind_contextvars(
-            message_id=delivery.message_id, attempt=delivery.attempt, stage=controller.name
-        )
+        _bind(controller, delivery)
         if dlq_group is not None and delivery.message.failed_group not in ("", dlq_group):
             delivery.ack()  # another group's dead letter: not ours to reconcile
             return
         if await _blocked(gate, consumer_group, delivery):
             return
-        labels = (controller.name, consumer_group)
+        await run(delivery)
+
+    return handle
+
+
+def window_handler(
+    controller: Controller,
+    *,
+    consumer_group: str,
+    classifiers: Sequence[errs.Classifier] = errs.DEFAULT_CLASSIFIERS,
+    gate: Gate | None = None,
+) -> WindowHandler | None:
+    """Wrap a `WindowController` as a window handler (None for any other controller): the gate
+    checked per delivery, `process_window` on the open ones, the outcome of each as
+    `controller_handler` gives it. A window that raises is handled again one delivery at a
+    time, so that a bad message fails only itself."""
+    if not isinstance(controller, WindowController):
+        return None
+    gate = gate or NoopGate()
+    run = _runner(controller, consumer_group, classifiers, always_retry=False)
+    labels = (controller.name, consumer_group)
+
+    async def alone(delivery: Delivery) -> None:
+        _bind(controller, delivery)
+        await run(delivery)
+
+    async def handle(deliveries: Sequence[Delivery]) -> None:
+        open_ = [d for d in deliveries if not await _blocked(gate, consumer_group, d)]
+        if len(open_) < 2:
+            for delivery in open_:
+                await alone(delivery)
+            return
+        structlog.contextvars.bind_contextvars(
+            message_id=open_[0].message_id, attempt=open_[0].attempt, stage=controller.name
+        )
+        started = time.perf_counter()
+        try:
+            await controller.process_window(open_)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001  each message is handled alone instead
+            log.info(
+                "window failed; handling its messages one by one",
+                messages=len(open_),
+                error=errs.attribution(exc).message,
+            )
+            for delivery in open_:
+                delivery.clear_hold()
+                await alone(delivery)
+            return
+        each = (time.perf_counter() - started) / len(open_)
+        for delivery in open_:
+            metrics.PROCESSING.labels(*labels).observe(each)
+            metrics.PROCESSED.labels(*labels).inc()
+            _settle(delivery)
+
+    return handle
+
+
+def _bind(controller: Controller, delivery: Delivery) -> None:
+    structlog.contextvars.bind_contextvars(
+        message_id=delivery.message_id, attempt=delivery.attempt, stage=controller.name
+    )
+
+
+def _runner(
+    controller: Controller,
+    consumer_group: str,
+    classifiers: Sequence[errs.Classifier],
+    *,
+    always_retry: bool,
+) -> Handler:
+    """`process` one open delivery and turn what happened into its outcome."""
+    labels = (controller.name, consumer_group)
+
+    async def run(delivery: Delivery) -> None:
         started = time.perf_counter()
         try:
             await controller.process(delivery)
@@ -90,12 +177,16 @@ def controller_handler(
             return
         metrics.PROCESSING.labels(*labels).observe(time.perf_counter() - started)
         metrics.PROCESSED.labels(*labels).inc()
-        if delivery.hold_ms is not None:
-            delivery.postpone(delivery.hold_ms)
-        else:
-            delivery.ack()
+        _settle(delivery)
 
-    return handle
+    return run
+
+
+def _settle(delivery: Delivery) -> None:
+    if delivery.hold_ms is not None:
+        delivery.postpone(delivery.hold_ms)
+    else:
+        delivery.ack()
 
 
 async def _blocked(gate: Gate, consumer_group: str, delivery: Delivery) -> bool:

@@ -123,6 +123,10 @@ class Delivery:
     def hold_ms(self) -> int | None:
         return self._hold_ms
 
+    def clear_hold(self) -> None:
+        """Forget a `hold` asked for (a window that failed is handled again one by one)."""
+        self._hold_ms = None
+
     async def extend_visibility(self, seconds: float) -> bool:
         """Keep this delivery in flight for `seconds` from now (not added to the old deadline)."""
         if self._finalized:

@@ -27,7 +27,7 @@ from sq.platform.messagequeue.store import QueueStore
 from sq.platform.messagequeue.subscriber import Signal, Subscription
 from sq.platform.messagequeue.values import positional
 from sq.platform.messagequeue.wakeup import Waker
-from sq.platform.messagequeue.worker import Handler
+from sq.platform.messagequeue.worker import Handler, WindowHandler
 
 _outgoing = positional(OutgoingMessage)
 
@@ -150,9 +150,17 @@ class MessageQueue:
             self.waker.notify(topic, partition_key)
 
     async def subscribe(
-        self, topic: str, config: SubscriptionConfig, handler: Handler
+        self,
+        topic: str,
+        config: SubscriptionConfig,
+        handler: Handler,
+        *,
+        window_handler: WindowHandler | None = None,
     ) -> Subscription:
-        """Start consuming `topic` as `config.consumer_group`; returns the running subscription."""
+        """Start consuming `topic` as `config.consumer_group`; returns the running subscription.
+
+        With `window_handler`, a partition's fetched window of several deliveries goes to it in
+        one call instead of to `handler` one at a time (`worker.WindowHandler`)."""
         validate_topic(topic)
         if self._closed:
             raise PublisherClosedError("queue is closed")
@@ -166,6 +174,7 @@ class MessageQueue:
             topic=topic,
             config=config,
             handler=handler,
+            window_handler=window_handler,
             subscriber_name=self.subscriber_name,
             on_signal=self.on_signal,
         )

@@ -20,7 +20,7 @@ import structlog
 from sq.platform.messagequeue import fairshare
 from sq.platform.messagequeue.model import SubscriptionConfig
 from sq.platform.messagequeue.store import Fence, QueueStore
-from sq.platform.messagequeue.worker import Handler, PartitionWorker
+from sq.platform.messagequeue.worker import Handler, PartitionWorker, WindowHandler
 
 if TYPE_CHECKING:
     from sq.platform.clock import Clock
@@ -53,6 +53,7 @@ class Subscription:
         topic: str,
         config: SubscriptionConfig,
         handler: Handler,
+        window_handler: WindowHandler | None = None,
         subscriber_name: str,
         on_signal: Signal | None = None,
     ) -> None:
@@ -62,6 +63,7 @@ class Subscription:
         self.topic = topic
         self.config = config
         self.handler = handler
+        self.window_handler = window_handler
         self.name = subscriber_name
         self._on_signal = on_signal
         self.workers: dict[str, PartitionWorker] = {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
 import structlog
@@ -18,6 +18,9 @@ if TYPE_CHECKING:
     from sq.platform.messagequeue.subscriber import Subscription
 
 Handler = Callable[[Delivery], Awaitable[None]]
+WindowHandler = Callable[[Sequence[Delivery]], Awaitable[None]]
+"""Handles a window of one partition's deliveries (two or more, in partition order) in one call,
+and finalizes each of them as `Handler` does one."""
 TRANSIENT_FIRST_WAIT_S = 0.05
 TRANSIENT_MAX_WAIT_S = 5.0
 """A cycle that failed with a transient error is tried again after 0.05 s, doubling up to 5 s."""
@@ -151,6 +154,9 @@ class PartitionWorker:
         sub.signal("poll", self.partition_key)
         if result.deliveries:
             self.delivered = True
+            if sub.window_handler is not None and len(result.deliveries) > 1:
+                await self._handle_window([self._delivery(f) for f in result.deliveries])
+                return
             for index, fetched in enumerate(result.deliveries):
                 if self._stopping:
                     self.pending.extend(
@@ -193,6 +199,19 @@ class PartitionWorker:
             await self._wait(wait_ms / 1000)
         finally:
             self.parked = False
+
+    async def _handle_window(self, deliveries: list[Delivery]) -> None:
+        assert self.sub.window_handler is not None
+        self.handling = True
+        try:
+            await self.sub.window_handler(deliveries)
+        except Exception as exc:
+            log.exception("window handler raised; its deliveries will be retried")
+            for delivery in deliveries:
+                if not delivery.finalized:
+                    delivery.nack(attribution(exc))
+        finally:
+            self.handling = False
 
     def _delivery(self, fetched: Fetched) -> Delivery:
         return Delivery(fetched, self.sub.config, self.sub.clock.now_ms, self.record, self._extend)
