@@ -131,3 +131,46 @@ async def test_a_build_reads_the_batches_it_layers_without_their_dependencies(
         assert not any("dependencies" in s for s in statements.reads)
         reads.append(len(statements.reads))
     assert reads[0] == reads[1]
+
+
+def land_all_but_the_head(store: OrchestratorStorage) -> None:
+    for n in range(1, DEPTH):
+        batch = store.get_batch(Q, bid(n))
+        assert batch is not None
+        store.transition_batch(batch, BatchState.SUCCEEDED)
+
+
+def bound_ids(statements: Statements) -> int:
+    """How many values the reads bound (an `IN (…)` list binds one per id)."""
+    return sum(s.count("?") for s in statements.reads)
+
+
+def test_a_finished_batch_state_is_read_once(deps: OrchestratorDeps) -> None:
+    store = deps.storage
+    land_all_but_the_head(store)
+    head = store.get_batch(Q, bid(DEPTH))
+    assert head is not None
+    ahead = head.dependencies
+    first = store.batch_states(Q, (*ahead, head.id))
+    with Statements(store.engine) as statements:
+        again = store.batch_states(Q, (*ahead, head.id))
+    assert again == first
+    assert set(first.values()) == {BatchState.SUCCEEDED, BatchState.SPECULATING}
+    assert bound_ids(statements) < 5  # the head's id (and the queue), not DEPTH - 1 landed ones
+    store.transition_batch(head, BatchState.MERGING)  # an open state is read each time
+    assert store.batch_states(Q, [head.id]) == {head.id: BatchState.MERGING}
+
+
+def test_a_speculate_read_does_not_list_the_finished_dependencies_it_parsed(
+    deps: OrchestratorDeps,
+) -> None:
+    store = deps.storage
+    land_all_but_the_head(store)
+    first = store.read_queue(Q)
+    with Statements(store.engine) as statements:
+        again = store.read_queue(Q)
+    assert [b.id for b in again.finalized] == [b.id for b in first.finalized] == list(
+        store.get_batch(Q, bid(DEPTH)).dependencies  # type: ignore[union-attr]
+    )
+    assert all(b.state is BatchState.SUCCEEDED for b in again.finalized)
+    assert bound_ids(statements) < 10  # listing the DEPTH - 1 landed batches again binds each

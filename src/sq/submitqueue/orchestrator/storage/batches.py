@@ -12,12 +12,15 @@ from sqlalchemy.engine import Connection, Engine
 
 from sq.platform.db import read_only
 from sq.platform.errs import VersionMismatchError
-from sq.submitqueue.entity.batch import Batch, BatchID, BatchState, Priority, RequestID
+from sq.submitqueue.entity.batch import Batch, BatchID, BatchState, Priority, RequestID, is_terminal
 from sq.submitqueue.entity.build import TERMINAL_BUILD_STATUSES, Build, BuildID, BuildStatus
 from sq.submitqueue.entity.path import Assumption, PathDependency, PathID, SpeculationPath
 from sq.submitqueue.entity.pathset import PathEntry, PathSet, PathStatus
 from sq.submitqueue.orchestrator.storage import tables as t
 from sq.submitqueue.orchestrator.storage.requests import insert_or_exists
+
+FINISHED_KEPT = 100_000
+"""Terminal batch states `batch_states` remembers per queue before it starts over."""
 
 
 def batch_of(row: Any) -> Batch:
@@ -143,14 +146,34 @@ class BatchStore:
     def batch_states(self, queue: str, ids: Iterable[str]) -> dict[BatchID, BatchState]:
         """The states of those of `ids` that exist, without the rest of their rows: a batch's
         dependencies may name every batch ahead of it, so reading whole rows for the batches
-        ahead of a deep head parsed a number of ids quadratic in the depth."""
-        wanted = list(dict.fromkeys(ids))
-        if not wanted:
-            return {}
+        ahead of a deep head parsed a number of ids quadratic in the depth.
+
+        A terminal state is final (no transition leaves one, and batch rows are never deleted),
+        so one read before is not read again: a deep head's landed dependencies, most of those
+        it names, cost no statement."""
+        finished = self._finished_states(queue)
+        found: dict[BatchID, BatchState] = {}
+        unknown: list[str] = []
+        for batch in dict.fromkeys(ids):
+            state = finished.get(batch)
+            if state is None:
+                unknown.append(batch)
+            else:
+                found[BatchID(batch)] = state
+        if not unknown:
+            return found
         b = t.batch.c
         with read_only(self.engine) as conn:
-            rows = conn.execute(sa.select(b.id, b.state).where(b.queue == queue, b.id.in_(wanted)))
-            return {BatchID(row.id): BatchState(row.state) for row in rows}
+            rows = conn.execute(sa.select(b.id, b.state).where(b.queue == queue, b.id.in_(unknown)))
+            read = {BatchID(row.id): BatchState(row.state) for row in rows}
+        if len(finished) > FINISHED_KEPT:
+            finished.clear()
+        finished.update((k, v) for k, v in read.items() if is_terminal(v))
+        return found | read
+
+    def _finished_states(self, queue: str) -> dict[str, BatchState]:
+        caches: dict[str, dict[str, BatchState]] = self.__dict__.setdefault("_finished", {})
+        return caches.setdefault(queue, {})
 
     def list_batches(self, queue: str, states: Iterable[BatchState]) -> list[Batch]:
         """Batches in `states`, oldest first (by their number, so `batch/10` follows `batch/9`)."""

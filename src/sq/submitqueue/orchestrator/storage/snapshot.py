@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from sq.platform.db import read_only
 from sq.submitqueue.core.controls_sql import read_control
-from sq.submitqueue.entity.batch import ACTIVE_STATES, Batch, BatchID, BatchState
+from sq.submitqueue.entity.batch import ACTIVE_STATES, Batch, BatchID, BatchState, is_terminal
 from sq.submitqueue.entity.build import Build, BuildID
 from sq.submitqueue.entity.control import QueueControl
 from sq.submitqueue.entity.path import PathID
@@ -154,8 +154,18 @@ def _read(conn: Connection, queue: str, cache: _Parsed) -> QueueRows:
     in_flight = tuple(sorted(current.values(), key=lambda x: number_of(x.id)))
     known = {x.id for x in in_flight}
     missing = list(dict.fromkeys(d for x in in_flight for d in x.dependencies if d not in known))
+    # A finished batch never changes again (no transition leaves a terminal state, and batch
+    # rows are never deleted), so one an earlier read parsed is reused without listing it: at
+    # depth, with the `all` analyzer, the heads' landed dependencies are most of the ids named.
     by_id: dict[str, Batch] = {}
-    for chunk in chunks(missing):
+    unlisted: list[str] = []
+    for d in missing:
+        kept = cache.batches.get(d)
+        if kept is not None and is_terminal(kept.state):
+            by_id[d] = kept
+        else:
+            unlisted.append(d)
+    for chunk in chunks(unlisted):
         listing = sa.select(b.id, b.version).where(b.queue == queue, b.id.in_(chunk))
         by_id |= versioned(
             conn, listing, t.batch, b.id, queue, cache.batches, batch_of, batch_version
