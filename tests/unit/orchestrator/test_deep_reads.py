@@ -169,8 +169,12 @@ def test_a_speculate_read_does_not_list_the_finished_dependencies_it_parsed(
     first = store.read_queue(Q)
     with Statements(store.engine) as statements:
         again = store.read_queue(Q)
-    assert [b.id for b in again.finalized] == [b.id for b in first.finalized] == list(
-        store.get_batch(Q, bid(DEPTH)).dependencies  # type: ignore[union-attr]
+    assert (
+        [b.id for b in again.finalized]
+        == [b.id for b in first.finalized]
+        == list(
+            store.get_batch(Q, bid(DEPTH)).dependencies  # type: ignore[union-attr]
+        )
     )
     assert all(b.state is BatchState.SUCCEEDED for b in again.finalized)
     assert bound_ids(statements) < 10  # listing the DEPTH - 1 landed batches again binds each
