@@ -51,7 +51,6 @@ class _Bound:
 
     read: int = 0
     log_probability: float = 0.0
-    checked: bool = False
 
 
 def sort_key(valued: Valued, lanes: Mapping[BatchID, int]) -> Key:
@@ -71,8 +70,9 @@ def best_candidates(
     """Every candidate of the heads enumerated; among them the `limit` best of all heads.
 
     `scale` is a head's worth / cost share: a candidate's density is its probability times that.
-    `skip` says a head is offered nothing (asked once per head, before any of its dependencies
-    is read), `enumerate_head` gives its candidates, and `term` a dependency's memoised part.
+    `skip` says a head is offered nothing (asked once, of a head whose bound, read in full, still
+    reaches the candidates held: at depth most heads are dismissed by their bound first, and are
+    never valued), `enumerate_head` gives its candidates, and `term` a dependency's memoised part.
     """
     lanes = {h.id: h.lane for h in heads}
     queue = [(h.lane, -scale[h.id] * SLACK, i) for i, h in enumerate(heads)]
@@ -86,15 +86,13 @@ def best_candidates(
             break  # the best bound left cannot enter the top `limit`: nor can any behind it
         heapq.heappop(queue)
         head, bound = heads[i], bounds[i]
-        if not bound.checked:
-            bound.checked = True
-            if skip(head):
-                continue
         if bound.read < len(head.dependencies):
             _tighten(head, bound, term)
             slack = SUM_ERROR * len(head.dependencies) ** 2
             density = math.exp(bound.log_probability + slack) * scale[head.id] * SLACK
             heapq.heappush(queue, (lane, -density, i))
+            continue
+        if skip(head):
             continue
         found = enumerate_head(head)
         out += found
