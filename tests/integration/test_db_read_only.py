@@ -55,9 +55,10 @@ def test_a_sqlite_read_does_not_wait_for_a_held_write_lock(tmp_path: Path) -> No
     assert seen == 1
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_a_write_in_a_read_only_transaction_fails(backend: str, tmp_path: Path) -> None:
-    with engine_with_one_row(backend, tmp_path) as engine:
+def test_a_write_in_a_read_only_transaction_fails_on_sqlite(tmp_path: Path) -> None:
+    """SQLite is where the tests catch a call that writes in `read_only` (on PostgreSQL such a
+    connection autocommits, below)."""
+    with engine_with_one_row("sqlite", tmp_path) as engine:
         with (
             pytest.raises(sa.exc.DBAPIError, match=r"read-?only"),
             db.read_only(engine) as conn,
@@ -84,3 +85,25 @@ def test_a_connection_back_from_a_read_only_transaction_writes_on_the_bare_drive
             driver.commit()
         finally:
             raw.close()
+
+
+def test_a_postgresql_read_opens_no_transaction_and_leaves_the_connection_transactional(
+    tmp_path: Path,
+) -> None:
+    """A read costs one round trip (no BEGIN, no ROLLBACK at the connection's return); the same
+    pooled connection then writes in a real transaction, which a failure rolls back whole."""
+    import psycopg.pq
+
+    with engine_with_one_row("postgresql", tmp_path) as engine:
+        with db.read_only(engine) as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM item")).scalar() == 1
+            driver = conn.connection.driver_connection
+            assert driver is not None
+            assert driver.info.transaction_status is psycopg.pq.TransactionStatus.IDLE
+        with pytest.raises(sa.exc.DBAPIError, match="division by zero"), engine.begin() as conn:  # noqa: PT012
+            conn.execute(sa.text("INSERT INTO item VALUES (2)"))
+            conn.execute(sa.text("SELECT 1 / 0"))  # fails half way
+        with engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO item VALUES (3)"))
+        with db.read_only(engine) as conn:
+            assert conn.execute(sa.text("SELECT x FROM item ORDER BY x")).scalars().all() == [1, 3]

@@ -260,11 +260,20 @@ def read_only(engine: Engine) -> Iterator[sa.Connection]:
     transaction is `READ ONLY` (psycopg puts it in its BEGIN: no extra round trip), so a write
     there fails too. Use it only for calls that never write; a read-then-write call keeps
     `engine.begin()`.
+
+    On PostgreSQL it also autocommits: each statement is its own transaction. That is what the
+    default READ COMMITTED gives a read inside one transaction anyway (every statement reads its
+    own snapshot), without psycopg's BEGIN and the ROLLBACK at the connection's return, each a
+    round trip of its own: a one-statement read costs one round trip, not three. A call that
+    needs one snapshot for several statements asks for it (`REPEATABLE READ`, which replaces
+    this option, as the speculate read does); writes are then refused by nobody but the code
+    review and SQLite's `query_only` in the tests.
     """
     with engine.connect() as conn:
         options: dict[str, Any] = {READ_ONLY_OPTION: True}
         if conn.dialect.name == "postgresql":
             options["postgresql_readonly"] = True
+            options["isolation_level"] = "AUTOCOMMIT"
         conn.execution_options(**options)
         yield conn
 
