@@ -57,7 +57,7 @@ class MergeController:
         landing = merge_request(batch.id, batch.queue, landed).model_copy(
             update={"landing": str(batch.version)}
         )
-        build = await self._passed_build(batch)
+        build = await self._passed_build(batch, winner)
         if build is not None and build.base:
             steps = merge_request(
                 batch.id, batch.queue, await self._assumed_requests(batch.queue, build, carried)
@@ -91,12 +91,12 @@ class MergeController:
         found = await db(self.deps.storage.get_requests, batch.queue, batch.contains)
         return [found[r] for r in batch.contains if r in found]
 
-    async def _passed_build(self, batch: Batch) -> Build | None:
-        """The build of the path the speculate run chose to land (None for a batch that is not
-        merging, or whose build is not recorded: runway then lands without a base check)."""
+    async def _passed_build(self, batch: Batch, winner: PathEntry | None) -> Build | None:
+        """The build of `winner`, the path the speculate run chose to land (None for a batch
+        that is not merging, or whose build is not recorded: runway then lands without a base
+        check)."""
         if batch.state is not BatchState.MERGING:
             return None
-        _, winner = await winning_entry(self.deps, batch)
         if winner is None:
             return None
         storage = self.deps.storage
