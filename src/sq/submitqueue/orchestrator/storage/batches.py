@@ -19,6 +19,46 @@ from sq.submitqueue.entity.pathset import PathEntry, PathSet, PathStatus
 from sq.submitqueue.orchestrator.storage import tables as t
 from sq.submitqueue.orchestrator.storage.requests import insert_or_exists
 
+_Q = sa.bindparam("queue")
+# Statements built once: building a Core statement per call (its clauses, bind parameters and
+# cache key) cost about as much CPU as running it (a throw-away timing, doc/benchmarks.md).
+_BATCH = sa.select(t.batch).where(t.batch.c.queue == _Q, t.batch.c.id == sa.bindparam("id"))
+_BATCH_STATES = sa.select(t.batch.c.id, t.batch.c.state).where(
+    t.batch.c.queue == _Q, t.batch.c.id.in_(sa.bindparam("ids", expanding=True))
+)
+_BUILD = sa.select(t.build).where(t.build.c.queue == _Q, t.build.c.id == sa.bindparam("id"))
+_LINKED_BUILD = sa.select(t.path_build.c.build_id).where(
+    t.path_build.c.queue == _Q,
+    t.path_build.c.path_id == sa.bindparam("path_id"),
+    t.path_build.c.attempt == sa.bindparam("attempt"),
+)
+_PATH_SET = sa.select(t.path_set).where(
+    t.path_set.c.queue == _Q, t.path_set.c.head == sa.bindparam("head")
+)
+_TRANSITION = (
+    sa.update(t.batch)
+    .where(
+        t.batch.c.queue == sa.bindparam("b_queue"),
+        t.batch.c.id == sa.bindparam("b_id"),
+        t.batch.c.version == sa.bindparam("b_version"),
+    )
+    .values(
+        state=sa.bindparam("b_state"),
+        dependencies=sa.bindparam("b_dependencies"),
+        overtakes=sa.bindparam("b_overtakes"),
+        version=sa.bindparam("b_next"),
+    )
+)
+_UPDATE_PATH_SET = (
+    sa.update(t.path_set)
+    .where(
+        t.path_set.c.queue == sa.bindparam("p_queue"),
+        t.path_set.c.head == sa.bindparam("p_head"),
+        t.path_set.c.version == sa.bindparam("p_version"),
+    )
+    .values(paths=sa.bindparam("p_paths"), version=sa.bindparam("p_next"))
+)
+
 FINISHED_KEPT = 100_000
 """Terminal batch states `batch_states` remembers per queue before it starts over."""
 
@@ -109,11 +149,8 @@ class BatchStore:
         )
 
     def get_batch(self, queue: str, batch_id: str) -> Batch | None:
-        b = t.batch.c
         with read_only(self.engine) as conn:
-            row = conn.execute(
-                sa.select(t.batch).where(b.queue == queue, b.id == batch_id)
-            ).one_or_none()
+            row = conn.execute(_BATCH, {"queue": queue, "id": batch_id}).one_or_none()
         return None if row is None else batch_of(row)
 
     def get_batches(self, queue: str, ids: Iterable[str]) -> dict[BatchID, Batch]:
@@ -162,9 +199,8 @@ class BatchStore:
                 found[BatchID(batch)] = state
         if not unknown:
             return found
-        b = t.batch.c
         with read_only(self.engine) as conn:
-            rows = conn.execute(sa.select(b.id, b.state).where(b.queue == queue, b.id.in_(unknown)))
+            rows = conn.execute(_BATCH_STATES, {"queue": queue, "ids": unknown})
             read = {BatchID(row.id): BatchState(row.state) for row in rows}
         if len(finished) > FINISHED_KEPT:
             finished.clear()
@@ -255,11 +291,8 @@ class BatchStore:
         )
 
     def get_build(self, queue: str, build_id: str) -> Build | None:
-        c = t.build.c
         with read_only(self.engine) as conn:
-            row = conn.execute(
-                sa.select(t.build).where(c.queue == queue, c.id == build_id)
-            ).one_or_none()
+            row = conn.execute(_BUILD, {"queue": queue, "id": build_id}).one_or_none()
         return None if row is None else build_of(row)
 
     def set_build_status(self, queue: str, build_id: str, status: BuildStatus) -> bool:
@@ -307,23 +340,16 @@ class BatchStore:
         }
 
     def linked_build(self, queue: str, path_id: str, attempt: int) -> str | None:
-        c = t.path_build.c
+        keys = {"queue": queue, "path_id": path_id, "attempt": attempt}
         with read_only(self.engine) as conn:
-            found = conn.execute(
-                sa.select(c.build_id).where(
-                    c.queue == queue, c.path_id == path_id, c.attempt == attempt
-                )
-            ).scalar_one_or_none()
+            found = conn.execute(_LINKED_BUILD, keys).scalar_one_or_none()
         return None if found is None else str(found)
 
     # --- path sets -----------------------------------------------------------------------------
 
     def get_path_set(self, queue: str, head: str) -> PathSet | None:
-        c = t.path_set.c
         with read_only(self.engine) as conn:
-            row = conn.execute(
-                sa.select(t.path_set).where(c.queue == queue, c.head == head)
-            ).one_or_none()
+            row = conn.execute(_PATH_SET, {"queue": queue, "head": head}).one_or_none()
         return None if row is None else path_set_of(row)
 
     def save_path_set(self, path_set: PathSet) -> PathSet:
@@ -352,16 +378,17 @@ def _transition(
 ) -> Batch | None:
     deps = batch.dependencies if dependencies is None else dependencies
     ahead = batch.overtakes if overtakes is None else overtakes
-    b = t.batch.c
     done = conn.execute(
-        sa.update(t.batch)
-        .where(b.queue == batch.queue, b.id == batch.id, b.version == batch.version)
-        .values(
-            state=state.value,
-            dependencies=list(deps),
-            overtakes=list(ahead),
-            version=batch.version + 1,
-        )
+        _TRANSITION,
+        {
+            "b_queue": batch.queue,
+            "b_id": batch.id,
+            "b_version": batch.version,
+            "b_state": state.value,
+            "b_dependencies": list(deps),
+            "b_overtakes": list(ahead),
+            "b_next": batch.version + 1,
+        },
     )
     if done.rowcount != 1:
         return None
@@ -387,16 +414,14 @@ def _save_path_set(conn: Connection, path_set: PathSet) -> PathSet | None:
         if conn.execute(statement).first() is None:
             return None
     else:
-        statement = (
-            sa.update(t.path_set)
-            .where(
-                c.queue == path_set.queue,
-                c.head == path_set.head,
-                c.version == path_set.version,
-            )
-            .values(paths=paths, version=new_version)
-        )
-        if conn.execute(statement).rowcount != 1:
+        keys = {
+            "p_queue": path_set.queue,
+            "p_head": path_set.head,
+            "p_version": path_set.version,
+            "p_paths": paths,
+            "p_next": new_version,
+        }
+        if conn.execute(_UPDATE_PATH_SET, keys).rowcount != 1:
             return None
     return dataclasses.replace(path_set, version=new_version)
 
