@@ -19,6 +19,7 @@ from sq.platform.errs import UserError, VersionMismatchError
 from sq.platform.messagequeue import Delivery
 from sq.platform.pipeline import StageContext, TopicRegistry
 from sq.submitqueue.core import messages as m
+from sq.submitqueue.core.batching import BatchPolicy
 from sq.submitqueue.entity.request import RequestState
 from sq.submitqueue.orchestrator.controller.batch import BatchController
 from sq.submitqueue.orchestrator.controller.mergeconflictsignal import (
@@ -121,8 +122,8 @@ class Intake:
     """One stack's four intake stages, each handed all of its messages as one window, or one
     message at a time; counts the statements each stage ran."""
 
-    def __init__(self, tmp: Path, *, windowed: bool) -> None:
-        self.s = Stack(tmp)
+    def __init__(self, tmp: Path, *, windowed: bool, batching: BatchPolicy | None = None) -> None:
+        self.s = Stack(tmp, batching=batching)
         self.ctx = Recorder()
         self.windowed = windowed
         self.statements: dict[str, int] = {}
@@ -266,6 +267,26 @@ async def test_a_request_whose_dry_run_failed_ends_in_error_and_the_rest_of_its_
     assert states(windowed, 4)[2] is RequestState.ERROR
     assert windowed.ctx.published == alone.ctx.published
     assert len(windowed.ctx.sent(m.TOPIC_DEPENDENCY_ANALYSIS)) == 3
+
+
+async def test_with_batching_a_window_forms_batches_as_its_messages_do_one_at_a_time(
+    tmp_path: Path,
+) -> None:
+    policy = BatchPolicy(max_size=3, max_wait_ms=60_000)
+    pair = [
+        Intake(tmp_path / "one-at-a-time", windowed=False, batching=policy),
+        Intake(tmp_path / "windowed", windowed=True, batching=policy),
+    ]
+    for intake in pair:
+        await intake.through([land(n) for n in range(1, 8)])
+    alone, windowed = pair
+    assert windowed.outcome(7) == alone.outcome(7)
+    assert windowed.ctx.published == alone.ctx.published
+    batches = windowed.outcome(7)[1]
+    assert [contains for _, contains, _ in batches] == [
+        (f"{QUEUE}/1", f"{QUEUE}/2", f"{QUEUE}/3"),
+        (f"{QUEUE}/4", f"{QUEUE}/5", f"{QUEUE}/6"),
+    ]
 
 
 async def test_a_window_redelivered_writes_and_publishes_nothing_new(tmp_path: Path) -> None:
