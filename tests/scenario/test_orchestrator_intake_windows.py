@@ -170,10 +170,13 @@ class Intake:
 
 @pytest.fixture
 def pair(tmp_path: Path) -> Iterator[tuple[Intake, Intake]]:
-    yield (
+    pair = (
         Intake(tmp_path / "one-at-a-time", windowed=False),
         Intake(tmp_path / "windowed", windowed=True),
     )
+    yield pair
+    for intake in pair:
+        intake.s.storage.engine.dispose()
 
 
 def states(intake: Intake, count: int) -> list[RequestState | None]:
