@@ -104,3 +104,21 @@ def test_the_counter_mints_contiguous_unique_ids(engine: Engine | None) -> None:
     assert counter.peek("q1", "request") == 3
     with engine.connect() as conn:
         assert conn.execute(sa.text("select count(*) from counters")).scalar() == 4
+
+
+def test_the_counter_hands_out_a_range_in_the_callers_transaction(engine: Engine | None) -> None:
+    if engine is None:
+        pytest.skip("the counter lives in a SQL database")
+    counter = Counter(engine)
+    assert counter.next("q", "batch") == 1
+    with engine.begin() as conn:
+        assert counter.take(conn, "q", "batch", 3) == 2
+    assert counter.next("q", "batch") == 5
+    with engine.connect() as conn:
+        rolled_back = conn.begin()
+        assert counter.take(conn, "q", "batch", 10) == 6
+        rolled_back.rollback()
+    assert counter.peek("q", "batch") == 5
+    with engine.begin() as conn:
+        assert counter.take(conn, "fresh", "batch", 2) == 1
+    assert counter.peek("fresh", "batch") == 2

@@ -12,7 +12,7 @@ import pytest
 from sq.platform.errs import VersionMismatchError
 from sq.submitqueue.entity.batch import Batch, BatchID, BatchState, RequestID
 from sq.submitqueue.entity.pathset import PathSet
-from sq.submitqueue.entity.request import Request, RequestState
+from sq.submitqueue.entity.request import ChangeInfo, Request, RequestState
 from sq.submitqueue.orchestrator.storage import Creation, OrchestratorStorage
 from support.databases import orchestrator_storage
 
@@ -134,3 +134,43 @@ def test_a_verdict_saves_its_path_set_and_state_or_neither(
     with pytest.raises(VersionMismatchError):  # the batch is stale now: the set is not saved
         storage.commit_verdict(saved, batch, BatchState.FAILED)
     assert storage.get_path_set(Q, bid(1)) == saved
+
+
+def test_a_window_of_requests_is_created_claimed_and_advanced_in_bulk(
+    storage: OrchestratorStorage,
+) -> None:
+    def request(n: int, uri: str) -> Request:
+        return Request(id=RequestID(f"{Q}/{n}"), queue=Q, uris=(uri,))
+
+    storage.create_request(request(1, "fake://x/a"))
+    storage.put_cancel_intent(Q, f"{Q}/3", "")
+    window = [request(1, "fake://x/other"), request(2, "fake://x/b"), request(3, "fake://x/a")]
+    storage.create_requests(window)  # 1 was there: left as it was
+    first = storage.get_request(Q, f"{Q}/1")
+    assert first is not None
+    assert first.uris == ("fake://x/a",)
+    assert storage.cancel_intents(Q, [f"{Q}/{n}" for n in (1, 2, 3)]) == {f"{Q}/3": ""}
+    found = storage.get_requests(Q, [f"{Q}/1", f"{Q}/2"])
+    a, b = ChangeInfo(uri="fake://x/a"), ChangeInfo(uri="fake://x/b")
+    storage.claim_changes_of([(found[f"{Q}/1"], [a]), (found[f"{Q}/2"], [b])])
+    storage.claim_changes_of([(found[f"{Q}/1"], [a])])  # again: nothing new
+    storage.claim_changes(window[2], [a])
+    assert storage.claimants_of(Q, ["fake://x/a", "fake://x/b", "fake://x/c"]) == {
+        "fake://x/a": [(f"{Q}/1", RequestState.STARTED), (f"{Q}/3", RequestState.STARTED)],
+        "fake://x/b": [(f"{Q}/2", RequestState.STARTED)],
+    }
+    moves = [(found[f"{Q}/1"], RequestState.VALIDATED), (found[f"{Q}/2"], RequestState.VALIDATED)]
+    assert [(r.state, r.version) for r in storage.advance_requests(moves)] == [
+        (RequestState.VALIDATED, 2)
+    ] * 2
+    with pytest.raises(VersionMismatchError):  # 2 moved on since it was read
+        storage.advance_requests([(found[f"{Q}/2"], RequestState.ERROR)])
+    assert storage.get_requests(Q, [f"{Q}/2"])[f"{Q}/2"].state is RequestState.VALIDATED
+    storage.next_batch_number(Q)
+    batches = storage.create_lone_batches(Q, [found[f"{Q}/1"], found[f"{Q}/2"]])
+    assert [(b.id, b.contains) for b in batches] == [
+        (bid(2), (RequestID(f"{Q}/1"),)),
+        (bid(3), (RequestID(f"{Q}/2"),)),
+    ]
+    assert storage.get_batch(Q, bid(3)) == batches[1]
+    assert storage.next_batch_number(Q) == 4

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -74,23 +75,28 @@ async def test_dead_letters_end_in_error_without_blocking_others(
     await s.stop()
 
 
-async def test_a_start_dead_lettered_before_its_request_was_stored_ends_in_error(
-    tmp_path: Path,
-) -> None:
-    """Nothing but the land message names the request: its reconciler must store and end it, or
-    the gateway shows it `accepted` for ever."""
-    s = await started(tmp_path)
-    create = s.storage.create_request
+def broken_once(create: Callable[[Any], Any]) -> Callable[[Any], Any]:
     calls = 0
 
-    def broken_once(request: Any) -> bool:
+    def broken(request: Any) -> Any:
         nonlocal calls
         calls += 1
         if calls == 1:
             raise RuntimeError("no such column: priority")  # a bug, not a transient failure
         return create(request)
 
-    s.storage.create_request = broken_once  # type: ignore[method-assign]
+    return broken
+
+
+async def test_a_start_dead_lettered_before_its_request_was_stored_ends_in_error(
+    tmp_path: Path,
+) -> None:
+    """Nothing but the land message names the request: its reconciler must store and end it, or
+    the gateway shows it `accepted` for ever."""
+    s = await started(tmp_path)
+    s.storage.create_request = broken_once(s.storage.create_request)  # type: ignore[method-assign]
+    # A window of both fails first, and each is then started alone.
+    s.storage.create_requests = broken_once(s.storage.create_requests)  # type: ignore[method-assign]
     a = await s.land("a")
     b = await s.land("b")
     await s.settle(dead_letters=1)

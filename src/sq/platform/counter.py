@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from sq.platform.db import read_only
 
@@ -29,15 +29,22 @@ class Counter:
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
 
     def next(self, queue: str, domain: str) -> int:
+        with self.engine.begin() as conn:
+            return self.take(conn, queue, domain, 1)
+
+    def take(self, conn: Connection, queue: str, domain: str, count: int) -> int:
+        """Hand out `count` consecutive values in the caller's transaction (none of them if it
+        rolls back); returns the first."""
         if not domain or len(domain) > 255 or len(queue) > 255:
             raise ValueError("queue and domain must be 1-255 characters")
-        insert = self._insert(counters).values(queue=queue, domain=domain, value=1)
+        if count < 1:
+            raise ValueError("count must be at least 1")
+        insert = self._insert(counters).values(queue=queue, domain=domain, value=count)
         stmt = insert.on_conflict_do_update(
             index_elements=[counters.c.queue, counters.c.domain],
-            set_={"value": counters.c.value + 1},
+            set_={"value": counters.c.value + count},
         ).returning(counters.c.value)
-        with self.engine.begin() as conn:
-            return int(conn.execute(stmt).scalar_one())
+        return int(conn.execute(stmt).scalar_one()) - count + 1
 
     def peek(self, queue: str, domain: str) -> int:
         """The last value handed out (0 before the first)."""

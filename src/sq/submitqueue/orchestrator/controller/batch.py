@@ -12,8 +12,11 @@ settled by that transaction (the loser re-reads).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import structlog
 
+from sq.platform.errs import UserError, attribute
 from sq.platform.messagequeue import Delivery
 from sq.platform.pipeline import StageContext
 from sq.platform.publish import intent_id
@@ -24,11 +27,14 @@ from sq.submitqueue.entity.request import Request, RequestState, is_request_halt
 from sq.submitqueue.extension.scorer.members import one_request
 from sq.submitqueue.orchestrator.controller.common import (
     Log,
+    LogBundle,
     db,
     decode,
     load_request,
+    request_subject,
     terminate_request,
 )
+from sq.submitqueue.orchestrator.controller.window import one_by_one, one_queue, publish_all
 from sq.submitqueue.orchestrator.profile import OrchestratorDeps
 
 log = structlog.get_logger("sq.orchestrator.batch")
@@ -95,6 +101,34 @@ class BatchController:
             await self.log.status(request.id, request.queue, "batching", version=request.version)
         await self.form(request.queue)
 
+    async def process_window(self, deliveries: Sequence[Delivery]) -> None:
+        """`process` for each. Without batching, a batch of its own for each validated request,
+        all numbered and created in one transaction; with batching, or with a wake in the window,
+        one at a time (a formation reads what the one before it wrote)."""
+        refs = [decode(d, m.EntityRef) for d in deliveries]
+        queue = one_queue([x.queue for x in refs], [x.id for x in refs])
+        if (
+            queue is None
+            or self.deps.profiles.get(queue).batching.enabled
+            or any(d.metadata.get("batch") == WAKE for d in deliveries)
+        ):
+            await one_by_one(self, deliveries)
+            return
+        found = await db(self.deps.storage.get_requests, queue, [x.id for x in refs])
+        requests = []
+        for ref in refs:
+            request = found.get(ref.id)
+            if request is None:
+                raise attribute(UserError(f"request {ref.id} not found"), request_subject(ref.id))
+            if request.state is RequestState.VALIDATED:
+                requests.append(request)
+        batches = await db(self.deps.storage.create_lone_batches, queue, requests)
+        logs = self.log.bundle()
+        for request, batch in zip(requests, batches, strict=True):
+            _log_alone(logs, request, batch)
+        await logs.flush()
+        await publish_all(self.ctx, (_analysis(b) for b in batches))
+
     async def _alone(self, request: Request) -> None:
         number = await db(self.deps.storage.next_batch_number, request.queue)
         batch = Batch(
@@ -104,13 +138,9 @@ class BatchController:
             priority=request.priority,
         )
         await db(self.deps.storage.create_batch, batch)
-        await self.log.status(
-            request.id,
-            request.queue,
-            "batching",
-            version=request.version,
-            metadata={"batch_id": batch.id},
-        )
+        logs = self.log.bundle()
+        _log_alone(logs, request, batch)
+        await logs.flush()
         await self._analyse(batch)
 
     async def form(self, queue: str) -> None:
@@ -178,9 +208,23 @@ class BatchController:
         await self._analyse(batch)
 
     async def _analyse(self, batch: Batch) -> None:
-        await self.ctx.publish(
-            m.TOPIC_DEPENDENCY_ANALYSIS,
-            batch.queue,
-            batch.id,
-            m.EntityRef(id=batch.id, queue=batch.queue),
-        )
+        await self.ctx.publish(*_analysis(batch))
+
+
+def _log_alone(logs: LogBundle, request: Request, batch: Batch) -> None:
+    logs.status(
+        request.id,
+        request.queue,
+        "batching",
+        version=request.version,
+        metadata={"batch_id": batch.id},
+    )
+
+
+def _analysis(batch: Batch) -> tuple[str, str, str, m.EntityRef]:
+    return (
+        m.TOPIC_DEPENDENCY_ANALYSIS,
+        batch.queue,
+        batch.id,
+        m.EntityRef(id=batch.id, queue=batch.queue),
+    )

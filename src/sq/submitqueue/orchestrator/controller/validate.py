@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sq.api import runway as rw
-from sq.platform.errs import attribute
+from sq.platform.errs import UserError, attribute
 from sq.platform.messagequeue import Delivery
 from sq.platform.pipeline import StageContext
 from sq.submitqueue.core import messages as m
 from sq.submitqueue.entity.request import (
+    ChangeInfo,
     Request,
     RequestState,
     is_request_halted,
@@ -22,6 +25,7 @@ from sq.submitqueue.orchestrator.controller.common import (
     request_subject,
     terminate_request,
 )
+from sq.submitqueue.orchestrator.controller.window import one_by_one, one_queue, publish_all
 from sq.submitqueue.orchestrator.profile import OrchestratorDeps
 
 
@@ -63,27 +67,84 @@ class ValidateController:
         await self.log.status(request.id, request.queue, "validating")
         duplicate = await self._duplicate_of(request)
         if duplicate is not None:
-            await terminate_request(
-                self.deps,
-                self.log,
-                request.queue,
-                request.id,
-                RequestState.ERROR,
-                last_error=f"request {request.id} is a duplicate of in-flight request {duplicate}",
-            )
+            await self._refuse(request, duplicate)
             return
+        infos = await self._describe(request)
+        await db(self.deps.storage.claim_changes, request, infos)
+        await self.ctx.publish(*_dry_run(request))
+
+    async def process_window(self, deliveries: Sequence[Delivery]) -> None:
+        """`process` for each: the requests read in one statement, the claimants of all their
+        changes in one more, and the claims of all of them written in one transaction. A request
+        is checked against the claims of those before it in the window, as `process` finds them."""
+        refs = [decode(d, m.EntityRef) for d in deliveries]
+        queue = one_queue([x.queue for x in refs], [x.id for x in refs])
+        if queue is None:
+            await one_by_one(self, deliveries)
+            return
+        storage = self.deps.storage
+        found = await db(storage.get_requests, queue, [x.id for x in refs])
+        requests: list[Request] = []
+        for ref in refs:
+            request = found.get(ref.id)
+            if request is None:
+                raise attribute(UserError(f"request {ref.id} not found"), request_subject(ref.id))
+            if request.state is RequestState.STARTED:
+                requests.append(request)
+        if not requests:
+            return
+        logs = self.log.bundle()
+        for request in requests:
+            logs.status(request.id, queue, "validating")
+        await logs.flush()
+        claims = await db(storage.claimants_of, queue, [u for r in requests for u in r.uris])
+        live = {
+            other: state is not None and not is_request_terminal(state)
+            for claimants in claims.values()
+            for other, state in claimants
+        }
+        refused: list[tuple[Request, str]] = []
+        claimed: list[tuple[Request, list[ChangeInfo]]] = []
+        for request in requests:
+            duplicate = next(
+                (
+                    other
+                    for uri in request.uris
+                    for other in sorted({o for o, _ in claims.get(uri, ())})
+                    if other != request.id and live.get(other, False)
+                ),
+                None,
+            )
+            if duplicate is not None:
+                refused.append((request, duplicate))
+                live[request.id] = False  # refused: in error when the next one is checked
+                continue
+            infos = await self._describe(request)
+            claimed.append((request, infos))
+            live[request.id] = True
+            for info in infos:
+                claims.setdefault(info.uri, []).append((request.id, request.state))
+        await db(storage.claim_changes_of, claimed)
+        for request, duplicate in refused:
+            await self._refuse(request, duplicate)
+        await publish_all(self.ctx, (_dry_run(request) for request, _ in claimed))
+
+    async def _describe(self, request: Request) -> list[ChangeInfo]:
         profile = self.deps.profiles.get(request.queue)
         try:
-            infos = await profile.provider.get(request)
+            return await profile.provider.get(request)
         except Exception as exc:
             attribute(exc, request_subject(request.id))
             raise
-        await db(self.deps.storage.claim_changes, request, infos)
-        await self.ctx.publish(
-            rw.TOPIC_MERGE_CONFLICT_CHECK,
+
+    async def _refuse(self, request: Request, duplicate: str) -> None:
+        await terminate_request(
+            self.deps,
+            self.log,
             request.queue,
             request.id,
-            merge_request(request.id, request.queue, [request]),
+            RequestState.ERROR,
+            last_error=f"request {request.id} is a duplicate of in-flight request {duplicate}",
         )
 
     async def _duplicate_of(self, request: Request) -> str | None:
@@ -95,3 +156,12 @@ class ValidateController:
                 if other is not None and not is_request_terminal(other.state):
                     return other_id
         return None
+
+
+def _dry_run(request: Request) -> tuple[str, str, str, rw.MergeRequest]:
+    return (
+        rw.TOPIC_MERGE_CONFLICT_CHECK,
+        request.queue,
+        request.id,
+        merge_request(request.id, request.queue, [request]),
+    )

@@ -76,6 +76,19 @@ def batch_of(row: Any) -> Batch:
     )
 
 
+def batch_row(batch: Batch) -> dict[str, Any]:
+    return {
+        "queue": batch.queue,
+        "id": batch.id,
+        "contains": list(batch.contains),
+        "dependencies": list(batch.dependencies),
+        "state": batch.state.value,
+        "version": batch.version,
+        "priority": batch.priority.value,
+        "overtakes": list(batch.overtakes),
+    }
+
+
 def _entry_json(entry: PathEntry) -> dict[str, Any]:
     return {
         "id": entry.id,
@@ -135,18 +148,7 @@ class BatchStore:
     # --- batches -------------------------------------------------------------------------------
 
     def create_batch(self, batch: Batch) -> bool:
-        return insert_or_exists(
-            self.engine,
-            t.batch,
-            queue=batch.queue,
-            id=batch.id,
-            contains=list(batch.contains),
-            dependencies=list(batch.dependencies),
-            state=batch.state.value,
-            version=batch.version,
-            priority=batch.priority.value,
-            overtakes=list(batch.overtakes),
-        )
+        return insert_or_exists(self.engine, t.batch, **batch_row(batch))
 
     def get_batch(self, queue: str, batch_id: str) -> Batch | None:
         with read_only(self.engine) as conn:

@@ -15,6 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from sq.platform.counter import Counter
 from sq.platform.db import read_only
 from sq.platform.errs import VersionMismatchError
 from sq.submitqueue.entity.batch import (
@@ -23,12 +24,13 @@ from sq.submitqueue.entity.batch import (
     BatchID,
     BatchState,
     RequestID,
+    batch_id,
     is_terminal,
 )
 from sq.submitqueue.entity.request import Request, RequestState
 from sq.submitqueue.orchestrator.storage import tables as t
-from sq.submitqueue.orchestrator.storage.batches import batch_of, number_of
-from sq.submitqueue.orchestrator.storage.requests import request_of
+from sq.submitqueue.orchestrator.storage.batches import batch_of, batch_row, number_of
+from sq.submitqueue.orchestrator.storage.requests import ignoring_duplicates, request_of
 from sq.submitqueue.orchestrator.storage.snapshot import (
     LISTED_KEPT,
     SnapshotStore,
@@ -108,6 +110,28 @@ _END = _batch_cas(state=BatchState.CANCELLED.value)
 
 
 class IntakeStore(SnapshotStore):
+    counter: Counter
+
+    def create_lone_batches(self, queue: str, requests: Sequence[Request]) -> list[Batch]:
+        """A `creating` batch of its own for each of `requests`, numbered on from the queue's
+        batch counter in their order, all in one transaction (what `next_batch_number` then
+        `create_batch` do for one)."""
+        if not requests:
+            return []
+        with self.engine.begin() as conn:
+            first = self.counter.take(conn, queue, "batch", len(requests))
+            batches = [
+                Batch(
+                    id=batch_id(queue, first + n),
+                    queue=queue,
+                    contains=(r.id,),
+                    priority=r.priority,
+                )
+                for n, r in enumerate(requests)
+            ]
+            conn.execute(ignoring_duplicates(conn, t.batch), [batch_row(b) for b in batches])
+        return batches
+
     def read_intake(self, queue: str) -> Intake:
         """The queue's `creating` batches and everything deciding them needs, in one transaction
         of a fixed number of statements (in chunks of `snapshot.CHUNK` keys)."""

@@ -8,7 +8,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import Engine
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
 
 from sq.platform.db import read_only
 from sq.platform.errs import VersionMismatchError
@@ -70,6 +71,47 @@ _CLAIMS = sa.select(t.change.c.request_id, t.change.c.uri, t.change.c.details).w
 )
 
 
+def ignoring_duplicates(conn: Connection, table: sa.Table) -> sa.Insert:
+    """An insert, for `executemany`, that skips each row whose key is already taken."""
+    return _IGNORING[conn.dialect.name == "sqlite"][table.name]
+
+
+_IGNORING: dict[bool, dict[str, sa.Insert]] = {
+    on_sqlite: {
+        table.name: dialect.insert(table).on_conflict_do_nothing()
+        for table in (t.request, t.change, t.batch)
+    }
+    for on_sqlite, dialect in ((True, sqlite), (False, postgresql))
+}
+_INTENTS = sa.select(t.cancel_intent.c.request_id, t.cancel_intent.c.reason).where(
+    t.cancel_intent.c.queue == sa.bindparam("queue"),
+    t.cancel_intent.c.request_id.in_(sa.bindparam("ids", expanding=True)),
+)
+_CLAIMANTS = (
+    sa.select(t.change.c.uri, t.change.c.request_id, t.request.c.state)
+    .select_from(
+        t.change.outerjoin(
+            t.request,
+            sa.and_(t.request.c.queue == t.change.c.queue, t.request.c.id == t.change.c.request_id),
+        )
+    )
+    .where(
+        t.change.c.queue == sa.bindparam("queue"),
+        t.change.c.uri.in_(sa.bindparam("uris", expanding=True)),
+    )
+    .order_by(t.change.c.uri, t.change.c.request_id)
+)
+_ADVANCE = (
+    sa.update(t.request)
+    .where(
+        t.request.c.queue == sa.bindparam("q"),
+        t.request.c.id == sa.bindparam("r_id"),
+        t.request.c.version == sa.bindparam("r_version"),
+    )
+    .values(state=sa.bindparam("r_state"), version=sa.bindparam("r_next"))
+)
+
+
 class RequestStore:
     engine: Engine
 
@@ -86,6 +128,25 @@ class RequestStore:
             version=request.version,
             priority=request.priority.value,
         )
+
+    def create_requests(self, requests: Sequence[Request]) -> None:
+        """`create_request` for each, in one transaction: one already there is left as it is."""
+        if not requests:
+            return
+        rows = [
+            {
+                "queue": r.queue,
+                "id": r.id,
+                "uris": list(r.uris),
+                "strategy": r.strategy,
+                "state": r.state.value,
+                "version": r.version,
+                "priority": r.priority.value,
+            }
+            for r in requests
+        ]
+        with self.engine.begin() as conn:
+            conn.execute(ignoring_duplicates(conn, t.request), rows)
 
     def get_request(self, queue: str, request_id: str) -> Request | None:
         r = t.request.c
@@ -123,6 +184,35 @@ class RequestStore:
             self.engine, t.cancel_intent, queue=queue, request_id=request_id, reason=reason
         )
 
+    def cancel_intents(self, queue: str, request_ids: Sequence[str]) -> dict[str, str]:
+        """The cancel reason of each of `request_ids` that has an intent, in one statement."""
+        wanted = list(dict.fromkeys(request_ids))
+        if not wanted:
+            return {}
+        with read_only(self.engine) as conn:
+            rows = conn.execute(_INTENTS, {"queue": queue, "ids": wanted})
+            return {str(row.request_id): str(row.reason) for row in rows}
+
+    def advance_requests(self, moves: Sequence[tuple[Request, RequestState]]) -> list[Request]:
+        """`update_request` for each (request, target state), in one transaction; all or nothing:
+        `VersionMismatchError` when any of them changed since it was read."""
+        if not moves:
+            return []
+        rows = [
+            {
+                "q": r.queue,
+                "r_id": r.id,
+                "r_version": r.version,
+                "r_state": state.value,
+                "r_next": r.version + 1,
+            }
+            for r, state in moves
+        ]
+        with self.engine.begin() as conn:
+            if conn.execute(_ADVANCE, rows).rowcount != len(rows):
+                raise VersionMismatchError("a request changed under the window")
+        return [dataclasses.replace(r, state=s, version=r.version + 1) for r, s in moves]
+
     def cancel_intent(self, queue: str, request_id: str) -> str | None:
         c = t.cancel_intent.c
         with read_only(self.engine) as conn:
@@ -142,6 +232,38 @@ class RequestStore:
                 request_id=request.id,
                 details=details_json(info),
             )
+
+    def claim_changes_of(self, claims: Sequence[tuple[Request, Sequence[ChangeInfo]]]) -> None:
+        """`claim_changes` for each (request, changes), in one transaction (idempotent)."""
+        rows = [
+            {
+                "queue": request.queue,
+                "uri": info.uri,
+                "request_id": request.id,
+                "details": details_json(info),
+            }
+            for request, infos in claims
+            for info in infos
+        ]
+        if not rows:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(ignoring_duplicates(conn, t.change), rows)
+
+    def claimants_of(
+        self, queue: str, uris: Sequence[str]
+    ) -> dict[str, list[tuple[str, RequestState | None]]]:
+        """`claimants` of each of `uris` (those claimed), each with the state of its request
+        (None for one not found), in one statement."""
+        wanted = list(dict.fromkeys(uris))
+        found: dict[str, list[tuple[str, RequestState | None]]] = {}
+        if not wanted:
+            return found
+        with read_only(self.engine) as conn:
+            for row in conn.execute(_CLAIMANTS, {"queue": queue, "uris": wanted}):
+                state = None if row.state is None else RequestState(row.state)
+                found.setdefault(str(row.uri), []).append((str(row.request_id), state))
+        return found
 
     def claimants(self, queue: str, uri: str) -> list[str]:
         c = t.change.c
