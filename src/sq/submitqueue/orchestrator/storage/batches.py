@@ -19,7 +19,7 @@ from sq.submitqueue.entity.pathset import PathEntry, PathSet, PathStatus
 from sq.submitqueue.orchestrator.storage import tables as t
 from sq.submitqueue.orchestrator.storage.requests import insert_or_exists
 
-_Q = sa.bindparam("queue")
+_Q: sa.BindParameter[str] = sa.bindparam("queue")
 # Statements built once: building a Core statement per call (its clauses, bind parameters and
 # cache key) cost about as much CPU as running it (a throw-away timing, doc/benchmarks.md).
 _BATCH = sa.select(t.batch).where(t.batch.c.queue == _Q, t.batch.c.id == sa.bindparam("id"))
