@@ -19,7 +19,7 @@ from sq.platform.git.sandbox import GitSandbox
 from sq.platform.messagequeue import MessageQueue
 from sq.platform.messagequeue.model import OutgoingMessage
 from sq.platform.messagequeue.sql.store import SqlQueueStore
-from sq.submitqueue.core.messages import RequestLog
+from sq.submitqueue.core.messages import RequestLog, log_partition
 
 
 def free_port() -> int:
@@ -93,7 +93,7 @@ def publish_logs(tmp_path: Path, *entries: tuple[str, str, int, str]) -> None:
         messages.append(
             OutgoingMessage(
                 topic="log",
-                partition_key=sqid,
+                partition_key=log_partition("demo", sqid),
                 message_id=f"{sqid}/{status}",
                 payload=payload.model_dump_json(),
             )

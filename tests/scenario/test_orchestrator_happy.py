@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from sq.submitqueue.core import messages as m
-from support.sq_stack import Stack
+from support.sq_stack import QUEUE, Stack
 
 pytestmark = pytest.mark.anyio
 
@@ -58,6 +58,25 @@ async def test_a_landing_costs_one_conclude_and_one_log_message_per_step(stack: 
     assert stack.log.statuses(a)[:2] == stack.log.statuses(b)[:2] == ["started", "validating"]
     assert published(stack, m.TOPIC_LOG) <= len(stack.log.entries)
     assert stack.dead_letters() == []
+
+
+async def test_a_requests_log_messages_share_one_of_a_few_partitions(tmp_path: Path) -> None:
+    """Each request's log messages come on one partition (its order), a queue's on at most
+    `LOG_PARTITIONS`, so the gateway folds them a window at a time."""
+    s = Stack(tmp_path)
+    s.runner.held = False  # every build passes as it is triggered
+    await s.start()
+    try:
+        ids = [await s.land(name) for name in "abcdefgh"]
+        await s.settle()
+        assert {s.log.final(sqid) for sqid in ids} == {"landed"}
+        assert {sqid: len(s.log.partitions[sqid]) for sqid in ids} == dict.fromkeys(ids, 1)
+        used = set().union(*s.log.partitions.values())
+        assert used <= {f"{QUEUE}#log-{b}" for b in range(m.LOG_PARTITIONS)}
+        assert len(used) > 1
+        assert s.dead_letters() == []
+    finally:
+        await s.stop()
 
 
 async def test_an_instant_build_logs_building_and_built_in_one_message(tmp_path: Path) -> None:

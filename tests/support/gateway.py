@@ -27,6 +27,7 @@ from sq.submitqueue.core.messages import (
     TOPIC_LOG,
     TOPIC_START,
     RequestLog,
+    log_partition,
 )
 from sq.submitqueue.gateway.api import build_router
 from sq.submitqueue.gateway.materializer import Materializer
@@ -88,7 +89,8 @@ class World:
             last_error=last_error,
             metadata=metadata or {},
         )
-        await self.h.publish(TOPIC_LOG, sqid, key or f"{sqid}/{value}", entry)
+        partition = log_partition(queue, sqid)
+        await self.h.publish(TOPIC_LOG, partition, key or f"{sqid}/{value}", entry)
 
     async def settle(self, dead_letters: int = 0) -> None:
         await self.h.settle(dead_letters)

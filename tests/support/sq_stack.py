@@ -52,11 +52,14 @@ STEP_MS = 5_000
 class LogSink:
     def __init__(self) -> None:
         self.entries: list[m.RequestLog] = []
+        self.partitions: dict[str, set[str]] = {}
+        """The `log` partitions each request's messages came on."""
         self._keys: set[tuple[str, str]] = set()
 
     async def __call__(self, delivery: Delivery) -> None:
         """Keeps each entry once per key, as the gateway does; several may share a message."""
         message = m.RequestLog.model_validate(delivery.json())
+        self.partitions.setdefault(message.request_id, set()).add(delivery.partition_key)
         first = message.model_copy(update={"key": "", "more": ()})
         entries = [(message.key or delivery.message_id, first)]
         for item in message.more:

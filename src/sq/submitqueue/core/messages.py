@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import hashlib
 from typing import Literal
 
 from pydantic import Field
@@ -22,6 +23,19 @@ TOPIC_MERGE = "submitqueue-merge"
 TOPIC_CONCLUDE = "conclude"
 TOPIC_LOG = "log"
 TOPIC_CONTROL = "queue-control"
+
+LOG_PARTITIONS = 4
+"""Partitions of `log` per queue. A partition is folded serially by one gateway, in windows of
+up to its stage's batch size; a few per queue let that many gateways share a queue's request
+log, while each still holds enough of a deep queue's entries to fold them a window at a time
+(one per request left each partition about one message deep, so every entry cost a cycle and
+a transaction of its own)."""
+
+
+def log_partition(queue: str, request_id: str) -> str:
+    """The `log` partition of a request's entries: always the same one, so they stay in order."""
+    digest = hashlib.blake2b(request_id.encode(), digest_size=8).digest()
+    return f"{queue}#log-{int.from_bytes(digest) % LOG_PARTITIONS}"
 
 
 class LandStrategy(enum.StrEnum):

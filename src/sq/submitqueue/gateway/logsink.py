@@ -8,6 +8,7 @@ never received, is left out of the summaries (and said so in the log).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 import pydantic
 import structlog
@@ -78,6 +79,13 @@ class LogController:
         except UnknownRequestError as exc:
             attribute(exc, Subject(type="request", id=entries[0].request_id))
             raise
+
+    async def process_window(self, deliveries: Sequence[Delivery]) -> None:
+        """The entries of a window, of any requests, folded in one transaction. A message that
+        cannot be decoded, or names a request the gateway never received, fails the window, so
+        that each message is handled alone by `process` and only that one fails."""
+        entries = [entry for delivery in deliveries for entry in entries_of(delivery)]
+        await asyncio.to_thread(self.materializer.persist_many, entries)
 
 
 class LogReconciler:

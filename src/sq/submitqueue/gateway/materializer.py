@@ -49,6 +49,27 @@ class Materializer:
             raise UnknownRequestError(f"no request {first.request_id} in queue {first.queue}")
         return summary
 
+    def persist_many(self, entries: Sequence[LogEntry]) -> dict[tuple[str, str], Summary]:
+        """`persist_all` of the entries of several requests, each request's in order, in one
+        transaction (a window of the `log` topic): the histories and summaries end as they would
+        after persisting each entry in turn. Returns each request's summary, by
+        `(queue, request_id)`.
+
+        Raises UnknownRequestError, after the transaction, when any entry names a request with
+        no receipt (every entry stays in the history, every known summary is folded).
+        """
+        for attempt in range(CAS_ATTEMPTS):
+            try:
+                summaries = self.store.fold_many(entries, _folded)
+                break
+            except VersionMismatchError:
+                if attempt == CAS_ATTEMPTS - 1:
+                    raise
+        for entry in entries:
+            if (entry.queue, entry.request_id) not in summaries:
+                raise UnknownRequestError(f"no request {entry.request_id} in queue {entry.queue}")
+        return summaries
+
 
 def _folded(current: Summary, entry: LogEntry) -> Summary | None:
     if current.wins_over(entry):

@@ -39,8 +39,15 @@ class RequestLogStore:
         self._summary_to_fold = sa.select(request_summary).where(
             c.queue == sa.bindparam("q_queue"), c.request_id == sa.bindparam("q_request_id")
         )
+        # Locked in key order, so that two windows naming the same requests cannot deadlock.
+        self._summaries_to_fold = (
+            sa.select(request_summary)
+            .where(sa.tuple_(c.queue, c.request_id).in_(sa.bindparam("q_keys", expanding=True)))
+            .order_by(c.queue, c.request_id)
+        )
         if postgres:
             self._summary_to_fold = self._summary_to_fold.with_for_update()
+            self._summaries_to_fold = self._summaries_to_fold.with_for_update()
         self._swap_summary = sa.update(request_summary).where(
             c.queue == sa.bindparam("q_queue"),
             c.request_id == sa.bindparam("q_request_id"),
@@ -123,6 +130,51 @@ class RequestLogStore:
             if conn.execute(self._swap_summary, swap).rowcount != 1:
                 raise VersionMismatchError(f"summary of {first.request_id} changed under us")
             return current
+
+    def fold_many(
+        self, entries: Sequence[LogEntry], fold: Callable[[Summary, LogEntry], Summary | None]
+    ) -> dict[tuple[str, str], Summary]:
+        """`fold_all` of entries of any number of requests, in one transaction of three
+        statements whatever their number: the history rows appended with one `executemany`, the
+        summaries read (and locked, on PostgreSQL) with one select, the changed ones written
+        with one `executemany` of compare-and-swaps. Each request's entries are folded in their
+        order here, as `fold_all` would fold them alone.
+
+        Returns the summary after the entries of each `(queue, request_id)` that has a receipt;
+        one without is absent (its entries are kept in the history all the same). Raises
+        VersionMismatchError, having written nothing, when a summary changed under us.
+        """
+        by_request: dict[tuple[str, str], list[LogEntry]] = {}
+        for entry in entries:
+            by_request.setdefault((entry.queue, entry.request_id), []).append(entry)
+        if not by_request:
+            return {}
+        # Appended a request at a time (each in its own order, as `fold_all` appends them), in
+        # key order like the locks below.
+        rows = [_log_row(e) for key in sorted(by_request) for e in by_request[key]]
+        folded: dict[tuple[str, str], Summary] = {}
+        swaps: list[dict[str, Any]] = []
+        with self.engine.begin() as conn:
+            conn.execute(self._append_rows, rows)
+            read = conn.execute(self._summaries_to_fold, {"q_keys": list(by_request)})
+            for row in read.mappings():
+                stored = current = _summary(row)
+                key = (stored.queue, stored.request_id)
+                for entry in by_request[key]:
+                    current = fold(current, entry) or current
+                folded[key] = current
+                if current is not stored:
+                    swaps.append(
+                        {
+                            **_summary_row(current),
+                            "q_queue": key[0],
+                            "q_request_id": key[1],
+                            "q_version": stored.version,
+                        }
+                    )
+            if swaps and conn.execute(self._swap_summary, swaps).rowcount != len(swaps):
+                raise VersionMismatchError("a summary of the window changed under us")
+        return folded
 
     def append_log(self, entry: LogEntry) -> bool:
         """Append one history row; False when an entry with the same key is already there."""

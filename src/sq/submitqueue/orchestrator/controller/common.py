@@ -187,9 +187,13 @@ class LogBundle:
 
     async def flush(self) -> None:
         entries, self._entries = self._entries, {}
-        for request_id, logged in entries.items():
-            message_id, payload = _one_message(logged)
-            await self._ctx.publish(m.TOPIC_LOG, request_id, message_id, payload)
+        # Published together, so that they share the queue's group commit.
+        await asyncio.gather(*(self._publish(_one_message(logged)) for logged in entries.values()))
+
+    async def _publish(self, message: tuple[str, m.RequestLog]) -> None:
+        message_id, payload = message
+        partition = m.log_partition(payload.queue, payload.request_id)
+        await self._ctx.publish(m.TOPIC_LOG, partition, message_id, payload)
 
 
 def _one_message(logged: list[tuple[str, m.RequestLog]]) -> tuple[str, m.RequestLog]:
