@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
-import sqlalchemy as sa
 from pydantic import BaseModel
 
 from sq.api import runway as rw
@@ -28,6 +27,7 @@ from sq.submitqueue.orchestrator.controller.mergeconflictsignal import (
 from sq.submitqueue.orchestrator.controller.start import StartController
 from sq.submitqueue.orchestrator.controller.validate import ValidateController
 from support.sq_stack import QUEUE, Stack
+from support.statements import Statements
 
 pytestmark = pytest.mark.anyio
 
@@ -81,23 +81,6 @@ class Message:
 class Stage(Protocol):
     async def process(self, delivery: Delivery) -> None: ...
     async def process_window(self, deliveries: Sequence[Delivery]) -> None: ...
-
-
-class Statements:
-    """Every SQL statement the engine runs while counting."""
-
-    def __init__(self, engine: sa.Engine) -> None:
-        self.engine, self.seen = engine, list[str]()
-
-    def _record(self, *args: Any) -> None:
-        self.seen.append(str(args[2]))
-
-    def __enter__(self) -> Statements:
-        sa.event.listen(self.engine, "before_cursor_execute", self._record)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        sa.event.remove(self.engine, "before_cursor_execute", self._record)
 
 
 def land(n: int, name: str | None = None) -> m.LandRequest:

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 import pytest
-import sqlalchemy as sa
 
 from sq.platform import migrations
 from sq.platform.clock import FakeClock
@@ -23,6 +22,7 @@ from sq.submitqueue.orchestrator.controller.build import BuildController
 from sq.submitqueue.orchestrator.controller.merge import MergeController
 from sq.submitqueue.orchestrator.profile import OrchestratorDeps, Profiles
 from sq.submitqueue.orchestrator.storage import OrchestratorStorage, schema
+from support.statements import Statements
 
 pytestmark = pytest.mark.anyio
 
@@ -72,27 +72,6 @@ def build_assuming(ahead: int) -> Build:
         base="0" * 40,
         assumed=tuple(bid(n) for n in range(DEPTH - ahead, DEPTH)),
     )
-
-
-class Statements:
-    """Every SQL statement the engine runs while counting."""
-
-    def __init__(self, engine: sa.Engine) -> None:
-        self.engine, self.seen = engine, list[str]()
-
-    def _record(self, *args: Any) -> None:
-        self.seen.append(str(args[2]))
-
-    def __enter__(self) -> Statements:
-        sa.event.listen(self.engine, "before_cursor_execute", self._record)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        sa.event.remove(self.engine, "before_cursor_execute", self._record)
-
-    @property
-    def reads(self) -> list[str]:
-        return [s for s in self.seen if s.lstrip().upper().startswith("SELECT")]
 
 
 async def test_a_landing_reads_the_requests_it_assumed_in_statements_not_growing_with_depth(
