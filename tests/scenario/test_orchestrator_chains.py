@@ -7,11 +7,13 @@ landed order and exactly how many builds it took.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from sq.platform.errs import RetryableError
 from sq.submitqueue.core.speculation.finalize import OutcomeKind, finalize_steps
-from sq.submitqueue.entity.batch import Batch
+from sq.submitqueue.entity.batch import Batch, BatchState
 from sq.submitqueue.entity.pathset import PathStatus
 from sq.submitqueue.extension.conflictanalyzer.pathoverlap import (
     Granularity,
@@ -20,7 +22,7 @@ from sq.submitqueue.extension.conflictanalyzer.pathoverlap import (
 from sq.submitqueue.orchestrator.controller import speculate
 from sq.submitqueue.orchestrator.controller.mergesignal import MergeSignalController
 from sq.submitqueue.orchestrator.controller.speculate_read import read_snapshot
-from sq.submitqueue.orchestrator.storage import OrchestratorStorage
+from sq.submitqueue.orchestrator.storage import OrchestratorStorage, batches
 from support.sq_stack import QUEUE, Stack
 
 pytestmark = pytest.mark.anyio
@@ -229,4 +231,40 @@ async def test_independent_lanes_with_pathoverlap(tmp_path: Path) -> None:
     await s.release()
     assert s.order_landed() == [b, a, c]
     assert s.builds() == 4  # A, B, C on A, C without A: B's lane never built against A
+    await s.stop()
+
+
+async def test_a_landing_that_merges_its_dependent_writes_the_verdict_whole_or_not_at_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The freed dependent's superseded paths and its move to merging are one transaction: an
+    orchestrator that dies inside it leaves the path set as it was (written one after the other,
+    the superseded set was committed alone), and the chain still lands in order."""
+    s = await started(tmp_path, budget=4)
+    ids = [await s.land(n) for n in "abc"]
+    await s.settle()
+    before: dict[str, int] = {}
+    at_death: dict[str, int] = {}
+    original_merge = MergeSignalController._merge_if_true
+    original_transition = batches._transition
+
+    async def merge_if_true(self: MergeSignalController, head: Batch) -> None:
+        path_set = s.storage.get_path_set(head.queue, head.id)
+        before.setdefault(head.id, path_set.version if path_set else 0)
+        await original_merge(self, head)
+
+    def transition(conn: Any, batch: Batch, state: BatchState, *args: Any) -> Batch | None:
+        if state is BatchState.MERGING and batch.id in before and not at_death:
+            committed = s.storage.get_path_set(batch.queue, batch.id)  # another connection
+            at_death[batch.id] = committed.version if committed else 0
+            raise RetryableError("the orchestrator died inside the verdict's write")
+        return original_transition(conn, batch, state, *args)
+
+    monkeypatch.setattr(MergeSignalController, "_merge_if_true", merge_if_true)
+    monkeypatch.setattr(batches, "_transition", transition)
+    await s.release()
+    assert at_death, "no landing merged its dependent"
+    assert {h: before[h] for h in at_death} == at_death
+    assert s.order_landed() == ids
+    assert s.dead_letters() == []
     await s.stop()

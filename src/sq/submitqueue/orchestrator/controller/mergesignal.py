@@ -78,9 +78,9 @@ class MergeSignalController:
             await self._merge_if_true(head)
 
     async def _merge_if_true(self, head: Batch) -> None:
-        """As the speculate run's finalize: supersede the rest of the head's paths, then (a
-        speculate signal naming it first, for recovery) the head to merging, then the dispatch
-        to the merge stage, under the same dedup id as the speculate run's."""
+        """As the speculate run's finalize: a speculate signal naming the head (for recovery),
+        then the rest of its paths superseded and the head to merging in one transaction, then
+        the dispatch to the merge stage, under the same dedup id as the speculate run's."""
         storage = self.deps.storage
         path_set = await db(storage.get_path_set, head.queue, head.id)
         state_of = await dependency_states(self.deps, head.queue, head.dependencies)
@@ -89,10 +89,9 @@ class MergeSignalController:
             return
         superseded, _ = supersede(path_set, winner.id, self.deps.clock.now_ms())
         ref = m.EntityRef(id=head.id, queue=head.queue)
+        await self.ctx.publish(m.TOPIC_SPECULATE, head.queue, unique_id(head.id), ref)
         try:
-            await db(storage.save_path_set, superseded)
-            await self.ctx.publish(m.TOPIC_SPECULATE, head.queue, unique_id(head.id), ref)
-            merging = await db(storage.transition_batch, head, BatchState.MERGING)
+            _, merging = await db(storage.commit_verdict, superseded, head, BatchState.MERGING)
         except VersionMismatchError:
             return  # a speculate run got there first
         await dispatch_merge(self.log, merging)
