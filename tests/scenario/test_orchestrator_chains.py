@@ -7,6 +7,7 @@ landed order and exactly how many builds it took.
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -266,5 +267,38 @@ async def test_a_landing_that_merges_its_dependent_writes_the_verdict_whole_or_n
     assert at_death, "no landing merged its dependent"
     assert {h: before[h] for h in at_death} == at_death
     assert s.order_landed() == ids
+    assert s.dead_letters() == []
+    await s.stop()
+
+
+async def test_a_redelivered_build_message_signals_a_build_a_run_already_saw_started(
+    tmp_path: Path,
+) -> None:
+    """A process that died between linking a build and publishing its signal: a speculate run
+    saw the link and moved the entry to `building`, so the redelivered `build` message finds
+    nothing pending. It must still signal the build, or nothing ever observes its end."""
+    s = await started(tmp_path, budget=4)
+    await s.land("a")
+    await s.settle()
+    head = s.storage.list_batches(QUEUE, [BatchState.SPECULATING])[0]
+    path_set = s.storage.get_path_set(QUEUE, head.id)
+    assert path_set is not None
+    assert [e.status for e in path_set.paths] == [PathStatus.BUILDING]
+    controller = s.orchestrator.controllers["build"]
+    signalled: list[str] = []
+    context = controller.ctx
+
+    class Recorded:
+        async def publish(self, key: str, partition: str, message_id: str, *rest: Any) -> bool:
+            if key == "buildsignal":
+                signalled.append(message_id)
+            return await context.publish(key, partition, message_id, *rest)
+
+    controller.ctx = Recorded()
+    redelivered = SimpleNamespace(json=lambda: {"id": head.id, "queue": QUEUE})
+    await controller.process(redelivered)
+    entry = path_set.paths[0]
+    assert signalled == [f"{head.id}/{entry.id[:16]}/{entry.attempt}"]
+    await s.release()
     assert s.dead_letters() == []
     await s.stop()

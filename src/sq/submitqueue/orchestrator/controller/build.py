@@ -63,13 +63,28 @@ class BuildController:
         if path_set is None or is_halted(batch.state):
             return
         pending = [e for e in path_set.paths if e.status is PathStatus.PENDING]
-        if not pending:
-            return
+        building = [e for e in path_set.paths if e.status is PathStatus.BUILDING]
         try:
-            await self._start(batch, pending)
+            if pending:
+                await self._start(batch, pending)
+            if building:
+                await self._signal_started(batch, building)
         except Exception as exc:
             attribute(exc, batch_subject(batch.id))
             raise
+
+    async def _signal_started(self, head: Batch, building: list[PathEntry]) -> None:
+        """The build signal of each entry already `building`, again (its id dedups). A process
+        that died between linking a build and publishing its signal left it to the redelivery
+        of this message; a speculate run that saw the link meanwhile moved the entry from
+        `pending` to `building`, and without this nothing would ever observe its build."""
+        storage = self.deps.storage
+        keys = [(e.id, e.attempt) for e in building]
+        linked = await db(storage.linked_builds, head.queue, keys)
+        for build_id in (linked[k] for k in keys if k in linked):
+            await self.ctx.publish(
+                m.TOPIC_BUILDSIGNAL, build_id, build_id, m.EntityRef(id=build_id, queue=head.queue)
+            )
 
     async def _start(self, head: Batch, pending: list[PathEntry]) -> None:
         """Every pending path of one head in a constant number of statements, however deep the
