@@ -349,3 +349,21 @@ async def test_a_window_whose_write_fails_is_started_one_message_at_a_time(
     assert [s.log.final(r) for r in landing] == ["landed"] * 3
     assert s.dead_letters() == []
     await s.stop()
+
+
+async def test_a_batch_window_handled_again_creates_no_second_batch(
+    pair: tuple[Intake, Intake],
+) -> None:
+    """As after a window whose log flush or publish failed (the platform then hands each of its
+    messages to `process`), or a crash before its messages were acked: each request keeps the one
+    batch it was given, and the analysis asked for is the same."""
+    for intake in pair:
+        await intake.through([land(n) for n in range(1, 4)])
+        before, asked = intake.outcome(6), intake.ctx.sent(m.TOPIC_DEPENDENCY_ANALYSIS)
+        messages = intake.ctx.sent(m.TOPIC_BATCH)
+        await intake.run(intake.batch, messages)  # the same way again
+        for message in messages:  # and one message at a time, as the fallback does
+            await intake.batch.process(Message(message))  # type: ignore[arg-type]
+        assert intake.outcome(6) == before
+        assert [b[1] for b in before[1]] == [(f"{QUEUE}/{n}",) for n in range(1, 4)]
+        assert intake.ctx.sent(m.TOPIC_DEPENDENCY_ANALYSIS) == asked

@@ -130,14 +130,7 @@ class BatchController:
         await publish_all(self.ctx, (_analysis(b) for b in batches))
 
     async def _alone(self, request: Request) -> None:
-        number = await db(self.deps.storage.next_batch_number, request.queue)
-        batch = Batch(
-            id=batch_id(request.queue, number),
-            queue=request.queue,
-            contains=(request.id,),
-            priority=request.priority,
-        )
-        await db(self.deps.storage.create_batch, batch)
+        (batch,) = await db(self.deps.storage.create_lone_batches, request.queue, [request])
         logs = self.log.bundle()
         _log_alone(logs, request, batch)
         await logs.flush()

@@ -70,6 +70,21 @@ class Creation:
     """Each in `validated` (claimed for the batch here) or already `batched`."""
 
 
+_LIVE_HOLDERS = (
+    sa.select(t.request_batch.c.request_id, t.batch)
+    .join(
+        t.batch,
+        sa.and_(
+            t.batch.c.queue == t.request_batch.c.queue, t.batch.c.id == t.request_batch.c.batch_id
+        ),
+    )
+    .where(
+        t.request_batch.c.queue == sa.bindparam("queue"),
+        t.request_batch.c.request_id.in_(sa.bindparam("ids", expanding=True)),
+        t.batch.c.state.not_in([s.value for s in BatchState if is_terminal(s)]),
+    )
+)
+"""The live batches holding some of a queue's requests, with the request each holds."""
 _NOT_CARRYING = frozenset(
     {BatchState.CREATING.value} | {s.value for s in BatchState if is_terminal(s)}
 )
@@ -113,24 +128,35 @@ class IntakeStore(SnapshotStore):
     counter: Counter
 
     def create_lone_batches(self, queue: str, requests: Sequence[Request]) -> list[Batch]:
-        """A `creating` batch of its own for each of `requests`, numbered on from the queue's
-        batch counter in their order, all in one transaction (what `next_batch_number` then
-        `create_batch` do for one)."""
+        """A `creating` batch of its own for each of `requests`, with its association, numbered
+        on from the queue's batch counter in their order, all in one transaction; a request a
+        live batch already holds (the same message redelivered, or its window handled again one
+        message at a time) gets that batch back, not a second one. Returns them in the order
+        given."""
         if not requests:
             return []
         with self.engine.begin() as conn:
-            first = self.counter.take(conn, queue, "batch", len(requests))
-            batches = [
-                Batch(
-                    id=batch_id(queue, first + n),
-                    queue=queue,
-                    contains=(r.id,),
-                    priority=r.priority,
-                )
-                for n, r in enumerate(requests)
-            ]
-            conn.execute(ignoring_duplicates(conn, t.batch), [batch_row(b) for b in batches])
-        return batches
+            held: dict[RequestID, Batch] = {}
+            for chunk in chunks([r.id for r in requests]):
+                for row in conn.execute(_LIVE_HOLDERS, {"queue": queue, "ids": list(chunk)}):
+                    held.setdefault(RequestID(row.request_id), batch_of(row))
+            new = [r for r in requests if r.id not in held]
+            if new:
+                first = self.counter.take(conn, queue, "batch", len(new))
+                for n, r in enumerate(new):
+                    held[r.id] = Batch(
+                        id=batch_id(queue, first + n),
+                        queue=queue,
+                        contains=(r.id,),
+                        priority=r.priority,
+                    )
+                created = [held[r.id] for r in new]
+                conn.execute(ignoring_duplicates(conn, t.batch), [batch_row(b) for b in created])
+                links = [
+                    {"queue": queue, "request_id": b.contains[0], "batch_id": b.id} for b in created
+                ]
+                conn.execute(sa.insert(t.request_batch), links)
+        return [held[r.id] for r in requests]
 
     def read_intake(self, queue: str) -> Intake:
         """The queue's `creating` batches and everything deciding them needs, in one transaction
