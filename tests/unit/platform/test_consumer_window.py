@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from sq.platform.errs import UserError
 from sq.platform.messagequeue import Delivery, RetryPolicy
 from sq.platform.messagequeue.memory import MemoryQueueStore
+from sq.platform.messagequeue.store import CycleResult, Fence, FetchSpec, Outcome
 from sq.platform.pipeline import Stage, StageContext, construct
 from support.mq import Harness
 
@@ -57,9 +59,11 @@ class Plain:
         self.seen.append(delivery.message_id)
 
 
-async def started(controller: Windowed, dlq: Plain, ids: Sequence[str]) -> Harness:
+async def started(
+    controller: Windowed, dlq: Plain, ids: Sequence[str], h: Harness | None = None
+) -> Harness:
     """The stage's messages published on one partition before it starts consuming."""
-    h = Harness(MemoryQueueStore())
+    h = h or Harness(MemoryQueueStore())
 
     def new(_: object, ctx: StageContext) -> Windowed:
         return controller
@@ -117,3 +121,42 @@ async def test_a_hold_asked_for_in_a_window_is_kept_and_a_failed_windows_are_not
     assert h2.store.watermark("g", "intake", "p") == 2
     await h.queue.close()
     await h2.queue.close()
+
+
+class StoppedWhileFetching(MemoryQueueStore):
+    """Calls `on_fetch` (a stop of every worker) as its first non-empty window is fetched."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.on_fetch: list[Callable[[], None]] = []
+
+    def cycle(
+        self, fence: Fence, outcomes: Sequence[Outcome], fetch: FetchSpec | None, now_ms: int
+    ) -> CycleResult:
+        result = super().cycle(fence, outcomes, fetch, now_ms)
+        if result.deliveries and self.on_fetch:
+            self.on_fetch.pop()()
+        return result
+
+
+async def test_a_window_fetched_as_the_stop_began_is_handed_back_whole() -> None:
+    """Nothing of it is started: a stop waits for a window under way, not one not begun."""
+    store, controller = StoppedWhileFetching(), Windowed()
+    h = Harness(store)
+
+    def stop_every_worker() -> None:
+        for subscription in h.queue.subscriptions:
+            for worker in subscription.workers.values():
+                worker.begin_stop()
+
+    store.on_fetch = [stop_every_worker]
+    await started(controller, Plain(), ["m0", "m1", "m2"], h)
+    for _ in range(200):  # until the window is fetched (the stop begins there), then a little
+        await asyncio.sleep(0.005)
+        if not store.on_fetch:
+            break
+    await asyncio.sleep(0.05)
+    assert not store.on_fetch
+    await h.queue.close()
+    assert controller.windows == [] and controller.alone == []
+    assert store.watermark("g", "intake", "p") == 0

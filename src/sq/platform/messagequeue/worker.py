@@ -154,7 +154,10 @@ class PartitionWorker:
         sub.signal("poll", self.partition_key)
         if result.deliveries:
             self.delivered = True
-            if sub.window_handler is not None and len(result.deliveries) > 1:
+            # A stop asked for during the fetch hands the whole window back (below), as it
+            # hands back what one-at-a-time handling has not started.
+            windowed = sub.window_handler is not None and len(result.deliveries) > 1
+            if windowed and not self._stopping:
                 await self._handle_window([self._delivery(f) for f in result.deliveries])
                 return
             for index, fetched in enumerate(result.deliveries):
