@@ -17,6 +17,10 @@ as the gateway accepts them, and the clock runs until the last one has landed.
   partitions).
 - ceiling = queue rate x 60 / messages per landed request: the landed/min the queue alone would
   allow if the services cost nothing. vs ceiling = landed/min / ceiling.
+- CPU ms per landed request = CPU time of this process (every thread: the services, their
+  storage calls, the client) from the first land to the last settled, / landed. The database
+  server's own CPU is not in it. Unlike vs ceiling, whose denominator is the server's commit
+  rate, it is the stack's own cost: a loaded box or a slow disk moves it much less.
 
 Each backend runs `--pairs` pairs: a shallow run that keeps at most `--in-flight` requests
 unsettled, then a deep run that submits `--deep` requests at once (hundreds of heads in flight),
@@ -36,7 +40,9 @@ in the seventh session, so the default stays near 10 minutes (doc/benchmarks.md,
 session"); ask for `--pairs 3` or more when a single slow pair must not count. `--pairs 1` is the
 single run of earlier sessions. Last line: `RESULT sqlite_landed_per_min=… pg_landed_per_min=…
 sqlite_vs_ceiling=… pg_vs_ceiling=… sqlite_deep_landed_per_min=… pg_deep_landed_per_min=…
-sqlite_deep_vs_shallow=… pg_deep_vs_shallow=… pairs=N`, each figure the median over the pairs.
+sqlite_deep_vs_shallow=… pg_deep_vs_shallow=… sqlite_cpu_ms_per_landed=… pg_cpu_ms_per_landed=…
+sqlite_deep_cpu_ms_per_landed=… pg_deep_cpu_ms_per_landed=… pairs=N`, each figure the median over
+the pairs.
 """
 
 from __future__ import annotations
@@ -142,7 +148,7 @@ def run_sqlite(args: argparse.Namespace) -> list[Pair]:
     with tempfile.TemporaryDirectory(prefix="sqbench-") as tmp:
         runs = iter(range(1_000_000))
 
-        def stack(load: Load) -> tuple[list[dict[str, Any]], dict[str, int], int]:
+        def stack(load: Load) -> tuple[list[dict[str, Any]], dict[str, int], int, float]:
             return asyncio.run(run_stack(Path(tmp) / f"data{next(runs)}", {}, load))
 
         return run_pairs("sqlite", args, lambda: sqlite_file(Path(tmp)), stack)
@@ -163,7 +169,7 @@ def postgres_databases(
 
 
 def run_postgres(args: argparse.Namespace) -> list[Pair]:
-    def stack(load: Load) -> tuple[list[dict[str, Any]], dict[str, int], int]:
+    def stack(load: Load) -> tuple[list[dict[str, Any]], dict[str, int], int, float]:
         with (
             tempfile.TemporaryDirectory(prefix="sqbench-") as tmp,
             postgres_databases(
@@ -188,6 +194,7 @@ def report(pairs: list[Pair]) -> str:
         "queue msg/s",
         "ceiling/min",
         "vs ceiling",
+        "CPU ms/landed",
         "deep/shallow",
     )
     table = []
@@ -209,6 +216,7 @@ def report(pairs: list[Pair]) -> str:
                     f"{o.queue_rate:,.0f}",
                     f"{o.ceiling_per_min:,.0f}",
                     f"{o.vs_ceiling:.3f}",
+                    f"{o.cpu_ms_per_landed:,.1f}",
                     ratio,
                 )
             )
@@ -242,10 +250,12 @@ def medians(pairs: list[Pair]) -> dict[str, float]:
     figures = {
         "landed_per_min": statistics.median(p.shallow.landed_per_min for p in pairs),
         "vs_ceiling": statistics.median(p.shallow.vs_ceiling for p in pairs),
+        "cpu_ms_per_landed": statistics.median(p.shallow.cpu_ms_per_landed for p in pairs),
     }
     if len(deep) == len(pairs):
         figures["deep_landed_per_min"] = statistics.median(o.landed_per_min for o in deep)
         figures["deep_vs_shallow"] = statistics.median(p.deep_vs_shallow for p in pairs)
+        figures["deep_cpu_ms_per_landed"] = statistics.median(o.cpu_ms_per_landed for o in deep)
     return figures
 
 
@@ -257,6 +267,8 @@ def result_line(by_backend: dict[str, list[Pair]], pairs: int) -> str:
         ("vs_ceiling", ".3f"),
         ("deep_landed_per_min", ".1f"),
         ("deep_vs_shallow", ".2f"),
+        ("cpu_ms_per_landed", ".1f"),
+        ("deep_cpu_ms_per_landed", ".1f"),
     )
     parts = ["RESULT"]
     for name, fmt in fields:

@@ -52,6 +52,14 @@ class Outcome:
     messages: dict[str, int]
     dead_letters: int
     queue_rates: dict[int, float]
+    cpu_s: float = math.nan
+    """CPU seconds this process (every thread of the stack) spent while the requests went
+    through: the stack's own cost, which the machine's load and the database server's speed
+    move far less than they move the queue's rate (`vs_ceiling`)."""
+
+    @property
+    def cpu_ms_per_landed(self) -> float:
+        return self.cpu_s * 1000 / self.landed if self.landed else math.nan
 
     @property
     def landed_per_min(self) -> float:
@@ -177,8 +185,9 @@ async def drive(http: httpx2.AsyncClient, args: Load) -> list[dict[str, Any]]:
 
 async def run_stack(
     data_dir: Path, urls: dict[str, str], args: Load
-) -> tuple[list[dict[str, Any]], dict[str, int], int]:
-    """Push the requests through the stack; (final summaries, messages per topic, dead letters)."""
+) -> tuple[list[dict[str, Any]], dict[str, int], int, float]:
+    """Push the requests through the stack; (final summaries, messages per topic, dead letters,
+    CPU seconds of this process while they went through)."""
     settings = settings_for(data_dir, urls)
     runtime = BenchRuntime(settings, urls)
     parts = [SERVICES[name](runtime) for name in STACK]
@@ -188,7 +197,9 @@ async def run_stack(
     try:
         transport = httpx2.ASGITransport(app=app)
         async with httpx2.AsyncClient(transport=transport, base_url="http://sq") as http:
+            cpu = time.process_time()
             rows = await drive(http, args)
+            cpu = time.process_time() - cpu
     finally:
         await group.stop()
         await runtime.queue.close()
@@ -199,7 +210,7 @@ async def run_stack(
     messages = {t.topic: sum(p.last_seq for p in admin.partitions(t.topic)) for t in topics}
     dead = sum(t.dead_letters for t in topics)
     runtime.dispose()
-    return rows, messages, dead
+    return rows, messages, dead, cpu
 
 
 def outcome(
@@ -207,6 +218,7 @@ def outcome(
     rows: list[dict[str, Any]],
     messages: dict[str, int],
     dead: int,
+    cpu_s: float,
     rates: dict[int, float],
 ) -> Outcome:
     landed = [r for r in rows if r["status"] == "landed"]
@@ -221,4 +233,5 @@ def outcome(
         messages=messages,
         dead_letters=dead,
         queue_rates=rates,
+        cpu_s=cpu_s,
     )

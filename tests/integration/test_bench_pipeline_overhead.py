@@ -31,6 +31,10 @@ KEYS = (
     "pg_deep_landed_per_min",
     "sqlite_deep_vs_shallow",
     "pg_deep_vs_shallow",
+    "sqlite_cpu_ms_per_landed",
+    "pg_cpu_ms_per_landed",
+    "sqlite_deep_cpu_ms_per_landed",
+    "pg_deep_cpu_ms_per_landed",
     "pairs",
 )
 
@@ -82,6 +86,8 @@ def test_quick_sqlite_run_lands_everything_and_prints_a_result_line(tmp_path: Pa
     assert positive(result["sqlite_landed_per_min"]) and positive(result["sqlite_vs_ceiling"])
     assert positive(result["sqlite_deep_landed_per_min"])
     assert positive(result["sqlite_deep_vs_shallow"])
+    assert positive(result["sqlite_cpu_ms_per_landed"])
+    assert positive(result["sqlite_deep_cpu_ms_per_landed"])
     assert result["pg_landed_per_min"] is None and result["pg_vs_ceiling"] is None
     assert result["pg_deep_vs_shallow"] is None
     assert any(line.startswith("postgresql skipped:") for line in lines)
@@ -109,9 +115,10 @@ def test_pairs_alternate_shallow_and_deep_runs(tmp_path: Path) -> None:
     assert parse_result(lines[-1])["pairs"] == 2
 
 
-def run_of(landed_per_min: float, vs_ceiling: float = 0.1) -> Outcome:
+def run_of(landed_per_min: float, vs_ceiling: float = 0.1, cpu_s: float = 6.0) -> Outcome:
     """An outcome of `landed_per_min` whose vs ceiling is `vs_ceiling` (60 landed in a minute
-    scaled; one message per landing, so the ceiling is the queue rate x 60)."""
+    scaled; one message per landing, so the ceiling is the queue rate x 60), and which cost
+    `cpu_s` (100 ms per landed request by default)."""
     return Outcome(
         backend="sqlite",
         requests=60,
@@ -121,6 +128,7 @@ def run_of(landed_per_min: float, vs_ceiling: float = 0.1) -> Outcome:
         messages={"t": 60},
         dead_letters=0,
         queue_rates={1: landed_per_min / vs_ceiling / 60},
+        cpu_s=cpu_s,
     )
 
 
@@ -128,8 +136,10 @@ def test_the_result_is_the_median_of_the_per_pair_ratios() -> None:
     # Shallow 100, 200, 400 and deep 80, 100, 380: the pairs' ratios are 0.8, 0.5 and 0.95, so
     # their median is 0.8, where the ratio of the medians (100 / 200) would say 0.5.
     pairs = [
-        pipeline_overhead.Pair(n, run_of(s, v), run_of(d))
-        for n, (s, d, v) in enumerate([(100, 80, 0.2), (200, 100, 0.1), (400, 380, 0.3)], 1)
+        pipeline_overhead.Pair(n, run_of(s, v, c), run_of(d, cpu_s=2 * c))
+        for n, (s, d, v, c) in enumerate(
+            [(100, 80, 0.2, 3.0), (200, 100, 0.1, 9.0), (400, 380, 0.3, 6.0)], 1
+        )
     ]
     result = parse_result(pipeline_overhead.result_line({"sqlite": pairs}, 3))
     assert tuple(result) == KEYS
@@ -137,6 +147,8 @@ def test_the_result_is_the_median_of_the_per_pair_ratios() -> None:
     assert result["sqlite_landed_per_min"] == 200.0
     assert result["sqlite_deep_landed_per_min"] == 100.0
     assert result["sqlite_vs_ceiling"] == 0.2
+    assert result["sqlite_cpu_ms_per_landed"] == 100.0  # 3, 9 and 6 s for 60 landed
+    assert result["sqlite_deep_cpu_ms_per_landed"] == 200.0
     assert result["pg_deep_vs_shallow"] is None and result["pairs"] == 3
 
 
@@ -159,6 +171,7 @@ def test_quick_postgres_run_drops_its_databases(tmp_path: Path) -> None:
         result = parse_result(lines[-1])
         assert positive(result["pg_landed_per_min"]) and positive(result["pg_vs_ceiling"])
         assert positive(result["pg_deep_vs_shallow"])
+        assert positive(result["pg_cpu_ms_per_landed"])
         rows = [line for line in lines if line.startswith("|") and "postgresql" in line]
         assert len(rows) == 2 and all("4/4" in row for row in rows)
         assert bench_databases() == set()
