@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import pytest
+from prometheus_client import REGISTRY
 
 from sq.platform.errs import UserError
 from sq.platform.messagequeue import Delivery, RetryPolicy
@@ -95,8 +96,11 @@ async def test_a_fetched_window_is_handled_in_one_call() -> None:
 async def test_a_window_that_fails_is_handled_one_message_at_a_time() -> None:
     """The window's write fails; alone, one message is bad and dead-lettered, the rest land."""
     controller, dlq = Windowed(breaks={"m2"}, bad={"m2"}), Plain()
+    labels = {"stage": "windowed", "consumer_group": "g"}
+    before = REGISTRY.get_sample_value("sq_stage_windows_failed_total", labels) or 0.0
     h = await started(controller, dlq, ["m0", "m1", "m2", "m3"])
     await h.settle(dead_letters=1)
+    assert REGISTRY.get_sample_value("sq_stage_windows_failed_total", labels) == before + 1
     assert controller.windows == [["m0", "m1", "m2", "m3"]]
     assert controller.alone == ["m0", "m1", "m2", "m3"]
     assert dlq.seen == ["g:m2"]

@@ -112,6 +112,7 @@ def window_handler(
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001  each message is handled alone instead
+            metrics.WINDOWS_FAILED.labels(*labels).inc()
             log.info(
                 "window failed; handling its messages one by one",
                 messages=len(open_),

@@ -22,6 +22,11 @@ DEAD_LETTERED = Counter(
     "Messages moved to the stage's dead-letter topic",
     _LABELS,
 )
+WINDOWS_FAILED = Counter(
+    "sq_stage_windows_failed_total",
+    "Windows a window controller raised on, whose messages were then handled one at a time",
+    _LABELS,
+)
 PROCESSING = Histogram(
     "sq_stage_processing_seconds",
     "Time a stage's handler took for one message, whatever its outcome",
