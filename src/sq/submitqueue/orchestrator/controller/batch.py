@@ -16,7 +16,6 @@ from collections.abc import Sequence
 
 import structlog
 
-from sq.platform.errs import UserError, attribute
 from sq.platform.messagequeue import Delivery
 from sq.platform.pipeline import StageContext
 from sq.platform.publish import intent_id
@@ -31,7 +30,7 @@ from sq.submitqueue.orchestrator.controller.common import (
     db,
     decode,
     load_request,
-    request_subject,
+    load_requests,
     terminate_request,
 )
 from sq.submitqueue.orchestrator.controller.window import one_by_one, one_queue, publish_all
@@ -114,14 +113,11 @@ class BatchController:
         ):
             await one_by_one(self, deliveries)
             return
-        found = await db(self.deps.storage.get_requests, queue, [x.id for x in refs])
-        requests = []
-        for ref in refs:
-            request = found.get(ref.id)
-            if request is None:
-                raise attribute(UserError(f"request {ref.id} not found"), request_subject(ref.id))
-            if request.state is RequestState.VALIDATED:
-                requests.append(request)
+        requests = [
+            r
+            for r in await load_requests(self.deps, queue, [x.id for x in refs])
+            if r.state is RequestState.VALIDATED
+        ]
         batches = await db(self.deps.storage.create_lone_batches, queue, requests)
         logs = self.log.bundle()
         for request, batch in zip(requests, batches, strict=True):

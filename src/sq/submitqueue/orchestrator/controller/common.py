@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -14,7 +14,7 @@ from sq.platform.messagequeue import Delivery
 from sq.platform.pipeline import StageContext
 from sq.platform.publish import intent_id
 from sq.submitqueue.core import messages as m
-from sq.submitqueue.entity.batch import Batch, BatchID, BatchState
+from sq.submitqueue.entity.batch import Batch, BatchID, BatchState, RequestID
 from sq.submitqueue.entity.request import Request, RequestState, is_request_terminal
 from sq.submitqueue.orchestrator.controller.hooks import publish_request_hook
 from sq.submitqueue.orchestrator.profile import OrchestratorDeps
@@ -60,6 +60,16 @@ async def load_request(deps: OrchestratorDeps, queue: str, request_id: str) -> R
     if request is None:
         raise attribute(UserError(f"request {request_id} not found"), request_subject(request_id))
     return request
+
+
+async def load_requests(deps: OrchestratorDeps, queue: str, ids: Sequence[str]) -> list[Request]:
+    """`load_request` for each of `ids`, in one statement: the requests in the order given, or
+    the same error for the first that does not exist."""
+    found = await db(deps.storage.get_requests, queue, list(ids))
+    missing = next((r for r in ids if r not in found), None)
+    if missing is not None:
+        raise attribute(UserError(f"request {missing} not found"), request_subject(missing))
+    return [found[RequestID(r)] for r in ids]
 
 
 async def load_batch(deps: OrchestratorDeps, queue: str, batch_id: str) -> Batch:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sq.api import runway as rw
-from sq.platform.errs import UserError, attribute
 from sq.platform.messagequeue import Delivery
 from sq.platform.pipeline import StageContext
 from sq.submitqueue.core import messages as m
@@ -15,7 +14,7 @@ from sq.submitqueue.orchestrator.controller.common import (
     db,
     decode,
     load_request,
-    request_subject,
+    load_requests,
     terminate_request,
 )
 from sq.submitqueue.orchestrator.controller.window import one_by_one, one_queue, publish_all
@@ -52,14 +51,9 @@ class MergeConflictSignalController:
         if queue is None:
             await one_by_one(self, deliveries)
             return
-        found = await db(self.deps.storage.get_requests, queue, [x.id for x in results])
+        found = await load_requests(self.deps, queue, [x.id for x in results])
         going: list[Request] = []
-        for result in results:
-            request = found.get(result.id)
-            if request is None:
-                raise attribute(
-                    UserError(f"request {result.id} not found"), request_subject(result.id)
-                )
+        for result, request in zip(results, found, strict=True):
             if is_request_halted(request.state):
                 continue
             if result.outcome is not rw.Outcome.SUCCEEDED:

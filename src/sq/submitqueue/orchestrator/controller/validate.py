@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sq.api import runway as rw
-from sq.platform.errs import UserError, attribute
+from sq.platform.errs import attribute
 from sq.platform.messagequeue import Delivery
 from sq.platform.pipeline import StageContext
 from sq.submitqueue.core import messages as m
@@ -22,6 +22,7 @@ from sq.submitqueue.orchestrator.controller.common import (
     db,
     decode,
     load_request,
+    load_requests,
     request_subject,
     terminate_request,
 )
@@ -83,14 +84,11 @@ class ValidateController:
             await one_by_one(self, deliveries)
             return
         storage = self.deps.storage
-        found = await db(storage.get_requests, queue, [x.id for x in refs])
-        requests: list[Request] = []
-        for ref in refs:
-            request = found.get(ref.id)
-            if request is None:
-                raise attribute(UserError(f"request {ref.id} not found"), request_subject(ref.id))
-            if request.state is RequestState.STARTED:
-                requests.append(request)
+        requests = [
+            r
+            for r in await load_requests(self.deps, queue, [x.id for x in refs])
+            if r.state is RequestState.STARTED
+        ]
         if not requests:
             return
         logs = self.log.bundle()
