@@ -39,6 +39,9 @@ class Ledger:
         self.landings: list[Landing] = []
         self.landed_at: dict[int, int] = {}
         self.rejected_at: dict[int, int] = {}
+        self.dependencies: dict[int, int] = {}
+        """How many unresolved items ahead each change was found to conflict with when it joined
+        (a strategy's dependency analysis; the first analysis counts, not a split part's)."""
 
     def start_build(self, included: tuple[int, ...], now_ms: int) -> BuildRecord:
         record = BuildRecord(
@@ -68,6 +71,10 @@ class Ledger:
         )
         for change in changes:
             self.landed_at.setdefault(change, now_ms)
+
+    def note_dependencies(self, changes: tuple[int, ...], count: int) -> None:
+        for change in changes:
+            self.dependencies.setdefault(change, count)
 
     def reject(self, change: int, now_ms: int) -> None:
         self.rejected_at.setdefault(change, now_ms)

@@ -22,7 +22,9 @@ class StrategyMetrics:
     counted when they start inside the window, against changes landed inside it.
     Where the time goes, as means over the landed: `wait_min` from arrival to the start of the
     build that landed the change, `build_min` that build, `hold_min` from its end to the landing
-    (waiting for what it was built on to land).
+    (waiting for what it was built on to land). `dependencies_mean` is how many unresolved changes
+    (or batches) ahead a measured change depended on when it joined, for strategies that analyse
+    dependencies (None for the others): the conflict density the queue ran at.
     """
 
     strategy: str
@@ -42,6 +44,7 @@ class StrategyMetrics:
     wait_min: float
     build_min: float
     hold_min: float
+    dependencies_mean: float | None
     violations: tuple[str, ...]
 
     @property
@@ -55,10 +58,13 @@ def measure(strategy: str, workload: Workload, ledger: Ledger) -> StrategyMetric
     phases: list[tuple[int, int, int]] = []
     build_of = {c: landing.build_id for landing in ledger.landings for c in landing.changes}
     landed = rejected = false_rejections = censored = arrived = 0
+    dependencies: list[int] = []
     for change in workload.changes:
         if not workload.measured(change):
             continue
         arrived += change.good
+        if change.index in ledger.dependencies:
+            dependencies.append(ledger.dependencies[change.index])
         landed_at = ledger.landed_at.get(change.index)
         if landed_at is not None:
             landed += 1
@@ -98,6 +104,7 @@ def measure(strategy: str, workload: Workload, ledger: Ledger) -> StrategyMetric
         wait_min=_mean_minutes(p[0] for p in phases),
         build_min=_mean_minutes(p[1] for p in phases),
         hold_min=_mean_minutes(p[2] for p in phases),
+        dependencies_mean=sum(dependencies) / len(dependencies) if dependencies else None,
         violations=tuple(verify(workload, ledger)),
     )
 

@@ -54,6 +54,7 @@ CSV_FIELDS = (
     "wait_min",
     "build_min",
     "hold_min",
+    "dependencies_mean",
     "verified",
     "violations",
     "seconds",
@@ -113,6 +114,7 @@ def _csv_row(
         "wait_min": round(m.wait_min, 2),
         "build_min": round(m.build_min, 2),
         "hold_min": round(m.hold_min, 2),
+        "dependencies_mean": "" if m.dependencies_mean is None else _r(m.dependencies_mean),
         "verified": "yes" if m.verified else "no",
         "violations": len(m.violations),
         "seconds": round(result.seconds.get(m.strategy, math.nan), 1),
@@ -195,14 +197,17 @@ HEADER = (
     "builds/landed",
     "build-h/landed",
     "wait / build / hold min",
+    "deps",
     "verified",
 )
-ALIGN = (Align.LEFT, Align.LEFT, *[Align.RIGHT] * 9, Align.CENTER)
+ALIGN = (Align.LEFT, Align.LEFT, *[Align.RIGHT] * 10, Align.CENTER)
 
 
 def markdown_table(results: Sequence[ScenarioResult]) -> str:
     """One row per scenario and strategy; `≥` marks percentiles that are lower bounds because
-    some measured changes had not landed by the end of the run (`censored` counts them)."""
+    some measured changes had not landed by the end of the run (`censored` counts them). `deps`
+    is the mean number of unresolved changes ahead a change depended on when it joined (`-` for
+    strategies without dependency analysis)."""
     rows = []
     for result in results:
         oracle = result.row("oracle")
@@ -221,6 +226,7 @@ def markdown_table(results: Sequence[ScenarioResult]) -> str:
                 f"{m.builds_per_landed:.2f}",
                 f"{m.build_hours_per_landed:.2f}",
                 f"{m.wait_min:.1f} / {m.build_min:.1f} / {m.hold_min:.1f}",
+                "-" if m.dependencies_mean is None else f"{m.dependencies_mean:.1f}",
                 "yes" if m.verified else f"**no ({len(m.violations)})**",
             ]
             rows.append(cells)

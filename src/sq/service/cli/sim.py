@@ -13,6 +13,7 @@ from sq.sim.runner import (
     DRAIN_BUILDS,
     EXTRA_STRATEGY_NAMES,
     PAPER_TAIL_HOURS,
+    PAPER_WARMUP_HOURS,
     PAPER_WINDOW_HOURS,
     STRATEGY_NAMES,
     Scenario,
@@ -48,7 +49,8 @@ from sq.sim.workload import (
     type=float,
     default=PAPER_WINDOW_HOURS,
     show_default=True,
-    help="Grid: end of the paper setting's measured window (the first 0.5 h is warm-up).",
+    help=f"Grid: end of the paper setting's measured window (the first {PAPER_WARMUP_HOURS:g} h "
+    "are warm-up).",
 )
 @click.option(
     "--paper-tail-hours",

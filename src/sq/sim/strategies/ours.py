@@ -367,6 +367,7 @@ class _EngineQueue:
             candidate = dataclasses.replace(candidate, priority=Priority.HIGH)
         conflicting = dependency_ids(self.analyzer.analyze(candidate, in_flight))
         deps, overtakes = priority.split_conflicts(candidate, conflicting, in_flight)
+        self.ledger.note_dependencies(members, len(deps))
         self.batches[bid] = dataclasses.replace(
             candidate, dependencies=deps, overtakes=overtakes, state=BatchState.CREATED, version=2
         )

@@ -70,6 +70,7 @@ class DependentPipeline:
         near = frozenset().union(*(self.workload.neighbors(c) for c in changes))
         deps = tuple(other for other in self.live.values() if not near.isdisjoint(other.changes))
         item = Item(id=self._ids, changes=tuple(changes), deps=deps, presumed=tuple(presumed))
+        self.ledger.note_dependencies(item.changes, len(deps))
         self._ids += 1
         self.live[item.id] = item
         for dep in deps:
