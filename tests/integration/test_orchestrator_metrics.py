@@ -1,4 +1,5 @@
-"""The orchestrator's scrape-time metrics over its own tables: heads in flight, builds by
+"""The orchestrator's scrape-time metrics over its own tables: heads in flight and their
+dependencies, builds by
 outcome, preempted builds apart from those of cancelled changes, builds per landed change."""
 
 from __future__ import annotations
@@ -31,7 +32,12 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 def test_builds_heads_and_preemption(url: str) -> None:
     engine = create_engine(url)
     migrations.upgrade(engine, schema(), migrations.counter_schema())
-    batches = {"q/batch/1": "succeeded", "q/batch/2": "cancelled", "q/batch/3": "speculating"}
+    batches = {
+        "q/batch/1": ("succeeded", []),
+        "q/batch/2": ("cancelled", ["q/batch/1"]),
+        "q/batch/3": ("speculating", ["q/batch/1", "q/batch/2"]),
+        "q/batch/4": ("creating", ["q/batch/3"]),  # not in flight yet: its dependencies not counted
+    }
     builds = [
         ("b1", "q/batch/1", "succeeded"),
         ("b2", "q/batch/1", "cancelled"),  # preempted: its change landed anyway
@@ -43,9 +49,9 @@ def test_builds_heads_and_preemption(url: str) -> None:
         conn.execute(
             sa.insert(t.batch),
             [
-                {"queue": "q", "id": bid, "contains": [], "dependencies": [], "state": state,
+                {"queue": "q", "id": bid, "contains": [], "dependencies": deps, "state": state,
                  "version": 1}
-                for bid, state in batches.items()
+                for bid, (state, deps) in batches.items()
             ],
         )  # fmt: skip
         conn.execute(
@@ -72,6 +78,7 @@ def test_builds_heads_and_preemption(url: str) -> None:
         return registry.get_sample_value(name, {"queue": "q", **labels})
 
     assert get("sq_heads_in_flight") == 1
+    assert get("sq_head_dependencies") == 2
     assert get("sq_builds_funded_total") == 5
     assert get("sq_builds_running") == 1
     assert get("sq_builds_finished_total", outcome="passed") == 1

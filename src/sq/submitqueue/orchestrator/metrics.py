@@ -1,5 +1,6 @@
-"""The orchestrator's metrics, read from its tables on scrape (four statements): heads in flight,
-builds funded, running, finished by outcome and preempted, and builds per landed change."""
+"""The orchestrator's metrics, read from its tables on scrape (four statements): heads in flight
+and the dependencies they were given, builds funded, running, finished by outcome and preempted,
+and builds per landed change."""
 
 from __future__ import annotations
 
@@ -30,11 +31,23 @@ def _read(conn: Connection, _now_ms: int) -> Iterator[Metric]:
     heads = GaugeMetricFamily(
         "sq_heads_in_flight", "Batches (heads) being speculated on or landed", labels=["queue"]
     )
+    dependencies = GaugeMetricFamily(
+        "sq_head_dependencies",
+        "Dependencies the heads in flight were given at analysis, summed (per head: divide by "
+        "sq_heads_in_flight); the conflict density the queue runs at",
+        labels=["queue"],
+    )
     active = [s.value for s in ACTIVE_STATES]
-    in_flight = sa.select(b.queue, sa.func.count()).where(b.state.in_(active)).group_by(b.queue)
-    for queue, count in conn.execute(in_flight):
+    in_flight = (
+        sa.select(b.queue, sa.func.count(), sa.func.sum(sa.func.json_array_length(b.dependencies)))
+        .where(b.state.in_(active))
+        .group_by(b.queue)
+    )
+    for queue, count, total in conn.execute(in_flight):
         heads.add_metric([queue], float(count))
+        dependencies.add_metric([queue], float(total or 0))
     yield heads
+    yield dependencies
 
     funded: dict[str, int] = defaultdict(int)
     running: dict[str, int] = defaultdict(int)
