@@ -1,0 +1,148 @@
+"""Where our engine keeps up: the paper setting's load at several conflict densities.
+
+    uv run --frozen --no-sync python bench/sim_envelope.py [--rate 500] [--capacity 500]
+        [--build-minutes 30] [--density 1.25,2.5,3.75,5,7.5] [--p 0.1] [--seed 1] [--jobs 2]
+        [--quick]
+
+The conflict density `d = q·λ·T` is how many changes that conflict with a new one arrive within
+one build time (q the pairwise conflict chance, λ arrivals per hour, T the build time in hours);
+the grid's paper setting is d = 0.03 · 500 · 0.5 = 7.5. Each density is the paper scenario's shape
+(2 h warm-up, 1.5 h measured, 1 h tail, drain) with q = d / (λ·T), run with `ours` and the oracle on
+the same workload, and the optimistic peer (Zuul's dependent lines) beside them. Per density it
+prints the dependencies a change had when it joined (what the
+service's `sq_head_dependencies` reports), landed ÷ arrived for both, ours' landings ÷ the
+oracle's (the same workload, so arrival noise cancels), P50 and P95 x the oracle, builds and
+build-hours per landed change, and the optimistic peer's P50 x the oracle.
+
+A density is *kept up* when ours lands at least 95% of what the oracle lands, with P50 ≤ 1.5x
+the oracle and ≤ 2.5 builds per landed change (the speculation issue's headline bars, with the
+keep-up bar taken side by side). Ends with `RESULT envelope_density=… envelope_dependencies=…
+points=… censored=<0|1>`: the largest density kept up and the dependencies measured there (0 and
+nan when none was); `censored=1` when any of ours' percentiles is a lower bound. `--quick` runs
+100 changes an hour on 100 workers at two densities.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import time
+
+from benchargs import parse_with_quick
+from sq.sim.runner import Scenario, ScenarioResult, paper_scenario, run_grid
+
+KEEP_UP = 0.95
+P50_BAR = 1.5
+BUILDS_BAR = 2.5
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rate", type=float, default=500.0, help="arrivals per hour")
+    parser.add_argument("--capacity", type=int, default=500, help="CI workers")
+    parser.add_argument("--build-minutes", type=float, default=30.0)
+    parser.add_argument("--density", default="1.25,2.5,3.75,5,7.5", help="values of q·λ·T")
+    parser.add_argument("--p", type=float, default=0.1, help="failure probability")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--jobs", type=int, default=2)
+    args = parse_with_quick(parser, {"rate": 100.0, "capacity": 100, "density": "1.25,5"})
+    densities = [float(d) for d in args.density.split(",")]
+    if any(d <= 0 for d in densities) or args.rate <= 0 or args.capacity <= 0:
+        parser.error("densities, --rate and --capacity must be positive")
+    per_build = args.rate * args.build_minutes / 60
+    if max(densities) > per_build:
+        parser.error(f"a density above λ·T = {per_build:g} needs a conflict chance above 1")
+    scenarios = [_scenario(args, d / per_build) for d in densities]
+    started = time.perf_counter()
+    results = run_grid(scenarios, args.seed, ("ours", "optimistic", "oracle"), jobs=args.jobs)
+    print(
+        f"# λ={args.rate:g}/h C={args.capacity} T={args.build_minutes:g} min p={args.p:g} "
+        f"seed={args.seed}; {time.perf_counter() - started:.0f} s wall"
+    )
+    print(
+        "| density q·λ·T | q | deps at analysis | landed ÷ arrived (oracle) | landed ÷ oracle's "
+        "| P50 x oracle | P95 x oracle | builds/landed | build-h/landed | kept up "
+        "| optimistic P50 x oracle |"
+    )
+    print("|--:|--:|--:|--:|--:|--:|--:|--:|--:|:-:|--:|")
+    envelope, envelope_deps, censored = 0.0, math.nan, False
+    for d, result in zip(densities, results, strict=True):
+        point = _point(result)
+        censored = censored or point.censored
+        if point.kept_up and d > envelope:
+            envelope, envelope_deps = d, point.dependencies
+        mark = "≥" if point.censored else ""
+        print(
+            f"| {d:g} | {result.scenario.workload.conflict.probability:.4f} "
+            f"| {point.dependencies:.1f} | {point.landed_vs_arrived:.2f} "
+            f"({point.oracle_landed_vs_arrived:.2f}) | {point.landed_vs_oracle:.2f} "
+            f"| {mark}{point.p50:.2f}x | {mark}{point.p95:.2f}x | {point.builds:.2f} "
+            f"| {point.build_hours:.2f} | {'yes' if point.kept_up else 'no'} "
+            f"| {point.optimistic_mark}{point.optimistic_p50:.2f}x |"
+        )
+    print(
+        f"RESULT envelope_density={envelope:g} envelope_dependencies={envelope_deps:.1f} "
+        f"points={len(densities)} censored={int(censored)}"
+    )
+
+
+def _scenario(args: argparse.Namespace, q: float) -> Scenario:
+    base = paper_scenario(args.p, q)
+    spec = dataclasses.replace(
+        base.workload,
+        rate_per_hour=args.rate,
+        build_minutes=args.build_minutes,
+        drain_hours=base.workload.drain_hours * args.build_minutes / 30,
+    )
+    name = f"λ={args.rate:g} C={args.capacity} p={args.p:g} q={q:.4f}"
+    return Scenario(name=name, workload=spec, capacity=args.capacity)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Point:
+    dependencies: float
+    landed_vs_arrived: float
+    oracle_landed_vs_arrived: float
+    landed_vs_oracle: float
+    p50: float
+    p95: float
+    builds: float
+    build_hours: float
+    censored: bool
+    optimistic_p50: float
+    optimistic_mark: str
+
+    @property
+    def kept_up(self) -> bool:
+        return (
+            self.landed_vs_oracle >= KEEP_UP
+            and self.p50 <= P50_BAR
+            and self.builds <= BUILDS_BAR
+            and not self.censored
+        )
+
+
+def _point(result: ScenarioResult) -> _Point:
+    ours, oracle, peer = result.row("ours"), result.row("oracle"), result.row("optimistic")
+    if ours is None or oracle is None or peer is None:
+        raise SystemExit(f"{result.scenario.name}: a strategy did not run")
+    if not (ours.verified and oracle.verified and peer.verified):
+        raise SystemExit(f"{result.scenario.name}: a landing was not justified by its build")
+    return _Point(
+        dependencies=math.nan if ours.dependencies_mean is None else ours.dependencies_mean,
+        landed_vs_arrived=ours.landed_vs_arrived,
+        oracle_landed_vs_arrived=oracle.landed_vs_arrived,
+        landed_vs_oracle=ours.throughput_per_hour / max(oracle.throughput_per_hour, 1e-9),
+        p50=ours.p50_min / oracle.p50_min,
+        p95=ours.p95_min / oracle.p95_min,
+        builds=ours.builds_per_landed,
+        build_hours=ours.build_hours_per_landed,
+        censored=ours.censored > 0,
+        optimistic_p50=peer.p50_min / oracle.p50_min,
+        optimistic_mark="≥" if peer.censored else "",
+    )
+
+
+if __name__ == "__main__":
+    main()
