@@ -82,11 +82,11 @@ def test_the_grid_has_the_paper_and_small_team_settings_at_every_p() -> None:
 
 def test_a_paper_window_within_its_warm_up_is_refused_in_one_line() -> None:
     """It measured nothing and divided by zero inside a worker process."""
-    result = CliRunner().invoke(sim, ["--paper-window-hours", "0.5"])
+    result = CliRunner().invoke(sim, ["--paper-window-hours", "2"])
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == [
         "error: --paper-window-hours: the measured window must end after its warm-up:"
-        " window 0.5 h, warm-up 0.5 h"
+        " window 2 h, warm-up 2 h"
     ]
 
 
