@@ -1,7 +1,7 @@
 """Batching in the simulator (issue 20): ours with and without batches, side by side; RESULT last.
 
     uv run --frozen --no-sync python bench/batching.py [--seed 1] [--jobs 2] [--quick]
-        [--paper-window-hours 2] [--paper-tail-hours 1]
+        [--paper-window-hours 3.5] [--paper-tail-hours 1]
 
 One run, one workload per setting, every strategy on it: the paper setting (500 changes/hour,
 500 workers, 30-minute builds, q = 0.03) at p = 0.05 and p = 0.2 with `ours` (no batching),
@@ -68,7 +68,12 @@ def main() -> None:
         main_grid = [small_team_scenario(p, window_hours=6.0) for p in (0.05, 0.2)]
     else:
         window, tail = args.paper_window_hours, args.paper_tail_hours
-        main_grid = [paper_scenario(p, window_hours=window, tail_hours=tail) for p in (0.05, 0.2)]
+        try:
+            main_grid = [
+                paper_scenario(p, window_hours=window, tail_hours=tail) for p in (0.05, 0.2)
+            ]
+        except ValueError as exc:
+            parser.error(f"--paper-window-hours: {exc}")
     results = run_grid(main_grid, args.seed, PAPER, jobs=args.jobs)
     # Likeliest against halves: the small team, failure rates by author and folder, so that the
     # history scorer tells a batch's members apart; cheap (seconds), so always the full window.

@@ -4,6 +4,8 @@ The collectors read their service's tables on scrape with a fixed number of stat
 statements group or scan every row (terminal requests and builds are kept forever), so the cost
 grows with history. This fills fresh SQLite files with N requests (9 in 10 landed), N batches and
 N builds (1 in 7 cancelled), then times each collector; each figure is the best of `--repeat`.
+The last `--in-flight` batches (300) are heads in flight, each depending on every head before it,
+as under `conflict_analyzer: all`: `sq_head_dependencies` reads every one of those lists.
 The RESULT line gives the cost per 10,000 rows at the largest size, and the ratio of the largest
 size's cost to the next largest's over the ratio of their row counts (1.0: linear).
 """
@@ -49,7 +51,17 @@ def summary(i: int) -> dict[str, object]:
     }  # fmt: skip
 
 
-def filled(root: Path, rows: int) -> tuple[Collector, Collector]:
+def batch(i: int, rows: int, in_flight: int) -> dict[str, object]:
+    """Batch i of `rows`; the last `in_flight` are heads, each depending on every head before it
+    (`conflict_analyzer: all`, the densest dependency lists a queue holds)."""
+    first = rows - min(in_flight, rows) + 1
+    deps = [f"q/batch/{j}" for j in range(first, i)] if i >= first else []
+    state = "speculating" if i >= first else "succeeded"
+    return {"queue": "q", "id": f"q/batch/{i}", "contains": [], "dependencies": deps,
+            "state": state, "version": 1}  # fmt: skip
+
+
+def filled(root: Path, rows: int, in_flight: int) -> tuple[Collector, Collector]:
     now: Callable[[], int] = lambda: 0  # noqa: E731
     gateway = create_engine(f"sqlite:///{root / 'gateway.db'}")
     migrations.upgrade(gateway, schema_set(), migrations.counter_schema())
@@ -59,11 +71,7 @@ def filled(root: Path, rows: int) -> tuple[Collector, Collector]:
     with gateway.begin() as conn:
         conn.execute(sa.insert(request_summary), [summary(i) for i in numbers])
     with orchestrator.begin() as conn:
-        conn.execute(
-            sa.insert(t.batch),
-            [{"queue": "q", "id": f"q/batch/{i}", "contains": [], "dependencies": [],
-              "state": "succeeded", "version": 1} for i in numbers],
-        )  # fmt: skip
+        conn.execute(sa.insert(t.batch), [batch(i, rows, in_flight) for i in numbers])
         conn.execute(
             sa.insert(t.build),
             [{"queue": "q", "id": f"b{i}", "batch_id": f"q/batch/{i}", "path_id": "p",
@@ -81,12 +89,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000,100000")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--in-flight", type=int, default=300, help="heads in flight among the batches"
+    )
     args = parse_with_quick(parser, {"sizes": "1000,10000", "repeat": 2})
+    if args.in_flight < 0:
+        parser.error("--in-flight must not be negative")
     sizes = sorted(int(s) for s in args.sizes.split(","))
     costs: dict[int, tuple[float, float]] = {}
     for rows in sizes:
         with tempfile.TemporaryDirectory() as root:
-            gateway, orchestrator = filled(Path(root), rows)
+            gateway, orchestrator = filled(Path(root), rows, args.in_flight)
             costs[rows] = (best_ms(gateway, args.repeat), best_ms(orchestrator, args.repeat))
         print(f"rows={rows} gateway_ms={costs[rows][0]:.1f} orchestrator_ms={costs[rows][1]:.1f}")
     low, high = sizes[-2] if len(sizes) > 1 else sizes[0], sizes[-1]

@@ -9,16 +9,18 @@ one build time (q the pairwise conflict chance, λ arrivals per hour, T the buil
 the grid's paper setting is d = 0.03 · 500 · 0.5 = 7.5. Each density is the paper scenario's shape
 (2 h warm-up, 1.5 h measured, 1 h tail, drain) with q = d / (λ·T), run with `ours` and the oracle on
 the same workload, and the optimistic peer (Zuul's dependent lines) beside them. Per density it
-prints the dependencies a change had when it joined (what the
-service's `sq_head_dependencies` reports), landed ÷ arrived for both, ours' landings ÷ the
-oracle's (the same workload, so arrival noise cancels), P50 and P95 x the oracle, builds and
-build-hours per landed change, and the optimistic peer's P50 x the oracle.
+prints the dependencies a change had when it joined (the simulator's counterpart of the
+service's `sq_head_dependencies` ÷ `sq_heads_in_flight`), landed ÷ arrived for both, ours'
+landings ÷ the oracle's (the same workload, so arrival noise cancels), P50 and P95 x the oracle,
+builds and build-hours per landed change, and the optimistic peer's P50 x the oracle.
 
 A density is *kept up* when ours lands at least 95% of what the oracle lands, with P50 ≤ 1.5x
-the oracle and ≤ 2.5 builds per landed change (the speculation issue's headline bars, with the
-keep-up bar taken side by side). Ends with `RESULT envelope_density=… envelope_dependencies=…
-points=… censored=<0|1>`: the largest density kept up and the dependencies measured there (0 and
-nan when none was); `censored=1` when any of ours' percentiles is a lower bound. `--quick` runs
+the oracle and ≤ 2.5 builds per landed change, none of its percentiles censored (the speculation
+issue's headline bars, with the keep-up bar taken side by side). Ends with `RESULT
+envelope_density=… envelope_dependencies=… points=… censored=<0|1>`: the densest point of the
+unbroken run kept up from the sparsest one, and the dependencies measured there (0 and nan when
+the sparsest is not kept up); `censored=1` when any of ours' percentiles is a lower bound. The
+windows are counted in build times (2 h warm-up at 30 minutes, 4 h at 60). `--quick` runs
 100 changes an hour on 100 workers at two densities.
 """
 
@@ -47,12 +49,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--jobs", type=int, default=2)
     args = parse_with_quick(parser, {"rate": 100.0, "capacity": 100, "density": "1.25,5"})
-    densities = [float(d) for d in args.density.split(",")]
-    if any(d <= 0 for d in densities) or args.rate <= 0 or args.capacity <= 0:
-        parser.error("densities, --rate and --capacity must be positive")
+    densities = _checked(parser, args)
     per_build = args.rate * args.build_minutes / 60
-    if max(densities) > per_build:
-        parser.error(f"a density above λ·T = {per_build:g} needs a conflict chance above 1")
     scenarios = [_scenario(args, d / per_build) for d in densities]
     started = time.perf_counter()
     results = run_grid(scenarios, args.seed, ("ours", "optimistic", "oracle"), jobs=args.jobs)
@@ -66,12 +64,9 @@ def main() -> None:
         "| optimistic P50 x oracle |"
     )
     print("|--:|--:|--:|--:|--:|--:|--:|--:|--:|:-:|--:|")
-    envelope, envelope_deps, censored = 0.0, math.nan, False
-    for d, result in zip(densities, results, strict=True):
-        point = _point(result)
-        censored = censored or point.censored
-        if point.kept_up and d > envelope:
-            envelope, envelope_deps = d, point.dependencies
+    points = [point_of(result) for result in results]
+    envelope, envelope_deps = kept_up_to(densities, points)
+    for d, result, point in zip(densities, results, points, strict=True):
         mark = "≥" if point.censored else ""
         print(
             f"| {d:g} | {result.scenario.workload.conflict.probability:.4f} "
@@ -83,24 +78,63 @@ def main() -> None:
         )
     print(
         f"RESULT envelope_density={envelope:g} envelope_dependencies={envelope_deps:.1f} "
-        f"points={len(densities)} censored={int(censored)}"
+        f"points={len(densities)} censored={int(any(p.censored for p in points))}"
     )
 
 
+def _checked(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[float]:
+    """The densities, ascending, once every option is a finite number in its range."""
+    try:
+        densities = sorted({float(d) for d in args.density.split(",")})
+    except ValueError:
+        parser.error(f"--density: expected numbers separated by commas, got {args.density!r}")
+    numbers = [*densities, args.rate, args.build_minutes, args.p]
+    if not all(math.isfinite(x) for x in numbers):
+        parser.error("--density, --rate, --build-minutes and --p must be finite numbers")
+    if densities[0] <= 0 or args.rate <= 0 or args.build_minutes <= 0:
+        parser.error("densities, --rate and --build-minutes must be positive")
+    if args.capacity < 1 or args.jobs < 1:
+        parser.error("--capacity and --jobs must be at least 1")
+    if not 0 <= args.p <= 1:
+        parser.error(f"--p is a failure probability, within [0, 1]; got {args.p:g}")
+    per_build = args.rate * args.build_minutes / 60
+    if densities[-1] > per_build:
+        parser.error(f"a density above λ·T = {per_build:g} needs a conflict chance above 1")
+    return densities
+
+
+def kept_up_to(densities: list[float], points: list[Point]) -> tuple[float, float]:
+    """The densest point of the unbroken run kept up from the sparsest one, and its dependencies
+    per change; (0, nan) when the sparsest is not kept up. A denser point that passes after one
+    that failed is noise, not envelope."""
+    envelope, dependencies = 0.0, math.nan
+    for d, point in zip(densities, points, strict=True):
+        if not point.kept_up:
+            break
+        envelope, dependencies = d, point.dependencies
+    return envelope, dependencies
+
+
 def _scenario(args: argparse.Namespace, q: float) -> Scenario:
+    """The paper scenario with its windows in build times: warm-up, window, tail and drain scale
+    with --build-minutes, so a queue is measured after four build times at any T."""
     base = paper_scenario(args.p, q)
+    scale = args.build_minutes / base.workload.build_minutes
     spec = dataclasses.replace(
         base.workload,
         rate_per_hour=args.rate,
         build_minutes=args.build_minutes,
-        drain_hours=base.workload.drain_hours * args.build_minutes / 30,
+        warmup_hours=base.workload.warmup_hours * scale,
+        window_hours=base.workload.window_hours * scale,
+        tail_hours=base.workload.tail_hours * scale,
+        drain_hours=base.workload.drain_hours * scale,
     )
     name = f"λ={args.rate:g} C={args.capacity} p={args.p:g} q={q:.4f}"
     return Scenario(name=name, workload=spec, capacity=args.capacity)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class _Point:
+class Point:
     dependencies: float
     landed_vs_arrived: float
     oracle_landed_vs_arrived: float
@@ -123,13 +157,13 @@ class _Point:
         )
 
 
-def _point(result: ScenarioResult) -> _Point:
+def point_of(result: ScenarioResult) -> Point:
     ours, oracle, peer = result.row("ours"), result.row("oracle"), result.row("optimistic")
     if ours is None or oracle is None or peer is None:
         raise SystemExit(f"{result.scenario.name}: a strategy did not run")
     if not (ours.verified and oracle.verified and peer.verified):
         raise SystemExit(f"{result.scenario.name}: a landing was not justified by its build")
-    return _Point(
+    return Point(
         dependencies=math.nan if ours.dependencies_mean is None else ours.dependencies_mean,
         landed_vs_arrived=ours.landed_vs_arrived,
         oracle_landed_vs_arrived=oracle.landed_vs_arrived,

@@ -1,7 +1,7 @@
 """Speculation simulator benchmark: every strategy on the headline grid; RESULT line last.
 
     uv run --frozen --no-sync python bench/simulate.py [--seed 1] [--jobs 2] [--out bench/out/sim]
-        [--paper-window-hours 2] [--paper-tail-hours 1] [--failure-model author|author-folder]
+        [--paper-window-hours 3.5] [--paper-tail-hours 1] [--failure-model author|author-folder]
         [--strategies ours,ours+batch,...]
 
 Runs the paper setting (500 changes/hour, 500 workers, 30-minute builds, p = 0.05/0.1/0.2) and

@@ -3,9 +3,13 @@ largest density kept up, with the dependencies measured there."""
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import subprocess
 import sys
 from pathlib import Path
+
+from sim_envelope import Point, kept_up_to
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "sim_envelope.py"
 
@@ -44,3 +48,42 @@ def test_a_density_no_conflict_chance_can_give_is_refused() -> None:
 
     assert done.returncode == 2
     assert "needs a conflict chance above 1" in done.stderr
+
+
+def point(**changes: float | bool) -> Point:
+    """A point that passes every bar, with `changes` applied."""
+    base = Point(
+        dependencies=3.0,
+        landed_vs_arrived=0.97,
+        oracle_landed_vs_arrived=0.99,
+        landed_vs_oracle=0.98,
+        p50=1.2,
+        p95=2.0,
+        builds=1.6,
+        build_hours=0.7,
+        censored=False,
+        optimistic_p50=1.5,
+        optimistic_mark="",
+    )
+    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+
+
+def test_a_point_is_kept_up_only_within_every_bar() -> None:
+    assert point().kept_up
+    assert point(landed_vs_oracle=0.95, p50=1.5, builds=2.5).kept_up  # the bars are inclusive
+    assert not point(landed_vs_oracle=0.94).kept_up  # falls behind the oracle
+    assert not point(p50=1.51).kept_up
+    assert not point(builds=2.51).kept_up
+    assert not point(censored=True).kept_up  # its percentiles are lower bounds
+    assert point(p95=9.0, landed_vs_arrived=0.5, build_hours=3.0).kept_up  # not bars
+
+
+def test_the_envelope_ends_at_the_first_density_not_kept_up() -> None:
+    passes, fails = point(dependencies=2.0), point(p50=2.0)
+
+    assert kept_up_to([1.0, 2.0, 3.0], [passes, passes, fails]) == (2.0, 2.0)
+    # A denser point passing after a failed one is noise, not envelope.
+    assert kept_up_to([1.0, 2.0, 3.0], [passes, fails, passes]) == (1.0, 2.0)
+    none = kept_up_to([1.0], [fails])
+    assert none[0] == 0.0
+    assert math.isnan(none[1])

@@ -7,6 +7,7 @@ import dataclasses
 from sim_helpers import change, replay, workload
 
 from sq.sim import report
+from sq.sim.ledger import Ledger
 from sq.sim.metrics import StrategyMetrics, measure
 from sq.sim.runner import Scenario, ScenarioResult, paper_scenario
 from sq.sim.strategies.optimistic import OptimisticStrategy
@@ -103,3 +104,13 @@ def test_dependencies_are_counted_at_analysis_for_the_strategies_that_analyse_th
     table = report.markdown_table([result])
     assert "| 0.5 | yes |" in table and "| - | yes |" in table
     assert [row["dependencies_mean"] for row in report.csv_rows([result])] == [0.5, ""]
+
+
+def test_a_change_keeps_the_dependencies_of_its_first_analysis() -> None:
+    # A failed batch's parts are analysed again behind whatever is in flight by then; the figure
+    # is the density the change met when it joined, so the first count stays.
+    ledger = Ledger()
+    ledger.note_dependencies((1, 2), 3)
+    ledger.note_dependencies((2,), 7)
+
+    assert ledger.dependencies == {1: 3, 2: 3}

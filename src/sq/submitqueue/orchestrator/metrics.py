@@ -33,8 +33,8 @@ def _read(conn: Connection, _now_ms: int) -> Iterator[Metric]:
     )
     dependencies = GaugeMetricFamily(
         "sq_head_dependencies",
-        "Dependencies the heads in flight were given at analysis, summed (per head: divide by "
-        "sq_heads_in_flight); the conflict density the queue runs at",
+        "Dependencies the heads in flight were given at analysis, summed; per head (divide by "
+        "sq_heads_in_flight) about 1-2 times the conflict density q*rate*build time",
         labels=["queue"],
     )
     active = [s.value for s in ACTIVE_STATES]
