@@ -24,7 +24,7 @@ class StrategyMetrics:
     build that landed the change, `build_min` that build, `hold_min` from its end to the landing
     (waiting for what it was built on to land). `dependencies_mean` is how many unresolved changes
     (or batches) ahead a measured change depended on when it joined, for strategies that analyse
-    dependencies (None for the others): the conflict density the queue ran at.
+    dependencies (None for the others): about 1-2 times the conflict density q·λ·T it ran at.
     """
 
     strategy: str
