@@ -7,10 +7,14 @@ Runs one strategy of our engine on the grid's paper scenario and sorts every bui
 inside the measured window: it landed its head; it failed (the head bad, or a change it was
 stacked on bad); it passed but nothing landed on it; it was preempted (the speculator proposed
 its cancel) or cancelled otherwise (finalize: a broken assumption, or the head landed on another
-path). Cancelled builds are split by whether their base held a bad change (doomed anyway) or not
-("sound": a correct future thrown away). Prints counts, build-hours and the CPU the run took,
-and ends with `RESULT builds=… landed_share=… preempted_share=… cancelled_share=…` (shares of the
-window's builds). `--quick` runs the small team instead of the paper setting.
+path). Cancelled builds are split three ways: their base or head held a bad change (doomed
+anyway); "right future": every change included was good and every good dependency of the head
+not yet landed when the build started was included, so the build would have landed its head
+(correct work thrown away); "ruled-out future": every change included was good but a good
+dependency was assumed to fail (a hedge whose dependency proved good: it could pass, never land).
+Prints counts, build-hours and the CPU the run took, and ends with `RESULT builds=…
+landed_share=… preempted_share=… cancelled_share=…` (shares of the window's builds). `--quick`
+runs the small team instead of the paper setting.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import argparse
 import collections
 import time
+from collections.abc import Callable
 
 from benchargs import parse_with_quick
 from sq.sim.ledger import BuildRecord, Ledger
@@ -78,6 +83,7 @@ def main() -> None:
         f"{m.wait_min:.1f}/{m.build_min:.1f}/{m.hold_min:.1f} min"
     )
     attempt_of = queues[0].attempt_of if queues else {}
+    right = _right_futures(queues[0], ledger) if queues else lambda build: True
     counts: collections.Counter[str] = collections.Counter()
     hours: collections.Counter[str] = collections.Counter()
     for build in ledger.builds:
@@ -85,7 +91,7 @@ def main() -> None:
             continue
         attempt = attempt_of.get(build.id)
         was_preempted = attempt is not None and (attempt.path_id, attempt.attempt) in preempted
-        fate = _fate(build, workload, ledger, preempted=was_preempted)
+        fate = _fate(build, workload, ledger, preempted=was_preempted, right=right)
         counts[fate] += 1
         end = build.end_ms if build.end_ms is not None else workload.horizon_ms
         hours[fate] += (end - build.start_ms) / 3_600_000
@@ -103,7 +109,34 @@ def main() -> None:
     )
 
 
-def _fate(build: BuildRecord, workload: Workload, ledger: Ledger, *, preempted: bool) -> str:
+def _right_futures(queue: ours._EngineQueue, ledger: Ledger) -> Callable[[BuildRecord], bool]:
+    """Whether a build included every good dependency of its head that had not landed by the
+    build's start (its future can come true; a build that assumed one of them fails cannot)."""
+    batch_of = {c: bid for bid, members in queue.members_of.items() for c in members}
+    landed_seq = {c: landing.seq for landing in ledger.landings for c in landing.changes}
+    good = {c.index: c.good for c in queue.workload.changes}
+
+    def right(build: BuildRecord) -> bool:
+        head = queue.batches[batch_of[build.included[-1]]]
+        included = set(build.included)
+        for dep in head.dependencies:
+            for c in queue.members_of[dep]:
+                in_master = landed_seq.get(c, len(ledger.landings)) < build.master_landings
+                if good[c] and not in_master and c not in included:
+                    return False
+        return True
+
+    return right
+
+
+def _fate(
+    build: BuildRecord,
+    workload: Workload,
+    ledger: Ledger,
+    *,
+    preempted: bool,
+    right: Callable[[BuildRecord], bool],
+) -> str:
     good = workload.changes
     head_bad = not good[build.included[-1]].good
     base_bad = any(not good[c].good for c in build.included[:-1])
@@ -111,7 +144,9 @@ def _fate(build: BuildRecord, workload: Workload, ledger: Ledger, *, preempted: 
         return "landed its head"
     if build.cancelled:
         why = "preempted" if preempted else "cancelled"
-        return f"{why}: " + ("base bad" if base_bad else "head bad" if head_bad else "sound")
+        if base_bad or head_bad:
+            return f"{why}: " + ("base bad" if base_bad else "head bad")
+        return f"{why}: " + ("right future" if right(build) else "ruled-out future")
     if build.passed is False:
         return "failed: " + ("base bad" if base_bad else "head bad")
     if build.passed:
