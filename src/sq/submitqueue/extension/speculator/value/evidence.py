@@ -3,7 +3,9 @@
 Every build of a path includes the head's change, so a passed build says the change is good
 (flakes aside), and so is every change it was stacked on. A failed one says that the change or
 something it was stacked on is bad. Bayes on the second: with prior `q` for the head and `b` for
-everything in the build's base together, P(head good | failed) = q(1 - b) / (q(1 - b) + 1 - q).
+everything in the build's base together, P(head good | failed) = q(1 - b) / (q(1 - b) + 1 - q);
+and the same failure weighs on each change of the base in turn, with the head and the rest of
+the base as the other suspects.
 A dependency whose build passed is then almost certain to land, and a hedge that assumes it fails
 is worth almost nothing; one whose build failed on a base that is known good is almost certainly
 bad, and the hedge that assumes so is what its dependents should build.
@@ -45,7 +47,9 @@ def landing_probabilities(
     """P(lands) of every batch a head is or depends on, in-flight ones updated by their builds.
 
     In-flight batches are visited in listing order, so a dependency (always listed before its
-    dependents) is updated before the failed builds that were stacked on it are explained.
+    dependents) is updated before the failed builds that were stacked on it are explained. Then
+    the failed builds of its dependents are weighed against each dependency as well
+    (`_blame_dependencies`).
     """
     p: dict[BatchID, float] = {}
     for batch in snapshot.batches:
@@ -64,7 +68,45 @@ def landing_probabilities(
             p[batch.id] = PROVEN_GOOD
         else:
             p[batch.id] = _posterior(batch, snapshot.path_set(batch.id), p, scorer, default)
+    _blame_dependencies(snapshot, p, proven)
     return p
+
+
+def _blame_dependencies(
+    snapshot: SpeculationSnapshot, p: dict[BatchID, float], proven: set[BatchID]
+) -> None:
+    """Every failed build as evidence against the dependencies it was stacked on too.
+
+    A failed build says that at least one change it included is bad: its head, or a dependency
+    it assumed lands. `_posterior` weighs that against the head only; a dependency's own builds
+    may not have told yet (they ran on a base with a bad change of its own, or are still running)
+    while the builds of its dependents already failed with it. Each failed build multiplies the
+    odds that a dependency d in it is bad by 1 / (1 - P(everything else in the build is good)),
+    the factor `_posterior` gives a head, with the others' probabilities from the first pass. A
+    failure already explained by something else (a dependency known bad, a doubtful head) blames
+    d little; several failed dependents that share d blame it a lot, as group testing would.
+    """
+    blamed: dict[BatchID, float] = {}
+    for path_set in snapshot.path_sets:
+        for entry in path_set.paths:
+            if entry.status is not PathStatus.FAILED:
+                continue
+            members = (path_set.head, *entry.path.base())
+            for dep in members[1:]:
+                if dep in proven or not FLOOR < p.get(dep, 1.0) < PROVEN_GOOD:
+                    continue  # proven good, merging, landed or failed: nothing to learn
+                others = 1.0
+                for m in members:
+                    if m != dep:
+                        others *= p.get(m, 1.0)
+                blamed[dep] = blamed.get(dep, 1.0) / max(1.0 - others, _TINY)
+    for dep, factor in blamed.items():
+        good = p[dep]
+        odds_bad = (1.0 - good) / good * factor
+        p[dep] = min(max(1.0 / (1.0 + odds_bad), FLOOR), PROVEN_GOOD)
+
+
+_TINY = 1e-9
 
 
 def _posterior(
