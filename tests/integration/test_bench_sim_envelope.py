@@ -63,7 +63,7 @@ def point(**changes: float | bool) -> Point:
         build_hours=0.7,
         censored=False,
         optimistic_p50=1.5,
-        optimistic_mark="",
+        optimistic_censored=False,
     )
     return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
 

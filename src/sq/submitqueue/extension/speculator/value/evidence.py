@@ -25,6 +25,9 @@ PROVEN_GOOD = 0.999
 """A batch whose change passed a build (or that is merging): it lands unless the merge fails."""
 FLOOR = 0.001
 """Never fully certain either way: flakes and merge failures happen."""
+_TINY = 1e-9
+"""Floor on 1 - P(the rest of a failed build is good): a failure nothing else explains multiplies
+a dependency's odds of being bad by at most 1 / _TINY, instead of dividing by zero."""
 
 _log = logging.getLogger(__name__)
 
@@ -104,9 +107,6 @@ def _blame_dependencies(
         good = p[dep]
         odds_bad = (1.0 - good) / good * factor
         p[dep] = min(max(1.0 / (1.0 + odds_bad), FLOOR), PROVEN_GOOD)
-
-
-_TINY = 1e-9
 
 
 def _posterior(
