@@ -122,6 +122,28 @@ def test_claimed_changes_waits_for_every_claim_and_then_is_cached(
     assert storage.claimed_changes(Q, (RequestID(f"{Q}/404"),)) is None
 
 
+def test_requests_scored_alone_under_one_placeholder_id_each_read_their_own_changes(
+    storage: OrchestratorStorage,
+) -> None:
+    # The batch stage scores each waiting request as a one-request batch under one placeholder
+    # id (`controller.batch.member_probability`): the cache must not give the second request
+    # the first one's author and areas.
+    changes = BatchChanges(storage)
+    placeholder = batch(0, BatchState.CREATING)
+    seen = []
+    for n, (author, path) in enumerate((("ann", "web/a.py"), ("bob", "api/b.py")), start=1):
+        request = Request(id=RequestID(f"{Q}/{n}"), queue=Q, uris=(f"fake://x/{n}",))
+        storage.create_request(request)
+        info = ChangeInfo(uri=f"fake://x/{n}", author=author, files=(ChangedFile(path=path),))
+        storage.claim_changes(request, [info])
+        alone = dataclasses.replace(placeholder, contains=(request.id,))
+        seen.append(changes.features(alone))
+    assert [(f.author, f.areas) for f in seen] == [
+        ("ann", frozenset({"web"})),
+        ("bob", frozenset({"api"})),
+    ]
+
+
 def test_reads_after_a_change_see_it_though_unchanged_rows_are_reused(
     storage: OrchestratorStorage,
 ) -> None:

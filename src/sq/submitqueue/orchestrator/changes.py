@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 
-from sq.submitqueue.entity.batch import Batch, BatchID
+from sq.submitqueue.entity.batch import Batch, BatchID, RequestID
 from sq.submitqueue.entity.request import ChangeInfo
 from sq.submitqueue.extension.scorer.outcomes import BatchFeatures, top_level_area
 from sq.submitqueue.orchestrator.storage import OrchestratorStorage
@@ -23,7 +23,9 @@ class BatchChanges:
     def __init__(self, storage: OrchestratorStorage, cached: int = CACHED_BATCHES) -> None:
         self._storage = storage
         self._cached = cached
-        self._cache: OrderedDict[tuple[str, BatchID], list[ChangeInfo]] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, BatchID, tuple[RequestID, ...]], list[ChangeInfo]] = (
+            OrderedDict()
+        )
         self._lock = threading.Lock()
 
     def files(self, batch: Batch) -> list[str]:
@@ -42,7 +44,9 @@ class BatchChanges:
         )
 
     def _infos(self, batch: Batch) -> list[ChangeInfo]:
-        key = (batch.queue, batch.id)
+        # Keyed by the members too: a waiting request is scored as a one-request batch under a
+        # placeholder id (`batch.member_probability`), the same for every request.
+        key = (batch.queue, batch.id, batch.contains)
         with self._lock:
             if key in self._cache:
                 self._cache.move_to_end(key)
