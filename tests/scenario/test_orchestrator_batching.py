@@ -16,6 +16,13 @@ from sq.runway.extension.merger.noop import NoopMerger
 from sq.submitqueue.core.batching import BatchPolicy, SplitRule
 from sq.submitqueue.entity.batch import ALL_STATES, Batch, BatchState, Priority
 from sq.submitqueue.entity.request import RequestState
+from sq.submitqueue.extension.conflictanalyzer import ConflictAnalyzer
+from sq.submitqueue.extension.conflictanalyzer.pathoverlap import (
+    Granularity,
+    PathOverlapConflictAnalyzer,
+)
+from sq.submitqueue.orchestrator.changes import BatchChanges
+from sq.submitqueue.orchestrator.storage import OrchestratorStorage
 from support.sq_stack import QUEUE, Stack
 
 pytestmark = pytest.mark.anyio
@@ -421,4 +428,50 @@ async def test_a_dead_lettered_requeue_ends_the_requests_it_put_back(tmp_path: P
     assert [s.log.final(r) for r in (a, b, c, d)] == ["error", "cancelled", "error", "error"]
     assert all("requeued" in s.log.events(r) for r in (a, c, d))
     assert "batch formation dead-lettered" in s.log.last_error(d)
+    await s.stop()
+
+
+def by_file(storage: OrchestratorStorage) -> ConflictAnalyzer:
+    return PathOverlapConflictAnalyzer(BatchChanges(storage).files, Granularity.FILE)
+
+
+async def first_in_flight(tmp_path: Path, policy: BatchPolicy) -> tuple[Stack, str]:
+    """A stack conflicting by file, with `p` (p.py) batched alone and building."""
+    s = await started(tmp_path, policy, analyzer_for=by_file)
+    p = await s.land("p", files="p.py")
+    await s.settle()  # its batch closes when it has waited long enough, then it builds
+    assert members(s) == [(p,)]
+    return s, p
+
+
+@pytest.mark.parametrize(("cap", "formed"), [(None, ["a b c"]), (0, ["a", "b c"])])
+async def test_the_dependency_cap_keeps_a_conflicting_request_out_of_a_batch(
+    tmp_path: Path, cap: int | None, formed: list[str]
+) -> None:
+    # a conflicts with p, in flight: with no batch allowed any dependency, a goes alone at
+    # once (no one can join it) and b, c (which conflict with nothing) share a batch.
+    s, p = await first_in_flight(
+        tmp_path, BatchPolicy(max_size=4, max_wait_ms=WAIT_MS, max_dependencies=cap)
+    )
+    ids = {name: await s.land(name, files=f"{'p' if name == 'a' else name}.py") for name in "abc"}
+    await s.settle()
+    assert members(s) == [(p,), *(tuple(ids[n] for n in group.split()) for group in formed)]
+    await release_all(s)
+    assert all(s.log.final(r) == "landed" for r in (p, *ids.values()))
+    await s.stop()
+
+
+@pytest.mark.parametrize(("separate", "formed"), [(False, ["a b c"]), (True, ["a", "b c"])])
+async def test_two_waiting_requests_that_conflict_are_kept_apart_when_asked(
+    tmp_path: Path, separate: bool, formed: list[str]
+) -> None:
+    # a and b both change x.py; c changes y.py.
+    s, p = await first_in_flight(
+        tmp_path, BatchPolicy(max_size=4, max_wait_ms=WAIT_MS, separate_conflicting=separate)
+    )
+    ids = {name: await s.land(name, files="y.py" if name == "c" else "x.py") for name in "abc"}
+    await s.settle()
+    assert members(s) == [(p,), *(tuple(ids[n] for n in group.split()) for group in formed)]
+    await release_all(s)
+    assert all(s.log.final(r) == "landed" for r in (p, *ids.values()))
     await s.stop()

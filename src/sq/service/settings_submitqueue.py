@@ -54,6 +54,16 @@ class BatchingConfig(Section):
         description="How a failed batch is cut: likeliest (isolate the likeliest culprit) or "
         "halves (queue order)",
     )
+    max_dependencies: int | None = Field(
+        default=None,
+        ge=0,
+        description="A change joins a batch only while the batches in flight that the batch "
+        "conflicts with stay within this many (keeps batches from forming where conflicts are "
+        "dense); unset = no limit",
+    )
+    separate_conflicting: bool = Field(
+        default=False, description="Two waiting changes that conflict never share a batch"
+    )
 
     def policy(self) -> BatchPolicy:
         return BatchPolicy(
@@ -61,6 +71,8 @@ class BatchingConfig(Section):
             max_wait_ms=round(self.max_wait * 1000),
             min_pass_probability=self.min_pass_probability,
             split=self.split,
+            max_dependencies=self.max_dependencies,
+            separate_conflicting=self.separate_conflicting,
         )
 
 

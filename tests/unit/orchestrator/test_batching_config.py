@@ -44,6 +44,15 @@ def test_the_section_becomes_the_queue_policy(tmp_path: Path) -> None:
     )
 
 
+def test_who_may_share_a_batch_reaches_the_queue_policy(tmp_path: Path) -> None:
+    section = (
+        ", batching: {max_size: 6, max_wait: 2m, max_dependencies: 3, separate_conflicting: true}"
+    )
+    assert _policy(tmp_path, section) == BatchPolicy(
+        max_size=6, max_wait_ms=120_000, max_dependencies=3, separate_conflicting=True
+    )
+
+
 @pytest.mark.parametrize(
     ("section", "field"),
     [
@@ -51,6 +60,8 @@ def test_the_section_becomes_the_queue_policy(tmp_path: Path) -> None:
         ("{max_wait: -1}", "max_wait"),
         ("{min_pass_probability: 1.5}", "min_pass_probability"),
         ("{split: random}", "split"),
+        ("{max_dependencies: -1}", "max_dependencies"),
+        ("{separate_conflicting: maybe}", "separate_conflicting"),
         ("{size: 4}", "size"),
     ],
 )

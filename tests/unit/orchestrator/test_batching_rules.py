@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 import pytest
 
-from sq.submitqueue.core.batching import BatchPolicy, SplitRule, Waiting, form, split
-from sq.submitqueue.entity.batch import Priority, RequestID
+from sq.submitqueue.core.batching import (
+    BatchPolicy,
+    SplitRule,
+    Waiting,
+    form,
+    split,
+    with_conflicts,
+)
+from sq.submitqueue.entity.batch import Batch, BatchID, Priority, RequestID
+from sq.submitqueue.entity.conflict import Conflict, ConflictType
 
 
 def _waiting(*probabilities: float, since: int = 0) -> list[Waiting]:
@@ -126,3 +135,34 @@ def test_bad_input_is_refused() -> None:
         BatchPolicy(min_pass_probability=1.5)
     with pytest.raises(ValueError, match="max_dependencies"):
         BatchPolicy(max_dependencies=-1)
+
+
+class _ByLetter:
+    """Two batches conflict when their requests' names share a letter after the first."""
+
+    def analyze(self, candidate: Batch, in_flight: Sequence[Batch]) -> list[Conflict]:
+        mine = set(candidate.contains[0][1:])
+        return [
+            Conflict(batch_id=b.id, type=ConflictType.TARGET_OVERLAP)
+            for b in in_flight
+            if mine & set(b.contains[0][1:])
+        ]
+
+
+def test_what_a_waiting_request_conflicts_with_is_split_into_batches_in_flight_and_peers() -> None:
+    in_flight = [Batch(id=BatchID("q/batch/1"), queue="q", contains=(RequestID("fx"),))]
+    waiting = [
+        Waiting(request=RequestID(name), since_ms=0, probability=0.9)
+        for name in ("ax", "by", "cy", "dz")
+    ]
+
+    def alone(request: RequestID) -> Batch:
+        return Batch(id=BatchID(f"q/waiting/{request}"), queue="q", contains=(request,))
+
+    found = with_conflicts(waiting, _ByLetter(), in_flight, alone)
+    assert [(w.request, set(w.dependencies), set(w.conflicts)) for w in found] == [
+        ("ax", {"q/batch/1"}, set()),
+        ("by", set(), {"cy"}),
+        ("cy", set(), {"by"}),
+        ("dz", set(), set()),
+    ]

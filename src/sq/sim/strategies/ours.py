@@ -306,6 +306,13 @@ class _EngineQueue:
             self.members_of[single.id] = (change,)
         return single
 
+    def _alone(self, request: RequestID) -> Batch:
+        return self._single(_index(request))
+
+    def _in_flight(self) -> list[Batch]:
+        """What a new batch may depend on (dependency analysis' in-flight list)."""
+        return [self.batches[b] for b in self.active if self.batches[b].state in DEPENDENCY_STATES]
+
     def _probability(self, change: int) -> float:
         return self.scorer.score(self._single(change))
 
@@ -327,28 +334,14 @@ class _EngineQueue:
             self.wake_at = None
             return
         if self.policy.max_dependencies is not None or self.policy.separate_conflicting:
-            self.waiting = self._with_conflicts(self.waiting)
+            self.waiting = batching.with_conflicts(
+                self.waiting, self.analyzer, self._in_flight(), self._alone
+            )
         formed = batching.form(self.waiting, self.policy, now)
         for group in formed.closed:
             self._analyze(tuple(_index(r) for r in group))
         self.waiting = list(formed.waiting)
         self.wake_at = formed.wake_at_ms
-
-    def _with_conflicts(self, waiting: Sequence[Waiting]) -> list[Waiting]:
-        """The waiting requests with what they conflict with now: batches in flight (the same
-        analyzer as dependency analysis) and each other."""
-        in_flight = [
-            self.batches[b] for b in self.active if self.batches[b].state in DEPENDENCY_STATES
-        ]
-        names = {w.request for w in waiting}
-        out: list[Waiting] = []
-        for w in waiting:
-            change = _index(w.request)
-            deps = dependency_ids(self.analyzer.analyze(self._single(change), in_flight))
-            near = self.workload.neighbors(change)
-            conflicts = frozenset(r for r in names if _index(r) in near)
-            out.append(dataclasses.replace(w, dependencies=frozenset(deps), conflicts=conflicts))
-        return out
 
     def _analyze(self, members: tuple[int, ...]) -> BatchID:
         """Dependency analysis: create the batch and depend on every conflicting one in flight."""
@@ -360,9 +353,7 @@ class _EngineQueue:
         candidate = Batch(
             id=bid, queue=QUEUE, contains=tuple(RequestID(changes[c].name) for c in members)
         )
-        in_flight = [
-            self.batches[b] for b in self.active if self.batches[b].state in DEPENDENCY_STATES
-        ]
+        in_flight = self._in_flight()
         if any(changes[c].high for c in members):
             candidate = dataclasses.replace(candidate, priority=Priority.HIGH)
         conflicting = dependency_ids(self.analyzer.analyze(candidate, in_flight))

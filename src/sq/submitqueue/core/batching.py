@@ -26,11 +26,14 @@ probabilities it is the same cut as `HALVES`. Each part keeps its members in que
 
 from __future__ import annotations
 
+import dataclasses
 import enum
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sq.submitqueue.entity.batch import Priority, RequestID
+from sq.submitqueue.entity.batch import Batch, Priority, RequestID
+from sq.submitqueue.entity.conflict import dependency_ids
+from sq.submitqueue.extension.conflictanalyzer import ConflictAnalyzer
 
 DEFAULT_MIN_PASS_PROBABILITY = 0.7
 """Below this a batch's build fails often enough that the bisection costs more than it saves:
@@ -156,6 +159,28 @@ def form(waiting: Sequence[Waiting], policy: BatchPolicy, now_ms: int) -> Formed
         waiting=rest,
         wake_at_ms=None if wake is None else wake + policy.max_wait_ms,
     )
+
+
+def with_conflicts(
+    waiting: Sequence[Waiting],
+    analyzer: ConflictAnalyzer,
+    in_flight: Sequence[Batch],
+    alone: Callable[[RequestID], Batch],
+) -> list[Waiting]:
+    """`waiting` with what each request conflicts with now, by the queue's analyzer (the one
+    dependency analysis asks), for the who-may-share rules: the batches in flight, and the other
+    waiting requests, each as its one-request batch `alone(request)` (ids no batch in flight has).
+    Blocking; an analyzer that cannot tell raises."""
+    singles = {w.request: alone(w.request) for w in waiting}
+    request_of = {b.id: r for r, b in singles.items()}
+    out: list[Waiting] = []
+    for w in waiting:
+        others = [b for r, b in singles.items() if r != w.request]
+        found = dependency_ids(analyzer.analyze(singles[w.request], [*in_flight, *others]))
+        dependencies = frozenset(d for d in found if d not in request_of)
+        conflicts = frozenset(request_of[d] for d in found if d in request_of)
+        out.append(dataclasses.replace(w, dependencies=dependencies, conflicts=conflicts))
+    return out
 
 
 def _over(dependencies: frozenset[str], policy: BatchPolicy) -> bool:

@@ -12,7 +12,7 @@ settled by that transaction (the loser re-reads).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import structlog
 
@@ -20,8 +20,16 @@ from sq.platform.messagequeue import Delivery
 from sq.platform.pipeline import StageContext
 from sq.platform.publish import intent_id
 from sq.submitqueue.core import messages as m
-from sq.submitqueue.core.batching import Waiting, form
-from sq.submitqueue.entity.batch import Batch, BatchState, Priority, RequestID, batch_id
+from sq.submitqueue.core.batching import Waiting, form, with_conflicts
+from sq.submitqueue.entity.batch import (
+    DEPENDENCY_STATES,
+    Batch,
+    BatchID,
+    BatchState,
+    Priority,
+    RequestID,
+    batch_id,
+)
 from sq.submitqueue.entity.request import Request, RequestState, is_request_halted
 from sq.submitqueue.extension.scorer.members import one_request
 from sq.submitqueue.orchestrator.controller.common import (
@@ -159,7 +167,11 @@ class BatchController:
                     priority=request.priority,
                 )
             )
-        formed = form(waiting, profile.batching, now)
+        policy = profile.batching
+        if policy.max_dependencies is not None or policy.separate_conflicting:
+            in_flight = await db(storage.list_batches, queue, DEPENDENCY_STATES)
+            waiting = await db(with_conflicts, waiting, profile.analyzer, in_flight, _alone(queue))
+        formed = form(waiting, policy, now)
         lanes = {w.request: w.priority for w in waiting}
         for members in formed.closed:
             await self._close(queue, members, lanes)
@@ -198,6 +210,13 @@ class BatchController:
 
     async def _analyse(self, batch: Batch) -> None:
         await self.ctx.publish(*_analysis(batch))
+
+
+def _alone(queue: str) -> Callable[[RequestID], Batch]:
+    """A waiting request as a one-request batch, under an id no real batch has."""
+    return lambda request: Batch(
+        id=BatchID(f"{queue}/waiting/{request}"), queue=queue, contains=(request,)
+    )
 
 
 def _log_alone(logs: LogBundle, request: Request, batch: Batch) -> None:
