@@ -8,17 +8,23 @@ One run, one workload per setting, every strategy on it: the paper setting (500 
 `ours+batch` (the recommended policy, likeliest-culprit split), `bisect` (the bors-style peer)
 and the oracle; then the small team (20/h, 4 workers, 10-minute builds, q = 0.3, failure rates
 by author and folder) at p = 0.05 and 0.2 with the same and the history scorer, batching with
-either split (`…+batch-halves`: blind halves). Prints the markdown table and ends with
+either split (`…+batch-halves`: blind halves); then CI short of workers (the paper's shape at
+500/h with 200 workers, where one build per change would need 250, p = 0.05, conflict density
+q·λ·T = 1.25), where `ours+batch` goes deep (pairs, doc/batching.md). Prints the markdown
+table and ends with
 
     RESULT p05_builds_per_landed=… p05_nobatch_builds_per_landed=… p05_batch_p50_vs_nobatch=…
         p20_batch_p50_vs_nobatch=… p20_batch_builds_vs_nobatch=… likeliest_vs_halves_builds=…
-        bisect_p05_builds_per_landed=… censored=…
+        bisect_p05_builds_per_landed=… short_batch_landed_vs_arrived=…
+        short_nobatch_landed_vs_arrived=… short_batch_p50_vs_nobatch=… censored=…
 
-(`p05_builds_per_landed` is ours+batch's; ratios are batch over no batch on the same workload;
+(`p05_builds_per_landed` is ours+batch's; ratios are batch over no batch on the same workload,
+`short_…` those of CI short of workers;
 `likeliest_vs_halves_builds` is builds per landed change of ours+history+batch over
 ours+history+batch-halves on the small team at p = 0.05; censored=1 when any of ours' P50s is a
 lower bound, unverified=1 when any landing was not justified). `--quick` runs the small team over
-6 hours in place of the paper setting: a minute, not the paper figures.
+6 hours in place of the paper setting, and CI short of workers at 100/h on 40 workers: a minute
+or two, not the paper figures.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from sq.sim.runner import (
     ScenarioResult,
     paper_scenario,
     run_grid,
+    short_of_workers_scenario,
     small_team_scenario,
 )
 from sq.sim.workload import FailureModel
@@ -82,13 +89,15 @@ def main() -> None:
         small_team_scenario(0.2, failure_model=FailureModel.AUTHOR_FOLDER),
     ]
     splits = run_grid(split_grid, args.seed, SMALL, jobs=1)
-    print(report.markdown_table([*results, *splits]))
+    short = short_of_workers_scenario(**({"rate": 100.0, "capacity": 40} if args.quick else {}))
+    [scarce] = run_grid([short], args.seed, PAPER, jobs=args.jobs)
+    print(report.markdown_table([*results, *splits, scarce]))
     seconds = ", ".join(f"{name} {results[0].seconds[name]:.0f} s" for name in PAPER)
     print(
         f"seed {args.seed}; {time.perf_counter() - started:.0f} s wall ({args.jobs} jobs); "
         f"wall per strategy on {results[0].scenario.name}: {seconds}"
     )
-    print(result_line(results[0], results[1], splits[0]))
+    print(result_line(results[0], results[1], splits[0], scarce))
 
 
 def _row(result: ScenarioResult, name: str) -> StrategyMetrics:
@@ -97,13 +106,17 @@ def _row(result: ScenarioResult, name: str) -> StrategyMetrics:
     return row
 
 
-def result_line(low: ScenarioResult, high: ScenarioResult, split: ScenarioResult) -> str:
-    """The RESULT line from the p = 0.05 and p = 0.2 results and the split comparison."""
+def result_line(
+    low: ScenarioResult, high: ScenarioResult, split: ScenarioResult, short: ScenarioResult
+) -> str:
+    """The RESULT line from the p = 0.05 and p = 0.2 results, the split comparison and CI short
+    of workers."""
     batch, plain, bisect = _row(low, "ours+batch"), _row(low, "ours"), _row(low, "bisect")
     batch20, plain20 = _row(high, "ours+batch"), _row(high, "ours")
     likeliest = _row(split, "ours+history+batch")
     halves = _row(split, "ours+history+batch-halves")
-    ours = (batch, plain, batch20, plain20, likeliest, halves)
+    short_batch, short_plain = _row(short, "ours+batch"), _row(short, "ours")
+    ours = (batch, plain, batch20, plain20, likeliest, halves, short_batch, short_plain)
     censored = int(any(m.censored for m in ours))
     unverified = int(any(not m.verified for m in ours))
     return (
@@ -114,6 +127,9 @@ def result_line(low: ScenarioResult, high: ScenarioResult, split: ScenarioResult
         f"p20_batch_builds_vs_nobatch={batch20.builds_per_landed / plain20.builds_per_landed:.2f} "
         f"likeliest_vs_halves_builds={likeliest.builds_per_landed / halves.builds_per_landed:.2f} "
         f"bisect_p05_builds_per_landed={bisect.builds_per_landed:.2f} "
+        f"short_batch_landed_vs_arrived={short_batch.landed_vs_arrived:.2f} "
+        f"short_nobatch_landed_vs_arrived={short_plain.landed_vs_arrived:.2f} "
+        f"short_batch_p50_vs_nobatch={short_batch.p50_min / short_plain.p50_min:.2f} "
         f"censored={censored} unverified={unverified}"
     )
 

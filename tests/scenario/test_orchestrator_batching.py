@@ -13,7 +13,7 @@ import pytest
 from sq.platform.errs import RetryableError
 from sq.runway.extension.merger import MergeInput, MergeOutcome, MergeResult
 from sq.runway.extension.merger.noop import NoopMerger
-from sq.submitqueue.core.batching import BatchPolicy, SplitRule
+from sq.submitqueue.core.batching import BatchPolicy, DeepBatching, SplitRule
 from sq.submitqueue.entity.batch import ALL_STATES, Batch, BatchState, Priority
 from sq.submitqueue.entity.request import RequestState
 from sq.submitqueue.extension.conflictanalyzer import ConflictAnalyzer
@@ -474,4 +474,28 @@ async def test_two_waiting_requests_that_conflict_are_kept_apart_when_asked(
     assert members(s) == [(p,), *(tuple(ids[n] for n in group.split()) for group in formed)]
     await release_all(s)
     assert all(s.log.final(r) == "landed" for r in (p, *ids.values()))
+    await s.stop()
+
+
+async def test_a_deep_queue_pairs_its_changes_and_a_quiet_one_builds_each_alone(
+    tmp_path: Path,
+) -> None:
+    # No batching while shallow; deep from three arrivals within ten minutes: then pairs.
+    deep = DeepBatching(build_time_ms=600_000, arrivals=3)
+    s = await started(tmp_path, BatchPolicy(deep=deep))
+    a, b = await s.land("a"), await s.land("b")
+    await s._settle_all()
+    assert members(s) == [(a,), (b,)]  # two arrivals: each alone, at once
+    c, d, e = await s.land("c"), await s.land("d"), await s.land("e")
+    await s._settle_all()
+    assert members(s) == [(a,), (b,), (c, d)]  # deep from c on: e waits for a partner
+    await s.settle()
+    assert members(s) == [(a,), (b,), (c, d), (e,)]  # closed alone after deep's 30 s
+    await release_all(s)
+    s.h.clock.advance(600)  # ten quiet minutes: shallow again
+    f, g = await s.land("f"), await s.land("g")
+    await s._settle_all()
+    assert members(s)[-2:] == [(f,), (g,)]
+    await release_all(s)
+    assert all(s.log.final(r) == "landed" for r in (a, b, c, d, e, f, g))
     await s.stop()

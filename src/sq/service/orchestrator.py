@@ -249,7 +249,7 @@ def profiles_for(
                 early_landing=q.early_landing,
                 flaky_retries=q.flaky_retries,
                 pending_failure_depth=q.pending_failure_depth,
-                batching=q.batching.policy(),
+                batching=q.batching.policy(q.build_budget),
                 scorer=scorer,
             )
         )

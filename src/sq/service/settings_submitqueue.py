@@ -17,7 +17,13 @@ from sq.service.settings_hooks import HooksConfig
 from sq.service.settings_runners import RemoteRunnerSection
 from sq.service.settings_twin import TwinConfig
 from sq.service.settings_types import NAME, OptionalSeconds, Seconds, Section
-from sq.submitqueue.core.batching import DEFAULT_MIN_PASS_PROBABILITY, BatchPolicy, SplitRule
+from sq.submitqueue.core.batching import (
+    DEFAULT_DEEP_LOAD,
+    DEFAULT_MIN_PASS_PROBABILITY,
+    BatchPolicy,
+    DeepBatching,
+    SplitRule,
+)
 from sq.submitqueue.core.messages import LandStrategy
 
 
@@ -31,6 +37,38 @@ class BuildConfig(RemoteRunnerSection):
         if self.runner == "command" and not self.command.strip():
             raise ValueError("build.runner 'command' needs build.command")
         return self
+
+
+class DeepBatchingConfig(Section):
+    """How a queue batches while it is deep (doc/batching-queue.md, "When CI cannot build every
+    change"): pairs with no dependency cap by default."""
+
+    build_time: Seconds = Field(
+        description="The queue's typical build time (seconds, or 30m): arrivals are counted "
+        "over this window"
+    )
+    load: float = Field(
+        default=DEFAULT_DEEP_LOAD,
+        gt=0.0,
+        description="Deep from this many arrivals per build time per slot of build_budget "
+        "(1 = one build per change would take every slot)",
+    )
+    max_size: int = Field(default=2, ge=1, le=64, description="Most changes in one batch")
+    max_wait: OptionalSeconds = Field(
+        default=30.0, description="How long a change waits for its batch to fill"
+    )
+    max_dependencies: int | None = Field(
+        default=None, ge=0, description="As batching.max_dependencies; unset = no limit"
+    )
+
+    def policy(self, budget: int) -> DeepBatching:
+        return DeepBatching(
+            build_time_ms=round(self.build_time * 1000),
+            arrivals=self.load * budget,
+            max_size=self.max_size,
+            max_wait_ms=round(self.max_wait * 1000),
+            max_dependencies=self.max_dependencies,
+        )
 
 
 class BatchingConfig(Section):
@@ -64,8 +102,13 @@ class BatchingConfig(Section):
     separate_conflicting: bool = Field(
         default=False, description="Two waiting changes that conflict never share a batch"
     )
+    deep: DeepBatchingConfig | None = Field(
+        default=None,
+        description="How the queue batches instead while more changes arrive per build time "
+        "than its build budget (unset = the same way always)",
+    )
 
-    def policy(self) -> BatchPolicy:
+    def policy(self, budget: int) -> BatchPolicy:
         return BatchPolicy(
             max_size=self.max_size,
             max_wait_ms=round(self.max_wait * 1000),
@@ -73,6 +116,7 @@ class BatchingConfig(Section):
             split=self.split,
             max_dependencies=self.max_dependencies,
             separate_conflicting=self.separate_conflicting,
+            deep=None if self.deep is None else self.deep.policy(budget),
         )
 
 

@@ -24,7 +24,7 @@ from sq.sim.workload import (
     WorkloadSpec,
     generate,
 )
-from sq.submitqueue.core.batching import RECOMMENDED, BatchPolicy, SplitRule
+from sq.submitqueue.core.batching import DEFAULT_DEEP_LOAD, RECOMMENDED, BatchPolicy, SplitRule
 
 STRATEGY_NAMES = (
     "serial",
@@ -55,6 +55,7 @@ batching (doc/batching.md), splitting a failed batch around its likeliest culpri
 with the constant scorer (every member equally likely: both splits are the same cut) or the
 history scorer."""
 BATCHING: BatchPolicy = RECOMMENDED
+DEEP_LOAD = DEFAULT_DEEP_LOAD
 """The batch policy of `ours+batch` (core/batching.py's recommended settings)."""
 PAPER_CONFLICT = 0.03
 """Pairwise conflict chance for the paper setting: 1 - 0.97**16 ≈ 0.39, the slides' "40% chance
@@ -124,11 +125,12 @@ def make_strategy(name: str, capacity: int) -> Strategy:
 
 
 def _batching(capacity: int, name: str) -> Strategy:
-    """`ours[+history]+batch[-halves]`: our engine with the recommended batch policy."""
+    """`ours[+history]+batch[-halves]`: our engine with the recommended batch policy, deep
+    batching from one arrival per worker per build time (`DEEP_LOAD`)."""
     rule = SplitRule.HALVES if name.endswith("-halves") else SplitRule.LIKELIEST
     scorer = ScorerKind.HISTORY if "+history" in name else ScorerKind.CONSTANT
     policy = dataclasses.replace(BATCHING, split=rule)
-    return SpeculatorStrategy(capacity, scorer, batching=policy, name=name)
+    return SpeculatorStrategy(capacity, scorer, batching=policy, deep_load=DEEP_LOAD, name=name)
 
 
 def run_scenario(
@@ -208,6 +210,18 @@ def paper_scenario(
     return Scenario(
         name=f"paper p={p:g} q={conflict:g}{_label(failure_model)}", workload=spec, capacity=500
     )
+
+
+def short_of_workers_scenario(
+    p: float = 0.05, *, rate: float = 500.0, capacity: int = 200, density: float = 1.25
+) -> Scenario:
+    """The paper setting's shape with fewer workers than one build per change needs (λ·T above
+    `capacity`: at 500/h and 30-minute builds, 250 builds at once), at conflict density
+    q·λ·T = `density`: where a queue keeps up only by building several changes together."""
+    base = paper_scenario(p, density / (rate * 0.5))
+    spec = dataclasses.replace(base.workload, rate_per_hour=rate)
+    name = f"short CI λ={rate:g}/h C={capacity} p={p:g} d={density:g}"
+    return Scenario(name=name, workload=spec, capacity=capacity)
 
 
 def small_team_scenario(

@@ -12,7 +12,7 @@ from sq.platform.config import ConfigError, load_settings
 from sq.platform.db import create_engine
 from sq.service.orchestrator import profiles_for
 from sq.service.settings import Settings
-from sq.submitqueue.core.batching import BatchPolicy, SplitRule
+from sq.submitqueue.core.batching import BatchPolicy, DeepBatching, SplitRule
 from sq.submitqueue.orchestrator.storage import OrchestratorStorage, schema
 
 
@@ -53,6 +53,17 @@ def test_who_may_share_a_batch_reaches_the_queue_policy(tmp_path: Path) -> None:
     )
 
 
+def test_deep_batching_counts_arrivals_against_the_build_budget(tmp_path: Path) -> None:
+    section = ", build_budget: 8, batching: {max_size: 6, deep: {build_time: 30m, load: 1.5}}"
+    policy = _policy(tmp_path, section)
+    assert policy.deep == DeepBatching(build_time_ms=1_800_000, arrivals=12.0)
+    assert (policy.deep.max_size, policy.deep.max_wait_ms, policy.deep.max_dependencies) == (
+        2,
+        30_000,
+        None,
+    )
+
+
 @pytest.mark.parametrize(
     ("section", "field"),
     [
@@ -62,6 +73,9 @@ def test_who_may_share_a_batch_reaches_the_queue_policy(tmp_path: Path) -> None:
         ("{split: random}", "split"),
         ("{max_dependencies: -1}", "max_dependencies"),
         ("{separate_conflicting: maybe}", "separate_conflicting"),
+        ("{deep: {load: 2}}", "deep.build_time"),
+        ("{deep: {build_time: 10m, load: 0}}", "deep.load"),
+        ("{deep: {build_time: 10m, max_size: 0}}", "deep.max_size"),
         ("{size: 4}", "size"),
     ],
 )

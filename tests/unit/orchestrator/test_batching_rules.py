@@ -8,7 +8,9 @@ from collections.abc import Sequence
 import pytest
 
 from sq.submitqueue.core.batching import (
+    Arrivals,
     BatchPolicy,
+    DeepBatching,
     SplitRule,
     Waiting,
     form,
@@ -166,3 +168,46 @@ def test_what_a_waiting_request_conflicts_with_is_split_into_batches_in_flight_a
         ("cy", set(), {"by"}),
         ("dz", set(), set()),
     ]
+
+
+DEEP = DeepBatching(build_time_ms=600_000, arrivals=3, max_size=2, max_wait_ms=30_000)
+SHALLOW = BatchPolicy(max_size=6, max_wait_ms=120_000, max_dependencies=3, deep=DEEP)
+
+
+def test_a_deep_queue_follows_its_deep_rules_from_the_arrivals_it_names() -> None:
+    assert SHALLOW.at(2) is SHALLOW
+    deep = SHALLOW.at(3)
+    assert (deep.max_size, deep.max_wait_ms, deep.max_dependencies) == (2, 30_000, None)
+    assert (deep.min_pass_probability, deep.split) == (SHALLOW.min_pass_probability, SHALLOW.split)
+    assert deep.deep is None
+
+
+def test_only_deep_batching_still_sends_requests_through_the_waiting_room() -> None:
+    alone = BatchPolicy(deep=DEEP)
+    assert alone.enabled
+    assert form(_waiting(0.95, 0.95), alone.at(0), now_ms=0).closed == (_ids("r0"), _ids("r1"))
+    assert form(_waiting(0.95, 0.95), alone.at(3), now_ms=0).closed == (_ids("r0", "r1"),)
+
+
+def test_arrivals_count_only_the_last_build_time() -> None:
+    arrivals = Arrivals()
+    for t in (0, 100_000, 200_000, 300_000):
+        arrivals.note(t)
+    assert arrivals.depth_of(SHALLOW, 300_000).max_size == 2  # four within ten minutes
+    assert arrivals.within(700_000, 600_000) == 2  # 0 and 100 s are older than ten minutes
+    assert arrivals.depth_of(SHALLOW, 700_000) is SHALLOW
+    assert arrivals.depth_of(BatchPolicy(), 700_000) == BatchPolicy()
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"build_time_ms": 0, "arrivals": 3},
+        {"build_time_ms": 1, "arrivals": 0},
+        {"build_time_ms": 1, "arrivals": 3, "max_size": 0},
+        {"build_time_ms": 1, "arrivals": 3, "max_dependencies": -1},
+    ],
+)
+def test_deep_rules_are_checked_like_the_queue_s_own(bad: dict[str, int]) -> None:
+    with pytest.raises(ValueError, match="batching"):
+        DeepBatching(**bad)

@@ -137,3 +137,19 @@ def test_a_build_on_a_batch_includes_all_its_members() -> None:
     assert ((0, 1, 2), 2.5, 12.5, "passed") in builds(ledger)
     assert [landing.changes for landing in ledger.landings] == [(0, 1), (2,)]
     assert verify(w, ledger) == []
+
+
+def test_a_deep_queue_pairs_its_changes_and_a_quiet_one_builds_each_alone() -> None:
+    # Two workers, 10-minute builds: from two arrivals within ten minutes one build per change
+    # would take every slot, so the queue is deep from c1 on and pairs its changes, six seconds
+    # apart (c5 finds no partner within 30 s and goes alone); c6 comes after a quiet spell and
+    # goes alone at once.
+    arrivals = [0, 0.1, 0.2, 0.3, 0.4, 0.5, 30]
+    w = workload([change(i, at, build_min=10) for i, at in enumerate(arrivals)], p=0.05)
+    deep = replay(SpeculatorStrategy(2, batching=BatchPolicy(), deep_load=1.0), w)
+    assert sorted(b.included for b in deep.builds) == [(0,), (1, 2), (3, 4), (5,), (6,)]
+    assert [b.start_ms for b in deep.builds if b.included == (6,)] == [30 * 60_000]
+
+    shallow = replay(SpeculatorStrategy(2, batching=BatchPolicy(), deep_load=4.0), w)
+    assert sorted(b.included for b in shallow.builds) == [(i,) for i in range(7)]
+    assert verify(w, deep) == [] and verify(w, shallow) == []

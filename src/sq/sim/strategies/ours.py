@@ -30,9 +30,9 @@ from collections.abc import Sequence
 
 from sq.sim.ledger import Ledger
 from sq.sim.strategies import Arrival, Finished, arrivals, finish_build, start_build
-from sq.sim.workload import Change, ConflictKind, Workload, prehistory
+from sq.sim.workload import MINUTE_MS, Change, ConflictKind, Workload, prehistory
 from sq.submitqueue.core import batching
-from sq.submitqueue.core.batching import BatchPolicy, Waiting
+from sq.submitqueue.core.batching import BatchPolicy, DeepBatching, Waiting
 from sq.submitqueue.core.speculation import priority
 from sq.submitqueue.core.speculation.check import check_proposals
 from sq.submitqueue.core.speculation.dispatch import apply_proposals
@@ -100,13 +100,17 @@ class SpeculatorStrategy:
         exact_trees: bool = False,
         flaky_retries: int = 0,
         batching: BatchPolicy | None = None,
+        deep_load: float | None = None,
         name: str | None = None,
     ) -> None:
         """`flaky_retries` is the queue's setting of that name: a failed build is built again
         that many times before the failure counts (the workload's `flaky_rate` makes flakes).
         `batching` is the queue's batch policy (doc/batching.md); None or `max_size` 1 builds
-        every request as its own batch. `scorer` may be a Scorer of the caller's (tests), which
-        then scores each request as a one-request batch."""
+        every request as its own batch. `deep_load` adds deep batching (`DeepBatching`'s
+        defaults: pairs, no dependency cap) from `deep_load` x `capacity` arrivals per build time
+        of the workload, as the service's `batching.deep.load` does with its build budget.
+        `scorer` may be a Scorer of the caller's (tests), which then scores each request as a
+        one-request batch."""
         self.capacity = capacity
         self.scorer = scorer
         self.speculator = speculator
@@ -114,6 +118,7 @@ class SpeculatorStrategy:
         self.exact_trees = exact_trees
         self.flaky_retries = flaky_retries
         self.batching = batching or BatchPolicy()
+        self.deep_load = deep_load
         if name is None:
             kind = scorer if isinstance(scorer, ScorerKind) else ScorerKind.CONSTANT
             name = "ours" if kind is ScorerKind.CONSTANT else f"ours+{kind.value}"
@@ -124,9 +129,14 @@ class SpeculatorStrategy:
         self.name = name
 
     def run(self, workload: Workload, ledger: Ledger) -> None:
-        queue = _EngineQueue(
-            workload, ledger, self.capacity, self.scorer, self.speculator, self.batching
-        )
+        policy = self.batching
+        if self.deep_load is not None:
+            deep = DeepBatching(
+                build_time_ms=round(workload.spec.build_minutes * MINUTE_MS),
+                arrivals=self.deep_load * self.capacity,
+            )
+            policy = dataclasses.replace(policy, deep=deep)
+        queue = _EngineQueue(workload, ledger, self.capacity, self.scorer, self.speculator, policy)
         queue.early_landing = self.early_landing
         queue.exact_trees = self.exact_trees
         queue.flaky_retries = self.flaky_retries
@@ -188,6 +198,7 @@ class _EngineQueue:
         self.singles: dict[BatchID, tuple[Batch, ...]] = {}  # a multi-member batch's members
         self.single_of: dict[int, Batch] = {}  # a change as a one-request batch, for scoring
         self.waiting: list[Waiting] = []  # the waiting room: validated, not yet in a batch
+        self.arrivals = batching.Arrivals()  # how deep the queue is (deep batching)
         self.wake_at: int | None = None
         self.splits: list[tuple[BatchID, tuple[BatchID, ...], int]] = []
         """History of every split: the failed batch, the new batches, the build that failed."""
@@ -327,17 +338,19 @@ class _EngineQueue:
                 priority=Priority.HIGH if c.high else Priority.NORMAL,
             )
         )
+        self.arrivals.note(now)
 
     def _form(self, now: int) -> None:
         """The batch stage: close what the policy closes now, wake up when the rest must go."""
         if not self.waiting:
             self.wake_at = None
             return
-        if self.policy.max_dependencies is not None or self.policy.separate_conflicting:
+        policy = self.arrivals.depth_of(self.policy, now)
+        if policy.max_dependencies is not None or policy.separate_conflicting:
             self.waiting = batching.with_conflicts(
                 self.waiting, self.analyzer, self._in_flight(), self._alone
             )
-        formed = batching.form(self.waiting, self.policy, now)
+        formed = batching.form(self.waiting, policy, now)
         for group in formed.closed:
             self._analyze(tuple(_index(r) for r in group))
         self.waiting = list(formed.waiting)

@@ -26,6 +26,7 @@ probabilities it is the same cut as `HALVES`. Each part keeps its members in que
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import enum
 from collections.abc import Callable, Sequence
@@ -39,6 +40,12 @@ DEFAULT_MIN_PASS_PROBABILITY = 0.7
 """Below this a batch's build fails often enough that the bisection costs more than it saves:
 at 0.7 a failed build (30 %) costs about two more builds to find the culprit of a batch of
 four, still fewer builds per change than building each alone."""
+
+
+DEFAULT_DEEP_LOAD = 1.0
+"""A queue is deep from this many arrivals per build time per build slot: one build per change
+would then take every slot, and below it building each change alone keeps up with a shorter
+turnaround than pairs (doc/batching.md, "When CI cannot build every change")."""
 
 
 class SplitRule(enum.StrEnum):
@@ -60,6 +67,9 @@ class BatchPolicy:
     limit."""
     separate_conflicting: bool = False
     """Which requests may share a batch: two requests that conflict with each other never do."""
+    deep: DeepBatching | None = None
+    """How the queue batches instead while it is deep (more changes arrive per build time than
+    CI can build at once); None: the same way always."""
 
     def __post_init__(self) -> None:
         if self.max_size < 1:
@@ -78,7 +88,74 @@ class BatchPolicy:
 
     @property
     def enabled(self) -> bool:
-        return self.max_size > 1
+        """Whether requests go through the waiting room at all."""
+        return self.max_size > 1 or (self.deep is not None and self.deep.max_size > 1)
+
+    def at(self, arrived: int) -> BatchPolicy:
+        """The rules formation follows when `arrived` requests came in over the last build time:
+        the deep ones from `deep.arrivals` on, the queue's own below (the split rule, the floor
+        and `separate_conflicting` are the queue's either way)."""
+        deep = self.deep
+        if deep is None or arrived < deep.arrivals:
+            return self
+        return dataclasses.replace(
+            self,
+            max_size=deep.max_size,
+            max_wait_ms=deep.max_wait_ms,
+            max_dependencies=deep.max_dependencies,
+            deep=None,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeepBatching:
+    """Batching while the queue is deep: when CI cannot give every arriving change a build of its
+    own, building several together is the only way to keep up, whatever the conflict graph
+    (doc/batching.md, "When CI cannot build every change"). The queue is deep while at least
+    `arrivals` requests came in over the last `build_time_ms` (the service sets `arrivals` to
+    `load` x the build budget: 1 means one build per change would take every slot)."""
+
+    build_time_ms: int
+    arrivals: float
+    max_size: int = 2
+    max_wait_ms: int = 30_000
+    max_dependencies: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.build_time_ms <= 0:
+            raise ValueError(f"deep batching needs a build time, got {self.build_time_ms} ms")
+        if self.arrivals <= 0:
+            raise ValueError(f"deep batching arrivals must be positive, got {self.arrivals!r}")
+        BatchPolicy(  # the same bounds as the queue's own
+            max_size=self.max_size,
+            max_wait_ms=self.max_wait_ms,
+            max_dependencies=self.max_dependencies,
+        )
+
+
+class Arrivals:
+    """When requests arrived, over a sliding window: how deep the queue is (`DeepBatching`).
+    Kept in memory by whoever forms batches; after a restart it counts from nothing, so the
+    queue reads shallow for one build time (no request is lost by it, only batched later)."""
+
+    def __init__(self) -> None:
+        self._times: collections.deque[int] = collections.deque()
+
+    def note(self, now_ms: int) -> None:
+        self._times.append(now_ms)
+
+    def within(self, now_ms: int, window_ms: int) -> int:
+        """How many arrived in (now - window, now]; older ones are forgotten."""
+        times = self._times
+        while times and times[0] <= now_ms - window_ms:
+            times.popleft()
+        return len(times)
+
+    def depth_of(self, policy: BatchPolicy, now_ms: int) -> BatchPolicy:
+        """`policy.at` the arrivals over its deep window (the policy itself if it has none)."""
+        if policy.deep is None:
+            return policy
+        return policy.at(self.within(now_ms, policy.deep.build_time_ms))
 
 
 RECOMMENDED = BatchPolicy(max_size=6, max_wait_ms=120_000, max_dependencies=3)

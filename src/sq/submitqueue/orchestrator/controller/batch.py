@@ -20,7 +20,7 @@ from sq.platform.messagequeue import Delivery
 from sq.platform.pipeline import StageContext
 from sq.platform.publish import intent_id
 from sq.submitqueue.core import messages as m
-from sq.submitqueue.core.batching import Waiting, form, with_conflicts
+from sq.submitqueue.core.batching import Arrivals, BatchPolicy, Waiting, form, with_conflicts
 from sq.submitqueue.entity.batch import (
     DEPENDENCY_STATES,
     Batch,
@@ -85,6 +85,10 @@ class BatchController:
 
     def __init__(self, deps: OrchestratorDeps, ctx: StageContext) -> None:
         self.deps, self.ctx, self.log = deps, ctx, Log(deps, ctx)
+        self.arrivals: dict[str, Arrivals] = {}
+        """Per queue, when its requests arrived here: how deep it is (deep batching). In memory:
+        after a restart the queue reads shallow for one build time."""
+        self.deep: dict[str, bool] = {}
 
     async def process(self, delivery: Delivery) -> None:
         ref = decode(delivery, m.EntityRef)
@@ -106,6 +110,7 @@ class BatchController:
         now = self.deps.clock.now_ms()
         if await db(self.deps.storage.enqueue_waiting, request.queue, request.id, now):
             await self.log.status(request.id, request.queue, "batching", version=request.version)
+            self.arrivals.setdefault(request.queue, Arrivals()).note(now)
         await self.form(request.queue)
 
     async def process_window(self, deliveries: Sequence[Delivery]) -> None:
@@ -167,7 +172,7 @@ class BatchController:
                     priority=request.priority,
                 )
             )
-        policy = profile.batching
+        policy = self._depth(queue, profile.batching, now)
         if policy.max_dependencies is not None or policy.separate_conflicting:
             in_flight = await db(storage.list_batches, queue, DEPENDENCY_STATES)
             waiting = await db(with_conflicts, waiting, profile.analyzer, in_flight, _alone(queue))
@@ -184,6 +189,17 @@ class BatchController:
                 m.EntityRef(id=oldest, queue=queue),
                 {"batch": WAKE, "wake_at_ms": str(formed.wake_at_ms)},
             )
+
+    def _depth(self, queue: str, policy: BatchPolicy, now: int) -> BatchPolicy:
+        """The rules formation follows now (`BatchPolicy.at`); says so when the queue goes deep
+        or comes back."""
+        arrivals = self.arrivals.setdefault(queue, Arrivals())
+        rules = arrivals.depth_of(policy, now)
+        deep = policy.deep is not None and rules is not policy
+        if deep != self.deep.get(queue, False):
+            self.deep[queue] = deep
+            log.info("deep batching" if deep else "batching as usual", queue=queue)
+        return rules
 
     async def _close(
         self, queue: str, members: tuple[RequestID, ...], lanes: dict[RequestID, Priority]
