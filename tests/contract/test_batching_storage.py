@@ -73,3 +73,19 @@ def test_a_split_is_recorded_once_with_its_parts(storage: OrchestratorStorage) -
     assert [b.id for b in first] == [b.id for b in again] == ["q/batch/2", "q/batch/3"]
     assert storage.get_batch(Q, "q/batch/4") is None
     assert [b.id for b in storage.batches_of_request(Q, "q/3")] == ["q/batch/3"]
+
+
+def test_an_arrival_is_counted_once_and_forgotten_after_the_window(
+    storage: OrchestratorStorage,
+) -> None:
+    assert storage.enqueue_waiting(Q, "q/1", 100, True)
+    assert storage.enqueue_waiting(Q, "q/1", 150, True)  # a redelivery: not a second arrival
+    assert storage.enqueue_waiting(Q, "q/2", 200, True)
+    assert storage.enqueue_waiting(Q, "q/3", 250)  # a queue without deep batching counts nothing
+    assert storage.enqueue_waiting("other", "other/1", 200, True)
+    assert storage.arrivals(Q, 0) == 2
+    assert storage.close_waiting(batch(1, "q/1"))
+    assert storage.arrivals(Q, 0) == 2  # closing a batch does not forget its arrivals
+    assert storage.arrivals(Q, 150) == 1  # q/1's arrival at 100 is older: forgotten
+    assert storage.arrivals(Q, 0) == 1
+    assert storage.arrivals("other", 0) == 1

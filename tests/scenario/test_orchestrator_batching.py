@@ -489,8 +489,10 @@ async def test_a_deep_queue_pairs_its_changes_and_a_quiet_one_builds_each_alone(
     c, d, e = await s.land("c"), await s.land("d"), await s.land("e")
     await s._settle_all()
     assert members(s) == [(a,), (b,), (c, d)]  # deep from c on: e waits for a partner
+    t0 = s.h.clock.now_ms()
     await s.settle()
     assert members(s) == [(a,), (b,), (c, d), (e,)]  # closed alone after deep's 30 s
+    assert 30_000 <= s.h.clock.now_ms() - t0 < 60_000
     await release_all(s)
     s.h.clock.advance(600)  # ten quiet minutes: shallow again
     f, g = await s.land("f"), await s.land("g")

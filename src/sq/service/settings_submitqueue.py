@@ -18,6 +18,8 @@ from sq.service.settings_runners import RemoteRunnerSection
 from sq.service.settings_twin import TwinConfig
 from sq.service.settings_types import NAME, OptionalSeconds, Seconds, Section
 from sq.submitqueue.core.batching import (
+    DEEP_MAX_SIZE,
+    DEEP_MAX_WAIT_MS,
     DEFAULT_DEEP_LOAD,
     DEFAULT_MIN_PASS_PROBABILITY,
     BatchPolicy,
@@ -44,18 +46,22 @@ class DeepBatchingConfig(Section):
     change"): pairs with no dependency cap by default."""
 
     build_time: Seconds = Field(
+        ge=1.0,
         description="The queue's typical build time (seconds, or 30m): arrivals are counted "
-        "over this window"
+        "over this window",
     )
     load: float = Field(
         default=DEFAULT_DEEP_LOAD,
         gt=0.0,
+        allow_inf_nan=False,
         description="Deep from this many arrivals per build time per slot of build_budget "
         "(1 = one build per change would take every slot)",
     )
-    max_size: int = Field(default=2, ge=1, le=64, description="Most changes in one batch")
+    max_size: int = Field(
+        default=DEEP_MAX_SIZE, ge=1, le=64, description="Most changes in one batch"
+    )
     max_wait: OptionalSeconds = Field(
-        default=30.0, description="How long a change waits for its batch to fill"
+        default=DEEP_MAX_WAIT_MS / 1000, description="How long a change waits for its batch to fill"
     )
     max_dependencies: int | None = Field(
         default=None, ge=0, description="As batching.max_dependencies; unset = no limit"

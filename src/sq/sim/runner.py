@@ -55,8 +55,9 @@ batching (doc/batching.md), splitting a failed batch around its likeliest culpri
 with the constant scorer (every member equally likely: both splits are the same cut) or the
 history scorer."""
 BATCHING: BatchPolicy = RECOMMENDED
-DEEP_LOAD = DEFAULT_DEEP_LOAD
 """The batch policy of `ours+batch` (core/batching.py's recommended settings)."""
+DEEP_LOAD = DEFAULT_DEEP_LOAD
+"""`ours+batch` goes deep from this many arrivals per build time per worker."""
 PAPER_CONFLICT = 0.03
 """Pairwise conflict chance for the paper setting: 1 - 0.97**16 ≈ 0.39, the slides' "40% chance
 of a problem at 16 concurrent changes"."""
@@ -218,7 +219,8 @@ def short_of_workers_scenario(
     """The paper setting's shape with fewer workers than one build per change needs (λ·T above
     `capacity`: at 500/h and 30-minute builds, 250 builds at once), at conflict density
     q·λ·T = `density`: where a queue keeps up only by building several changes together."""
-    base = paper_scenario(p, density / (rate * 0.5))
+    build_hours = paper_scenario(p).workload.build_minutes / 60
+    base = paper_scenario(p, density / (rate * build_hours))
     spec = dataclasses.replace(base.workload, rate_per_hour=rate)
     name = f"short CI λ={rate:g}/h C={capacity} p={p:g} d={density:g}"
     return Scenario(name=name, workload=spec, capacity=capacity)

@@ -75,6 +75,8 @@ def test_deep_batching_counts_arrivals_against_the_build_budget(tmp_path: Path) 
         ("{separate_conflicting: maybe}", "separate_conflicting"),
         ("{deep: {load: 2}}", "deep.build_time"),
         ("{deep: {build_time: 10m, load: 0}}", "deep.load"),
+        ("{deep: {build_time: 10m, load: .inf}}", "deep.load"),
+        ("{deep: {build_time: 0.5}}", "deep.build_time"),
         ("{deep: {build_time: 10m, max_size: 0}}", "deep.max_size"),
         ("{size: 4}", "size"),
     ],

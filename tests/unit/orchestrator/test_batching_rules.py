@@ -8,7 +8,6 @@ from collections.abc import Sequence
 import pytest
 
 from sq.submitqueue.core.batching import (
-    Arrivals,
     BatchPolicy,
     DeepBatching,
     SplitRule,
@@ -187,16 +186,6 @@ def test_only_deep_batching_still_sends_requests_through_the_waiting_room() -> N
     assert alone.enabled
     assert form(_waiting(0.95, 0.95), alone.at(0), now_ms=0).closed == (_ids("r0"), _ids("r1"))
     assert form(_waiting(0.95, 0.95), alone.at(3), now_ms=0).closed == (_ids("r0", "r1"),)
-
-
-def test_arrivals_count_only_the_last_build_time() -> None:
-    arrivals = Arrivals()
-    for t in (0, 100_000, 200_000, 300_000):
-        arrivals.note(t)
-    assert arrivals.depth_of(SHALLOW, 300_000).max_size == 2  # four within ten minutes
-    assert arrivals.within(700_000, 600_000) == 2  # 0 and 100 s are older than ten minutes
-    assert arrivals.depth_of(SHALLOW, 700_000) is SHALLOW
-    assert arrivals.depth_of(BatchPolicy(), 700_000) == BatchPolicy()
 
 
 @pytest.mark.parametrize(

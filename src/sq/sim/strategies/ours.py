@@ -23,6 +23,7 @@ that a covered head landed ahead of is built again before it lands.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import enum
 import math
@@ -198,7 +199,7 @@ class _EngineQueue:
         self.singles: dict[BatchID, tuple[Batch, ...]] = {}  # a multi-member batch's members
         self.single_of: dict[int, Batch] = {}  # a change as a one-request batch, for scoring
         self.waiting: list[Waiting] = []  # the waiting room: validated, not yet in a batch
-        self.arrivals = batching.Arrivals()  # how deep the queue is (deep batching)
+        self.arrivals: collections.deque[int] = collections.deque()  # over one build time
         self.wake_at: int | None = None
         self.splits: list[tuple[BatchID, tuple[BatchID, ...], int]] = []
         """History of every split: the failed batch, the new batches, the build that failed."""
@@ -320,6 +321,17 @@ class _EngineQueue:
     def _alone(self, request: RequestID) -> Batch:
         return self._single(_index(request))
 
+    def _depth(self, now: int) -> BatchPolicy:
+        """The rules formation follows now: `BatchPolicy.at` the arrivals over the last build
+        time (the batch stage counts them in storage)."""
+        deep = self.policy.deep
+        if deep is None:
+            return self.policy
+        arrivals = self.arrivals
+        while arrivals and arrivals[0] <= now - deep.build_time_ms:
+            arrivals.popleft()
+        return self.policy.at(len(arrivals))
+
     def _in_flight(self) -> list[Batch]:
         """What a new batch may depend on (dependency analysis' in-flight list)."""
         return [self.batches[b] for b in self.active if self.batches[b].state in DEPENDENCY_STATES]
@@ -338,14 +350,15 @@ class _EngineQueue:
                 priority=Priority.HIGH if c.high else Priority.NORMAL,
             )
         )
-        self.arrivals.note(now)
+        if self.policy.deep is not None:
+            self.arrivals.append(now)
 
     def _form(self, now: int) -> None:
         """The batch stage: close what the policy closes now, wake up when the rest must go."""
         if not self.waiting:
             self.wake_at = None
             return
-        policy = self.arrivals.depth_of(self.policy, now)
+        policy = self._depth(now)
         if policy.max_dependencies is not None or policy.separate_conflicting:
             self.waiting = batching.with_conflicts(
                 self.waiting, self.analyzer, self._in_flight(), self._alone

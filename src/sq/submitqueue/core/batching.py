@@ -26,9 +26,9 @@ probabilities it is the same cut as `HALVES`. Each part keeps its members in que
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import enum
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -46,6 +46,12 @@ DEFAULT_DEEP_LOAD = 1.0
 """A queue is deep from this many arrivals per build time per build slot: one build per change
 would then take every slot, and below it building each change alone keeps up with a shorter
 turnaround than pairs (doc/batching.md, "When CI cannot build every change")."""
+
+
+DEEP_MAX_SIZE = 2
+DEEP_MAX_WAIT_MS = 30_000
+"""Deep batching's defaults: pairs, 30 s (doc/benchmarks.md, "Deep batching": with workers short,
+pairs landed the most for the fewest builds at every density tried up to 2.5)."""
 
 
 class SplitRule(enum.StrEnum):
@@ -117,45 +123,23 @@ class DeepBatching:
 
     build_time_ms: int
     arrivals: float
-    max_size: int = 2
-    max_wait_ms: int = 30_000
+    max_size: int = DEEP_MAX_SIZE
+    max_wait_ms: int = DEEP_MAX_WAIT_MS
     max_dependencies: int | None = None
 
     def __post_init__(self) -> None:
         if self.build_time_ms <= 0:
             raise ValueError(f"deep batching needs a build time, got {self.build_time_ms} ms")
-        if self.arrivals <= 0:
+        if not 0 < self.arrivals < math.inf:
             raise ValueError(f"deep batching arrivals must be positive, got {self.arrivals!r}")
-        BatchPolicy(  # the same bounds as the queue's own
-            max_size=self.max_size,
-            max_wait_ms=self.max_wait_ms,
-            max_dependencies=self.max_dependencies,
-        )
-
-
-class Arrivals:
-    """When requests arrived, over a sliding window: how deep the queue is (`DeepBatching`).
-    Kept in memory by whoever forms batches; after a restart it counts from nothing, so the
-    queue reads shallow for one build time (no request is lost by it, only batched later)."""
-
-    def __init__(self) -> None:
-        self._times: collections.deque[int] = collections.deque()
-
-    def note(self, now_ms: int) -> None:
-        self._times.append(now_ms)
-
-    def within(self, now_ms: int, window_ms: int) -> int:
-        """How many arrived in (now - window, now]; older ones are forgotten."""
-        times = self._times
-        while times and times[0] <= now_ms - window_ms:
-            times.popleft()
-        return len(times)
-
-    def depth_of(self, policy: BatchPolicy, now_ms: int) -> BatchPolicy:
-        """`policy.at` the arrivals over its deep window (the policy itself if it has none)."""
-        if policy.deep is None:
-            return policy
-        return policy.at(self.within(now_ms, policy.deep.build_time_ms))
+        try:  # the same bounds as the queue's own
+            BatchPolicy(
+                max_size=self.max_size,
+                max_wait_ms=self.max_wait_ms,
+                max_dependencies=self.max_dependencies,
+            )
+        except ValueError as exc:
+            raise ValueError(f"deep {exc}") from None
 
 
 RECOMMENDED = BatchPolicy(max_size=6, max_wait_ms=120_000, max_dependencies=3)

@@ -20,7 +20,7 @@ from sq.platform.messagequeue import Delivery
 from sq.platform.pipeline import StageContext
 from sq.platform.publish import intent_id
 from sq.submitqueue.core import messages as m
-from sq.submitqueue.core.batching import Arrivals, BatchPolicy, Waiting, form, with_conflicts
+from sq.submitqueue.core.batching import BatchPolicy, Waiting, form, with_conflicts
 from sq.submitqueue.entity.batch import (
     DEPENDENCY_STATES,
     Batch,
@@ -85,10 +85,8 @@ class BatchController:
 
     def __init__(self, deps: OrchestratorDeps, ctx: StageContext) -> None:
         self.deps, self.ctx, self.log = deps, ctx, Log(deps, ctx)
-        self.arrivals: dict[str, Arrivals] = {}
-        """Per queue, when its requests arrived here: how deep it is (deep batching). In memory:
-        after a restart the queue reads shallow for one build time."""
         self.deep: dict[str, bool] = {}
+        """Per queue, whether the last formation here followed its deep rules (for the log)."""
 
     async def process(self, delivery: Delivery) -> None:
         ref = decode(delivery, m.EntityRef)
@@ -108,9 +106,9 @@ class BatchController:
             await self._alone(request)
             return
         now = self.deps.clock.now_ms()
-        if await db(self.deps.storage.enqueue_waiting, request.queue, request.id, now):
+        storage, counted = self.deps.storage, policy.deep is not None
+        if await db(storage.enqueue_waiting, request.queue, request.id, now, counted):
             await self.log.status(request.id, request.queue, "batching", version=request.version)
-            self.arrivals.setdefault(request.queue, Arrivals()).note(now)
         await self.form(request.queue)
 
     async def process_window(self, deliveries: Sequence[Delivery]) -> None:
@@ -172,10 +170,12 @@ class BatchController:
                     priority=request.priority,
                 )
             )
-        policy = self._depth(queue, profile.batching, now)
+        policy = await self._depth(queue, profile.batching, now)
         if policy.max_dependencies is not None or policy.separate_conflicting:
             in_flight = await db(storage.list_batches, queue, DEPENDENCY_STATES)
-            waiting = await db(with_conflicts, waiting, profile.analyzer, in_flight, _alone(queue))
+            waiting = await db(
+                with_conflicts, waiting, profile.analyzer, in_flight, _placeholder(queue)
+            )
         formed = form(waiting, policy, now)
         lanes = {w.request: w.priority for w in waiting}
         for members in formed.closed:
@@ -190,12 +190,15 @@ class BatchController:
                 {"batch": WAKE, "wake_at_ms": str(formed.wake_at_ms)},
             )
 
-    def _depth(self, queue: str, policy: BatchPolicy, now: int) -> BatchPolicy:
-        """The rules formation follows now (`BatchPolicy.at`); says so when the queue goes deep
-        or comes back."""
-        arrivals = self.arrivals.setdefault(queue, Arrivals())
-        rules = arrivals.depth_of(policy, now)
-        deep = policy.deep is not None and rules is not policy
+    async def _depth(self, queue: str, policy: BatchPolicy, now: int) -> BatchPolicy:
+        """The rules formation follows now: `BatchPolicy.at` the requests that arrived over the
+        last build time (counted in storage, so every instance and a restarted one agree); says
+        so when the queue goes deep or comes back."""
+        if policy.deep is None:
+            return policy
+        since = now - policy.deep.build_time_ms
+        rules = policy.at(await db(self.deps.storage.arrivals, queue, since))
+        deep = rules is not policy
         if deep != self.deep.get(queue, False):
             self.deep[queue] = deep
             log.info("deep batching" if deep else "batching as usual", queue=queue)
@@ -228,7 +231,7 @@ class BatchController:
         await self.ctx.publish(*_analysis(batch))
 
 
-def _alone(queue: str) -> Callable[[RequestID], Batch]:
+def _placeholder(queue: str) -> Callable[[RequestID], Batch]:
     """A waiting request as a one-request batch, under an id no real batch has."""
     return lambda request: Batch(
         id=BatchID(f"{queue}/waiting/{request}"), queue=queue, contains=(request,)

@@ -83,6 +83,17 @@ batch_wait = sa.Table(
 """Validated requests waiting for a batch to fill (batching, doc/batching-queue.md); a row
 leaves in the same transaction that creates the batch holding it."""
 
+batch_arrival = sa.Table(
+    "sq_batch_arrival",
+    metadata,
+    _key("queue"),
+    _key("request_id"),
+    sa.Column("at_ms", sa.BigInteger, nullable=False),
+    sa.Index(None, "queue", "at_ms"),
+)
+"""When each request first started waiting for a batch (deep batching counts them over one build
+time); written with its first waiting row, forgotten once older than the queue's window."""
+
 batch_split = sa.Table(
     "sq_batch_split",
     metadata,

@@ -51,10 +51,13 @@ def _insert_batch(conn: Connection, batch: Batch) -> None:
 class WaitStore:
     engine: Engine
 
-    def enqueue_waiting(self, queue: str, request_id: str, since_ms: int) -> bool:
+    def enqueue_waiting(
+        self, queue: str, request_id: str, since_ms: int, count: bool = False
+    ) -> bool:
         """Let `request_id` wait for a batch, unless it waits already or a live (not finished)
-        batch holds it; True when it waits now."""
-        rb, b, w = t.request_batch.c, t.batch.c, t.batch_wait.c
+        batch holds it; True when it waits now. With `count`, its first wait is also an arrival
+        (`arrivals`)."""
+        rb, b, w, a = t.request_batch.c, t.batch.c, t.batch_wait.c, t.batch_arrival.c
         live = (
             sa.select(sa.func.count())
             .select_from(
@@ -78,9 +81,29 @@ class WaitStore:
                         queue=queue, request_id=request_id, since_ms=since_ms
                     )
                 )
+                arrived = sa.select(a.request_id).where(
+                    a.queue == queue, a.request_id == request_id
+                )
+                if count and conn.execute(arrived).first() is None:
+                    conn.execute(
+                        sa.insert(t.batch_arrival).values(
+                            queue=queue, request_id=request_id, at_ms=since_ms
+                        )
+                    )
         except sa_exc.IntegrityError:
             return True  # a concurrent enqueue of the same request
         return True
+
+    def arrivals(self, queue: str, after_ms: int) -> int:
+        """How many requests of the queue first started waiting after `after_ms` (each counted
+        once, whatever redeliveries or re-queues came); older arrivals are forgotten."""
+        a = t.batch_arrival.c
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(t.batch_arrival).where(a.queue == queue, a.at_ms <= after_ms))
+            found = conn.execute(
+                sa.select(sa.func.count()).select_from(t.batch_arrival).where(a.queue == queue)
+            )
+            return int(found.scalar_one())
 
     def waiting(self, queue: str) -> list[WaitingRow]:
         """The queue's waiting requests, in queue order (by when they started waiting)."""
