@@ -501,3 +501,29 @@ async def test_a_deep_queue_pairs_its_changes_and_a_quiet_one_builds_each_alone(
     await release_all(s)
     assert all(s.log.final(r) == "landed" for r in (a, b, c, d, e, f, g))
     await s.stop()
+
+
+async def test_a_lone_change_in_a_deep_queue_is_not_held_behind_a_shallow_wake(
+    tmp_path: Path,
+) -> None:
+    # a waits under the shallow rules (a wake held two minutes); b, c make the queue deep: a
+    # and b close as a pair and c waits for deep's 30 s, not for a's two-minute wake.
+    deep = DeepBatching(build_time_ms=600_000, arrivals=3)
+    s = await started(tmp_path, BatchPolicy(max_size=4, max_wait_ms=120_000, deep=deep))
+    t0 = s.h.clock.now_ms()
+    a = await s.land("a")
+    await s._settle_all()
+    assert members(s) == []  # a waits for partners; its wake is held until t0 + 2 min
+    b, c = await s.land("b"), await s.land("c")
+    await s._settle_all()
+    assert members(s) == [(a, b)]  # deep from c on: a pair is full
+    for _ in range(30):  # five seconds at a time, up to 150 s
+        s.h.clock.advance(5)
+        await s._settle_all()
+        if members(s) != [(a, b)]:
+            break
+    assert members(s) == [(a, b), (c,)]
+    assert s.h.clock.now_ms() - t0 < 60_000
+    await release_all(s)
+    assert all(s.log.final(r) == "landed" for r in (a, b, c))
+    await s.stop()

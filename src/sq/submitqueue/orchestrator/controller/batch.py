@@ -50,8 +50,11 @@ WAKE = "wake"
 """`batch` metadata of a formation message that is no arrival (a wake, a member re-queued)."""
 
 
-def wake_partition(queue: str) -> str:
-    return f"{queue}#batch-wake"
+def wake_partition(queue: str, kind: str = "wake") -> str:
+    """Where formation messages that are no arrival go, apart from arrivals so that holding one
+    never stops them, and apart from each other by `kind` so that a wake held for the queue's
+    `max_wait` never holds back a shorter deep wake (`wake-deep`) or a re-queue (`form`)."""
+    return f"{queue}#batch-{kind}"
 
 
 async def member_probability(deps: OrchestratorDeps, queue: str, request_id: RequestID) -> float:
@@ -73,7 +76,7 @@ async def form_soon(ctx: StageContext, queue: str, cause: str, request_id: Reque
     """Ask the batch stage to form batches now (requests were put back to wait)."""
     await ctx.publish(
         m.TOPIC_BATCH,
-        wake_partition(queue),
+        wake_partition(queue, "form"),
         intent_id(queue, "batch-form", cause),
         m.EntityRef(id=request_id, queue=queue),
         {"batch": WAKE, "wake_at_ms": "0"},
@@ -182,9 +185,10 @@ class BatchController:
             await self._close(queue, members, lanes)
         if formed.wake_at_ms is not None and formed.waiting:
             oldest = formed.waiting[0].request
+            deep = policy is not profile.batching
             await self.ctx.publish(
                 m.TOPIC_BATCH,
-                wake_partition(queue),
+                wake_partition(queue, "wake-deep" if deep else "wake"),
                 intent_id(queue, "batch-wake", oldest, str(formed.wake_at_ms)),
                 m.EntityRef(id=oldest, queue=queue),
                 {"batch": WAKE, "wake_at_ms": str(formed.wake_at_ms)},
