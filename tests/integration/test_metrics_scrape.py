@@ -16,7 +16,12 @@ import pytest
 
 from sq.service.settings import QueueSettings, Settings
 from sq.service.settings_stovepipe import StovepipeSettings
-from sq.service.settings_submitqueue import SubmitQueueSettings
+from sq.service.settings_submitqueue import (
+    BatchingConfig,
+    DeepBatchingConfig,
+    QueueConfig,
+    SubmitQueueSettings,
+)
 from sq.service.stack import LocalStack
 from sq.submitqueue.client.http import GatewayClient
 from support.databases import fresh_postgres_database
@@ -44,6 +49,14 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Setting
             submitqueue=SubmitQueueSettings(
                 gateway_database_url=urls["gateway"],
                 orchestrator_database_url=urls["orchestrator"],
+                # Batching only while deep (never, for three requests against a budget of 4):
+                # each request still builds alone, and the queue shows how deep it is.
+                queues=[
+                    QueueConfig(
+                        name="demo",
+                        batching=BatchingConfig(deep=DeepBatchingConfig(build_time=1800)),
+                    )
+                ],
             ),
             stovepipe=StovepipeSettings(url=urls["stovepipe"]),
         )
@@ -115,6 +128,8 @@ async def test_metrics_move_by_what_the_queue_did(settings: Settings) -> None:
     assert value(after, "sq_stovepipe_last_green_age_seconds", queue=stovepipe) >= 0
     assert "sq_topic_backlog_messages" in after
     assert "sq_topic_oldest_message_age_seconds" in after
+    assert value(after, "sq_batch_arrivals", queue="demo") == 3
+    assert value(after, "sq_batching_deep", queue="demo") == 0
 
     used = {
         re.sub(r"_(bucket|sum|count)$", "", name)

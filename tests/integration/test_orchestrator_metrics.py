@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry
 
 from sq.platform import migrations
 from sq.platform.db import create_engine
+from sq.submitqueue.core.batching import DeepBatching
 from sq.submitqueue.orchestrator.metrics import orchestrator_collector
 from sq.submitqueue.orchestrator.storage import schema
 from sq.submitqueue.orchestrator.storage import tables as t
@@ -86,4 +87,35 @@ def test_builds_heads_and_preemption(url: str) -> None:
     assert get("sq_builds_finished_total", outcome="cancelled") == 2
     assert get("sq_builds_preempted_total") == 1
     assert get("sq_builds_per_landed_change") == 5.0
+    engine.dispose()
+
+
+def test_how_deep_a_batching_queue_is(url: str) -> None:
+    engine = create_engine(url)
+    migrations.upgrade(engine, schema(), migrations.counter_schema())
+    with engine.begin() as conn:
+        conn.execute(
+            sa.insert(t.batch_arrival),
+            [
+                {"queue": "q", "request_id": f"q/{i}", "at_ms": at}
+                for i, at in enumerate((1_000, 50_000, 60_000, 70_000))
+            ]
+            + [{"queue": "calm", "request_id": "calm/1", "at_ms": 70_000}],
+        )
+    deep = DeepBatching(build_time_ms=30_000, arrivals=3)
+    registry = CollectorRegistry()
+    now = {"ms": 75_000}
+    rules = {"q": deep, "calm": deep}
+    registry.register(orchestrator_collector(engine, lambda: now["ms"], rules))
+
+    def get(name: str, queue: str) -> float | None:
+        return registry.get_sample_value(name, {"queue": queue})
+
+    assert (get("sq_batch_arrivals", "q"), get("sq_batching_deep", "q")) == (3, 1)
+    assert (get("sq_batch_arrivals", "calm"), get("sq_batching_deep", "calm")) == (1, 0)
+    now["ms"] = 85_000  # the arrival at 50 s is out of the window: two left, not deep
+    assert (get("sq_batch_arrivals", "q"), get("sq_batching_deep", "q")) == (2, 0)
+    without = CollectorRegistry()
+    without.register(orchestrator_collector(engine, lambda: 0))
+    assert without.get_sample_value("sq_batching_deep", {"queue": "q"}) is None
     engine.dispose()

@@ -326,5 +326,11 @@ def build_orchestrator(runtime: Runtime) -> ServiceParts:
             RemoteRunnersCloser(p.runner for p in profiles),
             pipeline,
         ],
-        collectors=[orchestrator_collector(engine, runtime.clock.now_ms)],
+        collectors=[
+            orchestrator_collector(
+                engine,
+                runtime.clock.now_ms,
+                {p.name: p.batching.deep for p in profiles if p.batching.deep is not None},
+            )
+        ],
     )

@@ -1,17 +1,18 @@
-"""The orchestrator's metrics, read from its tables on scrape (four statements): heads in flight
-and the dependencies they were given, builds funded, running, finished by outcome and preempted,
-and builds per landed change."""
+"""The orchestrator's metrics, read from its tables on scrape (four statements, and one per queue
+with deep batching): heads in flight and the dependencies they were given, builds funded, running,
+finished by outcome and preempted, builds per landed change, and how deep a batching queue is."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 
 import sqlalchemy as sa
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from sqlalchemy.engine import Connection, Engine
 
 from sq.platform.metrics import SqlCollector
+from sq.submitqueue.core.batching import DeepBatching
 from sq.submitqueue.entity.batch import ACTIVE_STATES, BatchState
 from sq.submitqueue.entity.build import BuildStatus
 from sq.submitqueue.entity.request import RequestState
@@ -107,5 +108,44 @@ def _read(conn: Connection, _now_ms: int) -> Iterator[Metric]:
     yield per_landed
 
 
-def orchestrator_collector(engine: Engine, now_ms: Callable[[], int]) -> SqlCollector:
-    return SqlCollector(engine, _read, now_ms)
+def _read_depth(
+    conn: Connection, now_ms: int, deep: Mapping[str, DeepBatching]
+) -> Iterator[Metric]:
+    """For each queue with deep batching: the arrivals over its window, and whether that makes
+    it deep (as the batch stage decides at its next formation)."""
+    arrivals = GaugeMetricFamily(
+        "sq_batch_arrivals",
+        "Requests that started waiting for a batch over the last build time (deep batching)",
+        labels=["queue"],
+    )
+    deep_family = GaugeMetricFamily(
+        "sq_batching_deep",
+        "1 while the queue batches by its deep rules (CI short of workers), else 0",
+        labels=["queue"],
+    )
+    a = t.batch_arrival.c
+    for queue, rules in sorted(deep.items()):
+        counted = sa.select(sa.func.count()).where(
+            a.queue == queue, a.at_ms > now_ms - rules.build_time_ms
+        )
+        count = int(conn.execute(counted).scalar_one())
+        arrivals.add_metric([queue], float(count))
+        deep_family.add_metric([queue], 1.0 if count >= rules.arrivals else 0.0)
+    yield arrivals
+    yield deep_family
+
+
+def orchestrator_collector(
+    engine: Engine, now_ms: Callable[[], int], deep: Mapping[str, DeepBatching] | None = None
+) -> SqlCollector:
+    """`deep`: each queue's deep batching rules, for `sq_batch_arrivals` and
+    `sq_batching_deep` (none: those two are left out)."""
+    if not deep:
+        return SqlCollector(engine, _read, now_ms)
+    rules = dict(deep)
+
+    def read(conn: Connection, now: int) -> Iterator[Metric]:
+        yield from _read(conn, now)
+        yield from _read_depth(conn, now, rules)
+
+    return SqlCollector(engine, read, now_ms)
