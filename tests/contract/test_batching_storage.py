@@ -89,3 +89,12 @@ def test_an_arrival_is_counted_once_and_forgotten_after_the_window(
     assert storage.arrivals(Q, 150) == 1  # q/1's arrival at 100 is older: forgotten
     assert storage.arrivals(Q, 0) == 1
     assert storage.arrivals("other", 0) == 1
+
+
+def test_an_arrival_noted_without_waiting_is_counted_once(storage: OrchestratorStorage) -> None:
+    storage.note_arrivals(Q, ["q/1", "q/2", "q/1"], 100)
+    storage.note_arrivals(Q, ["q/2"], 200)  # a redelivery
+    assert storage.enqueue_waiting(Q, "q/1", 300, True)  # then it waits: still one arrival
+    assert storage.waiting(Q)[0].request == "q/1"
+    assert storage.arrivals(Q, 0) == 2
+    assert storage.arrivals(Q, 100) == 0  # both noted at 100

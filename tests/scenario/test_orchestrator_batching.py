@@ -486,9 +486,11 @@ async def test_a_deep_queue_pairs_its_changes_and_a_quiet_one_builds_each_alone(
     a, b = await s.land("a"), await s.land("b")
     await s._settle_all()
     assert members(s) == [(a,), (b,)]  # two arrivals: each alone, at once
+    assert s.log.statuses(a).count("batching") == 1  # without the waiting room (its arrival counts)
     c, d, e = await s.land("c"), await s.land("d"), await s.land("e")
     await s._settle_all()
     assert members(s) == [(a,), (b,), (c, d)]  # deep from c on: e waits for a partner
+    assert s.log.statuses(c).count("batching") == 2  # waited, then closed
     t0 = s.h.clock.now_ms()
     await s.settle()
     assert members(s) == [(a,), (b,), (c, d), (e,)]  # closed alone after deep's 30 s

@@ -94,8 +94,14 @@ class BatchPolicy:
 
     @property
     def enabled(self) -> bool:
-        """Whether requests go through the waiting room at all."""
+        """Whether requests may ever share a batch."""
         return self.max_size > 1 or (self.deep is not None and self.deep.max_size > 1)
+
+    @property
+    def alone_until_deep(self) -> bool:
+        """Batching only while deep: while shallow every request is its own batch at once, as
+        without batching (the batch stage then skips the waiting room)."""
+        return self.max_size == 1 and self.enabled
 
     def at(self, arrived: int) -> BatchPolicy:
         """The rules formation follows when `arrived` requests came in over the last build time:

@@ -105,7 +105,7 @@ class BatchController:
         request = await load_request(self.deps, ref.queue, ref.id)
         if request.state is not RequestState.VALIDATED:
             return
-        if not policy.enabled:
+        if await self._each_alone(request.queue, policy, [request]):
             await self._alone(request)
             return
         now = self.deps.clock.now_ms()
@@ -120,11 +120,11 @@ class BatchController:
         one at a time (a formation reads what the one before it wrote)."""
         refs = [decode(d, m.EntityRef) for d in deliveries]
         queue = one_queue([x.queue for x in refs], [x.id for x in refs])
-        if (
-            queue is None
-            or self.deps.profiles.get(queue).batching.enabled
-            or any(d.metadata.get("batch") == WAKE for d in deliveries)
-        ):
+        if queue is None or any(d.metadata.get("batch") == WAKE for d in deliveries):
+            await one_by_one(self, deliveries)
+            return
+        policy = self.deps.profiles.get(queue).batching
+        if policy.enabled and not policy.alone_until_deep:
             await one_by_one(self, deliveries)
             return
         requests = [
@@ -132,12 +132,31 @@ class BatchController:
             for r in await load_requests(self.deps, queue, [x.id for x in refs])
             if r.state is RequestState.VALIDATED
         ]
+        if not await self._each_alone(queue, policy, requests):
+            await one_by_one(self, deliveries)
+            return
         batches = await db(self.deps.storage.create_lone_batches, queue, requests)
         logs = self.log.bundle()
         for request, batch in zip(requests, batches, strict=True):
             _log_alone(logs, request, batch)
         await logs.flush()
         await publish_all(self.ctx, (_analysis(b) for b in batches))
+
+    async def _each_alone(
+        self, queue: str, policy: BatchPolicy, requests: Sequence[Request]
+    ) -> bool:
+        """Whether these validated requests each become a batch of their own at once, without
+        the waiting room: without batching, or batching only while deep (`alone_until_deep`)
+        while the queue is shallow with no one waiting. Their arrivals count either way."""
+        if not policy.enabled:
+            return True
+        if not policy.alone_until_deep or not requests:
+            return False
+        now = self.deps.clock.now_ms()
+        await db(self.deps.storage.note_arrivals, queue, [r.id for r in requests], now)
+        if await self._depth(queue, policy, now) is not policy:
+            return False
+        return not await db(self.deps.storage.waiting, queue)
 
     async def _alone(self, request: Request) -> None:
         (batch,) = await db(self.deps.storage.create_lone_batches, request.queue, [request])

@@ -48,6 +48,18 @@ def _insert_batch(conn: Connection, batch: Batch) -> None:
         )
 
 
+def _note_arrivals(conn: Connection, queue: str, request_ids: Sequence[str], at_ms: int) -> None:
+    a = t.batch_arrival.c
+    known = sa.select(a.request_id).where(a.queue == queue, a.request_id.in_(list(request_ids)))
+    counted = {row.request_id for row in conn.execute(known)}
+    new = [r for r in dict.fromkeys(request_ids) if r not in counted]
+    if new:
+        conn.execute(
+            sa.insert(t.batch_arrival),
+            [{"queue": queue, "request_id": r, "at_ms": at_ms} for r in new],
+        )
+
+
 class WaitStore:
     engine: Engine
 
@@ -57,7 +69,7 @@ class WaitStore:
         """Let `request_id` wait for a batch, unless it waits already or a live (not finished)
         batch holds it; True when it waits now. With `count`, its first wait is also an arrival
         (`arrivals`)."""
-        rb, b, w, a = t.request_batch.c, t.batch.c, t.batch_wait.c, t.batch_arrival.c
+        rb, b, w = t.request_batch.c, t.batch.c, t.batch_wait.c
         live = (
             sa.select(sa.func.count())
             .select_from(
@@ -81,18 +93,20 @@ class WaitStore:
                         queue=queue, request_id=request_id, since_ms=since_ms
                     )
                 )
-                arrived = sa.select(a.request_id).where(
-                    a.queue == queue, a.request_id == request_id
-                )
-                if count and conn.execute(arrived).first() is None:
-                    conn.execute(
-                        sa.insert(t.batch_arrival).values(
-                            queue=queue, request_id=request_id, at_ms=since_ms
-                        )
-                    )
+                if count:
+                    _note_arrivals(conn, queue, [request_id], since_ms)
         except sa_exc.IntegrityError:
             return True  # a concurrent enqueue of the same request
         return True
+
+    def note_arrivals(self, queue: str, request_ids: Sequence[str], at_ms: int) -> None:
+        """Count these requests as arrived at `at_ms` (`arrivals`), those not counted already,
+        without letting them wait: what a queue batching only while deep does while shallow."""
+        try:
+            with self.engine.begin() as conn:
+                _note_arrivals(conn, queue, request_ids, at_ms)
+        except sa_exc.IntegrityError:
+            pass  # a concurrent note of the same request: counted once
 
     def arrivals(self, queue: str, after_ms: int) -> int:
         """How many requests of the queue first started waiting after `after_ms` (each counted
