@@ -529,3 +529,20 @@ async def test_a_lone_change_in_a_deep_queue_is_not_held_behind_a_shallow_wake(
     await release_all(s)
     assert all(s.log.final(r) == "landed" for r in (a, b, c))
     await s.stop()
+
+
+async def test_a_shallow_arrival_does_not_overtake_a_change_still_waiting(tmp_path: Path) -> None:
+    # Deep from three arrivals within 20 s, pairs waiting up to a minute: c waits for a partner;
+    # 25 s later the queue is shallow again, and f must not be batched alone ahead of c.
+    deep = DeepBatching(build_time_ms=20_000, arrivals=3, max_wait_ms=60_000)
+    s = await started(tmp_path, BatchPolicy(deep=deep))
+    a, b, c = await s.land("a"), await s.land("b"), await s.land("c")
+    await s._settle_all()
+    assert members(s) == [(a,), (b,)]  # c waits (deep)
+    s.h.clock.advance(25)
+    f = await s.land("f")
+    await s._settle_all()
+    assert members(s) == [(a,), (b,), (c,), (f,)]  # the shallow rules close c first, then f
+    await release_all(s)
+    assert all(s.log.final(r) == "landed" for r in (a, b, c, f))
+    await s.stop()

@@ -330,7 +330,11 @@ def build_orchestrator(runtime: Runtime) -> ServiceParts:
             orchestrator_collector(
                 engine,
                 runtime.clock.now_ms,
-                {p.name: p.batching.deep for p in profiles if p.batching.deep is not None},
+                {
+                    p.name: p.batching.deep
+                    for p in profiles
+                    if p.batching.deep is not None and p.batching.enabled
+                },
             )
         ],
     )

@@ -115,7 +115,7 @@ def _read_depth(
     it deep (as the batch stage decides at its next formation)."""
     arrivals = GaugeMetricFamily(
         "sq_batch_arrivals",
-        "Requests that started waiting for a batch over the last build time (deep batching)",
+        "Requests that arrived at the batch stage over the last build time (deep batching)",
         labels=["queue"],
     )
     deep_family = GaugeMetricFamily(

@@ -6,8 +6,11 @@ for arrivals) reads the queue's waiting requests, asks `core.batching.form` whic
 now, creates them (each in one transaction with the removal of its members' waiting rows, so a
 request is in exactly one live batch whatever is redelivered), and leaves one held `wake`
 message for the moment the oldest of the rest must be batched whatever comes. Wake messages go on
-their own partition, so that holding one never stops arrivals; two formations that race are
-settled by that transaction (the loser re-reads).
+partitions of their own (`wake_partition`), so that holding one never stops arrivals; two
+formations that race are settled by that transaction (the loser re-reads). With deep batching
+(`BatchPolicy.deep`) the stage also writes each request's arrival, and forms by the deep rules
+while enough arrived over the last build time; a queue batching only while deep skips the waiting
+room while shallow (`_each_alone`).
 """
 
 from __future__ import annotations
@@ -147,7 +150,8 @@ class BatchController:
     ) -> bool:
         """Whether these validated requests each become a batch of their own at once, without
         the waiting room: without batching, or batching only while deep (`alone_until_deep`)
-        while the queue is shallow with no one waiting. Their arrivals count either way."""
+        while the queue is shallow with no one waiting. With deep batching their arrivals are
+        written either way (before, in a transaction of their own: a redelivery counts once)."""
         if not policy.enabled:
             return True
         if not policy.alone_until_deep or not requests:

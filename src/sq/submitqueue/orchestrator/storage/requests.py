@@ -79,7 +79,7 @@ def ignoring_duplicates(conn: Connection, table: sa.Table) -> sa.Insert:
 _IGNORING: dict[bool, dict[str, sa.Insert]] = {
     on_sqlite: {
         table.name: dialect.insert(table).on_conflict_do_nothing()
-        for table in (t.request, t.change, t.batch)
+        for table in (t.request, t.change, t.batch, t.batch_arrival)
     }
     for on_sqlite, dialect in ((True, sqlite), (False, postgresql))
 }

@@ -91,8 +91,9 @@ batch_arrival = sa.Table(
     sa.Column("at_ms", sa.BigInteger, nullable=False),
     sa.Index(None, "queue", "at_ms"),
 )
-"""When each request first started waiting for a batch (deep batching counts them over one build
-time); written with its first waiting row, forgotten once older than the queue's window."""
+"""When each request arrived at the batch stage of a queue with deep batching (its first wait, or
+its batch of its own while the queue was shallow), counted over one build time; forgotten once
+older than the queue's window."""
 
 batch_split = sa.Table(
     "sq_batch_split",

@@ -19,6 +19,7 @@ from sq.platform.db import read_only
 from sq.submitqueue.entity.batch import TERMINAL_STATES, Batch, BatchID, RequestID
 from sq.submitqueue.orchestrator.storage import tables as t
 from sq.submitqueue.orchestrator.storage.batches import batch_of, number_of
+from sq.submitqueue.orchestrator.storage.requests import ignoring_duplicates
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -49,15 +50,10 @@ def _insert_batch(conn: Connection, batch: Batch) -> None:
 
 
 def _note_arrivals(conn: Connection, queue: str, request_ids: Sequence[str], at_ms: int) -> None:
-    a = t.batch_arrival.c
-    known = sa.select(a.request_id).where(a.queue == queue, a.request_id.in_(list(request_ids)))
-    counted = {row.request_id for row in conn.execute(known)}
-    new = [r for r in dict.fromkeys(request_ids) if r not in counted]
-    if new:
-        conn.execute(
-            sa.insert(t.batch_arrival),
-            [{"queue": queue, "request_id": r, "at_ms": at_ms} for r in new],
-        )
+    """Each request's arrival at `at_ms`, unless it arrived already (kept as it was)."""
+    rows = [{"queue": queue, "request_id": r, "at_ms": at_ms} for r in dict.fromkeys(request_ids)]
+    if rows:
+        conn.execute(ignoring_duplicates(conn, t.batch_arrival), rows)
 
 
 class WaitStore:
@@ -102,15 +98,12 @@ class WaitStore:
     def note_arrivals(self, queue: str, request_ids: Sequence[str], at_ms: int) -> None:
         """Count these requests as arrived at `at_ms` (`arrivals`), those not counted already,
         without letting them wait: what a queue batching only while deep does while shallow."""
-        try:
-            with self.engine.begin() as conn:
-                _note_arrivals(conn, queue, request_ids, at_ms)
-        except sa_exc.IntegrityError:
-            pass  # a concurrent note of the same request: counted once
+        with self.engine.begin() as conn:
+            _note_arrivals(conn, queue, request_ids, at_ms)
 
     def arrivals(self, queue: str, after_ms: int) -> int:
-        """How many requests of the queue first started waiting after `after_ms` (each counted
-        once, whatever redeliveries or re-queues came); older arrivals are forgotten."""
+        """How many requests of the queue arrived after `after_ms` (first waited, or were noted;
+        each counted once, whatever redeliveries or re-queues came); older ones are forgotten."""
         a = t.batch_arrival.c
         with self.engine.begin() as conn:
             conn.execute(sa.delete(t.batch_arrival).where(a.queue == queue, a.at_ms <= after_ms))
