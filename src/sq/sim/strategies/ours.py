@@ -359,7 +359,7 @@ class _EngineQueue:
             self.wake_at = None
             return
         policy = self._depth(now)
-        if policy.max_dependencies is not None or policy.separate_conflicting:
+        if policy.asks_conflicts:
             self.waiting = batching.with_conflicts(
                 self.waiting, self.analyzer, self._in_flight(), self._alone
             )

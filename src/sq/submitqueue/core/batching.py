@@ -98,6 +98,12 @@ class BatchPolicy:
         return self.max_size > 1 or (self.deep is not None and self.deep.max_size > 1)
 
     @property
+    def asks_conflicts(self) -> bool:
+        """Whether formation needs what each waiting request conflicts with (`with_conflicts`):
+        only for the who-may-share rules."""
+        return self.max_dependencies is not None or self.separate_conflicting
+
+    @property
     def alone_until_deep(self) -> bool:
         """Batching only while deep: while shallow every request is its own batch at once, as
         without batching (the batch stage then skips the waiting room)."""

@@ -197,7 +197,7 @@ class BatchController:
                 )
             )
         policy = await self._depth(queue, profile.batching, now)
-        if policy.max_dependencies is not None or policy.separate_conflicting:
+        if policy.asks_conflicts:
             in_flight = await db(storage.list_batches, queue, DEPENDENCY_STATES)
             waiting = await db(
                 with_conflicts, waiting, profile.analyzer, in_flight, _placeholder(queue)
