@@ -17,8 +17,18 @@ from dataclasses import dataclass, field
 
 MINUTE_MS = 60_000
 HOUR_MS = 60 * MINUTE_MS
+MAX_ARRIVALS = 200_000
+"""A workload drawing more changes than this is refused: it would run for hours and fill memory."""
+
 MAX_BAD_RATE = 0.95
 """A change's failure rate is capped so that no author and folder make it certainly bad."""
+
+
+def _within(what: str, value: float, low: float, high: float, *, open_above: bool = False) -> None:
+    above = value >= high if open_above else value > high
+    if not math.isfinite(value) or value < low or above:
+        bound = f"[{low:g}, {high:g})" if open_above else f"[{low:g}, {high:g}]"
+        raise ValueError(f"the {what} must be within {bound}, got {value}")
 
 
 def unit(seed: int, *key: object) -> float:
@@ -49,6 +59,15 @@ class ConflictSpec:
     probability: float = 0.05  # pairwise: chance that two changes conflict
     folders: int = 40  # folder: how many top-level folders the repository has
     folders_per_change: int = 1  # folder: how many each change touches (popular ones more often)
+
+    def __post_init__(self) -> None:
+        if self.kind is ConflictKind.PAIRWISE:
+            _within("conflict probability", self.probability, 0.0, 1.0)
+        elif self.folders < 1 or not 1 <= self.folders_per_change <= self.folders:
+            raise ValueError(
+                f"folders must be at least 1 and each change must touch 1 to {self.folders} of"
+                f" them, got {self.folders} folders, {self.folders_per_change} per change"
+            )
 
     def label(self) -> str:
         if self.kind is ConflictKind.PAIRWISE:
@@ -81,10 +100,32 @@ class WorkloadSpec:
     drain_hours: float = 0.0
 
     def __post_init__(self) -> None:
+        if not (math.isfinite(self.rate_per_hour) and self.rate_per_hour > 0):
+            raise ValueError(f"the arrival rate must be above 0 per hour, got {self.rate_per_hour}")
+        if not (math.isfinite(self.build_minutes) and self.build_minutes > 0):
+            raise ValueError(f"the build time must be above 0 minutes, got {self.build_minutes}")
+        _within("failure probability", self.failure_probability, 0.0, 1.0)
+        _within("flaky rate", self.flaky_rate, 0.0, 1.0, open_above=True)
+        _within("high-priority share", self.high_share, 0.0, 1.0)
+        for name, hours in (
+            ("warm-up", self.warmup_hours),
+            ("window", self.window_hours),
+            ("tail", self.tail_hours),
+            ("drain", self.drain_hours),
+        ):
+            if not (math.isfinite(hours) and hours >= 0):
+                raise ValueError(f"the {name} must be a finite number of hours >= 0, got {hours}")
         if self.window_hours <= self.warmup_hours:
             raise ValueError(
                 f"the measured window must end after its warm-up: window {self.window_hours:g} h,"
                 f" warm-up {self.warmup_hours:g} h"
+            )
+
+        expected = self.rate_per_hour * self.arrivals_hours
+        if expected > MAX_ARRIVALS:
+            raise ValueError(
+                f"{self.rate_per_hour:g} changes an hour over {self.arrivals_hours:g} h is about"
+                f" {expected:,.0f} changes; at most {MAX_ARRIVALS:,} are simulated"
             )
 
     @property

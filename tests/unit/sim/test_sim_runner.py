@@ -85,9 +85,39 @@ def test_a_paper_window_within_its_warm_up_is_refused_in_one_line() -> None:
     result = CliRunner().invoke(sim, ["--paper-window-hours", "2"])
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == [
-        "error: --paper-window-hours: the measured window must end after its warm-up:"
-        " window 2 h, warm-up 2 h"
+        "error: --paper-window-hours, --paper-tail-hours: the measured window must end after"
+        " its warm-up: window 2 h, warm-up 2 h"
     ]
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--rate", "nan"], "arrival rate must be above 0"),
+        (["--rate", "0"], "arrival rate must be above 0"),
+        (["--rate", "10", "--capacity", "0"], "--capacity must be at least 1"),
+        (["--rate", "10", "--build-minutes", "inf"], "build time must be above 0"),
+        (["--rate", "10", "--failure-probability", "1.5"], "failure probability must be within"),
+        (["--rate", "10", "--failure-probability", "nan"], "failure probability must be within"),
+        (["--rate", "10", "--flaky-rate", "1"], "flaky rate must be within [0, 1)"),
+        (["--rate", "10", "--conflict-probability", "-0.1"], "conflict probability must be"),
+        (["--conflict-probability", "2"], "conflict probability must be within [0, 1]"),
+        (["--rate", "10", "--folders", "0"], "folders must be at least 1"),
+        (["--rate", "10", "--tail-hours", "-1"], "the tail must be a finite number of hours"),
+        (["--rate", "10", "--warmup-hours", "-1"], "the warm-up must be a finite number"),
+        (["--rate", "10", "--window-hours", "1"], "must end after its warm-up"),
+        (["--rate", "1e9"], "at most 200,000 are simulated"),
+        (["--paper-tail-hours", "-1"], "the tail must be a finite number of hours"),
+        (["--rate", "10", "--jobs", "0"], "--jobs must be at least 1"),
+    ],
+)
+def test_bad_scenario_options_are_refused_in_one_line(args: list[str], says: str) -> None:
+    """Each was a traceback, a silent fallback (folders 0 ran the pairwise model) or a run that
+    could never end, before the workload checked its own settings."""
+    result = CliRunner().invoke(sim, args)
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and says in lines[0], lines
 
 
 def invoke(tmp_path: Path) -> list[str]:

@@ -118,55 +118,93 @@ def sim(
         fail(f"unknown strategies {', '.join(unknown)}; expected {', '.join(known)}")
     if "oracle" not in names:
         names = (*names, "oracle")  # every ratio is against it
-    if rate is None:
-        try:
-            scenarios = default_grid(
-                conflict_probability,
-                paper_window_hours,
-                paper_tail_hours=paper_tail_hours,
-                failure_model=model,
-            )
-        except ValueError as exc:
-            fail(f"--paper-window-hours: {exc}")
-    else:
-        if rate <= 0 or capacity < 1 or build_minutes <= 0 or window_hours <= warmup_hours:
-            fail("need --rate > 0, --capacity >= 1, --build-minutes > 0, window > warm-up")
-        conflict = (
-            ConflictSpec(kind=ConflictKind.FOLDER, folders=folders)
-            if folders
-            else ConflictSpec(
-                probability=0.3 if conflict_probability is None else conflict_probability
-            )
-        )
-        spec = WorkloadSpec(
-            rate_per_hour=rate,
+    if jobs < 1:
+        fail(f"--jobs must be at least 1, got {jobs}")
+    try:
+        scenarios = _scenarios(
+            model=model,
+            conflict_probability=conflict_probability,
+            paper_window_hours=paper_window_hours,
+            paper_tail_hours=paper_tail_hours,
+            rate=rate,
+            capacity=capacity,
             build_minutes=build_minutes,
+            lognormal=lognormal,
             failure_probability=failure_probability,
-            conflict=conflict,
-            build_distribution=BuildDistribution.LOGNORMAL
-            if lognormal
-            else BuildDistribution.FIXED,
             flaky_rate=flaky_rate,
-            failure_model=model,
-            warmup_hours=warmup_hours,
+            folders=folders,
             window_hours=window_hours,
-            tail_hours=max(0.5, 2 * build_minutes / 60) if tail_hours is None else tail_hours,
-            drain_hours=DRAIN_BUILDS * build_minutes / 60 if drain_hours is None else drain_hours,
+            warmup_hours=warmup_hours,
+            tail_hours=tail_hours,
+            drain_hours=drain_hours,
         )
-        name = f"λ={rate:g}/h C={capacity} T={build_minutes:g}m p={failure_probability:g}"
-        if model is not FailureModel.AUTHOR:
-            name += f" risk={model.value}"
-        scenarios = [
-            Scenario(
-                name=f"{name} {conflict.label()}", workload=spec, capacity=capacity, headline=True
-            )
-        ]
+    except ValueError as exc:
+        fail(str(exc))
     results = run_grid(scenarios, seed, names, jobs)
     click.echo(report.markdown_table(results))
     note = "" if out_dir is None else report.write_files(results, out_dir)
     if note:
         click.echo(note)
     click.echo(report.result_line(results))
+
+
+def _scenarios(
+    *,
+    model: FailureModel,
+    conflict_probability: float | None,
+    paper_window_hours: float,
+    paper_tail_hours: float,
+    rate: float | None,
+    capacity: int,
+    build_minutes: float,
+    lognormal: bool,
+    failure_probability: float,
+    flaky_rate: float,
+    folders: int | None,
+    window_hours: float,
+    warmup_hours: float,
+    tail_hours: float | None,
+    drain_hours: float | None,
+) -> list[Scenario]:
+    """The grid, or the one scenario the options describe; ValueError names what is wrong."""
+    if rate is None:
+        if conflict_probability is not None:
+            ConflictSpec(probability=conflict_probability)  # names a probability out of range
+        try:
+            return default_grid(
+                conflict_probability,
+                paper_window_hours,
+                paper_tail_hours=paper_tail_hours,
+                failure_model=model,
+            )
+        except ValueError as exc:
+            raise ValueError(f"--paper-window-hours, --paper-tail-hours: {exc}") from None
+    if capacity < 1:
+        raise ValueError(f"--capacity must be at least 1, got {capacity}")
+    if folders is not None:
+        conflict = ConflictSpec(kind=ConflictKind.FOLDER, folders=folders)
+    else:
+        q = 0.3 if conflict_probability is None else conflict_probability
+        conflict = ConflictSpec(probability=q)
+    spec = WorkloadSpec(
+        rate_per_hour=rate,
+        build_minutes=build_minutes,
+        failure_probability=failure_probability,
+        conflict=conflict,
+        build_distribution=BuildDistribution.LOGNORMAL if lognormal else BuildDistribution.FIXED,
+        flaky_rate=flaky_rate,
+        failure_model=model,
+        warmup_hours=warmup_hours,
+        window_hours=window_hours,
+        tail_hours=max(0.5, 2 * build_minutes / 60) if tail_hours is None else tail_hours,
+        drain_hours=DRAIN_BUILDS * build_minutes / 60 if drain_hours is None else drain_hours,
+    )
+    name = f"λ={rate:g}/h C={capacity} T={build_minutes:g}m p={failure_probability:g}"
+    if model is not FailureModel.AUTHOR:
+        name += f" risk={model.value}"
+    return [
+        Scenario(name=f"{name} {conflict.label()}", workload=spec, capacity=capacity, headline=True)
+    ]
 
 
 cli.add_command(sim)
