@@ -3,6 +3,7 @@ order, with its commits when it has history; a change that cannot be landed is r
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,7 +11,7 @@ from urllib.parse import quote
 
 import pytest
 
-from sq.platform.changeuri import GitChangeURI, GitHubChangeURI
+from sq.platform.changeuri import GitChangeURI, GitHubChangeURI, branch_head_uri, parse
 from sq.platform.git.credentials import forget_http_tokens, register_http_token
 from sq.platform.git.sandbox import GitSandbox
 from sq.platform.github import GitHubClient
@@ -52,7 +53,7 @@ def _git_world(tmp_path: Path) -> World:
     box.seed({"README.md": "hello\n"})
 
     def uri(name: str, sha: str) -> str:
-        return str(GitChangeURI(host="localhost", repo="box", ref=f"refs/heads/{name}", sha=sha))
+        return str(branch_head_uri(str(box.origin), name, sha))
 
     def change(name: str, files: dict[str, str]) -> str:
         box.checkout(name, "main")
@@ -149,3 +150,25 @@ async def test_a_change_that_cannot_land_is_refused(world: World) -> None:
     bad = world.unlandable("e")
     with pytest.raises(ChangeProviderError):
         await world.provider.get(_request(good, bad))
+
+
+async def test_a_git_uri_naming_another_repository_is_refused(tmp_path: Path) -> None:
+    """Its commit was looked up in the queue's repository and landed there: a URI for
+    `git://localhost/etc/...` whose sha the queue's repository also had landed as if it were
+    the queue's own."""
+    world = _git_world(tmp_path)
+    ours = _git_uri(world.change("f", {"f.txt": "f\n"}))
+    elsewhere = dataclasses.replace(ours, repo="etc")
+    with pytest.raises(ChangeProviderError, match="names repository localhost/etc"):
+        await world.provider.get(_request(str(elsewhere)))
+    on_another_host = dataclasses.replace(ours, host="example.com")
+    with pytest.raises(ChangeProviderError, match="this queue lands into localhost/"):
+        await world.provider.get(_request(str(on_another_host)))
+    (info,) = await world.provider.get(_request(str(ours)))
+    assert info.uri == str(ours)
+
+
+def _git_uri(uri: str) -> GitChangeURI:
+    parsed = parse(uri)
+    assert isinstance(parsed, GitChangeURI)
+    return parsed
