@@ -14,6 +14,7 @@ from sq.stovepipe.entity import (
     RequestState,
     ValidationFact,
     compare_request_ids,
+    request_number,
 )
 from sq.stovepipe.extension.sourcecontrol import NotFoundError
 from sq.stovepipe.extension.sourcecontrol.fake import SPACING_MS, FakeSourceControl
@@ -32,6 +33,15 @@ def test_request_ids_compare_numerically_within_their_queue() -> None:
     assert compare_request_ids(Q, "request/x", "request/x") == 0  # identical, even malformed
     with pytest.raises(RequestIDError):
         compare_request_ids(Q, "other/1", f"{Q}/2")
+
+
+@pytest.mark.parametrize("tail", ["9223372036854775808", "99999999999999999999999", "²", "١٢"])
+def test_a_request_number_no_request_can_have_is_refused(tail: str) -> None:
+    """`history --before q/<2^63>` answered 500: SQLite cannot bind the number; `²` passed
+    `isdigit` and failed `int`."""
+    with pytest.raises(RequestIDError):
+        request_number(Q, f"{Q}/{tail}")
+    assert request_number(Q, f"{Q}/9223372036854775807") == 2**63 - 1
 
 
 def test_request_and_build_states() -> None:

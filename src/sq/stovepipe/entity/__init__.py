@@ -22,12 +22,19 @@ def request_id(queue: str, n: int) -> RequestID:
     return RequestID(f"{queue}/{n}")
 
 
+MAX_REQUEST_NUMBER = 2**63 - 1
+"""Request numbers are stored as 64-bit SQL integers: a larger one names no request."""
+
+
 def request_number(queue: str, rid: str) -> int:
     prefix = f"{queue}/"
     tail = rid[len(prefix) :] if rid.startswith(prefix) else ""
-    if not tail.isdigit():
+    if not (tail.isascii() and tail.isdigit()):
         raise RequestIDError(f"request id {rid!r} does not match queue {queue!r}")
-    return int(tail)
+    number = int(tail)
+    if number > MAX_REQUEST_NUMBER:
+        raise RequestIDError(f"request id {rid!r}: numbers go up to {MAX_REQUEST_NUMBER}")
+    return number
 
 
 def compare_request_ids(queue: str, a: str, b: str) -> int:
