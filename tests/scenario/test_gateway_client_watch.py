@@ -103,3 +103,26 @@ async def test_watch_follows_until_settled_and_renders_each_change(gateway_db: P
         ok, line = verdict(list(watch.rows.values()))
         assert not ok
         assert line == "1 of 2 request(s) did not land — demo/2=error: conflict with demo/1"
+
+
+async def test_watch_gives_up_on_a_request_the_gateway_never_knew(gateway_db: Path | str) -> None:
+    """`sq watch demo/99999` printed "0 of 1 settled" forever. A request not found yet may just
+    be new (its log not read); after the grace it is an error naming it, while a known one
+    shown beside it stays shown."""
+    async with gateway_world(gateway_db) as w, client_of(w) as client:
+        known = (await w.land("fake://h/a"))["id"]
+        clock = [0]
+        watch = Watch(
+            client, [known, "demo/99999"], missing_grace_ms=30_000, now_ms=lambda: clock[0]
+        )
+        console = Console(record=True, width=120, force_terminal=False, color_system=None)
+
+        async def tick(_: float) -> None:
+            clock[0] += 10_000
+
+        with pytest.raises(ClientError) as caught:
+            await follow_plain(watch, console, interval=0, sleep=tick, now_ms=lambda: clock[0])
+        assert caught.value.exit_code == 1
+        assert caught.value.message == "no request demo/99999: the gateway does not know it"
+        assert clock[0] == 30_000
+        assert watch.rows[known].changes == ("fake://h/a",)

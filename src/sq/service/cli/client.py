@@ -229,6 +229,9 @@ def list_requests(queue: str, since: str, limit: int, **opts: Any) -> None:
         _console().print(summaries_table(rows))
 
 
+MAX_WATCH_INTERVAL_S = 3600.0
+
+
 @cli.command("watch")
 @click.argument("request_ids", nargs=-1)
 @click.option("--queue", "-q", default=None, help="Watch the queue's recent requests.")
@@ -248,6 +251,8 @@ def watch(
     land. Full-screen on a terminal (↑↓ j k, PgUp PgDn, g G, q); plain lines otherwise."""
     if not request_ids and not queue:
         fail("give REQUEST_IDS or --queue")
+    if not interval <= MAX_WATCH_INTERVAL_S:  # NaN and infinity pass FloatRange's lower bound
+        fail(f"--interval must be a number of seconds from 0.05 to {MAX_WATCH_INTERVAL_S:g}")
     console = _console()
     tty = sys.stdin.isatty() and sys.stdout.isatty()
 

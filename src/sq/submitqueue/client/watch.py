@@ -17,10 +17,24 @@ from sq.submitqueue.client.http import ClientError, GatewayClient
 from sq.submitqueue.client.render import WatchRow, status_line, watch_table
 from sq.submitqueue.client.trail import trail_of
 
+MISSING_GRACE_MS = 30_000
+"""How long a request the gateway does not know may stay `…` (just landed, its log not yet read)
+before the watch gives up on it."""
+
 
 class Watch:
-    def __init__(self, client: GatewayClient, ids: Sequence[str]) -> None:
+    def __init__(
+        self,
+        client: GatewayClient,
+        ids: Sequence[str],
+        *,
+        missing_grace_ms: int = MISSING_GRACE_MS,
+        now_ms: Callable[[], int] | None = None,
+    ) -> None:
         self.client = client
+        self._now_ms = now_ms or _now_ms
+        self._give_up_at = self._now_ms() + missing_grace_ms
+        self._missing: set[str] = set()
         self.rows = {
             sqid: WatchRow(
                 id=sqid, changes=(), received_at_ms=None, settled_at_ms=None, trail=trail_of([])
@@ -38,6 +52,9 @@ class Watch:
         found = await asyncio.gather(*(self._fetch(r) for r in pending))
         for row in found:
             self.rows[row.id] = row
+        if self._missing and self._now_ms() >= self._give_up_at:
+            names = ", ".join(sorted(self._missing))
+            raise ClientError(f"no request {names}: the gateway does not know it", 1, "not_found")
 
     async def _fetch(self, row: WatchRow) -> WatchRow:
         try:
@@ -54,7 +71,10 @@ class Watch:
         except ClientError as exc:
             if exc.code != "not_found":
                 raise
+            if not row.changes:
+                self._missing.add(row.id)
             return row
+        self._missing.discard(row.id)
         trail = trail_of(events)
         settled_at = next(
             (e["timestamp_ms"] for e in reversed(events) if e.get("status") == trail.status), None
