@@ -52,8 +52,15 @@ class _Ctx:
                 path = parsed.database or ""
                 if path and path != ":memory:" and not Path(path).exists():
                     fail(f"no queue database at {path}")
-            self._engine = queue_engine(self.url)
-            migrations.upgrade(self._engine, migrations.queue_schema())
+            engine = queue_engine(self.url)
+            schema = migrations.queue_schema()
+            # An older queue is brought up to date; a database that holds no queue (a wrong
+            # --db) is refused rather than given one.
+            if not sa.inspect(engine).has_table(schema.version_table):
+                engine.dispose()
+                fail(f"no queue database at {parsed.render_as_string(hide_password=True)}")
+            migrations.upgrade(engine, schema)
+            self._engine = engine
         return self._engine
 
     @property
