@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
 
 S = TypeVar("S", bound="FileSettings")
 
@@ -44,6 +45,10 @@ def load_settings(cls: type[S], path: Path | None, **overrides: Any) -> S:
             loaded = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
         except yaml.YAMLError as exc:
             raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot be read: {exc.strerror or exc}") from exc
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"{path}: the top level must be a mapping")
         data = loaded or {}
@@ -52,6 +57,9 @@ def load_settings(cls: type[S], path: Path | None, **overrides: Any) -> S:
     data.update({k: v for k, v in overrides.items() if v is not None})
     try:
         return cls(**data)
+    except SettingsError as exc:  # an environment override that is not valid JSON
+        cause = f": {exc.__cause__}" if exc.__cause__ else ""
+        raise ConfigError(f"environment: {exc}{cause}") from exc
     except ValidationError as exc:
         lines = []
         for error in exc.errors():

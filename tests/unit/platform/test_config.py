@@ -46,3 +46,21 @@ def test_bad_configuration_is_named_precisely(tmp_path: Path, text: str, message
 def test_a_named_file_must_exist(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no such configuration file"):
         load_settings(Settings, tmp_path / "other.yaml")
+
+
+def test_a_file_that_cannot_be_read_as_text_is_named(tmp_path: Path) -> None:
+    """A directory and a non-UTF-8 file were tracebacks (IsADirectoryError, UnicodeDecodeError)."""
+    (tmp_path / "dir.yaml").mkdir()
+    with pytest.raises(ConfigError, match=r"dir\.yaml: cannot be read: Is a directory"):
+        load_settings(Settings, tmp_path / "dir.yaml")
+    (tmp_path / "bad.yaml").write_bytes(b"\xff\xfe port: 1\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml: not UTF-8 text"):
+        load_settings(Settings, tmp_path / "bad.yaml")
+
+
+def test_a_nested_environment_override_that_is_not_json_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SQ_MQ", "garbage")
+    with pytest.raises(ConfigError, match='environment: error parsing value for field "mq"'):
+        load_settings(Settings, tmp_path / "sq.yaml")
