@@ -31,7 +31,8 @@ def normalize_url(url: str) -> sa.URL:
         url = f"sqlite:///{Path(url).expanduser()}"
     try:
         parsed = sa.make_url(url)
-    except sa.exc.ArgumentError as exc:
+        parsed.port  # noqa: B018 -- parsed lazily: `host:abc` fails only when read
+    except (sa.exc.ArgumentError, ValueError) as exc:
         raise DatabaseURLError(f"not a database URL: {url!r}") from exc
     backend = parsed.get_backend_name()
     if backend == "postgresql":

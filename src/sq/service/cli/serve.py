@@ -22,7 +22,12 @@ from sq.service.stack import LocalStack, service_names
 @click.argument("names", nargs=-1)
 @config_options
 @click.option("--host", default=None, help="Listen address (default from the config: 127.0.0.1).")
-@click.option("--port", default=None, type=int, help="Port for every HTTP API (default 8080).")
+@click.option(
+    "--port",
+    default=None,
+    type=click.IntRange(0, 65535),
+    help="Port for every HTTP API (default 8080).",
+)
 @click.option(
     "--insecure",
     is_flag=True,
