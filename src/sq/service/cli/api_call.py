@@ -4,7 +4,6 @@ fast), with the house exit codes: 2 bad input, 1 not found, 3 unreachable."""
 from __future__ import annotations
 
 import json
-import os
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
@@ -12,7 +11,13 @@ from typing import Any
 
 import click
 
-from sq.service.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_UNREACHABLE
+from sq.service.cli.common import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_UNREACHABLE,
+    bearer_token,
+    http_address,
+)
 
 TOKEN_ENV = "SQ_TOKEN"  # noqa: S105  (the name of the variable, not a token)
 DEFAULT_EXIT_FOR_STATUS: Mapping[int, int] = {
@@ -42,8 +47,9 @@ def call_api(
     if not addr.startswith(("http://", "https://")):
         click.echo(f"error: --addr must be an http(s) URL, not {addr!r}", err=True)
         raise SystemExit(EXIT_BAD_INPUT)
+    addr = http_address(addr)
     headers = {"Content-Type": "application/json"}
-    token = os.environ.get(TOKEN_ENV, "").strip()
+    token = bearer_token(TOKEN_ENV)
     if token:
         headers["Authorization"] = f"Bearer {token}"
     request = urllib.request.Request(  # noqa: S310  (the scheme is checked above)

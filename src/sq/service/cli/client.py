@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ from rich.console import Console
 
 from sq.platform import changeuri
 from sq.service.cli import cli
-from sq.service.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, fail
+from sq.service.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, bearer_token, fail, http_address
 from sq.service.cli.options import config_options, settings_from
 from sq.submitqueue.client.http import ClientError, GatewayClient
 from sq.submitqueue.client.live import follow_live
@@ -47,8 +46,8 @@ def client_options(fn: F) -> F:
 
 
 def _address(addr: str | None, config_path: Path, data_dir: Path | None) -> str:
-    if addr:
-        return addr if "://" in addr else f"http://{addr}"
+    if addr is not None:
+        return http_address(addr)
     settings = settings_from(config_path, data_dir)
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host  # noqa: S104
     return f"http://{host}:{settings.port}"
@@ -56,7 +55,7 @@ def _address(addr: str | None, config_path: Path, data_dir: Path | None) -> str:
 
 def _run(opts: dict[str, Any], work: Callable[[GatewayClient], Awaitable[T]]) -> T:
     base = _address(opts["addr"], opts["config_path"], opts["data_dir"])
-    token = os.environ.get(opts["token_env"]) or None
+    token = bearer_token(opts["token_env"])
 
     async def go() -> T:
         async with GatewayClient(base, token=token) as client:
