@@ -91,7 +91,12 @@ def _branch_uri(repository: str, branch: str) -> str:
         fail(f"cannot resolve branch {branch!r} in {repository}: {why}")
     sha = done.stdout.strip()
     ref = branch if branch.startswith("refs/") else f"refs/heads/{branch}"
-    return str(changeuri.branch_head_uri(repository, ref, sha))
+    if ref == "refs/heads/HEAD":
+        fail(f"--branch {branch!r} is not a branch (give its name or refs/heads/NAME)")
+    try:
+        return str(changeuri.branch_head_uri(repository, ref, sha))
+    except changeuri.ChangeURIError as exc:
+        fail(f"--branch {branch!r}: {exc}")
 
 
 @cli.command("land")
