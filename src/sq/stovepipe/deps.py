@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -13,6 +14,15 @@ from sq.stovepipe.buildruns import BuildRuns
 from sq.stovepipe.extension.projectmapper import ProjectMapper
 from sq.stovepipe.extension.sourcecontrol import NotFoundError, SourceControlFactory
 from sq.stovepipe.storage import SqlStorage
+
+_NAME_SEGMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
+
+
+def valid_queue_name(name: str) -> bool:
+    """A queue name a deployment that accepts any queue (the fake source control) takes:
+    `/`-separated segments of letters, digits, `.`, `_` and `-`, none starting with a dot
+    (`monorepo/main`). Anything else would reach storage, logs and metric labels as given."""
+    return 0 < len(name) <= 200 and all(_NAME_SEGMENT.fullmatch(p) for p in name.split("/"))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -83,7 +93,7 @@ class Deps:
         found = self.queues.get(name)
         if found is not None:
             return found
-        if self.any_queue and name:
+        if self.any_queue and valid_queue_name(name):
             return QueueSetup(name=name)
         raise UnknownQueueError(f"unknown queue {name!r}")
 

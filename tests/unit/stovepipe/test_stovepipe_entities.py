@@ -7,7 +7,7 @@ import pytest
 from sq.platform import errs
 from sq.platform.clock import FakeClock
 from sq.stovepipe.controller.common import message_of
-from sq.stovepipe.deps import Deps, QueueSetup, UnknownQueueError
+from sq.stovepipe.deps import Deps, QueueSetup, UnknownQueueError, valid_queue_name
 from sq.stovepipe.entity import (
     BuildStatus,
     RequestIDError,
@@ -123,3 +123,18 @@ async def test_fake_changed_paths_cover_the_range() -> None:
     assert await sc.changed_paths("C", "C") == frozenset()
     with pytest.raises(NotFoundError):
         await sc.changed_paths("X", "C")
+
+
+@pytest.mark.parametrize("name", ["a\x00b", " ", "../x", "a//b", "/a", "a/", ".hidden", "x" * 201])
+def test_a_deployment_taking_any_queue_refuses_a_name_no_queue_could_have(name: str) -> None:
+    """`POST /stovepipe/ingest {"queue": "a\\u0000b"}` was a 200, and `/metrics` then printed
+    a NUL byte inside a label."""
+    assert not valid_queue_name(name)
+    deps = Deps(storage=None, source_control=None, runner=None, counter=None, any_queue=True)  # type: ignore[arg-type]
+    with pytest.raises(UnknownQueueError):
+        deps.queue(name)
+
+
+@pytest.mark.parametrize("name", ["main", "monorepo/main", "team-a/svc_1.x"])
+def test_queue_names_with_segments_are_taken(name: str) -> None:
+    assert valid_queue_name(name)
