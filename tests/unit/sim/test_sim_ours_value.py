@@ -65,3 +65,21 @@ def test_a_build_that_has_run_for_a_while_is_not_thrown_away_to_save_minutes() -
         ((3,), 30, 60, "passed"),
     ]
     assert verify(w, ledger) == []
+
+
+def test_a_dependency_never_built_is_built_before_the_short_change_waiting_on_it() -> None:
+    # One CI worker, busy with X (10 min) until minute 10. A (60 min) and B (5 min, conflicts
+    # with A, so waits on it) arrive meanwhile. Per unit of build time B[A=s] is worth more than
+    # A, but it cannot land before A's build, which would not have started: building B first
+    # would pass it at 15 and land both at 75. A goes first and lands at 70, B at 75.
+    w = workload(
+        [change(0, 0, build_min=10), change(1, 1, build_min=60), change(2, 2, build_min=5)],
+        pairs=[(1, 2)],
+        window_hours=1,
+        tail_hours=3,
+    )
+    ledger = replay(SpeculatorStrategy(capacity=1), w)
+
+    assert ledger.landed_at[1] == 70 * 60_000
+    assert ledger.landed_at[2] == 75 * 60_000
+    assert verify(w, ledger) == []

@@ -138,3 +138,66 @@ def test_a_full_budget_with_nothing_preemptible_values_nothing() -> None:
     assert calls == []
     # One more slot, and C is funded.
     assert described(speculate(s, budget=3)) == ["build q/C[]"]
+
+
+def test_a_path_waiting_on_a_dependency_never_built_goes_after_one_that_can_land() -> None:
+    # A's build takes ten times B's, and B waits on A. B[A=s] is denser (0.81 / 0.18 against
+    # A[]'s 1.9 / 1.82), but it cannot land before a build of A ends, and none has started: the
+    # one slot goes to A. With two slots B is funded too, as before.
+    s = snap(batch("q/A"), batch("q/B", deps=("q/A",)))
+    cost = {"q/A": 10.0, "q/B": 1.0}
+    assert described(speculate(s, budget=1, cost=cost)) == ["build q/A[]"]
+    assert described(speculate(s, budget=2, cost=cost)) == ["build q/A[]", "build q/B[q/A=s]"]
+
+
+def test_a_dependency_with_no_build_coming_makes_only_guessing_it_succeeds_premature() -> None:
+    # A's one build failed; X, still building and likely bad (0.3), takes most of the blame, so
+    # A still lands with 0.86. No build of A is pending, so B[A=s] (density 5.7) is premature:
+    # it could land only after A's next build, which is not funded. B[A=f] can land as soon as A
+    # is failed and goes first (0.90), ahead of A's own next build A[X=f] (0.65, A's build is
+    # twenty times B's). Calling every path over A premature would fund A[X=f] first.
+    sets = (
+        pset("q/X", entry(path("q/X"), "building")),
+        pset("q/A", entry(path("q/A", ("q/X", S)), "failed")),
+    )
+    s = snap(batch("q/X"), batch("q/A", deps=("q/X",)), batch("q/B", deps=("q/A",)), sets=sets)
+    scores = {"q/X": 0.3, "q/A": 0.9, "q/B": 0.9}
+    cost = {"q/X": 1.0, "q/A": 20.0, "q/B": 1.0}
+    speculator = ValueSpeculator(
+        TableScorer(scores),
+        ValueSettings(budget=9, threshold=0.0),
+        build_cost=lambda b: cost[b.id],
+    )
+    assert described(speculator.speculate(s)) == [
+        "build q/B[q/A=f]",
+        "build q/A[q/X=f]",
+        "build q/B[q/A=s]",
+    ]
+
+
+def test_a_premature_path_never_displaces_a_running_build() -> None:
+    # Both of A's futures failed (X, still building, may be to blame), so nothing is on its way
+    # to land A, and every other future is funded: B[A=s] is the only candidate. A is all but
+    # proven bad (P 0.001), but B's build is so cheap that B[A=s] would displace C's build by
+    # density. It cannot land before a build of A that nobody can start yet.
+    sets = (
+        pset("q/X", entry(path("q/X"), "building")),
+        pset(
+            "q/A",
+            entry(path("q/A", ("q/X", S)), "failed"),
+            entry(path("q/A", ("q/X", F)), "failed"),
+        ),
+        pset("q/B", entry(path("q/B", ("q/A", F)), "building")),
+        pset("q/C", entry(path("q/C"), "building")),
+    )
+    s = snap(
+        batch("q/X"),
+        batch("q/A", deps=("q/X",)),
+        batch("q/B", deps=("q/A",)),
+        batch("q/C"),
+        sets=sets,
+    )
+    cost = {"q/X": 1.0, "q/A": 1.0, "q/B": 1e-5, "q/C": 1.0}
+    assert speculate(s, budget=3, cost=cost, threshold=0.0) == []
+    # With a free slot it is funded: free slots cost nothing.
+    assert described(speculate(s, budget=4, cost=cost, threshold=0.0)) == ["build q/B[q/A=s]"]

@@ -5,6 +5,7 @@ See doc/speculation.md for the model, the default threshold and the hysteresis.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -135,7 +136,15 @@ class ValueSpeculator:
         def skip(head: Batch) -> bool:
             return self._offers_nothing(head, figures_of(head), worth, share)
 
+        readiness = rank.Readiness(snapshot, heads)
+
         def enumerate_head(head: Batch) -> list[rank.Valued]:
+            return [
+                dataclasses.replace(v, premature=True) if readiness.premature(v.path) else v
+                for v in enumerate_candidates(head)
+            ]
+
+        def enumerate_candidates(head: Batch) -> list[rank.Valued]:
             known = figures_of(head)
             remembered = known.candidates
             key = (worth[head.id], share[head.id], known.live)
@@ -158,40 +167,56 @@ class ValueSpeculator:
             known.candidates = (key, tuple(found))
             return found
 
+        # `free` builds, then one unfunded candidate per build it may displace (at least one).
+        # A premature candidate may take a free slot but displaces nothing: it could not land
+        # any sooner for it. So the run needs the best `limit` candidates that are not
+        # premature and the best `free` that are.
+        limit = free + max(rank.preemptible_count(snapshot), 1)
         if self._exhaustive:  # the reference walk, for tests: every head, in listing order
-            wanted = [v for h in heads if not skip(h) for v in enumerate_head(h)]
+            every = [v for h in heads if not skip(h) for v in enumerate_head(h)]
+            ready = [v for v in every if not v.premature]
+            premature = [v for v in every if v.premature]
         else:
 
             def term(dep: BatchID) -> DependencyTerm:
                 return memoised_term(dep, snapshot.state_of, p, terms)
 
-            # `free` builds, then one unfunded candidate per build it may displace; one more
-            # than `free` when none may, so that `len(wanted) > free` below reads the same.
-            limit = free + max(rank.preemptible_count(snapshot), 1)
-            wanted = walk.best_candidates(
-                heads,
-                {h.id: worth[h.id] / share[h.id] for h in heads},
-                limit,
-                skip=skip,
-                enumerate_head=enumerate_head,
-                term=term,
-            )
+            scale = {h.id: worth[h.id] / share[h.id] for h in heads}
+
+            def best(among: list[Batch], tier: bool, limit: int) -> list[rank.Valued]:
+                # One tier per walk, so that its density bounds prune as they always did.
+                return walk.best_candidates(
+                    among,
+                    scale,
+                    limit,
+                    skip=skip,
+                    enumerate_head=lambda h: [v for v in enumerate_head(h) if v.premature is tier],
+                    term=term,
+                )
+
+            ready = best([h for h in heads if not readiness.surely_premature(h)], False, limit)
+            premature = best(heads, True, free) if free and readiness.any else []
         lanes = {h.id: h.lane for h in heads}  # high-priority heads' paths first
-        wanted.sort(key=lambda v: walk.sort_key(v, lanes))
+
+        def key(v: rank.Valued) -> walk.Key:
+            return walk.sort_key(v, lanes)
+
+        ready.sort(key=key)
+        premature.sort(key=key)
+        funded = sorted(ready[:free] + premature[:free], key=key)[:free]
         proposals = [
             Speculation(path=v.path, action=PathAction.BUILD, ranking_score=v.density)
-            for v in wanted[:free]
+            for v in funded
         ]
-        if len(wanted) > free:
+        unfunded = ready[sum(1 for v in funded if not v.premature) : limit]
+        if unfunded:
             by_id = {h.id: h for h in heads}
             live_p = {
                 path: value
                 for head in _holding_live_builds(snapshot, by_id)
                 for path, value in figures_of(head).live_p
             }
-            proposals += self._preemptions(
-                snapshot, wanted[free:], live_p, worth, share, typical, lanes
-            )
+            proposals += self._preemptions(snapshot, unfunded, live_p, worth, share, typical, lanes)
         run.publish()
         return proposals
 

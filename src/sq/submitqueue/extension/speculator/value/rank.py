@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from sq.submitqueue.entity.batch import Batch, BatchID, BatchState
+from sq.submitqueue.entity.finished import Finished
 from sq.submitqueue.entity.path import Assumption, PathDependency, PathID, SpeculationPath
 from sq.submitqueue.entity.pathset import DEFAULT_MAX_ATTEMPTS, PathEntry, PathSet, PathStatus
 from sq.submitqueue.entity.snapshot import SpeculationSnapshot
@@ -42,6 +43,9 @@ class Valued:
     density: float
     first: bool  # a head's best path, likelier than all its live builds: exempt from the threshold
     rank: int  # its place in its head's enumeration: a deterministic tie-break
+    premature: bool = False
+    """It waits on a dependency no build is on its way to settle (`Readiness`): it ranks after
+    every path that does not, and never displaces a running build."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -123,6 +127,57 @@ def _dependents_first(dependents: list[list[int]]) -> list[int]:
                 seen[child] = True
                 stack.append((child, iter(dependents[child])))
     return order
+
+
+class Readiness:
+    """Which open dependencies a path cannot yet be landed past, in one run.
+
+    A head lands only after its dependencies do, and a dependency lands or fails only on a build
+    of its own. A path that guesses a dependency succeeds while that dependency holds no build
+    that could still pass (none pending, building, or passed and not contradicted), or that
+    names a dependency never built at all, is *premature*: however soon its build ends, its head
+    waits for a build of that dependency that has not started. With free slots to spare that
+    costs nothing, and it is funded as before; when slots are short, the slot goes first to a
+    path that can land once its own build ends (doc/speculation.md, "Premature paths").
+    """
+
+    def __init__(self, snapshot: SpeculationSnapshot, heads: Sequence[Batch]) -> None:
+        speculating = {h.id for h in heads}
+        built: set[BatchID] = set()
+        buildable: set[BatchID] = set()
+        finished = snapshot.finished
+        for path_set in snapshot.path_sets:
+            if path_set.head not in speculating or not path_set.paths:
+                continue
+            built.add(path_set.head)
+            if any(_may_pass(e, finished) for e in path_set.paths):
+                buildable.add(path_set.head)
+        self._never_built = frozenset(speculating - built)
+        self._no_build_coming = frozenset(speculating - buildable)
+
+    @property
+    def any(self) -> bool:
+        """Some path may be premature this run."""
+        return bool(self._no_build_coming)
+
+    def surely_premature(self, head: Batch) -> bool:
+        """Every path of `head` is premature: it depends on a head never built."""
+        return bool(self._never_built) and not self._never_built.isdisjoint(head.dependencies)
+
+    def premature(self, path: SpeculationPath) -> bool:
+        if not self._no_build_coming:
+            return False
+        return any(
+            d.batch in self._never_built
+            or (d.assumption is Assumption.SUCCEEDS and d.batch in self._no_build_coming)
+            for d in path.dependencies
+        )
+
+
+def _may_pass(entry: PathEntry, finished: Finished) -> bool:
+    if entry.status in LIVE_STATUSES:
+        return True
+    return entry.status is PathStatus.PASSED and not finished.contradicts(entry.path)
 
 
 def head_stream(

@@ -32,7 +32,7 @@ stream's plus this is never below the stream's whole sum."""
 FIRST_CHUNK = 16
 """Dependencies read on a head's first tightening; each later one reads as many as so far."""
 
-Key = tuple[int, float, BatchID, int]
+Key = tuple[int, bool, float, BatchID, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,8 +54,15 @@ class _Bound:
 
 
 def sort_key(valued: Valued, lanes: Mapping[BatchID, int]) -> Key:
-    """The final order of a run's candidates (high lanes first, then density, head, rank)."""
-    return (lanes[valued.path.head], -valued.density, valued.path.head, valued.rank)
+    """The final order of a run's candidates: high lanes first, then the paths that are not
+    premature (`rank.Readiness`), then density, head, rank."""
+    return (
+        lanes[valued.path.head],
+        valued.premature,
+        -valued.density,
+        valued.path.head,
+        valued.rank,
+    )
 
 
 def best_candidates(
@@ -122,8 +129,9 @@ def _tighten(head: Batch, bound: _Bound, term: Callable[[BatchID], DependencyTer
 
 def _beyond(lane: int, bound: float, worst: Key) -> bool:
     """No candidate of a head with this lane and density bound sorts before `worst` (a tie may:
-    the head id decides it, so it is enumerated)."""
-    return lane > worst[0] or (lane == worst[0] and bound < -worst[1])
+    the head id decides it, so it is enumerated). One walk's candidates are all of one tier
+    (premature or not, see `ValueSpeculator.speculate`), so the tier never decides."""
+    return lane > worst[0] or (lane == worst[0] and bound < -worst[2])
 
 
 def _keep(kept: list[_Kept], key: Key, limit: int) -> None:
