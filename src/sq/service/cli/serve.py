@@ -6,12 +6,13 @@ import asyncio
 from pathlib import Path
 
 import click
+import sqlalchemy as sa
 
 from sq.platform.log import configure_logging
 from sq.platform.process import serve as serve_until_signal
 from sq.service.access import public_without_tokens
 from sq.service.cli import cli
-from sq.service.cli.common import fail
+from sq.service.cli.common import EXIT_UNREACHABLE, fail
 from sq.service.cli.options import config_options, settings_from
 from sq.service.runtime import WiringError
 from sq.service.settings import Settings
@@ -64,7 +65,21 @@ async def _run(settings: Settings, wanted: list[str], host: str, port: int) -> i
         stack = LocalStack(settings, wanted, host, port)
     except WiringError as exc:
         fail(str(exc))
+    except sa.exc.OperationalError as exc:  # the database is not there, or refuses us
+        reason = " ".join(str(exc.orig or exc).split())
+        fail(f"cannot open the database {_where(settings)}: {reason}", EXIT_UNREACHABLE)
+    except OSError as exc:  # a data directory or SQLite path that cannot be created
+        fail(f"cannot open the database {_where(settings)}: {exc}")
     try:
         return await serve_until_signal(stack.group, drain_seconds=settings.mq.drain_seconds)
     finally:
         await stack.close()
+
+
+def _where(settings: Settings) -> str:
+    from sq.platform.db import normalize_url
+
+    try:
+        return normalize_url(settings.queue_url()).render_as_string(hide_password=True)
+    except ValueError:
+        return repr(settings.queue_url())
