@@ -60,6 +60,8 @@ async def test_pause_is_stored_and_told_once_per_change(gateway_db: Path | str) 
         assert [d.message_id for d in w.control_changes.seen] == ["demo/control/1"]
         missing = await w.http.post("/api/v1/queues/nope/pause")
         assert (missing.status_code, missing.json()["error"]["code"]) == (404, "queue_not_found")
+        misspelt = await w.http.post("/api/v1/queues/demo/pause", json={"reasn": "typo"})
+        assert misspelt.status_code in (400, 422) and "error" in misspelt.json()
 
 
 async def test_controls_need_the_admin_scope(gateway_db: Path | str) -> None:

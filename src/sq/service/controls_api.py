@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from sq.service.access import ADMIN_ONLY
 from sq.service.http import ApiError
@@ -18,6 +18,8 @@ PREFIX = "/api/v1"
 
 
 class ControlBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt `reason` is refused, as for land
+
     reason: str = Field(default="", max_length=1000)
 
 
