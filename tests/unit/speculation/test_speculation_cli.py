@@ -200,3 +200,19 @@ def test_plan_for_an_unknown_queue_exits_2(tmp_path):
     result = CliRunner().invoke(cli, args, input=json.dumps(E1_INPUT))
     assert result.exit_code == 2
     assert "ghost" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("[" * 100_000 + "]" * 100_000, "error: input is nested too deeply"),
+        ('{"budget": 1, "batches": [{"id": "q/\\udcff", "state": "speculating"}]}', "not Unicode"),
+    ],
+    ids=["deep", "surrogate"],
+)
+def test_input_python_cannot_hold_or_print_exits_2_with_one_line(text, says):
+    """A RecursionError and a UnicodeEncodeError traceback, exit 1, before."""
+    result = CliRunner().invoke(cli, ["speculate", "plan"], input=text)
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and says in lines[0]

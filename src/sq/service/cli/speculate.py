@@ -40,6 +40,10 @@ def plan_command(queue_name: str | None, config_path: Path, data_dir: Path | Non
         snapshot = json.loads(text)
     except json.JSONDecodeError as exc:
         fail(f"input is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})")
+    except RecursionError:
+        fail("input is nested too deeply")
+    if not _encodable(snapshot):
+        fail("input holds text that is not Unicode (a lone surrogate escape)")
     if queue_name is not None and isinstance(snapshot, dict):
         snapshot = _with_queue_config(snapshot, queue_name, config_path, data_dir)
     try:
@@ -69,3 +73,14 @@ def _with_queue_config(
 
 
 cli.add_command(speculate)
+
+
+def _encodable(value: object) -> bool:
+    """Every string in the decoded input can be written back out as UTF-8."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return False
+    except RecursionError:
+        fail("input is nested too deeply")
+    return True
