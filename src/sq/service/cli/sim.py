@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -88,21 +89,8 @@ def sim(
     out_dir: Path | None,
     strategies: str,
     jobs: int,
-    conflict_probability: float | None,
-    paper_window_hours: float,
-    paper_tail_hours: float,
     failure_model: str,
-    rate: float | None,
-    capacity: int,
-    build_minutes: float,
-    lognormal: bool,
-    failure_probability: float,
-    flaky_rate: float,
-    folders: int | None,
-    window_hours: float,
-    warmup_hours: float,
-    tail_hours: float | None,
-    drain_hours: float | None,
+    **scenario: Any,
 ) -> None:
     """Simulate queue strategies on synthetic workloads in virtual time.
 
@@ -121,23 +109,7 @@ def sim(
     if jobs < 1:
         fail(f"--jobs must be at least 1, got {jobs}")
     try:
-        scenarios = _scenarios(
-            model=model,
-            conflict_probability=conflict_probability,
-            paper_window_hours=paper_window_hours,
-            paper_tail_hours=paper_tail_hours,
-            rate=rate,
-            capacity=capacity,
-            build_minutes=build_minutes,
-            lognormal=lognormal,
-            failure_probability=failure_probability,
-            flaky_rate=flaky_rate,
-            folders=folders,
-            window_hours=window_hours,
-            warmup_hours=warmup_hours,
-            tail_hours=tail_hours,
-            drain_hours=drain_hours,
-        )
+        scenarios = _scenarios(model=model, **scenario)
     except ValueError as exc:
         fail(str(exc))
     results = run_grid(scenarios, seed, names, jobs)
