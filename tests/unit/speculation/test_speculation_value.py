@@ -201,3 +201,20 @@ def test_a_premature_path_never_displaces_a_running_build() -> None:
     assert speculate(s, budget=3, cost=cost, threshold=0.0) == []
     # With a free slot it is funded: free slots cost nothing.
     assert described(speculate(s, budget=4, cost=cost, threshold=0.0)) == ["build q/B[q/A=s]"]
+
+
+def test_a_dependency_whose_only_build_was_preempted_counts_as_not_built() -> None:
+    # D (0.3, a build ten times B's) was preempted once: it has not failed and will be built
+    # again, so B[D=f] waits for that build as much as B[D=s] does. D gets the one slot, as it
+    # would had it never been built.
+    scores = {"q/D": 0.3, "q/B": 0.9}
+    cost = {"q/D": 10.0, "q/B": 1.0}
+    preempted = pset("q/D", entry(path("q/D"), "cancelled"))
+    for sets in ((), (preempted,)):
+        s = snap(batch("q/D"), batch("q/B", deps=("q/D",)), sets=sets)
+        speculator = ValueSpeculator(
+            TableScorer(scores),
+            ValueSettings(budget=1, threshold=0.0),
+            build_cost=lambda b: cost[b.id],
+        )
+        assert described(speculator.speculate(s)) == ["build q/D[]"], sets

@@ -77,9 +77,12 @@ def _console() -> Console:
 
 
 def _branch_uri(repository: str, branch: str) -> str:
+    # The qualified ref is what is resolved, so only a branch resolves: not HEAD, `@`, a tag, a
+    # sha or a revision expression such as `feat~1`, which git would resolve as given.
+    ref = branch if branch.startswith("refs/") else f"refs/heads/{branch}"
     try:
         done = subprocess.run(
-            ["git", "-C", repository, "rev-parse", "--verify", "--quiet", f"{branch}^{{commit}}"],
+            ["git", "-C", repository, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
             capture_output=True,
             text=True,
             check=False,
@@ -89,12 +92,8 @@ def _branch_uri(repository: str, branch: str) -> str:
     if done.returncode != 0:
         why = " ".join(done.stderr.split()) or "no such branch"
         fail(f"cannot resolve branch {branch!r} in {repository}: {why}")
-    sha = done.stdout.strip()
-    ref = branch if branch.startswith("refs/") else f"refs/heads/{branch}"
-    if ref == "refs/heads/HEAD":
-        fail(f"--branch {branch!r} is not a branch (give its name or refs/heads/NAME)")
     try:
-        return str(changeuri.branch_head_uri(repository, ref, sha))
+        return str(changeuri.branch_head_uri(repository, ref, done.stdout.strip()))
     except changeuri.ChangeURIError as exc:
         fail(f"--branch {branch!r}: {exc}")
 

@@ -65,21 +65,12 @@ async def _run(settings: Settings, wanted: list[str], host: str, port: int) -> i
         stack = LocalStack(settings, wanted, host, port)
     except WiringError as exc:
         fail(str(exc))
-    except sa.exc.OperationalError as exc:  # the database is not there, or refuses us
+    except sa.exc.OperationalError as exc:  # a database is not there, or refuses us
         reason = " ".join(str(exc.orig or exc).split())
-        fail(f"cannot open the database {_where(settings)}: {reason}", EXIT_UNREACHABLE)
+        fail(f"cannot open a database: {reason}", EXIT_UNREACHABLE)
     except OSError as exc:  # a data directory or SQLite path that cannot be created
-        fail(f"cannot open the database {_where(settings)}: {exc}")
+        fail(f"cannot start: {exc}")
     try:
         return await serve_until_signal(stack.group, drain_seconds=settings.mq.drain_seconds)
     finally:
         await stack.close()
-
-
-def _where(settings: Settings) -> str:
-    from sq.platform.db import normalize_url
-
-    try:
-        return normalize_url(settings.queue_url()).render_as_string(hide_password=True)
-    except ValueError:
-        return repr(settings.queue_url())

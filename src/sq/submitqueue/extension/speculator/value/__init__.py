@@ -195,7 +195,11 @@ class ValueSpeculator:
                 )
 
             ready = best([h for h in heads if not readiness.surely_premature(h)], False, limit)
-            premature = best(heads, True, free) if free and readiness.any else []
+            premature = (
+                best([h for h in heads if readiness.may_be_premature(h)], True, free)
+                if free and readiness.any
+                else []
+            )
         lanes = {h.id: h.lane for h in heads}  # high-priority heads' paths first
 
         def key(v: rank.Valued) -> walk.Key:

@@ -135,7 +135,8 @@ class Readiness:
     A head lands only after its dependencies do, and a dependency lands or fails only on a build
     of its own. A path that guesses a dependency succeeds while that dependency holds no build
     that could still pass (none pending, building, or passed and not contradicted), or that
-    names a dependency never built at all, is *premature*: however soon its build ends, its head
+    names a dependency not built yet (never, or only on builds stopped before their end that it
+    will get again), is *premature*: however soon its build ends, its head
     waits for a build of that dependency that has not started. With free slots to spare that
     costs nothing, and it is funded as before; when slots are short, the slot goes first to a
     path that can land once its own build ends (doc/speculation.md, "Premature paths").
@@ -147,9 +148,10 @@ class Readiness:
         buildable: set[BatchID] = set()
         finished = snapshot.finished
         for path_set in snapshot.path_sets:
-            if path_set.head not in speculating or not path_set.paths:
+            if path_set.head not in speculating:
                 continue
-            built.add(path_set.head)
+            if any(_tried(e) for e in path_set.paths):
+                built.add(path_set.head)
             if any(_may_pass(e, finished) for e in path_set.paths):
                 buildable.add(path_set.head)
         self._never_built = frozenset(speculating - built)
@@ -159,6 +161,12 @@ class Readiness:
     def any(self) -> bool:
         """Some path may be premature this run."""
         return bool(self._no_build_coming)
+
+    def may_be_premature(self, head: Batch) -> bool:
+        """Some path of `head` may be premature: a dependency has no build coming."""
+        return bool(self._no_build_coming) and not self._no_build_coming.isdisjoint(
+            head.dependencies
+        )
 
     def surely_premature(self, head: Batch) -> bool:
         """Every path of `head` is premature: it depends on a head never built."""
@@ -172,6 +180,14 @@ class Readiness:
             or (d.assumption is Assumption.SUCCEEDS and d.batch in self._no_build_coming)
             for d in path.dependencies
         )
+
+
+def _tried(entry: PathEntry) -> bool:
+    """The entry was or is being built for good: live, passed, failed, or cancelled by CI on
+    every attempt it gets. One preempted, or cancelled with attempts left, is built again."""
+    if entry.status in LIVE_STATUSES or entry.status in (PathStatus.PASSED, PathStatus.FAILED):
+        return True
+    return entry.status is PathStatus.CANCELLED and entry.lost + 1 >= DEFAULT_MAX_ATTEMPTS
 
 
 def _may_pass(entry: PathEntry, finished: Finished) -> bool:
