@@ -101,6 +101,12 @@ class PathEntry:
         )
 
     @property
+    def cancelled_for_good(self) -> bool:
+        """Cancelled, and CI lost its build on every attempt it gets: counted dead. One cancelled
+        earlier was stopped on request (preempted for a better build) and may be built again."""
+        return self.status is PathStatus.CANCELLED and self.lost + 1 >= DEFAULT_MAX_ATTEMPTS
+
+    @property
     def execution(self) -> PathAttempt:
         return PathAttempt(path_id=self.id, attempt=self.attempt)
 

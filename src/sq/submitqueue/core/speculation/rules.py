@@ -14,7 +14,6 @@ from sq.submitqueue.entity.batch import NOT_LANDED_STATES, Batch, BatchID, Batch
 from sq.submitqueue.entity.finished import IndexedStates
 from sq.submitqueue.entity.path import Assumption, PathID, SpeculationPath
 from sq.submitqueue.entity.pathset import (
-    DEFAULT_MAX_ATTEMPTS,
     PathEntry,
     PathSet,
     PathStatus,
@@ -166,11 +165,7 @@ def no_viable_future(head: Batch, path_set: PathSet | None, state_of: StateOf) -
 
 
 def _dead(entry: PathEntry) -> bool:
-    # A cancelled entry is dead only once CI has lost every build it gets; one cancelled
-    # earlier was stopped on request (preempted for a better build) and may be built again.
-    if entry.status is PathStatus.CANCELLED:
-        return entry.lost + 1 >= DEFAULT_MAX_ATTEMPTS
-    return entry.status is PathStatus.FAILED
+    return entry.status is PathStatus.FAILED or entry.cancelled_for_good
 
 
 class Verdict(enum.StrEnum):

@@ -195,11 +195,8 @@ class ValueSpeculator:
                 )
 
             ready = best([h for h in heads if not readiness.surely_premature(h)], False, limit)
-            premature = (
-                best([h for h in heads if readiness.may_be_premature(h)], True, free)
-                if free and readiness.any
-                else []
-            )
+            waiting = [h for h in heads if readiness.may_be_premature(h)] if free else []
+            premature = best(waiting, True, free)
         lanes = {h.id: h.lane for h in heads}  # high-priority heads' paths first
 
         def key(v: rank.Valued) -> walk.Key:

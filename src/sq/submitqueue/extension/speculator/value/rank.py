@@ -157,24 +157,15 @@ class Readiness:
         self._never_built = frozenset(speculating - built)
         self._no_build_coming = frozenset(speculating - buildable)
 
-    @property
-    def any(self) -> bool:
-        """Some path may be premature this run."""
-        return bool(self._no_build_coming)
-
     def may_be_premature(self, head: Batch) -> bool:
         """Some path of `head` may be premature: a dependency has no build coming."""
-        return bool(self._no_build_coming) and not self._no_build_coming.isdisjoint(
-            head.dependencies
-        )
+        return not self._no_build_coming.isdisjoint(head.dependencies)
 
     def surely_premature(self, head: Batch) -> bool:
-        """Every path of `head` is premature: it depends on a head never built."""
-        return bool(self._never_built) and not self._never_built.isdisjoint(head.dependencies)
+        """Every path of `head` is premature: it depends on a head not built yet."""
+        return not self._never_built.isdisjoint(head.dependencies)
 
     def premature(self, path: SpeculationPath) -> bool:
-        if not self._no_build_coming:
-            return False
         return any(
             d.batch in self._never_built
             or (d.assumption is Assumption.SUCCEEDS and d.batch in self._no_build_coming)
@@ -183,11 +174,13 @@ class Readiness:
 
 
 def _tried(entry: PathEntry) -> bool:
-    """The entry was or is being built for good: live, passed, failed, or cancelled by CI on
-    every attempt it gets. One preempted, or cancelled with attempts left, is built again."""
-    if entry.status in LIVE_STATUSES or entry.status in (PathStatus.PASSED, PathStatus.FAILED):
-        return True
-    return entry.status is PathStatus.CANCELLED and entry.lost + 1 >= DEFAULT_MAX_ATTEMPTS
+    """The entry was or is being built for good: live, passed, failed, or cancelled for good
+    (one preempted, or cancelled with attempts left, is built again)."""
+    return (
+        entry.status in LIVE_STATUSES
+        or entry.status in (PathStatus.PASSED, PathStatus.FAILED)
+        or entry.cancelled_for_good
+    )
 
 
 def _may_pass(entry: PathEntry, finished: Finished) -> bool:
