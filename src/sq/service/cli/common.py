@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from typing import NoReturn
+from urllib.parse import urlsplit
 
 import click
 
@@ -21,8 +23,6 @@ def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
 def http_address(addr: str) -> str:
     """`addr` as the base URL of an HTTP API (`host:port` means `http://host:port`), or a
     one-line error naming what is wrong with it."""
-    from urllib.parse import urlsplit
-
     url = addr if "://" in addr else f"http://{addr}"
     try:
         split = urlsplit(url)
@@ -37,8 +37,6 @@ def http_address(addr: str) -> str:
 def bearer_token(variable: str) -> str | None:
     """The token in environment variable `variable`, if set; one that cannot travel in an HTTP
     header is a one-line error."""
-    import os
-
     token = os.environ.get(variable, "").strip()
     if not token:
         return None
