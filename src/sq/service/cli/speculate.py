@@ -38,11 +38,12 @@ def plan_command(queue_name: str | None, config_path: Path, data_dir: Path | Non
     text = sys.stdin.read()
     try:
         snapshot = json.loads(text)
+        json.dumps(snapshot, ensure_ascii=False).encode()  # what the plan echoes must print
     except json.JSONDecodeError as exc:
         fail(f"input is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})")
     except RecursionError:
         fail("input is nested too deeply")
-    if not _encodable(snapshot):
+    except UnicodeEncodeError:
         fail("input holds text that is not Unicode (a lone surrogate escape)")
     if queue_name is not None and isinstance(snapshot, dict):
         snapshot = _with_queue_config(snapshot, queue_name, config_path, data_dir)
@@ -73,14 +74,3 @@ def _with_queue_config(
 
 
 cli.add_command(speculate)
-
-
-def _encodable(value: object) -> bool:
-    """Every string in the decoded input can be written back out as UTF-8."""
-    try:
-        json.dumps(value, ensure_ascii=False).encode()
-    except UnicodeEncodeError:
-        return False
-    except RecursionError:
-        fail("input is nested too deeply")
-    return True
