@@ -1,8 +1,8 @@
 """Independent lanes through the whole stack on real git, under `pathoverlap`: two changes in
-different folders build side by side on the same base and both pass. With `landing: disjoint`
-both land on their one build each, and what each build changed lands exactly as built; with
-`landing: exact` the second landing is `outdated` and built again, so every landed tree was
-built."""
+different folders build side by side and both pass. With `landing: disjoint` both build on the
+same base and land on their one build each, and what each build changed lands exactly as built;
+with `landing: exact` the queue orders them instead (the second builds on the first, as under
+`all`), so each lands on its one build and every landed tree was built."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ async def land_two_lanes(queue: GitQueue, root: Path) -> tuple[str, str]:
     while len(lines(root / "started")) < 2:
         assert time.monotonic() < deadline, "the two lanes never built side by side"
         await anyio.sleep(0.05)
-    assert len(set(lines(root / "started"))) == 2  # one build each, neither on the other
+    assert len(set(lines(root / "started"))) == 2  # one build each
     (root / "hold").unlink()
     assert (await queue.settled(one))["status"] == "landed"
     assert (await queue.settled(two))["status"] == "landed"
@@ -87,15 +87,17 @@ async def test_disjoint_lanes_land_on_one_build_each(tmp_path: Path) -> None:
             assert subtree(queue, second, path) == subtree(queue, built_b, path)
 
 
-async def test_exact_lanes_build_the_second_again(tmp_path: Path) -> None:
+async def test_exact_orders_the_lanes_so_each_lands_on_its_one_build(tmp_path: Path) -> None:
     (tmp_path / "hold").touch()
     async with git_queue(
         tmp_path, command=command(tmp_path), conflict_analyzer="pathoverlap"
     ) as queue:
         one, two = await land_two_lanes(queue, tmp_path)
         passed = lines(tmp_path / "passed")
-        assert len(passed) == 3
-        assert await outdated(queue, one, two) == 1
+        assert len(passed) == 2
+        assert await outdated(queue, one, two) == 0
         landed = [queue.tree(v) for v in queue.target_values()[1:]]
-        assert len(landed) == 2
-        assert set(landed) <= set(passed)  # every landed tree was built
+        assert sorted(landed) == sorted(passed)  # every landed tree is one of the two builds
+        second = landed[1]
+        assert subtree(queue, second, "a") is not None  # built on the first lane's change
+        assert subtree(queue, second, "b") is not None

@@ -154,6 +154,8 @@ def _provider(config: QueueConfig, data_dir: Path, github: GitHubClients) -> Cha
 
 
 def _analyzer(config: QueueConfig, changes: BatchChanges) -> ConflictAnalyzer:
+    if orders_every_change(config):
+        return AllConflictAnalyzer()
     if config.conflict_analyzer == "none":
         return NoneConflictAnalyzer()
     if config.conflict_analyzer == "pathoverlap":
@@ -196,17 +198,25 @@ def _or(value: float | None, default: float) -> float:
     return default if value is None else value
 
 
+def orders_every_change(queue: QueueConfig) -> bool:
+    """A queue that lands real git exactly while its analyzer calls some changes independent.
+
+    Exact landing lands a build only on the target it assumed, so independent lanes cannot land
+    side by side: each landing would make every other lane's passed build outdated, to be built
+    again on the new target, one landing per build time (doc/speculation.md, "Exact trees and
+    independent lanes"). Such a queue orders every change after the ones ahead instead, as the
+    `all` analyzer does, so that each build is of the tree that will land. Fake and twin queues
+    land nothing, so they keep their analyzer."""
+    return (
+        queue.landing is LandingCheck.EXACT
+        and queue.conflict_analyzer != "all"
+        and queue.provider not in ("fake", "twin")
+    )
+
+
 def exact_lanes(queues: list[QueueConfig]) -> list[QueueConfig]:
-    """Queues that land real git exactly while their analyzer lets independent heads build side
-    by side: each landing makes every other lane's passed build outdated (doc/speculation.md,
-    "Exact trees and independent lanes"). Fake and twin queues land nothing, so no cost."""
-    return [
-        q
-        for q in queues
-        if q.landing is LandingCheck.EXACT
-        and q.conflict_analyzer != "all"
-        and q.provider not in ("fake", "twin")
-    ]
+    """The queues whose configured analyzer `orders_every_change` overrides."""
+    return [q for q in queues if orders_every_change(q)]
 
 
 def profiles_for(
@@ -289,12 +299,12 @@ def build_orchestrator(runtime: Runtime) -> ServiceParts:
     github = GitHubClients()
     for config in exact_lanes(runtime.settings.submitqueue.queues):
         log.warning(
-            "independent lanes rebuild after each other's landings",
+            "exact landing orders every change: independent lanes need landing: disjoint",
             queue=config.name,
             conflict_analyzer=config.conflict_analyzer,
             landing=config.landing.value,
-            cost="a lane's passed build is refused as outdated once another lane lands, "
-            "and built again",
+            effect="each change builds on every change ahead of it, as with conflict_analyzer: "
+            "all, so that the tree each build passed is the tree that lands",
             option="landing: disjoint",
         )
     profiles = Profiles(
