@@ -73,9 +73,9 @@ def test_a_bad_queue_setting_is_one_clear_line(tmp_path: Path, queue: str, line:
     assert [p.strip() for p in problems] == [line]
 
 
-def test_defaults_are_the_heuristic_scorer_and_the_parent_directory() -> None:
+def test_defaults_are_the_history_scorer_and_the_parent_directory() -> None:
     config = QueueConfig(name="q")
-    assert (config.scorer, config.default_probability) == ("heuristic", 0.95)
+    assert (config.scorer, config.default_probability) == ("history", 0.95)
     assert config.conflict_analyzer_depth is None
 
 
