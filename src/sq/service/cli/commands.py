@@ -28,6 +28,11 @@ COMMANDS: dict[str, Entry] = {
         "demo",
         "Push COUNT change branches to a fresh git sandbox, land each one, and watch them settle.",
     ),
+    "replay": Entry(
+        "sq.service.cli.replay",
+        "replay",
+        "Land a repository's last commits again through the queue, and count the builds.",
+    ),
     "history": Entry(
         _CLIENT,
         "history",

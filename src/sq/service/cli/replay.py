@@ -1,0 +1,187 @@
+"""`sq replay`: land a repository's recent history again through the queue, and count the builds."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from sq.api.runway import LandingCheck
+from sq.platform.log import configure_logging
+from sq.service.cli import cli
+from sq.service.cli.common import fail
+from sq.service.cli.options import config_options, settings_from
+from sq.service.demo.replay import (
+    MAX_COMMITS,
+    ReplayError,
+    ReplayOptions,
+    ReplayOutcome,
+    Scorer,
+    run_replay,
+)
+from sq.submitqueue.core.messages import LandStrategy
+
+_SCORERS: dict[str, Scorer] = {
+    "history": "history",
+    "constant": "constant",
+    "heuristic": "heuristic",
+}
+
+
+@cli.command("replay")
+@config_options
+@click.argument("repository", type=click.Path(path_type=Path, file_okay=False, exists=True))
+@click.option(
+    "--build-command",
+    required=True,
+    help="The project's build, run in a checkout of each tree the queue builds (exit 0 = pass).",
+)
+@click.option(
+    "--branch", default="main", show_default=True, help="The branch whose history to replay."
+)
+@click.option(
+    "--last",
+    default=10,
+    show_default=True,
+    type=click.IntRange(1, MAX_COMMITS),
+    help="How many of the branch's last first-parent commits to replay.",
+)
+@click.option(
+    "--budget", default=4, show_default=True, type=click.IntRange(1, 1000), help="Builds at once."
+)
+@click.option(
+    "--speculator", type=click.Choice(["value", "standard"]), default="value", show_default=True
+)
+@click.option(
+    "--analyzer",
+    type=click.Choice(["pathoverlap", "all", "none"]),
+    default="pathoverlap",
+    show_default=True,
+    help="Which changes conflict: same files, every pair, or none.",
+)
+@click.option(
+    "--scorer",
+    type=click.Choice(["history", "constant", "heuristic"]),
+    default=None,
+    help="How likely each change is to pass (default: the queue's default).",
+)
+@click.option(
+    "--landing",
+    type=click.Choice([c.value for c in LandingCheck]),
+    default=LandingCheck.EXACT.value,
+    show_default=True,
+    help="exact: every landed tree was built; disjoint: independent lanes land side by side.",
+)
+@click.option(
+    "--build-timeout",
+    default=1800,
+    show_default=True,
+    type=click.IntRange(1, 86_400),
+    help="Seconds one build may run.",
+)
+@click.option(
+    "--strategy",
+    type=click.Choice([s.value for s in LandStrategy]),
+    default=LandStrategy.SQUASH_REBASE.value,
+    show_default=True,
+)
+@click.option(
+    "--sandbox",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Where to create the sandbox repository (default: <data-dir>/replay/sandbox).",
+)
+def replay(
+    config_path: Path,
+    data_dir: Path | None,
+    repository: Path,
+    build_command: str,
+    branch: str,
+    last: int,
+    budget: int,
+    speculator: str,
+    analyzer: str,
+    scorer: str | None,
+    landing: str,
+    build_timeout: int,
+    strategy: str,
+    sandbox: Path | None,
+) -> None:
+    """Replay the last commits of REPOSITORY's branch as pull requests onto the commit before them,
+    land them through the whole SubmitQueue stack, and say how many builds that took.
+
+    REPOSITORY is not changed: the replay works in a bare clone of it. A commit that does not
+    apply to the base on its own is skipped and named. Exits 0 once every replayed request
+    settled (landed or failed)."""
+    if not build_command.strip():
+        fail("--build-command is empty")
+    settings = settings_from(config_path, data_dir)
+    configure_logging("warning", settings.log.format)
+    console = Console(highlight=False, soft_wrap=True)
+    started = time.monotonic()
+
+    def say(line: str) -> None:
+        console.print(f"[dim]{time.monotonic() - started:7.2f}s[/dim]  {line}")
+
+    options = ReplayOptions(
+        source=repository,
+        branch=branch,
+        last=last,
+        build_command=build_command,
+        build_timeout_s=build_timeout,
+        budget=budget,
+        speculator="standard" if speculator == "standard" else "value",
+        analyzer="all" if analyzer == "all" else "none" if analyzer == "none" else "pathoverlap",
+        scorer=None if scorer is None else _SCORERS[scorer],
+        landing=LandingCheck(landing),
+        strategy=LandStrategy(strategy),
+        sandbox=sandbox,
+        live=sys.stdin.isatty() and sys.stdout.isatty(),
+    )
+    try:
+        outcome = asyncio.run(run_replay(settings, options, console, say))
+    except ReplayError as exc:
+        fail(str(exc))
+    _report(console, outcome, branch)
+
+
+def _report(console: Console, outcome: ReplayOutcome, branch: str) -> None:
+    plan = outcome.plan
+    console.print(f"\nSandbox: {outcome.origin}")
+    for sqid, change in outcome.requests.items():
+        console.print(
+            f"  {sqid:<12} {outcome.status.get(sqid, '?'):<10} "
+            f"{change.original[:12]} {change.subject}"
+        )
+    builds = outcome.builds
+    per = outcome.builds_per_landed
+    failed = sum(1 for s in outcome.status.values() if s != "landed")
+    console.print(
+        f"\n{outcome.landed} of {len(outcome.requests)} replayed commit(s) landed, {failed} did "
+        f"not; {len(plan.skipped)} skipped; {outcome.seconds:.1f} s."
+    )
+    if builds is not None:
+        console.print(
+            f"Builds: {builds.funded} ({builds.passed} passed, {builds.failed} failed, "
+            f"{builds.cancelled} cancelled of which {builds.preempted} preempted)"
+            + (f", {per:.2f} per landed change." if per is not None else ".")
+        )
+    complete = outcome.landed == len(outcome.requests) and not plan.skipped
+    if complete:
+        verdict = "is" if outcome.tree_matches_tip else "[red]is not[/red]"
+        console.print(f"The landed {branch} {verdict} the original tip's tree ({plan.tip[:12]}).")
+    figures = {
+        "replayed": len(outcome.requests),
+        "landed": outcome.landed,
+        "skipped": len(plan.skipped),
+        "builds": builds.funded if builds else 0,
+        "builds_per_landed": f"{per:.2f}" if per is not None else "-",
+        "seconds": f"{outcome.seconds:.1f}",
+    }
+    if complete:  # else the landed tree cannot be the tip's
+        figures["tree_matches_tip"] = int(outcome.tree_matches_tip)
+    console.print("RESULT " + " ".join(f"{k}={v}" for k, v in figures.items()))
