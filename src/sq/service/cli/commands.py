@@ -31,7 +31,7 @@ COMMANDS: dict[str, Entry] = {
     "replay": Entry(
         "sq.service.cli.replay",
         "replay",
-        "Land a repository's last commits again through the queue, and count the builds.",
+        "Land REPOSITORY's last commits again through the queue, and count the builds.",
     ),
     "history": Entry(
         _CLIENT,

@@ -111,12 +111,13 @@ def replay(
     strategy: str,
     sandbox: Path | None,
 ) -> None:
-    """Replay the last commits of REPOSITORY's branch as pull requests onto the commit before them,
-    land them through the whole SubmitQueue stack, and say how many builds that took.
+    """Land REPOSITORY's last commits again through the queue, and count the builds.
 
-    REPOSITORY is not changed: the replay works in a bare clone of it. A commit that does not
-    apply to the base on its own is skipped and named. Exits 0 once every replayed request
-    settled (landed or failed)."""
+    The last --last commits of --branch (first parents; a merge is one change) are replayed as
+    pull requests onto the commit before them, in a bare clone (REPOSITORY is not changed), and
+    landed through the whole SubmitQueue stack with --build-command as the build. A commit that
+    does not apply to that base on its own is skipped and named. Exits 0 once every replayed
+    request settled (landed or failed)."""
     if not build_command.strip():
         fail("--build-command is empty")
     settings = settings_from(config_path, data_dir)
