@@ -39,3 +39,13 @@ def test_a_token_that_cannot_travel_in_a_header_is_refused(
     result = CliRunner().invoke(cli, [*command, "--addr", "http://127.0.0.1:1"])
     assert result.exit_code == 2, result.output
     assert result.output == "error: $SQ_TOKEN must be printable ASCII (a bearer token)\n"
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_host_and_port_alone_mean_http_in_every_client_command(command: list[str]) -> None:
+    """`queue show` (and the other light groups) refused `127.0.0.1:8080`, which `status` and
+    `list` take as `http://127.0.0.1:8080`; nothing listens on port 1, so each gets as far as
+    trying to connect."""
+    result = CliRunner().invoke(cli, [*command, "--addr", "127.0.0.1:1"])
+    assert result.exit_code == 3, result.output
+    assert "cannot reach" in result.output
