@@ -47,6 +47,10 @@ def test_the_demo_lands_every_good_change_once_and_keeps_history_linear(tmp_path
     dropped = {5, 6}
     assert sorted(landed) == sorted(set(range(1, 12)) - dropped)
     assert len(landed) == len(set(landed))  # each change exactly once
+    builds = re.search(r"^Builds: (\d+) \((\d+) passed, (\d+) failed", done.stdout, re.M)
+    assert builds, done.stdout[-2000:]
+    funded, passed, failed = (int(n) for n in builds.groups())
+    assert passed >= 7 and failed >= 1 and funded >= passed + failed  # 7 requests landed
     # the sandbox's test suite passes at every commit the queue put on main
     for sha in git(origin, "rev-list", "main"):
         tree = tmp_path / "check" / sha

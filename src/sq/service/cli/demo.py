@@ -112,5 +112,7 @@ def demo(
         f"{sum(outcome.expected_to_fail.values())} made to fail. "
         + ("As expected." if outcome.ok else "[red]Not what was expected.[/red]")
     )
+    if outcome.builds is not None:
+        console.print(outcome.builds.describe(landed))
     if not outcome.ok:
         raise SystemExit(EXIT_FAILED)

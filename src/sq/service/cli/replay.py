@@ -166,11 +166,7 @@ def _report(console: Console, outcome: ReplayOutcome, branch: str) -> None:
         f"not; {len(plan.skipped)} skipped; {outcome.seconds:.1f} s."
     )
     if builds is not None:
-        console.print(
-            f"Builds: {builds.funded} ({builds.passed} passed, {builds.failed} failed, "
-            f"{builds.cancelled} cancelled of which {builds.preempted} preempted)"
-            + (f", {per:.2f} per landed change." if per is not None else ".")
-        )
+        console.print(builds.describe(outcome.landed))
     complete = outcome.landed == len(outcome.requests) and not plan.skipped
     if complete:
         verdict = "is" if outcome.tree_matches_tip else "[red]is not[/red]"

@@ -17,6 +17,7 @@ from typing import Literal
 from rich.console import Console
 
 from sq.service.cli.api_call import TOKEN_ENV
+from sq.service.demo.builds import BuildCounts, read_build_counts
 from sq.service.demo.sandbox import (
     BUILD_COMMAND,
     DemoChange,
@@ -64,6 +65,8 @@ class DemoOutcome:
     status: dict[str, str] = field(default_factory=dict)
     log: list[str] = field(default_factory=list)
     linear: bool = True
+    builds: BuildCounts | None = None
+    """What the queue built (a demo that started its own stack)."""
 
     @property
     def ok(self) -> bool:
@@ -131,7 +134,9 @@ async def run_demo(
     await stack.group.start()
     try:
         say(f"SubmitQueue is up at {stack.address} (data: {settings.data_dir})")
-        return await _land_and_watch(stack.address, repo, options, console, say)
+        outcome = await _land_and_watch(stack.address, repo, options, console, say)
+        outcome.builds = await read_build_counts(stack.address, options.queue)
+        return outcome
     finally:
         await stack.group.stop()
         await stack.close()

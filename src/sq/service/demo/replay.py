@@ -22,13 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-import httpx2
-from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 
 from sq.api.runway import LandingCheck
 from sq.platform.changeuri import branch_head_uri
 from sq.platform.git.command import git_environment
+from sq.service.demo.builds import BuildCounts, read_build_counts
 from sq.service.settings import Settings
 from sq.service.settings_auth import AuthSettings
 from sq.service.settings_submitqueue import BuildConfig, QueueConfig, SubmitQueueSettings
@@ -92,17 +91,6 @@ class ReplayPlan:
     """(original sha, subject) of each commit that does not apply to the base on its own."""
 
 
-@dataclass(frozen=True, slots=True)
-class BuildCounts:
-    """What the orchestrator's `/metrics` says the queue built."""
-
-    funded: int
-    passed: int
-    failed: int
-    cancelled: int
-    preempted: int
-
-
 @dataclass(slots=True)
 class ReplayOutcome:
     plan: ReplayPlan
@@ -121,9 +109,7 @@ class ReplayOutcome:
 
     @property
     def builds_per_landed(self) -> float | None:
-        if self.builds is None or not self.landed:
-            return None
-        return self.builds.funded / self.landed
+        return None if self.builds is None else self.builds.per_landed(self.landed)
 
 
 def git(*args: str, cwd: Path) -> str:
@@ -283,9 +269,7 @@ async def run_replay(
                 await follow_plain(watch, console, interval=options.interval)
             outcome.status = {sqid: row.trail.status for sqid, row in watch.rows.items()}
             outcome.seconds = time.monotonic() - started
-        async with httpx2.AsyncClient(base_url=stack.address, timeout=10.0) as http:
-            metrics = await http.get("/metrics/")
-        outcome.builds = build_counts(metrics.raise_for_status().text, QUEUE)
+        outcome.builds = await read_build_counts(stack.address, QUEUE)
     finally:
         await stack.group.stop()
         await stack.close()
@@ -293,23 +277,3 @@ async def run_replay(
     tip_tree = git("rev-parse", f"{plan.tip}^{{tree}}", cwd=origin).strip()
     outcome.tree_matches_tip = landed_tree == tip_tree
     return outcome
-
-
-def build_counts(metrics: str, queue: str) -> BuildCounts:
-    """The queue's builds from the orchestrator's `/metrics` text."""
-    values: dict[tuple[str, str], float] = {}
-    for family in text_string_to_metric_families(metrics):
-        for sample in family.samples:
-            if sample.labels.get("queue") == queue:
-                values[(sample.name, sample.labels.get("outcome", ""))] = sample.value
-
-    def count(name: str, outcome: str = "") -> int:
-        return round(values.get((name, outcome), 0.0))
-
-    return BuildCounts(
-        funded=count("sq_builds_funded_total"),
-        passed=count("sq_builds_finished_total", "passed"),
-        failed=count("sq_builds_finished_total", "failed"),
-        cancelled=count("sq_builds_finished_total", "cancelled"),
-        preempted=count("sq_builds_preempted_total"),
-    )
