@@ -39,7 +39,8 @@ fmt: sync
 # a PostgreSQL server, and the others then measure it beside SQLite.
 BENCHES := queue_throughput discovery_cost pipeline_overhead pipeline_profile speculate_run \
 	speculate_depth stovepipe_latency gateway_land http_guard metrics_scrape simulate sim_builds \
-	sim_scorer_bound sim_envelope sim_overload controls_sim twin crash_soak batching orchestrator_writes
+	sim_scorer_bound sim_envelope sim_overload controls_sim twin crash_soak batching orchestrator_writes \
+	replay_history
 
 bench: sync
 	@failed=""; for b in $(BENCHES); do \
