@@ -477,6 +477,23 @@ async def test_two_waiting_requests_that_conflict_are_kept_apart_when_asked(
     await s.stop()
 
 
+async def test_an_ordered_queue_keeps_apart_only_what_its_own_analyzer_calls_conflicting(
+    tmp_path: Path,
+) -> None:
+    # An exact queue orders every change (`all` gives the dependencies) but separates waiting
+    # changes by its configured analyzer: a and b both change x.py, c changes y.py.
+    policy = BatchPolicy(max_size=4, max_wait_ms=WAIT_MS, separate_conflicting=True)
+    s = await started(tmp_path, policy, separating_for=by_file)
+    p = await s.land("p", files="p.py")
+    await s.settle()
+    ids = {name: await s.land(name, files="y.py" if name == "c" else "x.py") for name in "abc"}
+    await s.settle()
+    assert members(s) == [(p,), (ids["a"],), (ids["b"], ids["c"])]
+    await release_all(s)
+    assert all(s.log.final(r) == "landed" for r in (p, *ids.values()))
+    await s.stop()
+
+
 async def test_a_deep_queue_pairs_its_changes_and_a_quiet_one_builds_each_alone(
     tmp_path: Path,
 ) -> None:

@@ -109,6 +109,7 @@ class Stack:
         analyzer: ConflictAnalyzer | None = None,
         merger: Merger | None = None,
         analyzer_for: Callable[[OrchestratorStorage], ConflictAnalyzer] | None = None,
+        separating_for: Callable[[OrchestratorStorage], ConflictAnalyzer] | None = None,
         probability: float = 0.9,
         history: bool = False,
         speculator: Callable[[Scorer, int, Clock], Speculator] | None = None,
@@ -167,6 +168,7 @@ class Stack:
                 pending_failure_depth=pending_failure_depth,
                 target_head=target_head,
                 batching=batching or BatchPolicy(),
+                separating_analyzer=separating_for(self.storage) if separating_for else None,
                 scorer=self.scorer,
                 reports_end=reports_end,
             )

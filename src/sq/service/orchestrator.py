@@ -154,8 +154,13 @@ def _provider(config: QueueConfig, data_dir: Path, github: GitHubClients) -> Cha
 
 
 def _analyzer(config: QueueConfig, changes: BatchChanges) -> ConflictAnalyzer:
-    if orders_every_change(config):
-        return AllConflictAnalyzer()
+    """The analyzer that gives a batch its dependencies."""
+    return AllConflictAnalyzer() if orders_every_change(config) else _configured(config, changes)
+
+
+def _configured(config: QueueConfig, changes: BatchChanges) -> ConflictAnalyzer:
+    """The queue's `conflict_analyzer`: which waiting changes a batch keeps apart, whatever the
+    landing check."""
     if config.conflict_analyzer == "none":
         return NoneConflictAnalyzer()
     if config.conflict_analyzer == "pathoverlap":
@@ -243,6 +248,7 @@ def profiles_for(
                 name=q.name,
                 provider=provider,
                 analyzer=_analyzer(q, changes),
+                separating_analyzer=_configured(q, changes) if orders_every_change(q) else None,
                 speculator=speculator,
                 runner=runners.for_queue(q),
                 reports_end=runners.reports_end(q),

@@ -18,6 +18,7 @@ from sq.submitqueue.core.batching import (
 )
 from sq.submitqueue.entity.batch import Batch, BatchID, Priority, RequestID
 from sq.submitqueue.entity.conflict import Conflict, ConflictType
+from sq.submitqueue.extension.conflictanalyzer.all import AllConflictAnalyzer
 
 
 def _waiting(*probabilities: float, since: int = 0) -> list[Waiting]:
@@ -166,6 +167,16 @@ def test_what_a_waiting_request_conflicts_with_is_split_into_batches_in_flight_a
         ("by", set(), {"cy"}),
         ("cy", set(), {"by"}),
         ("dz", set(), set()),
+    ]
+    # An exact queue: every batch in flight is a dependency (`all`), peers kept apart by letter.
+    ordered = with_conflicts(
+        waiting, AllConflictAnalyzer(), in_flight, alone, separating=_ByLetter()
+    )
+    assert [(w.request, set(w.dependencies), set(w.conflicts)) for w in ordered] == [
+        ("ax", {"q/batch/1"}, set()),
+        ("by", {"q/batch/1"}, {"cy"}),
+        ("cy", {"q/batch/1"}, {"by"}),
+        ("dz", {"q/batch/1"}, set()),
     ]
 
 

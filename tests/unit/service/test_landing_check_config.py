@@ -15,6 +15,8 @@ from sq.platform.db import create_engine
 from sq.service.orchestrator import exact_lanes, profiles_for
 from sq.service.settings import Settings
 from sq.service.settings_submitqueue import QueueConfig
+from sq.submitqueue.extension.conflictanalyzer.all import AllConflictAnalyzer
+from sq.submitqueue.extension.conflictanalyzer.pathoverlap import PathOverlapConflictAnalyzer
 from sq.submitqueue.orchestrator.storage import OrchestratorStorage, schema
 
 
@@ -63,3 +65,30 @@ def test_only_real_exact_queues_with_independent_lanes_are_flagged() -> None:
         QueueConfig(name="fake", conflict_analyzer="pathoverlap"),
     ]
     assert [q.name for q in exact_lanes(queues)] == ["lanes", "none"]
+
+
+def test_an_exact_queue_orders_every_change_but_batches_by_its_own_analyzer(
+    tmp_path: Path,
+) -> None:
+    """Exact landing cannot land independent lanes side by side, so dependency analysis orders
+    every change (`all`); which waiting changes a batch keeps apart stays the configured
+    analyzer's call. A disjoint queue, and a fake one, keep their analyzer for both."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'orchestrator.db'}")
+    migrations.upgrade(engine, schema(), migrations.counter_schema())
+
+    def queue(name: str, **fields: str) -> QueueConfig:
+        return QueueConfig.model_validate(
+            {"name": name, "provider": "git", "repository": "/r", **fields}
+        )
+
+    queues = [
+        queue("exact", conflict_analyzer="pathoverlap"),
+        queue("disjoint", conflict_analyzer="pathoverlap", landing="disjoint"),
+        QueueConfig(name="fake", conflict_analyzer="pathoverlap"),
+    ]
+    exact, disjoint, fake = profiles_for(queues, OrchestratorStorage(engine), tmp_path)
+    assert isinstance(exact.analyzer, AllConflictAnalyzer)
+    assert isinstance(exact.separating_analyzer, PathOverlapConflictAnalyzer)
+    for profile in (disjoint, fake):
+        assert isinstance(profile.analyzer, PathOverlapConflictAnalyzer)
+        assert profile.separating_analyzer is None

@@ -239,18 +239,22 @@ def with_conflicts(
     analyzer: ConflictAnalyzer,
     in_flight: Sequence[Batch],
     alone: Callable[[RequestID], Batch],
+    *,
+    separating: ConflictAnalyzer | None = None,
 ) -> list[Waiting]:
-    """`waiting` with what each request conflicts with now, by the queue's analyzer (the one
-    dependency analysis asks), for the who-may-share rules: the batches in flight, and the other
-    waiting requests, each as its one-request batch `alone(request)` (ids no batch in flight has).
-    Blocking; an analyzer that cannot tell raises."""
+    """`waiting` with what each request conflicts with now, for the who-may-share rules: the
+    batches in flight it would depend on, by the queue's analyzer (the one dependency analysis
+    asks), and the other waiting requests it conflicts with, by `separating` (default the same),
+    each as its one-request batch `alone(request)` (ids no batch in flight has). Blocking; an
+    analyzer that cannot tell raises."""
     singles = {w.request: alone(w.request) for w in waiting}
     request_of = {b.id: r for r, b in singles.items()}
+    apart = analyzer if separating is None else separating
     out: list[Waiting] = []
     for w in waiting:
         others = [b for r, b in singles.items() if r != w.request]
-        found = dependency_ids(analyzer.analyze(singles[w.request], [*in_flight, *others]))
-        dependencies = frozenset(d for d in found if d not in request_of)
+        dependencies = frozenset(dependency_ids(analyzer.analyze(singles[w.request], in_flight)))
+        found = dependency_ids(apart.analyze(singles[w.request], others))
         conflicts = frozenset(request_of[d] for d in found if d in request_of)
         out.append(dataclasses.replace(w, dependencies=dependencies, conflicts=conflicts))
     return out

@@ -56,6 +56,10 @@ class QueueProfile:
     scorer: Scorer | None = None
     """Scores each waiting request as a one-request batch for batching; None: every request is
     believed to pass."""
+    separating_analyzer: ConflictAnalyzer | None = None
+    """Which waiting requests conflict for batching's `separate_conflicting`; None: `analyzer`.
+    An exact queue orders every change (`analyzer` is `all`) while its batches still keep apart
+    only the changes its configured analyzer calls conflicting."""
     reports_end: bool = False
     """The runner signals each build's end itself (a completion callback that publishes to
     `buildsignal`): a running build is then polled only as a backstop

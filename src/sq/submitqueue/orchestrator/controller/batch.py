@@ -16,6 +16,7 @@ room while shallow (`_each_alone`).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import structlog
 
@@ -200,7 +201,11 @@ class BatchController:
         if policy.asks_conflicts:
             in_flight = await db(storage.list_batches, queue, DEPENDENCY_STATES)
             waiting = await db(
-                with_conflicts, waiting, profile.analyzer, in_flight, _placeholder(queue)
+                partial(with_conflicts, separating=profile.separating_analyzer),
+                waiting,
+                profile.analyzer,
+                in_flight,
+                _placeholder(queue),
             )
         formed = form(waiting, policy, now)
         lanes = {w.request: w.priority for w in waiting}
