@@ -33,7 +33,7 @@ class Source:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        root.mkdir()
+        root.mkdir(parents=True)
         self.git("init", "--quiet", "--initial-branch=main")
         self.commit("base", {"ci.sh": CI, "src/a.txt": "a1\na2\na3\n", "other/o.txt": "o\n"})
 
@@ -83,7 +83,7 @@ def test_good_history_lands_on_one_build_each_and_rebuilds_the_tip(tmp_path: Pat
     assert (figures["builds"], figures["builds_per_landed"]) == ("4", "1.00")
     assert figures["tree_matches_tip"] == "1"
     assert f"is the original tip's tree ({source.git('rev-parse', 'main')[:12]})" in done.stdout
-    origin = tmp_path / ".sq" / "replay" / "sandbox" / "origin.git"
+    origin = tmp_path / ".sq" / "replay" / "origin.git"
     landed = subprocess.run(
         ["git", "--git-dir", str(origin), "rev-parse", "main^{tree}"],
         capture_output=True, text=True, check=True,
@@ -125,7 +125,8 @@ def test_a_bad_change_fails_and_one_that_needs_an_earlier_one_is_skipped(tmp_pat
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--last", "3"], "branch 'main' has 2 commit(s): --last can be at most 1"),
+        (["--last", "3"], "branch 'main' has 2 commits: --last can be at most 1"),
+        (["--branch", "sq-replay/1"], "names the replay's own branches"),
         (["--branch", "nope"], "has no branch 'nope'"),
         (["--branch", "a..b"], "has no branch 'a..b'"),
         (["--build-command", " "], "--build-command is empty"),
@@ -159,3 +160,34 @@ def test_a_directory_that_is_no_repository_or_a_used_sandbox_is_refused(tmp_path
     assert done.returncode == 2
     assert "is not empty" in done.stderr
     assert (used / "keep").read_text() == "x"
+
+
+def test_the_replay_never_clears_or_writes_into_the_repository(tmp_path: Path) -> None:
+    """Its data directory (cleared before each replay) may not hold the source, nor lie in it."""
+    source = Source(tmp_path / "data" / "replay" / "source")
+    source.commit("one", {"src/a.txt": "one\n"})
+    args = ["--last", "1", "--build-command", "true"]
+    done = sq("replay", str(source.root), *args, "--data-dir", str(tmp_path / "data"), cwd=tmp_path)
+    assert done.returncode == 2
+    assert "which the replay would clear" in done.stderr
+    assert source.git("log", "--format=%s") == "one\nbase"
+    done = sq("replay", ".", *args, cwd=source.root)  # the default data directory, ./.sq
+    assert done.returncode == 2
+    assert "the data directory (--data-dir) is inside ." in done.stderr
+    done = sq("replay", ".", *args, "--sandbox", "box", cwd=source.root)
+    assert (done.returncode, "--sandbox is inside" in done.stderr) == (2, True)
+    assert source.git("status", "--porcelain") == ""
+
+
+def test_a_shallow_clone_replays(tmp_path: Path) -> None:
+    source = Source(tmp_path / "source")
+    for n in range(4):
+        source.commit(f"c{n}", {f"src/f{n}.txt": f"{n}\n"})
+    shallow = tmp_path / "shallow"
+    subprocess.run(
+        ["git", "clone", "--quiet", "--depth", "3", f"file://{source.root}", str(shallow)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    done = sq("replay", str(shallow), "--last", "2", "--build-command", "true", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr
+    assert result(done.stdout)["landed"] == "2"

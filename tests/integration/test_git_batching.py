@@ -55,7 +55,7 @@ def urls(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
 async def test_a_batch_of_four_with_one_bad_change_lands_the_other_three(
     tmp_path: Path, urls: dict[str, str]
 ) -> None:
-    # One-line changes score 0.95 each (the heuristic scorer): four make 0.81, above the 0.7
+    # Each change scores 0.95 (the history scorer before any outcome): four make 0.81, above the 0.7
     # floor, so the fourth arrival fills the batch. Equal probabilities: likeliest = halves.
     #
     # Builds, with the standard speculator (budget 4) and the `all` analyzer:

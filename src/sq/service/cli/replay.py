@@ -17,6 +17,7 @@ from sq.service.cli.common import fail
 from sq.service.cli.options import config_options, settings_from
 from sq.service.demo.replay import (
     MAX_COMMITS,
+    Analyzer,
     ReplayError,
     ReplayOptions,
     ReplayOutcome,
@@ -25,6 +26,7 @@ from sq.service.demo.replay import (
 )
 from sq.submitqueue.core.messages import LandStrategy
 
+_ANALYZERS: dict[str, Analyzer] = {"all": "all", "none": "none", "pathoverlap": "pathoverlap"}
 _SCORERS: dict[str, Scorer] = {
     "history": "history",
     "constant": "constant",
@@ -59,9 +61,9 @@ _SCORERS: dict[str, Scorer] = {
 @click.option(
     "--analyzer",
     type=click.Choice(["pathoverlap", "all", "none"]),
-    default="pathoverlap",
-    show_default=True,
-    help="Which changes conflict: same files, every pair, or none.",
+    default=None,
+    help="Which changes conflict: those in the same folders, every pair, or none (default: "
+    "pathoverlap with --landing disjoint; all with exact, which orders every change anyway).",
 )
 @click.option(
     "--scorer",
@@ -104,7 +106,7 @@ def replay(
     last: int,
     budget: int,
     speculator: str,
-    analyzer: str,
+    analyzer: str | None,
     scorer: str | None,
     landing: str,
     build_timeout: int,
@@ -136,7 +138,7 @@ def replay(
         build_timeout_s=build_timeout,
         budget=budget,
         speculator="standard" if speculator == "standard" else "value",
-        analyzer="all" if analyzer == "all" else "none" if analyzer == "none" else "pathoverlap",
+        analyzer=_ANALYZERS[analyzer or ("pathoverlap" if landing == "disjoint" else "all")],
         scorer=None if scorer is None else _SCORERS[scorer],
         landing=LandingCheck(landing),
         strategy=LandStrategy(strategy),

@@ -26,7 +26,7 @@ from sq.service.demo.sandbox import (
     plan_changes,
     requests_of,
 )
-from sq.service.settings import Settings
+from sq.service.settings import QueueSettings, Settings
 from sq.service.settings_auth import AuthSettings
 from sq.service.settings_submitqueue import BuildConfig, QueueConfig, SubmitQueueSettings
 from sq.service.stack import LocalStack
@@ -95,7 +95,9 @@ def prepare_sandbox(options: DemoOptions, data_dir: Path) -> Path:
 
 
 def demo_settings(base: Settings, options: DemoOptions, origin: Path, state: Path) -> Settings:
-    """One queue over the sandbox: pathoverlap, so folders are independent lanes."""
+    """One queue over the sandbox, on a message queue of its own. The git queue lands exactly
+    (every landed tree was built), so it orders every change (`all`); the fake one lands
+    nothing, so its folders are independent lanes (`pathoverlap`)."""
     if options.provider == "git":
         queue = QueueConfig(
             name=options.queue,
@@ -103,13 +105,14 @@ def demo_settings(base: Settings, options: DemoOptions, origin: Path, state: Pat
             repository=str(origin),
             strategy=options.strategy,
             build=BuildConfig(runner="command", command=options.build_command, timeout=120),
-            conflict_analyzer="pathoverlap",
+            conflict_analyzer="all",
         )
     else:
         queue = QueueConfig(name=options.queue, conflict_analyzer="pathoverlap")
     return base.model_copy(
         update={
             "data_dir": state,
+            "mq": QueueSettings(),
             "port": 0,
             "auth": AuthSettings(tokens=[]),
             "submitqueue": SubmitQueueSettings(queues=[queue]),

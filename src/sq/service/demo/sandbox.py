@@ -1,9 +1,9 @@
 """The demo's git sandbox: a bare repository with a seed commit, and change branches pushed to it.
 
 Each change adds files to one folder in two commits; changes in the same folder conflict for the
-`pathoverlap` analyzer (they never conflict textually, so each one can land). The seed holds a test
-suite, `ci.sh`, that fails when any tracked file says FAIL: a change made to fail writes that word
-in its second commit, so exactly the trees that contain it fail their build.
+`pathoverlap` analyzer (the fake demo's), and no two conflict textually, so each one can land. The
+seed holds a test suite, `ci.sh`, that fails when any tracked file says FAIL: a change made to fail
+writes that word in its second commit, so exactly the trees that contain it fail their build.
 """
 
 from __future__ import annotations
