@@ -14,6 +14,7 @@ from sq.platform.log import configure_logging
 from sq.service.cli import cli
 from sq.service.cli.common import EXIT_FAILED, EXIT_UNREACHABLE, fail
 from sq.service.cli.options import config_options, settings_from
+from sq.service.cli.sandbox_options import sandbox_option, strategy_option
 from sq.service.demo.landing import DemoError, DemoOptions, run_demo
 from sq.service.demo.sandbox import BUILD_COMMAND
 from sq.submitqueue.client.http import ClientError
@@ -35,18 +36,8 @@ from sq.submitqueue.core.messages import LandStrategy
 @click.option("--fail", "fail_count", default=2, show_default=True, type=click.IntRange(0))
 @click.option("--stacked", is_flag=True, help="Every third change is stacked on the one before.")
 @click.option("--build-command", default=BUILD_COMMAND, show_default=True)
-@click.option(
-    "--strategy",
-    type=click.Choice([s.value for s in LandStrategy]),
-    default=LandStrategy.SQUASH_REBASE.value,
-    show_default=True,
-)
-@click.option(
-    "--sandbox",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=None,
-    help="Where to create the sandbox repository (default: <data-dir>/demo/sandbox).",
-)
+@strategy_option
+@sandbox_option("<data-dir>/demo/sandbox")
 @click.option("--addr", default=None, help="Use a running gateway instead of starting one.")
 @click.option("--queue", default="sandbox", show_default=True, help="With --addr: its git queue.")
 def demo(

@@ -15,6 +15,7 @@ from sq.platform.log import configure_logging
 from sq.service.cli import cli
 from sq.service.cli.common import fail
 from sq.service.cli.options import config_options, settings_from
+from sq.service.cli.sandbox_options import sandbox_option, strategy_option
 from sq.service.demo.replay import (
     MAX_COMMITS,
     Analyzer,
@@ -85,18 +86,8 @@ _SCORERS: dict[str, Scorer] = {
     type=click.IntRange(1, 86_400),
     help="Seconds one build may run.",
 )
-@click.option(
-    "--strategy",
-    type=click.Choice([s.value for s in LandStrategy]),
-    default=LandStrategy.SQUASH_REBASE.value,
-    show_default=True,
-)
-@click.option(
-    "--sandbox",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=None,
-    help="Where to create the sandbox repository (default: <data-dir>/replay/sandbox).",
-)
+@strategy_option
+@sandbox_option("<data-dir>/replay")
 def replay(
     config_path: Path,
     data_dir: Path | None,

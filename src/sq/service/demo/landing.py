@@ -109,6 +109,12 @@ def demo_settings(base: Settings, options: DemoOptions, origin: Path, state: Pat
         )
     else:
         queue = QueueConfig(name=options.queue, conflict_analyzer="pathoverlap")
+    return one_queue(base, queue, state)
+
+
+def one_queue(base: Settings, queue: QueueConfig, state: Path) -> Settings:
+    """`base` with `queue` as its only queue, and the message queue, databases and nothing else
+    of its own under `state`, served on a free port without tokens: a stack for one run."""
     return base.model_copy(
         update={
             "data_dir": state,

@@ -28,9 +28,9 @@ from sq.api.runway import LandingCheck
 from sq.platform.changeuri import branch_head_uri
 from sq.platform.git.command import git_environment
 from sq.service.demo.builds import BuildCounts, read_build_counts
-from sq.service.settings import QueueSettings, Settings
-from sq.service.settings_auth import AuthSettings
-from sq.service.settings_submitqueue import BuildConfig, QueueConfig, SubmitQueueSettings
+from sq.service.demo.landing import one_queue
+from sq.service.settings import Settings
+from sq.service.settings_submitqueue import BuildConfig, QueueConfig
 from sq.service.stack import LocalStack
 from sq.submitqueue.client.http import GatewayClient
 from sq.submitqueue.client.live import follow_live
@@ -264,15 +264,7 @@ def replay_settings(base: Settings, options: ReplayOptions, origin: Path, state:
     )
     if options.scorer is not None:
         queue = queue.model_copy(update={"scorer": options.scorer})
-    return base.model_copy(
-        update={
-            "data_dir": state,
-            "mq": QueueSettings(),
-            "port": 0,
-            "auth": AuthSettings(tokens=[]),
-            "submitqueue": SubmitQueueSettings(queues=[queue]),
-        }
-    )
+    return one_queue(base, queue, state)
 
 
 async def run_replay(
