@@ -59,7 +59,8 @@ def queue_info(config: QueueConfig) -> QueueInfo:
         name=config.name,
         provider=config.provider,
         strategy=config.strategy,
-        settings=config.model_dump(mode="json"),
+        settings=config.model_dump(mode="json")
+        | {"dependency_analyzer": config.dependency_analyzer},
     )
 
 

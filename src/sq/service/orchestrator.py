@@ -7,7 +7,6 @@ from pathlib import Path
 
 import structlog
 
-from sq.api.runway import LandingCheck
 from sq.platform import migrations
 from sq.platform.build import BuildRunner, BuildState
 from sq.platform.build.command import CommandBuildRunner, OnFinish
@@ -155,7 +154,7 @@ def _provider(config: QueueConfig, data_dir: Path, github: GitHubClients) -> Cha
 
 def _analyzer(config: QueueConfig, changes: BatchChanges) -> ConflictAnalyzer:
     """The analyzer that gives a batch its dependencies."""
-    return AllConflictAnalyzer() if orders_every_change(config) else _configured(config, changes)
+    return AllConflictAnalyzer() if config.orders_every_change else _configured(config, changes)
 
 
 def _configured(config: QueueConfig, changes: BatchChanges) -> ConflictAnalyzer:
@@ -203,25 +202,9 @@ def _or(value: float | None, default: float) -> float:
     return default if value is None else value
 
 
-def orders_every_change(queue: QueueConfig) -> bool:
-    """A queue that lands real git exactly while its analyzer calls some changes independent.
-
-    Exact landing lands a build only on the target it assumed, so independent lanes cannot land
-    side by side: each landing would make every other lane's passed build outdated, to be built
-    again on the new target, one landing per build time (doc/speculation.md, "Exact trees and
-    independent lanes"). Such a queue orders every change after the ones ahead instead, as the
-    `all` analyzer does, so that each build is of the tree that will land. Fake and twin queues
-    land nothing, so they keep their analyzer."""
-    return (
-        queue.landing is LandingCheck.EXACT
-        and queue.conflict_analyzer != "all"
-        and queue.provider not in ("fake", "twin")
-    )
-
-
 def exact_lanes(queues: list[QueueConfig]) -> list[QueueConfig]:
-    """The queues whose configured analyzer `orders_every_change` overrides."""
-    return [q for q in queues if orders_every_change(q)]
+    """The queues whose configured analyzer `QueueConfig.orders_every_change` overrides."""
+    return [q for q in queues if q.orders_every_change]
 
 
 def profiles_for(
@@ -248,7 +231,7 @@ def profiles_for(
                 name=q.name,
                 provider=provider,
                 analyzer=_analyzer(q, changes),
-                separating_analyzer=_configured(q, changes) if orders_every_change(q) else None,
+                separating_analyzer=_configured(q, changes) if q.orders_every_change else None,
                 speculator=speculator,
                 runner=runners.for_queue(q),
                 reports_end=runners.reports_end(q),

@@ -223,6 +223,28 @@ class QueueConfig(Section):
             raise ValueError("target must be a fully-qualified ref such as refs/heads/main")
         return value
 
+    @property
+    def orders_every_change(self) -> bool:
+        """Lands real git exactly while its analyzer calls some changes independent.
+
+        Exact landing lands a build only on the target it assumed, so independent lanes cannot
+        land side by side: each landing would make every other lane's passed build outdated, to
+        be built again on the new target, one landing per build time (doc/speculation.md, "Exact
+        trees and independent lanes"). Such a queue orders every change after the ones ahead
+        instead, as the `all` analyzer does, so that each build is of the tree that will land.
+        Fake and twin queues land nothing, so they keep their analyzer."""
+        return (
+            self.landing is LandingCheck.EXACT
+            and self.conflict_analyzer != "all"
+            and self.provider not in ("fake", "twin")
+        )
+
+    @property
+    def dependency_analyzer(self) -> str:
+        """The analyzer that gives a change its dependencies: `all` for a queue that
+        `orders_every_change`, else `conflict_analyzer`."""
+        return "all" if self.orders_every_change else self.conflict_analyzer
+
     @model_validator(mode="after")
     def _depth_needs_pathoverlap(self) -> QueueConfig:
         if self.conflict_analyzer_depth is not None and self.conflict_analyzer != "pathoverlap":

@@ -12,6 +12,7 @@ from sq.api import runway as rw
 from sq.platform import migrations
 from sq.platform.config import ConfigError, load_settings
 from sq.platform.db import create_engine
+from sq.service.gateway import queue_info
 from sq.service.orchestrator import exact_lanes, profiles_for
 from sq.service.settings import Settings
 from sq.service.settings_submitqueue import QueueConfig
@@ -92,3 +93,17 @@ def test_an_exact_queue_orders_every_change_but_batches_by_its_own_analyzer(
     for profile in (disjoint, fake):
         assert isinstance(profile.analyzer, PathOverlapConflictAnalyzer)
         assert profile.separating_analyzer is None
+
+
+def test_the_gateway_shows_which_analyzer_gives_the_dependencies() -> None:
+    """`GET /api/v1/queues/{queue}` carries the configured `conflict_analyzer` and, beside it,
+    the one dependency analysis follows: `all` on an exact queue that orders every change."""
+    exact = QueueConfig.model_validate(
+        {"name": "q", "provider": "git", "repository": "/r", "conflict_analyzer": "pathoverlap"}
+    )
+    disjoint = exact.model_copy(update={"landing": rw.LandingCheck.DISJOINT})
+    shown = [queue_info(q).settings for q in (exact, disjoint)]
+    assert [(s["conflict_analyzer"], s["dependency_analyzer"]) for s in shown] == [
+        ("pathoverlap", "all"),
+        ("pathoverlap", "pathoverlap"),
+    ]
