@@ -73,10 +73,10 @@ def edit_line(n: int, text: str) -> dict[str, str]:
     return {"lib/code.txt": LIB.replace(f"line {n}\n", f"{text}\n")}
 
 
-def test_the_rule_accepts_only_paths_the_build_left_and_the_target_moved() -> None:
-    assert undisjoint_paths(differing={"b/y"}, built={"a/x"}, moved={"b/y"}) == []
-    assert undisjoint_paths(differing={"a/x"}, built={"a/x"}, moved={"a/x"}) == ["a/x"]
-    assert undisjoint_paths(differing={"c/z"}, built={"a/x"}, moved={"b/y"}) == ["c/z"]
+def test_the_rule_accepts_only_paths_the_batch_left_and_the_target_moved() -> None:
+    assert undisjoint_paths(differing={"b/y"}, own={"a/x"}, moved={"b/y"}) == []
+    assert undisjoint_paths(differing={"a/x"}, own={"a/x"}, moved={"a/x"}) == ["a/x"]
+    assert undisjoint_paths(differing={"c/z"}, own={"a/x"}, moved={"b/y"}) == ["c/z"]
 
 
 @pytest.mark.parametrize("strategy", list(Strategy))
@@ -108,6 +108,27 @@ async def test_a_path_both_lanes_changed_is_outdated(box: GitSandbox, merger: Gi
     assert result.outcome is MergeOutcome.OUTDATED
     assert "lib/code.txt" in result.reason
     assert box.origin_ref(MAIN) == landed
+
+
+async def test_a_path_only_an_assumed_landing_changed_lands_as_the_target_holds_it(
+    box: GitSandbox, merger: GitMerger
+) -> None:
+    # e and d both edit lib/code.txt, so d was built on e; h (a/x.txt) depends on d alone, so
+    # its build had d's line 9 without e's line 1. The landing holds both: lib/code.txt is what
+    # d's landing made it (built by d), a/x.txt exactly as h's build had it.
+    base = box.origin_ref(MAIN)
+    assert base is not None
+    e = branch(box, "e", edit_line(1, "from e"), start=base)
+    d = branch(box, "d", edit_line(9, "from d"), start=base)
+    h = branch(box, "h", {"a/x.txt": "h\n"}, start=base)
+    assert (await merger.merge(landing(box, e, base=base))).outcome is MergeOutcome.MERGED
+    on_e = landing(box, d, base=base, assumed=(e,))
+    assert (await merger.merge(on_e)).outcome is MergeOutcome.MERGED
+    on_d = landing(box, h, base=base, assumed=(d,))
+    assert (await merger.merge(on_d)).outcome is MergeOutcome.MERGED
+    landed = box.origin_file(MAIN, "lib/code.txt") or ""
+    assert "from e\n" in landed and "from d\n" in landed
+    assert box.origin_file(MAIN, "a/x.txt") == "h\n"
 
 
 async def test_a_missing_assumed_landing_is_outdated(box: GitSandbox, merger: GitMerger) -> None:

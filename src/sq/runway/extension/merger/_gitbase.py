@@ -21,14 +21,19 @@ async def check_disjoint_base(
     target: str,
     landed: str,
 ) -> MergeResult | None:
-    """None when the tree of `landed` (the batch replayed on `target`) differs from the built
-    tree (the assumed changes and then the batch's replayed on `base`) only on paths that the
-    build did not change and that the target did since `base`; otherwise the `OUTDATED` answer.
+    """None when every assumed landing is on `target` and the tree of `landed` (the batch
+    replayed on `target`) differs from the built tree (the assumed changes and then the batch's
+    replayed on `base`) only on paths that the batch itself did not change and that the target
+    did since `base`; otherwise the `OUTDATED` answer.
 
-    So every path the build changed lands exactly as built. A missing assumed landing, a commit
-    on the target touching a path the build changed, or a replay that merges differently all
+    So every path the batch changed lands exactly as built. A missing assumed landing, a commit
+    on the target touching a path the batch changed, or a replay that merges differently all
     differ on such a path. What was never built is the composition with the other lanes'
-    changes: sound as far as the conflict analyzer's independence promise goes.
+    changes: sound as far as the conflict analyzer's independence promise goes. That includes a
+    path only an assumed landing changed, which lands as the target holds it: the assumed change
+    as it landed (its own build passed on it), with whatever landed there before it from changes
+    the batch does not depend on. A build includes only its direct dependencies, so without this
+    every head whose dependency shares a file with one of *its* dependencies was built again.
     """
     if target == base and not assumed:
         return None  # the batch is replayed on the very commit it was built on
@@ -36,15 +41,16 @@ async def check_disjoint_base(
     if missing is not None:
         return missing
     async with temporary_worktree(repo, base) as worktree:
-        replayed = await apply_changes(
-            repo, worktree, [*assumed, *planned], target=base, advertised={}
-        )
+        replayed = await apply_changes(repo, worktree, assumed, target=base, advertised={})
+        after_assumed = await worktree.head()
+        if not isinstance(replayed, MergeResult):
+            replayed = await apply_changes(repo, worktree, planned, target=base, advertised={})
         if isinstance(replayed, MergeResult):
             return _outdated(f"the built changes no longer replay on the base: {replayed.reason}")
         built = await worktree.head()
     wrong = undisjoint_paths(
         differing=await _changed(repo, built, landed),
-        built=await _changed(repo, base, built),
+        own=await _changed(repo, after_assumed, built),
         moved=await _changed(repo, base, target),
     )
     if wrong:
@@ -54,12 +60,12 @@ async def check_disjoint_base(
 
 
 def undisjoint_paths(
-    *, differing: Collection[str], built: Collection[str], moved: Collection[str]
+    *, differing: Collection[str], own: Collection[str], moved: Collection[str]
 ) -> list[str]:
     """The paths where the landed tree differs from the built one (`differing`) for another
-    reason than another lane's landing: a path the build changed (`built`), or one the target
-    did not change since the base (`moved`). Empty: the landing is disjoint."""
-    return sorted(p for p in differing if p in built or p not in moved)
+    reason than another lane's landing: a path the batch itself changed (`own`), or one the
+    target did not change since the base (`moved`). Empty: the landing is disjoint."""
+    return sorted(p for p in differing if p in own or p not in moved)
 
 
 async def _changed(repo: GitRepo, old: str, new: str) -> frozenset[str]:
