@@ -28,8 +28,9 @@ class LandingCheck(enum.StrEnum):
     EXACT = "exact"
     """The target is `base` plus exactly the `assumed` landings: every landed tree was built."""
     DISJOINT = "disjoint"
-    """The landed tree differs from the built one only on paths the build did not change and
-    the target did since `base` (other lanes' landings)."""
+    """Every `assumed` change is on the target, and the landed tree differs from the built one
+    only on paths the batch did not change and the target did since `base` (other lanes'
+    landings)."""
 
 
 class Change(Payload):

@@ -151,8 +151,8 @@ class QueueConfig(Section):
     landing: LandingCheck = Field(
         default=LandingCheck.EXACT,
         description="exact: land only on the build's base plus the landings it assumed (every "
-        "landed tree was built); disjoint: also when the target moved only on paths the build "
-        "did not change (independent lanes land without building again, see "
+        "landed tree was built); disjoint: also when the target moved only on paths the change "
+        "did not touch (independent lanes land without building again, see "
         "doc/speculation.md)",
     )
     build_budget: int = Field(default=4, ge=1)

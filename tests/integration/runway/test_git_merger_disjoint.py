@@ -1,6 +1,7 @@
 """GitMerger's `disjoint` landing check on real git: a landing whose target moved since its build
-lands when the tree that would land differs from the built one only where other lanes landed
-(paths the build did not change), and is `outdated` when it differs on a path the build changed."""
+lands when every change its build assumed is on the target and the tree that would land differs
+from the built one only where the target moved, on paths the batch did not change; it is
+`outdated` when it differs on a path the batch changed or an assumed change is missing."""
 
 from __future__ import annotations
 
@@ -129,6 +130,30 @@ async def test_a_path_only_an_assumed_landing_changed_lands_as_the_target_holds_
     landed = box.origin_file(MAIN, "lib/code.txt") or ""
     assert "from e\n" in landed and "from d\n" in landed
     assert box.origin_file(MAIN, "a/x.txt") == "h\n"
+
+
+async def test_an_assumed_change_not_on_the_target_is_outdated_even_where_the_target_moved(
+    box: GitSandbox, merger: GitMerger
+) -> None:
+    # d (line 9) is assumed by h but never landed, and e moved the same file: the path differs
+    # only where the target moved, which the batch's own paths would allow, yet h would land
+    # without a change its build had. Then d lands and is reverted from outside: the same.
+    base = box.origin_ref(MAIN)
+    assert base is not None
+    e = branch(box, "e", edit_line(1, "from e"), start=base)
+    d = branch(box, "d", edit_line(9, "from d"), start=base)
+    h = branch(box, "h", {"a/x.txt": "h\n"}, start=base)
+    assert (await merger.merge(landing(box, e, base=base))).outcome is MergeOutcome.MERGED
+    on_d = landing(box, h, base=base, assumed=(d,))
+    result = await merger.merge(on_d)
+    assert result.outcome is MergeOutcome.OUTDATED
+    assert "which the build assumed, is not on the target" in result.reason
+    assert (await merger.merge(landing(box, d, base=base, assumed=(e,)))).outcome is (
+        MergeOutcome.MERGED
+    )
+    outside_push(box, edit_line(1, "from e"))  # d's line 9 reverted by hand
+    assert (await merger.merge(on_d)).outcome is MergeOutcome.OUTDATED
+    assert box.origin_file(MAIN, "a/x.txt") is None
 
 
 async def test_a_missing_assumed_landing_is_outdated(box: GitSandbox, merger: GitMerger) -> None:

@@ -39,8 +39,8 @@ class MergeOutcome(enum.StrEnum):
     OUTDATED = "outdated"
     """The landing fails `MergeInput.landing_check`: with `EXACT` the target is neither
     `MergeInput.base` nor `base` plus exactly the landings of `MergeInput.assumed`; with
-    `DISJOINT` the tree that would land differs from the built one on a path the build changed
-    (terminal)."""
+    `DISJOINT` a change the build assumed is not on the target, or the tree that would land
+    differs from the built one on a path the batch changed (terminal)."""
     RETRY = "retry"
     """Not decided: the target kept moving under us. Ask again later."""
 
@@ -63,9 +63,10 @@ class LandingCheck(enum.StrEnum):
     """Land only on `base` plus exactly the `assumed` landings: every tree the target takes was
     built."""
     DISJOINT = "disjoint"
-    """Land when the tree that would land differs from the built one only on paths the build
-    did not change and the target did since `base` (other lanes' landings): what the build
-    changed lands byte for byte as built; the composition with the other lanes was not built."""
+    """Land when every `assumed` change is on the target and the tree that would land differs
+    from the built one only on paths the batch did not change and the target did since `base`
+    (other lanes' landings): what the batch changed lands byte for byte as built; the
+    composition with the other lanes was not built."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,7 +1,8 @@
 """GitMerger's checks of a landing against its build (`LandingCheck`): exact (the target is the
 base its build was made on plus exactly the queue's own landings the build assumed, compared
-commit by commit by tree hash) or disjoint (the landed tree differs from the built one only where
-other lanes landed, on paths the build did not change)."""
+commit by commit by tree hash) or disjoint (every assumed change is on the target, and the landed
+tree differs from the built one only where the target moved, on paths the batch did not
+change)."""
 
 from __future__ import annotations
 
@@ -21,33 +22,38 @@ async def check_disjoint_base(
     target: str,
     landed: str,
 ) -> MergeResult | None:
-    """None when every assumed landing is on `target` and the tree of `landed` (the batch
+    """None when every assumed change is on `target` and the tree of `landed` (the batch
     replayed on `target`) differs from the built tree (the assumed changes and then the batch's
     replayed on `base`) only on paths that the batch itself did not change and that the target
     did since `base`; otherwise the `OUTDATED` answer.
 
-    So every path the batch changed lands exactly as built. A missing assumed landing, a commit
-    on the target touching a path the batch changed, or a replay that merges differently all
-    differ on such a path. What was never built is the composition with the other lanes'
-    changes: sound as far as the conflict analyzer's independence promise goes. That includes a
-    path only an assumed landing changed, which lands as the target holds it: the assumed change
-    as it landed (its own build passed on it), with whatever landed there before it from changes
-    the batch does not depend on. A build includes only its direct dependencies, so without this
-    every head whose dependency shares a file with one of *its* dependencies was built again.
+    So every path the batch changed lands exactly as built, and nothing the build assumed is
+    missing. A commit on the target touching a path the batch changed, or a replay that merges
+    differently, differs on such a path. What was never built is the composition with whatever
+    else moved the target: other lanes, which the conflict analyzer promised are independent,
+    and pushes from outside the queue, on paths the batch did not change. That includes a path
+    only an assumed change touched, which lands as the target holds it: that change (its own
+    build passed on it) with whatever else reached the path. A build includes only the head's
+    direct dependencies, so without this every head whose dependency shares a file with one of
+    *its* dependencies was built again.
     """
     if target == base and not assumed:
         return None  # the batch is replayed on the very commit it was built on
     missing = await _find_base(repo, base, assumed, target=target)
     if missing is not None:
         return missing
+    for plan in assumed:
+        if not await repo.contains_change(target, plan.sha):
+            return _outdated(f"{plan.label}, which the build assumed, is not on the target")
     async with temporary_worktree(repo, base) as worktree:
-        replayed = await apply_changes(repo, worktree, assumed, target=base, advertised={})
-        after_assumed = await worktree.head()
-        if not isinstance(replayed, MergeResult):
-            replayed = await apply_changes(repo, worktree, planned, target=base, advertised={})
+        replayed = await apply_changes(
+            repo, worktree, [*assumed, *planned], target=base, advertised={}
+        )
         if isinstance(replayed, MergeResult):
             return _outdated(f"the built changes no longer replay on the base: {replayed.reason}")
         built = await worktree.head()
+    # The tree the assumed changes make on the base: the last commit their replay made.
+    after_assumed = next((c[-1] for c in reversed(replayed[: len(assumed)]) if c), base)
     wrong = undisjoint_paths(
         differing=await _changed(repo, built, landed),
         own=await _changed(repo, after_assumed, built),
