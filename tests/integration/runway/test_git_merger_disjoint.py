@@ -111,18 +111,25 @@ async def test_a_path_both_lanes_changed_is_outdated(box: GitSandbox, merger: Gi
     assert box.origin_ref(MAIN) == landed
 
 
-async def test_a_path_only_an_assumed_landing_changed_lands_as_the_target_holds_it(
-    box: GitSandbox, merger: GitMerger
-) -> None:
-    # e and d both edit lib/code.txt, so d was built on e; h (a/x.txt) depends on d alone, so
-    # its build had d's line 9 without e's line 1. The landing holds both: lib/code.txt is what
-    # d's landing made it (built by d), a/x.txt exactly as h's build had it.
+async def e_landed_then_d_and_h(box: GitSandbox, merger: GitMerger) -> tuple[str, str, str, str]:
+    """The base and three branches on it: e (line 1 of lib/code.txt), landed; d (line 9), which
+    conflicts with e; h (a/x.txt), which conflicts with neither."""
     base = box.origin_ref(MAIN)
     assert base is not None
     e = branch(box, "e", edit_line(1, "from e"), start=base)
     d = branch(box, "d", edit_line(9, "from d"), start=base)
     h = branch(box, "h", {"a/x.txt": "h\n"}, start=base)
     assert (await merger.merge(landing(box, e, base=base))).outcome is MergeOutcome.MERGED
+    return base, e, d, h
+
+
+async def test_a_path_only_an_assumed_landing_changed_lands_as_the_target_holds_it(
+    box: GitSandbox, merger: GitMerger
+) -> None:
+    # e and d both edit lib/code.txt, so d was built on e; h (a/x.txt) depends on d alone, so
+    # its build had d's line 9 without e's line 1. The landing holds both: lib/code.txt is what
+    # d's landing made it (built by d), a/x.txt exactly as h's build had it.
+    base, e, d, h = await e_landed_then_d_and_h(box, merger)
     on_e = landing(box, d, base=base, assumed=(e,))
     assert (await merger.merge(on_e)).outcome is MergeOutcome.MERGED
     on_d = landing(box, h, base=base, assumed=(d,))
@@ -138,12 +145,7 @@ async def test_an_assumed_change_not_on_the_target_is_outdated_even_where_the_ta
     # d (line 9) is assumed by h but never landed, and e moved the same file: the path differs
     # only where the target moved, which the batch's own paths would allow, yet h would land
     # without a change its build had. Then d lands and is reverted from outside: the same.
-    base = box.origin_ref(MAIN)
-    assert base is not None
-    e = branch(box, "e", edit_line(1, "from e"), start=base)
-    d = branch(box, "d", edit_line(9, "from d"), start=base)
-    h = branch(box, "h", {"a/x.txt": "h\n"}, start=base)
-    assert (await merger.merge(landing(box, e, base=base))).outcome is MergeOutcome.MERGED
+    base, e, d, h = await e_landed_then_d_and_h(box, merger)
     on_d = landing(box, h, base=base, assumed=(d,))
     result = await merger.merge(on_d)
     assert result.outcome is MergeOutcome.OUTDATED
