@@ -22,9 +22,9 @@ from sq.service.cli import cli
 from sq.service.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, bearer_token, fail, http_address
 from sq.service.cli.options import config_options, settings_from
 from sq.submitqueue.client.http import ClientError, GatewayClient
-from sq.submitqueue.client.live import follow_live
+from sq.submitqueue.client.live import follow
 from sq.submitqueue.client.render import history_table, summaries_table, verdict
-from sq.submitqueue.client.watch import Watch, follow_plain
+from sq.submitqueue.client.watch import Watch
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -267,10 +267,7 @@ def watch(
         if not ids:
             raise ClientError(f"no requests in {queue} since {since}", EXIT_FAILED)
         w = Watch(client, ids)
-        if tty and not opts["as_json"]:
-            await follow_live(w, console, interval=interval)
-        else:
-            await follow_plain(w, console, interval=interval)
+        await follow(w, console, live=tty and not opts["as_json"], interval=interval)
         # The last view printed already ends with the verdict line.
         return verdict(list(w.rows.values()))[0]
 

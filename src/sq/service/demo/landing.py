@@ -31,8 +31,8 @@ from sq.service.settings_auth import AuthSettings
 from sq.service.settings_submitqueue import BuildConfig, QueueConfig, SubmitQueueSettings
 from sq.service.stack import LocalStack
 from sq.submitqueue.client.http import GatewayClient
-from sq.submitqueue.client.live import follow_live
-from sq.submitqueue.client.watch import Watch, follow_plain
+from sq.submitqueue.client.live import follow
+from sq.submitqueue.client.watch import Watch
 from sq.submitqueue.core.messages import LandStrategy
 
 QUEUE = "sandbox"
@@ -193,11 +193,7 @@ async def _land_and_watch(
             outcome.expected_to_fail[body["id"]] = any(c.fails for c in stack)
             say(f"pushed {_describe(stack)} → {body['id']}")
         watch = Watch(client, list(outcome.expected_to_fail))
-        if options.live:
-            await follow_live(watch, console, interval=options.interval)
-        else:
-            await follow_plain(watch, console, interval=options.interval)
-        outcome.status = {sqid: row.trail.status for sqid, row in watch.rows.items()}
+        outcome.status = await follow(watch, console, live=options.live, interval=options.interval)
     if repo:
         outcome.log = repo.target_log()
         outcome.linear = repo.is_linear()

@@ -33,8 +33,8 @@ from sq.service.settings import Settings
 from sq.service.settings_submitqueue import BuildConfig, QueueConfig
 from sq.service.stack import LocalStack
 from sq.submitqueue.client.http import GatewayClient
-from sq.submitqueue.client.live import follow_live
-from sq.submitqueue.client.watch import Watch, follow_plain
+from sq.submitqueue.client.live import follow
+from sq.submitqueue.client.watch import Watch
 from sq.submitqueue.core.messages import LandStrategy
 
 QUEUE = "replay"
@@ -293,11 +293,9 @@ async def run_replay(
                 outcome.requests[body["id"]] = change
                 say(f"{change.branch} ({change.original[:12]} {change.subject}) → {body['id']}")
             watch = Watch(client, list(outcome.requests))
-            if options.live:
-                await follow_live(watch, console, interval=options.interval)
-            else:
-                await follow_plain(watch, console, interval=options.interval)
-            outcome.status = {sqid: row.trail.status for sqid, row in watch.rows.items()}
+            outcome.status = await follow(
+                watch, console, live=options.live, interval=options.interval
+            )
             outcome.seconds = time.monotonic() - started
         outcome.builds = await read_build_counts(stack.address, QUEUE)
     finally:

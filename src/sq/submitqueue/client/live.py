@@ -18,7 +18,7 @@ from rich.live import Live
 from rich.segment import Segment
 from rich.text import Text
 
-from sq.submitqueue.client.watch import Watch
+from sq.submitqueue.client.watch import Watch, follow_plain
 
 _KEYS = {
     "k": -1,
@@ -106,3 +106,13 @@ async def follow_live(watch: Watch, console: Console, *, interval: float = 2.0) 
             stop.set()
             reader.join(timeout=1)
     console.print(watch.view(time.time_ns() // 1_000_000))
+
+
+async def follow(watch: Watch, console: Console, *, live: bool, interval: float) -> dict[str, str]:
+    """Follow `watch` until every request settles, full-screen when `live` (a terminal), else a
+    block per change; each request's final status."""
+    if live:
+        await follow_live(watch, console, interval=interval)
+    else:
+        await follow_plain(watch, console, interval=interval)
+    return {sqid: row.trail.status for sqid, row in watch.rows.items()}
