@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import time
 from pathlib import Path
 
 import click
-from rich.console import Console
 
 from sq.platform.log import configure_logging
 from sq.service.cli import cli
 from sq.service.cli.common import EXIT_FAILED, EXIT_UNREACHABLE, fail
 from sq.service.cli.options import config_options, settings_from
-from sq.service.cli.sandbox_options import sandbox_option, strategy_option
+from sq.service.cli.sandbox_options import sandbox_option, strategy_option, timed_console
 from sq.service.demo.landing import DemoError, DemoOptions, run_demo
 from sq.service.demo.sandbox import BUILD_COMMAND
 from sq.submitqueue.client.http import ClientError
@@ -62,11 +60,7 @@ def demo(
         fail(f"--fail {fail_count} is more than --count {count}")
     settings = settings_from(config_path, data_dir)
     configure_logging("warning", settings.log.format)
-    console = Console(highlight=False, soft_wrap=True)
-    started = time.monotonic()
-
-    def say(line: str) -> None:
-        console.print(f"[dim]{time.monotonic() - started:6.2f}s[/dim]  {line}")
+    console, say = timed_console()
 
     options = DemoOptions(
         provider="git" if provider == "git" else "fake",

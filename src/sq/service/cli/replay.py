@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import time
 from pathlib import Path
+from typing import cast
 
 import click
 from rich.console import Console
@@ -15,7 +15,7 @@ from sq.platform.log import configure_logging
 from sq.service.cli import cli
 from sq.service.cli.common import fail
 from sq.service.cli.options import config_options, settings_from
-from sq.service.cli.sandbox_options import sandbox_option, strategy_option
+from sq.service.cli.sandbox_options import sandbox_option, strategy_option, timed_console
 from sq.service.demo.replay import (
     MAX_COMMITS,
     Analyzer,
@@ -23,16 +23,10 @@ from sq.service.demo.replay import (
     ReplayOptions,
     ReplayOutcome,
     Scorer,
+    Speculator,
     run_replay,
 )
 from sq.submitqueue.core.messages import LandStrategy
-
-_ANALYZERS: dict[str, Analyzer] = {"all": "all", "none": "none", "pathoverlap": "pathoverlap"}
-_SCORERS: dict[str, Scorer] = {
-    "history": "history",
-    "constant": "constant",
-    "heuristic": "heuristic",
-}
 
 
 @cli.command("replay")
@@ -115,11 +109,7 @@ def replay(
         fail("--build-command is empty")
     settings = settings_from(config_path, data_dir)
     configure_logging("warning", settings.log.format)
-    console = Console(highlight=False, soft_wrap=True)
-    started = time.monotonic()
-
-    def say(line: str) -> None:
-        console.print(f"[dim]{time.monotonic() - started:7.2f}s[/dim]  {line}")
+    console, say = timed_console()
 
     options = ReplayOptions(
         source=repository,
@@ -128,9 +118,9 @@ def replay(
         build_command=build_command,
         build_timeout_s=build_timeout,
         budget=budget,
-        speculator="standard" if speculator == "standard" else "value",
-        analyzer=_ANALYZERS[analyzer or ("pathoverlap" if landing == "disjoint" else "all")],
-        scorer=None if scorer is None else _SCORERS[scorer],
+        speculator=cast(Speculator, speculator),
+        analyzer=cast(Analyzer, analyzer or ("pathoverlap" if landing == "disjoint" else "all")),
+        scorer=cast(Scorer | None, scorer),
         landing=LandingCheck(landing),
         strategy=LandStrategy(strategy),
         sandbox=sandbox,
