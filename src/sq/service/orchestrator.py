@@ -152,17 +152,11 @@ def _provider(config: QueueConfig, data_dir: Path, github: GitHubClients) -> Cha
     )
 
 
-def _analyzer(config: QueueConfig, changes: BatchChanges) -> ConflictAnalyzer:
-    """The analyzer that gives a batch its dependencies."""
-    return AllConflictAnalyzer() if config.orders_every_change else _configured(config, changes)
-
-
-def _configured(config: QueueConfig, changes: BatchChanges) -> ConflictAnalyzer:
-    """The queue's `conflict_analyzer`: which waiting changes a batch keeps apart, whatever the
-    landing check."""
-    if config.conflict_analyzer == "none":
+def _analyzer(kind: str, config: QueueConfig, changes: BatchChanges) -> ConflictAnalyzer:
+    """The conflict analyzer named `kind` (`all`, `none` or `pathoverlap` at the queue's depth)."""
+    if kind == "none":
         return NoneConflictAnalyzer()
-    if config.conflict_analyzer == "pathoverlap":
+    if kind == "pathoverlap":
         depth = config.conflict_analyzer_depth
         if depth == 0:
             return PathOverlapConflictAnalyzer(changes.files, Granularity.FILE)
@@ -230,8 +224,10 @@ def profiles_for(
             QueueProfile(
                 name=q.name,
                 provider=provider,
-                analyzer=_analyzer(q, changes),
-                separating_analyzer=_configured(q, changes) if q.orders_every_change else None,
+                analyzer=_analyzer(q.dependency_analyzer, q, changes),
+                separating_analyzer=(
+                    _analyzer(q.conflict_analyzer, q, changes) if q.orders_every_change else None
+                ),
                 speculator=speculator,
                 runner=runners.for_queue(q),
                 reports_end=runners.reports_end(q),
