@@ -89,8 +89,6 @@ class ReplayPlan:
     base: str
     """The source's commit before the replayed ones."""
     tip: str
-    start: str = ""
-    """The sandbox target's first commit: the base's tree, without its history."""
     tip_tree: str = ""
     changes: list[ReplayedChange] = field(default_factory=list)
     skipped: list[tuple[str, str, str]] = field(default_factory=list)
@@ -211,7 +209,7 @@ def build_sandbox(options: ReplayOptions, root: Path, base: str, commits: list[s
         cwd=work, as_replayer=True,
     ).strip()  # fmt: skip
     tip_tree = git("rev-parse", f"{commits[-1]}^{{tree}}", cwd=work).strip()
-    plan = ReplayPlan(base=base, tip=commits[-1], start=start, tip_tree=tip_tree)
+    plan = ReplayPlan(base=base, tip=commits[-1], tip_tree=tip_tree)
     for sha in commits:
         subject = git("log", "-1", "--format=%s", sha, cwd=work).strip()
         branch = f"{BRANCHES}/{len(plan.changes) + 1}"
@@ -229,9 +227,8 @@ def build_sandbox(options: ReplayOptions, root: Path, base: str, commits: list[s
 def _replay_onto(work: Path, base: str, sha: str, branch: str) -> tuple[str | None, str]:
     """`sha`'s change (against its first parent) as one commit on `base`, or None and why not:
     it changes nothing, or it does not apply to the base on its own."""
-    parents = git("rev-list", "--parents", "-n", "1", sha, cwd=work).split()[1:]
-    if not parents:
-        return None, "it is the repository's first commit"
+    parents = git("rev-list", "--parents", "-n", "1", sha, cwd=work).split()[1:]  # never none:
+    # the base, or a replayed commit, comes before it on the first-parent line
     if git("diff", "--name-only", parents[0], sha, cwd=work).strip() == "":
         return None, "it changes nothing"
     git("checkout", "--quiet", "--force", "-B", branch, base, cwd=work)
