@@ -45,6 +45,7 @@ def test_builds_heads_and_preemption(url: str) -> None:
         ("b3", "q/batch/2", "cancelled"),  # its change was cancelled
         ("b4", "q/batch/3", "running"),
         ("b5", "q/batch/3", "failed"),
+        ("b6", "q/batch/3", "lost"),  # its runner restarted: built again, not preempted
     ]
     with engine.begin() as conn:
         conn.execute(
@@ -80,13 +81,14 @@ def test_builds_heads_and_preemption(url: str) -> None:
 
     assert get("sq_heads_in_flight") == 1
     assert get("sq_head_dependencies") == 2
-    assert get("sq_builds_funded_total") == 5
+    assert get("sq_builds_funded_total") == 6
     assert get("sq_builds_running") == 1
     assert get("sq_builds_finished_total", outcome="passed") == 1
     assert get("sq_builds_finished_total", outcome="failed") == 1
     assert get("sq_builds_finished_total", outcome="cancelled") == 2
+    assert get("sq_builds_finished_total", outcome="lost") == 1
     assert get("sq_builds_preempted_total") == 1
-    assert get("sq_builds_per_landed_change") == 5.0
+    assert get("sq_builds_per_landed_change") == 6.0
     engine.dispose()
 
 

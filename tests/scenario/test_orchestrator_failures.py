@@ -184,6 +184,24 @@ async def test_a_build_ci_cancelled_on_its_own_is_built_again(tmp_path: Path) ->
     await s.stop()
 
 
+async def test_a_build_its_runner_keeps_losing_is_built_again_and_lands(tmp_path: Path) -> None:
+    # A restarted runner forgets its builds: not CI's verdict, so no cap applies and the change
+    # lands once a build of it finishes, however many restarts came before.
+    s = await started(tmp_path)
+    a = await s.land("a")
+    await s.settle()
+    for _ in range(DEFAULT_MAX_ATTEMPTS + 2):
+        [running] = s.runner.running()
+        s.runner.forget(running.build_id)
+        await s.settle()
+    [last] = s.runner.running()
+    assert last.build_id.endswith(f"/{DEFAULT_MAX_ATTEMPTS + 3}")  # the same path, built again
+    await s.release()
+    assert s.log.final(a) == "landed"
+    assert s.builds() == DEFAULT_MAX_ATTEMPTS + 3
+    await s.stop()
+
+
 async def test_a_head_whose_builds_ci_keeps_cancelling_fails_instead_of_waiting(
     tmp_path: Path,
 ) -> None:

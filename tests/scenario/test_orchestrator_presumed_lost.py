@@ -1,6 +1,6 @@
 """A build whose owner fell silent for longer than one lease is presumed lost and built again by
 another instance. If the owner was only slow and its build passes after all, that late verdict
-must not overturn the one the queue acted on: one build per verdict, and `cancelled` stays."""
+must not overturn the one the queue acted on: one build per verdict, and `lost` stays."""
 
 from __future__ import annotations
 
@@ -30,11 +30,11 @@ async def test_a_late_verdict_from_an_owner_presumed_dead_is_not_recorded(tmp_pa
     await ticks(s, 12)  # a minute: its partitions move, its heartbeat goes stale
     other = s.runners[1 - slow]
     [second] = other.running()
-    assert s.storage.get_build(QUEUE, first.build_id).status is BuildStatus.CANCELLED
+    assert s.storage.get_build(QUEUE, first.build_id).status is BuildStatus.LOST
 
     s.runners[slow].finish(first.build_id, BuildState.PASSED)  # the stalled owner's late word
     await ticks(s, 2)
-    assert s.storage.get_build(QUEUE, first.build_id).status is BuildStatus.CANCELLED
+    assert s.storage.get_build(QUEUE, first.build_id).status is BuildStatus.LOST
     other.release()
     for _ in range(20):
         if s.log.final(a):

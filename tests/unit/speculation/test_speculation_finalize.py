@@ -4,6 +4,7 @@ steps. Publishing, trigger handling and storage races are the DB-backed controll
 import pytest
 from speculation_helpers import F, S, batch, entry, path, pset, snap
 
+from sq.submitqueue.core.speculation import rules
 from sq.submitqueue.core.speculation.check import Rejection, check_proposals
 from sq.submitqueue.core.speculation.dispatch import apply_proposals, needs_dispatch
 from sq.submitqueue.core.speculation.finalize import (
@@ -293,6 +294,26 @@ def test_ci_cancelled_build_is_retried_then_fails_the_head():
     assert statuses(folded) == ["cancelled"]
     done = finalize(world("succeeded", "succeeded", folded), now_ms=9)
     assert [o.kind for o in done.committed] == [OutcomeKind.FAIL]
+
+
+def test_a_build_lost_with_its_runner_is_built_again_however_often():
+    # A crash of our own process (or an owner that fell silent) loses the build, not CI: the path
+    # is built again every time, and even past the cap the head waits for a verdict, never fails.
+    e = entry(path_over(S, S), "building", attempt=3, lost=2)
+    for n in range(1, 6):
+        e, _ = fold_path_set(pset(HEAD, e), build_for(e, "lost"), 9)
+        (e,) = e.paths
+        assert (e.status.value, e.attempt, e.lost, e.relaunched) == ("pending", 3 + n, 2, n)
+        assert not e.cancelled_for_good
+    assert not rules.built_again(pset(HEAD, e))
+    done = finalize(world("succeeded", "succeeded", pset(HEAD, e)), now_ms=9)
+    assert OutcomeKind.FAIL not in [o.kind for o in done.committed]
+
+
+def test_a_lost_build_of_a_path_being_stopped_is_cancelled():
+    e = entry(path_over(S, S), "cancelling")
+    folded, _ = fold_path_set(pset(HEAD, e), build_for(e, "lost"), 9)
+    assert statuses(folded) == ["cancelled"]
 
 
 def test_attempts_after_outdated_landings_do_not_count_as_lost_builds():

@@ -89,7 +89,11 @@ class FakeBuildRunner:
     # --- for tests -----------------------------------------------------------------------------
 
     def running(self) -> list[BuildRequest]:
-        return [r for r in self.triggered if not self._status[r.build_id].state.finished]
+        return [
+            r
+            for r in self.triggered
+            if (status := self._status.get(r.build_id)) is not None and not status.state.finished
+        ]
 
     def release(self, which: Callable[[BuildRequest], bool] = lambda r: True) -> int:
         """Finish every running build `which` selects with its labelled outcome; how many."""
@@ -103,6 +107,10 @@ class FakeBuildRunner:
     def finish(self, build_id: str, state: BuildState) -> None:
         """Force a build's state (a CI that cancelled it on its own, a flake…)."""
         self._set(build_id, state)
+
+    def forget(self, build_id: str) -> None:
+        """Lose a build as a restarted runner does: its id is unknown from now on."""
+        del self._status[build_id]
 
     def _set(self, build_id: str, state: BuildState) -> BuildStatus:
         status = dataclasses.replace(self._status[build_id], state=state)

@@ -17,6 +17,7 @@ class BuildCounts:
     failed: int
     cancelled: int
     preempted: int
+    lost: int = 0
 
     def per_landed(self, landed: int) -> float | None:
         return self.funded / landed if landed else None
@@ -26,7 +27,9 @@ class BuildCounts:
         per = self.per_landed(landed)
         return (
             f"Builds: {self.funded} ({self.passed} passed, {self.failed} failed, "
-            f"{self.cancelled} cancelled of which {self.preempted} preempted)"
+            f"{self.cancelled} cancelled of which {self.preempted} preempted"
+            + (f", {self.lost} lost to a restart" if self.lost else "")
+            + ")"
             + (f", {per:.2f} per landed change." if per is not None else ".")
         )
 
@@ -55,4 +58,5 @@ def build_counts(metrics: str, queue: str) -> BuildCounts:
         failed=count("sq_builds_finished_total", "failed"),
         cancelled=count("sq_builds_finished_total", "cancelled"),
         preempted=count("sq_builds_preempted_total"),
+        lost=count("sq_builds_finished_total", "lost"),
     )

@@ -20,10 +20,13 @@ class BuildStatus(enum.StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    LOST = "lost"
+    """Its runner is gone (a restarted process, an owner that fell silent): CI gave no verdict on
+    the tree, and the path is built again without counting against its retry cap."""
 
 
 TERMINAL_BUILD_STATUSES = frozenset(
-    {BuildStatus.SUCCEEDED, BuildStatus.FAILED, BuildStatus.CANCELLED}
+    {BuildStatus.SUCCEEDED, BuildStatus.FAILED, BuildStatus.CANCELLED, BuildStatus.LOST}
 )
 
 
@@ -57,6 +60,9 @@ class PathBuild:
     build_id: BuildID
 
 
+LOST_REASON = "presumed lost: its owner stopped renewing its heartbeat"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BuildRun:
     """Where a build runs and what its runner last reported, so that any instance can serve it.
@@ -72,3 +78,8 @@ class BuildRun:
     reason: str = ""
     heartbeat_ms: int
     cancel_requested: bool = False
+
+    @property
+    def presumed_lost(self) -> bool:
+        """Ended because its owner fell silent, not by what its runner reported."""
+        return self.state is BuildState.CANCELLED and self.reason == LOST_REASON

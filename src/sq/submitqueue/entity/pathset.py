@@ -80,6 +80,10 @@ class PathEntry:
     lost: int = 0
     """How many of its attempts' builds CI cancelled on its own. Only these count against the
     retry cap: a new attempt after an outdated landing (the target moved) is not a lost build."""
+    relaunched: int = 0
+    """How many of its attempts' builds were lost with the runner that ran them (our process
+    restarted, or its owner fell silent). Like an outdated landing, not CI's doing: these never
+    count against the retry cap, so a crash never fails a change."""
     retried: int = 0
     """How many of its attempts' failed builds were retried as flaky (the queue's
     `flaky_retries`); a failure past that many is the path's verdict."""

@@ -22,6 +22,7 @@ _OUTCOMES = {
     BuildStatus.SUCCEEDED.value: "passed",
     BuildStatus.FAILED.value: "failed",
     BuildStatus.CANCELLED.value: "cancelled",
+    BuildStatus.LOST.value: "lost",
 }
 _RUNNING = {BuildStatus.ACCEPTED.value, BuildStatus.RUNNING.value, BuildStatus.UNKNOWN.value}
 _STOPPED_BATCH = (BatchState.CANCELLING.value, BatchState.CANCELLED.value)
@@ -54,7 +55,8 @@ def _read(conn: Connection, _now_ms: int) -> Iterator[Metric]:
     running: dict[str, int] = defaultdict(int)
     finished = CounterMetricFamily(
         "sq_builds_finished",
-        "Builds that ended, by outcome (passed, failed, cancelled; preempted ones are cancelled)",
+        "Builds that ended, by outcome (passed, failed, cancelled; preempted ones are cancelled; "
+        "lost: their runner went away, a restart, and the path was built again)",
         labels=["queue", "outcome"],
     )
     by_status = sa.select(bu.queue, bu.status, sa.func.count()).group_by(bu.queue, bu.status)

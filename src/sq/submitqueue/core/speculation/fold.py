@@ -27,6 +27,7 @@ _TERMINAL_STATUS = {
     BuildStatus.SUCCEEDED: PathStatus.PASSED,
     BuildStatus.FAILED: PathStatus.FAILED,
     BuildStatus.CANCELLED: PathStatus.CANCELLED,
+    BuildStatus.LOST: PathStatus.CANCELLED,
 }
 
 
@@ -44,6 +45,10 @@ def fold_entry(
     (the entry was not `cancelling`) is retried as a new `pending` attempt until `max_attempts`
     of its builds were lost that way; after that it is recorded `cancelled`, which finalize
     counts as dead, so the head fails instead of waiting forever.
+
+    A build `lost` with its runner (our process restarted; its owner fell silent) is built again
+    as a new attempt however often that happens: CI never judged the tree, so it counts neither
+    as a failure nor against `max_attempts`.
 
     A build that `failed` while wanted is retried the same way, as a flaky build, while fewer than
     `flaky_retries` of the entry's failures were retried; the queue's default 0 records the first
@@ -68,6 +73,14 @@ def fold_entry(
     status = _TERMINAL_STATUS[build.status]
     if halted:
         return entry.with_status(status, now_ms)
+    if build.status is BuildStatus.LOST and entry.status is not PathStatus.CANCELLING:
+        return dataclasses.replace(
+            entry,
+            status=PathStatus.PENDING,
+            attempt=entry.attempt + 1,
+            relaunched=entry.relaunched + 1,
+            updated_at_ms=now_ms,
+        )
     unsolicited = status is PathStatus.CANCELLED and entry.status is not PathStatus.CANCELLING
     if unsolicited and entry.lost + 1 < max_attempts:
         return dataclasses.replace(

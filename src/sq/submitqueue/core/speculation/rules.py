@@ -86,9 +86,10 @@ MAX_COVERED_DEPENDENCIES = 10
 
 
 def built_again(path_set: PathSet | None) -> bool:
-    """Some path of the head was built again for a reason other than CI losing its build: its
-    landing was outdated (a head landed ahead of it) or its build was preempted."""
-    return any(e.attempt > e.lost + 1 for e in path_set.paths) if path_set else False
+    """Some path of the head was built again for a reason other than losing its build (to CI or
+    with its runner): its landing was outdated (a head landed ahead of it) or its build was
+    preempted."""
+    return any(e.attempt > e.lost + e.relaunched + 1 for e in path_set.paths) if path_set else False
 
 
 def _never(batch: BatchID) -> bool:

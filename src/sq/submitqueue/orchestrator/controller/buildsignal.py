@@ -11,7 +11,7 @@ from sq.platform.messagequeue import Delivery
 from sq.platform.pipeline import StageContext
 from sq.submitqueue.core import messages as m
 from sq.submitqueue.entity.batch import Batch, is_halted
-from sq.submitqueue.entity.build import Build, BuildStatus, is_build_terminal
+from sq.submitqueue.entity.build import Build, BuildRun, BuildStatus, is_build_terminal
 from sq.submitqueue.entity.pathset import PathStatus
 from sq.submitqueue.orchestrator.controller.common import (
     Log,
@@ -37,6 +37,11 @@ _STATUS = {
     # The runner could not build the tree (it does not apply, say): no future for this path.
     BuildState.ERROR: BuildStatus.FAILED,
 }
+
+
+def _of_run(run: BuildRun) -> BuildStatus:
+    return BuildStatus.LOST if run.presumed_lost else _STATUS[run.state]
+
 
 _UNSEEN = (BuildStatus.UNKNOWN, BuildStatus.ACCEPTED)
 """Stored statuses of a build no observation has been stored for (`building` not logged yet)."""
@@ -124,25 +129,25 @@ class BuildSignalController:
         if runs is not None:
             run = await db(self.deps.storage.get_run, batch.queue, build.id)
             if run is not None and run.state.finished:
-                return _STATUS[run.state]
+                return _of_run(run)
         runner = self.deps.profiles.get(batch.queue).runner
         try:
             seen: RunnerStatus = await runner.status(build.id)
         except UnknownBuildError:
             if runs is None or run is None:
-                # Its runner is gone (a restart, a killed process): a cancellation nobody asked
-                # for, which speculate answers with a new attempt of the path, never a failure.
-                return BuildStatus.CANCELLED
+                # Its runner is gone (a restart, a killed process): speculate builds the path
+                # again, never counting it as a failure or against its retry cap.
+                return BuildStatus.LOST
             if not runs.alive(run):
                 # Its owner is silent: dead, or only slow. Recorded on the run, so that a late
                 # verdict from a slow owner cannot overturn the one the queue acts on.
                 if await db(self.deps.storage.presume_lost, run):
-                    return BuildStatus.CANCELLED
+                    return BuildStatus.LOST
                 # The owner spoke up meanwhile (a heartbeat, its verdict) or another took it over.
                 run = await db(self.deps.storage.get_run, batch.queue, build.id)
                 if run is None:
-                    return BuildStatus.CANCELLED
-            return _STATUS[run.state]  # another instance runs it
+                    return BuildStatus.LOST
+            return _of_run(run)  # another instance runs it
         return _STATUS[seen.state]
 
     async def _log_tail(self, build: Build, batch: Batch) -> str:

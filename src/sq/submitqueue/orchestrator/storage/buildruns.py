@@ -10,12 +10,11 @@ from sqlalchemy.engine import Engine
 
 from sq.platform.build import BuildState
 from sq.platform.db import read_only
-from sq.submitqueue.entity.build import Build, BuildID, BuildRun
+from sq.submitqueue.entity.build import LOST_REASON, Build, BuildID, BuildRun
 from sq.submitqueue.orchestrator.storage import tables as t
 from sq.submitqueue.orchestrator.storage.batches import build_of
 
 _UNFINISHED = (BuildState.PENDING.value, BuildState.RUNNING.value)
-LOST_REASON = "presumed lost: its owner stopped renewing its heartbeat"
 
 
 def build_run_of(row: Any) -> BuildRun:
