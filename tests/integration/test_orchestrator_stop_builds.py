@@ -1,5 +1,6 @@
-"""An orchestrator that stops cancels the builds it runs and records them as cancelled, so that
-another instance builds them again at once instead of waiting out the lease."""
+"""An orchestrator that stops cancels the builds it runs and records them as stopped with their
+runner, so that another instance builds them again at once instead of waiting out the lease, and
+none of them counts as a build CI cancelled."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from sq.platform.build import BuildRequest, BuildState
+from sq.platform.build import STOPPED_WITH_RUNNER, BuildRequest, BuildState
 from sq.platform.build.command import CommandBuildRunner
 from sq.platform.git.sandbox import GitSandbox
 from sq.service.orchestrator import build_orchestrator
 from sq.service.runtime import Runtime
 from sq.service.settings import Settings
+from sq.submitqueue.entity.build import lost_with_runner
 from sq.submitqueue.orchestrator.buildruns import BuildRuns
 from sq.submitqueue.orchestrator.storage import OrchestratorStorage
 
@@ -55,6 +57,8 @@ async def test_stopping_cancels_and_records_the_builds_it_runs(tmp_path: Path) -
         await closer.stop()
         run = storage.get_run("main", "b1")
         assert run is not None and run.state is BuildState.CANCELLED
+        assert run.reason == STOPPED_WITH_RUNNER
+        assert lost_with_runner(run.state, run.reason)
     finally:
         await runner.close()
         await runtime.queue.close()

@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from sq.platform.build import BuildState
+from sq.platform.build import STOPPED_WITH_RUNNER, BuildState
 from sq.runway.extension.merger.fake import FakeMerger
 from sq.submitqueue.entity.pathset import DEFAULT_MAX_ATTEMPTS
 from support.sq_stack import QUEUE, Stack
@@ -199,6 +199,21 @@ async def test_a_build_its_runner_keeps_losing_is_built_again_and_lands(tmp_path
     await s.release()
     assert s.log.final(a) == "landed"
     assert s.builds() == DEFAULT_MAX_ATTEMPTS + 3
+    await s.stop()
+
+
+async def test_builds_stopped_with_their_runner_do_not_count_as_ci_cancelling(
+    tmp_path: Path,
+) -> None:
+    s = await started(tmp_path)
+    a = await s.land("a")
+    await s.settle()
+    for _ in range(DEFAULT_MAX_ATTEMPTS + 1):
+        [running] = s.runner.running()
+        s.runner.finish(running.build_id, BuildState.CANCELLED, STOPPED_WITH_RUNNER)  # a shutdown
+        await s.settle()
+    await s.release()
+    assert s.log.final(a) == "landed"
     await s.stop()
 
 

@@ -28,6 +28,11 @@ class BuildState(enum.StrEnum):
         return self not in (BuildState.PENDING, BuildState.RUNNING)
 
 
+STOPPED_WITH_RUNNER = "stopped: its runner shut down"
+"""The reason of a build a runner cancelled because its own process was stopping: no verdict, and
+no cancel anybody asked for."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TreeLayer:
     name: str

@@ -23,7 +23,13 @@ import signal
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from sq.platform.build import BuildRequest, BuildState, BuildStatus, UnknownBuildError
+from sq.platform.build import (
+    STOPPED_WITH_RUNNER,
+    BuildRequest,
+    BuildState,
+    BuildStatus,
+    UnknownBuildError,
+)
 from sq.platform.build.source import BuildSources
 from sq.platform.changeuri import ChangeURIError
 from sq.platform.clock import Clock, SystemClock
@@ -38,6 +44,7 @@ class _Build:
         self.task: asyncio.Task[None] | None = None
         self.pid: int | None = None
         self.cancelled = False
+        self.stop_reason = "cancelled"
 
 
 class CommandBuildRunner:
@@ -87,17 +94,20 @@ class CommandBuildRunner:
         return build.status
 
     async def cancel(self, build_id: str) -> BuildStatus:
+        return await self._stop(build_id, "cancelled")
+
+    async def _stop(self, build_id: str, reason: str) -> BuildStatus:
         build = self._builds.get(build_id)
         if build is None:
             raise UnknownBuildError(build_id)
         if not build.status.state.finished:
-            build.cancelled = True
+            build.cancelled, build.stop_reason = True, reason
             self._kill(build)
             if build.task is not None:
                 build.task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await build.task
-            self._finish(build, BuildState.CANCELLED, "cancelled")
+            self._finish(build, BuildState.CANCELLED, reason)
         return build.status
 
     async def log(self, build_id: str) -> str:
@@ -108,10 +118,11 @@ class CommandBuildRunner:
             return ""
 
     async def close(self) -> None:
-        """Cancel every unfinished build (used on shutdown)."""
+        """Stop every unfinished build (used on shutdown), with `STOPPED_WITH_RUNNER` as the
+        reason: the queue builds them again and counts none of them as cancelled by CI."""
         for build_id, build in list(self._builds.items()):
             if not build.status.state.finished:
-                await self.cancel(build_id)
+                await self._stop(build_id, STOPPED_WITH_RUNNER)
 
     # --- running -------------------------------------------------------------------------------
 
@@ -123,7 +134,7 @@ class CommandBuildRunner:
                 self._update(build, state=BuildState.RUNNING, started_at_ms=self._clock.now_ms())
                 await self._build(build, request)
         except asyncio.CancelledError:
-            self._finish(build, BuildState.CANCELLED, "cancelled")
+            self._finish(build, BuildState.CANCELLED, build.stop_reason)
         except (GitError, OSError, ChangeURIError) as exc:
             self._write_log(request.build_id, f"\nbuild could not run: {exc}\n")
             self._finish(build, BuildState.ERROR, f"could not prepare the tree: {exc}")

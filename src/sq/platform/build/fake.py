@@ -104,16 +104,16 @@ class FakeBuildRunner:
                 released += 1
         return released
 
-    def finish(self, build_id: str, state: BuildState) -> None:
+    def finish(self, build_id: str, state: BuildState, reason: str = "") -> None:
         """Force a build's state (a CI that cancelled it on its own, a flake…)."""
-        self._set(build_id, state)
+        self._set(build_id, state, reason)
 
     def forget(self, build_id: str) -> None:
         """Lose a build as a restarted runner does: its id is unknown from now on."""
         del self._status[build_id]
 
-    def _set(self, build_id: str, state: BuildState) -> BuildStatus:
-        status = dataclasses.replace(self._status[build_id], state=state)
+    def _set(self, build_id: str, state: BuildState, reason: str = "") -> BuildStatus:
+        status = dataclasses.replace(self._status[build_id], state=state, reason=reason)
         self._status[build_id] = status
         if self.on_finish is not None and state.finished:
             self._finishing.append(self.on_finish(self._requests[build_id], status))

@@ -6,7 +6,7 @@ import enum
 from dataclasses import dataclass
 from typing import NewType
 
-from sq.platform.build import BuildState
+from sq.platform.build import STOPPED_WITH_RUNNER, BuildState
 from sq.submitqueue.entity.batch import BatchID
 from sq.submitqueue.entity.path import PathID
 
@@ -79,7 +79,7 @@ class BuildRun:
     heartbeat_ms: int
     cancel_requested: bool = False
 
-    @property
-    def presumed_lost(self) -> bool:
-        """Ended because its owner fell silent, not by what its runner reported."""
-        return self.state is BuildState.CANCELLED and self.reason == LOST_REASON
+
+def lost_with_runner(state: BuildState, reason: str) -> bool:
+    """A runner's cancellation that nobody asked for and CI had no part in."""
+    return state is BuildState.CANCELLED and reason in (LOST_REASON, STOPPED_WITH_RUNNER)

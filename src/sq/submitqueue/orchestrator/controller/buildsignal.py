@@ -11,7 +11,7 @@ from sq.platform.messagequeue import Delivery
 from sq.platform.pipeline import StageContext
 from sq.submitqueue.core import messages as m
 from sq.submitqueue.entity.batch import Batch, is_halted
-from sq.submitqueue.entity.build import Build, BuildRun, BuildStatus, is_build_terminal
+from sq.submitqueue.entity.build import Build, BuildStatus, is_build_terminal, lost_with_runner
 from sq.submitqueue.entity.pathset import PathStatus
 from sq.submitqueue.orchestrator.controller.common import (
     Log,
@@ -39,8 +39,8 @@ _STATUS = {
 }
 
 
-def _of_run(run: BuildRun) -> BuildStatus:
-    return BuildStatus.LOST if run.presumed_lost else _STATUS[run.state]
+def _status_of(state: BuildState, reason: str) -> BuildStatus:
+    return BuildStatus.LOST if lost_with_runner(state, reason) else _STATUS[state]
 
 
 _UNSEEN = (BuildStatus.UNKNOWN, BuildStatus.ACCEPTED)
@@ -129,7 +129,7 @@ class BuildSignalController:
         if runs is not None:
             run = await db(self.deps.storage.get_run, batch.queue, build.id)
             if run is not None and run.state.finished:
-                return _of_run(run)
+                return _status_of(run.state, run.reason)
         runner = self.deps.profiles.get(batch.queue).runner
         try:
             seen: RunnerStatus = await runner.status(build.id)
@@ -147,8 +147,8 @@ class BuildSignalController:
                 run = await db(self.deps.storage.get_run, batch.queue, build.id)
                 if run is None:
                     return BuildStatus.LOST
-            return _of_run(run)  # another instance runs it
-        return _STATUS[seen.state]
+            return _status_of(run.state, run.reason)  # another instance runs it
+        return _status_of(seen.state, seen.reason)
 
     async def _log_tail(self, build: Build, batch: Batch) -> str:
         """The end of a failed build's log, for the request's history (the whole log is at
