@@ -21,6 +21,7 @@ from sq.platform.git import (
     Replay,
     TreeConflict,
     changed_paths,
+    locks,
     prepare_tree,
     push,
     run_git,
@@ -147,6 +148,81 @@ def test_workspace_fetches_refs_and_commits_by_sha(sandbox: GitSandbox) -> None:
         assert not await repo.fetch_commit("f" * 40)
 
     asyncio.run(scenario())
+
+
+def test_reopening_a_workspace_writes_only_a_setting_that_changed(
+    sandbox: GitSandbox, tmp_path: Path
+) -> None:
+    # A config lock left by a git killed mid-write (our process was SIGKILLed) must not stop every
+    # later open of the workspace: an open that finds its settings in place writes nothing.
+    repo = workspace(sandbox)
+    (repo.path / "config.lock").write_text("")
+
+    async def scenario() -> None:
+        again = await GitRepo.open_workspace(repo.path, str(sandbox.origin))
+        assert await again.ls_remote(["refs/heads/main"])
+        (repo.path / "config.lock").unlink()
+        moved = tmp_path / "moved.git"
+        sandbox.origin.rename(moved)
+        await GitRepo.open_workspace(repo.path, str(moved))
+        url = await repo.run("config", "--get", "remote.origin.url")
+        assert url.text.strip() == str(moved)
+
+    asyncio.run(scenario())
+
+
+def test_a_lock_file_left_by_a_killed_git_is_cleared_and_the_command_runs_again(
+    sandbox: GitSandbox,
+) -> None:
+    repo = workspace(sandbox)
+    stale = repo.path / "refs" / "sq" / "main.lock"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("")  # no git of this process runs here: its writer is dead
+
+    async def scenario() -> None:
+        await repo.fetch(["+refs/heads/main:refs/sq/main"])
+        assert await repo.resolve("refs/sq/main") == sandbox.origin_ref("refs/heads/main")
+
+    asyncio.run(scenario())
+    assert not stale.exists()
+
+
+def test_a_lock_a_running_git_may_hold_is_waited_for_never_removed(sandbox: GitSandbox) -> None:
+    repo = workspace(sandbox)
+    held = repo.path / "refs" / "sq" / "main.lock"
+    held.parent.mkdir(parents=True)
+
+    async def scenario() -> None:
+        with locks.RUNNING.command(repo.path):  # a command of ours that started before the lock
+            held.write_text("")
+            with pytest.raises(GitError, match="File exists"):
+                await repo.run("fetch", "origin", "+refs/heads/main:refs/sq/main", timeout_s=0.3)
+            assert held.exists()
+            fetching = asyncio.create_task(repo.fetch(["+refs/heads/main:refs/sq/main"]))
+            await asyncio.sleep(0.3)
+            assert not fetching.done()  # waiting for the holder
+            held.unlink()  # the holder is done with it
+            await fetching
+        assert await repo.resolve("refs/sq/main") == sandbox.origin_ref("refs/heads/main")
+
+    asyncio.run(scenario())
+
+
+def test_a_lock_outside_the_repository_is_never_touched(sandbox: GitSandbox) -> None:
+    # The remote's own lock (a local remote's receive-pack writes it) is not ours to clear.
+    repo = workspace(sandbox)
+    theirs = sandbox.origin / "refs" / "heads" / "main.lock"
+    theirs.write_text("")
+
+    async def scenario() -> None:
+        await repo.fetch(["+refs/heads/main:refs/sq/x"])
+        tip = await repo.run("commit-tree", "-m", "y", "-p", "refs/sq/x", "refs/sq/x^{tree}")
+        with pytest.raises(GitError) as refused:
+            await repo.run("push", "origin", f"{tip.text.strip()}:refs/heads/main")
+        assert "main.lock" in refused.value.stderr
+
+    asyncio.run(scenario())
+    assert theirs.exists()
 
 
 def test_fetch_from_an_unreachable_remote_raises(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from sq.platform.git import locks
 from sq.platform.git.command import (
     DEFAULT_TIMEOUT_S,
     RUNWAY_IDENTITY,
@@ -19,6 +20,8 @@ from sq.platform.git.command import (
 )
 
 _SHA = re.compile(r"[0-9a-f]{40}")
+_LOCK_RETRIES = 3
+"""How many stale lock files one command clears before its failure stands."""
 _SCP_LIKE = re.compile(r"^[^/:]+:")
 
 
@@ -82,16 +85,45 @@ class GitRepo:
         ok: Collection[int] = (0,),
         timeout_s: float | None = None,
     ) -> GitOutput:
-        return await run_git(
-            args,
-            cwd=self.path,
-            identity=self.identity,
-            timeout_s=self.timeout_s if timeout_s is None else timeout_s,
-            stdin=stdin,
-            env=env,
-            ok=ok,
-            executable=self.executable,
+        """`git <args>` here (see `run_git`). A command stopped by a lock file of this repository
+        that its killed writer left behind runs again once the lock is cleared (`locks`)."""
+        limit = self.timeout_s if timeout_s is None else timeout_s
+        for attempt in range(_LOCK_RETRIES + 1):
+            last = attempt == _LOCK_RETRIES
+            try:
+                with locks.RUNNING.command(self.path):
+                    out = await run_git(
+                        args,
+                        cwd=self.path,
+                        identity=self.identity,
+                        timeout_s=limit,
+                        stdin=stdin,
+                        env=env,
+                        ok=ok,
+                        executable=self.executable,
+                    )
+            except GitError as exc:
+                if last or not await self._released(exc.stderr, limit):
+                    raise
+                continue
+            if out.returncode == 0 or last or not await self._released(out.stderr, limit):
+                return out
+        raise AssertionError("unreachable")
+
+    async def _released(self, stderr: str, patience_s: float) -> bool:
+        """Whether the lock file `stderr` names, inside this repository, is gone by now."""
+        lock = locks.held_lock(stderr, self.path)
+        if lock is None:
+            return False
+        common = await run_git(
+            ["rev-parse", "--git-common-dir"], cwd=self.path, ok=(0, 128), timeout_s=patience_s
         )
+        if common.returncode != 0:
+            return False
+        root = (self.path / common.text.strip()).resolve()
+        if root not in lock.resolve().parents:
+            return False
+        return await locks.clear_if_stale(lock, root, patience_s)
 
     # --- creating ------------------------------------------------------------------------------
 
@@ -117,13 +149,22 @@ class GitRepo:
 
         Idempotent: an existing workspace keeps its objects and gets its remote URL updated. The
         remote has no fetch refspec, so a fetch updates only the refs it names. Nothing is fetched
-        here; call `fetch`.
+        here; call `fetch`. Opening a workspace that is already set up writes nothing: it reads
+        its settings (one git command) and rewrites only what differs, so that the many opens of
+        a busy queue neither spawn needless processes nor take the config file's lock.
         """
         remote_url = _absolute_remote(remote_url)
-        repo = await cls.init_bare(path)
+        wanted = {f"remote.{remote}.url": remote_url, "gc.autoDetach": "false"}
+        if (path / "HEAD").is_file() and (path / "config").is_file():
+            repo = cls(path)
+        else:
+            repo = await cls.init_bare(path)
         repo.identity, repo.timeout_s = identity, timeout_s
-        await repo.run("config", f"remote.{remote}.url", remote_url)
-        await repo.run("config", "gc.autoDetach", "false")
+        listed = await repo.run("config", "--null", "--get-regexp", r"^(remote\.|gc\.)", ok=(0, 1))
+        held = dict(item.split("\n", 1) for item in listed.text.split("\0") if "\n" in item)
+        for key, value in wanted.items():
+            if held.get(_config_key(key)) != value:
+                await repo.run("config", key, value)
         return repo
 
     # --- reading -------------------------------------------------------------------------------
@@ -256,6 +297,13 @@ def _absolute_remote(url: str) -> str:
     if "://" in url or _SCP_LIKE.match(url):
         return url
     return os.path.abspath(url)
+
+
+def _config_key(key: str) -> str:
+    """`key` as git lists it: section and name lowercased, a subsection (`origin`) as written."""
+    section, _, rest = key.partition(".")
+    middle, _, name = rest.rpartition(".")
+    return ".".join(p for p in (section.lower(), middle, name.lower()) if p)
 
 
 def _unreachable(stderr: str) -> bool:

@@ -1,0 +1,101 @@
+"""Lock files a killed git left behind in our own repositories, found and cleared.
+
+git takes `<file>.lock` while it writes a ref, the config or an index, and a second git fails with
+"File exists" while the lock is there. A git killed while it held one (our process was SIGKILLed;
+a timeout or a cancellation killed the command) leaves the lock behind for good, and every later
+command that needs it fails: a workspace could stop fetching until someone deleted the file.
+
+Workspaces are private to one process (each has its own data directory), so a lock is stale when
+no git command of this process that could hold it is still running: one in the same repository
+that started before the lock was written. Until then the command waits for the holder, then runs
+again. Locks outside the repository (a local remote's, written by its receive-pack) are never
+touched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import structlog
+
+log = structlog.get_logger("sq.git")
+
+_HELD = re.compile(
+    r"Unable to create '(?P<lock>[^']+\.lock)': File exists"
+    r"|could not lock config file (?P<config>.+?): File exists",
+    re.IGNORECASE,
+)
+_SLACK_S = 1.0
+"""A command that started this soon after the lock was written may still have written it (file
+times can be coarse)."""
+_POLL_S = 0.05
+
+
+class _Running:
+    """The git commands this process runs now: where, and since when (wall clock, as file times)."""
+
+    def __init__(self) -> None:
+        self._commands: dict[int, tuple[Path, float]] = {}
+        self._tokens = itertools.count()
+
+    @contextlib.contextmanager
+    def command(self, cwd: Path) -> Iterator[None]:
+        token = next(self._tokens)
+        self._commands[token] = (cwd, time.time())
+        try:
+            yield
+        finally:
+            del self._commands[token]
+
+    def could_hold(self, root: Path, written_at: float) -> bool:
+        """Some command running in repository `root` (or a worktree inside it) started before
+        `written_at` and may have written a lock then."""
+        for cwd, started in list(self._commands.values()):
+            if started <= written_at + _SLACK_S:
+                where = cwd.resolve()
+                if where == root or root in where.parents:
+                    return True
+        return False
+
+
+RUNNING = _Running()
+
+
+def held_lock(stderr: str, cwd: Path) -> Path | None:
+    """The lock file git says it could not take, resolved against the command's `cwd`."""
+    found = _HELD.search(stderr)
+    if found is None:
+        return None
+    lock = Path(found["lock"]) if found["lock"] else Path(f"{found['config']}.lock")
+    return (cwd / lock).absolute()
+
+
+async def clear_if_stale(lock: Path, root: Path, patience_s: float) -> bool:
+    """Wait until `lock` (inside repository `root`, a resolved path) is released or stale,
+    removing it when stale; True when it is gone, False when a command that may hold it still
+    ran after `patience_s`."""
+    deadline = time.monotonic() + patience_s
+    while not _gone_or_cleared(lock, root):
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(_POLL_S)
+    return True
+
+
+def _gone_or_cleared(lock: Path, root: Path) -> bool:
+    try:
+        written_at = lock.stat().st_mtime
+    except FileNotFoundError:
+        return True
+    if RUNNING.could_hold(root, written_at):
+        return False
+    with contextlib.suppress(FileNotFoundError):
+        lock.unlink()
+        log.warning("removed a git lock its killed writer left behind", lock=str(lock))
+    return True
