@@ -77,6 +77,22 @@ def test_a_failed_build_moves_the_dependents_to_the_future_without_it() -> None:
     assert described(speculate(s)) == ["build q/B[q/A=f]"]
 
 
+def test_a_head_whose_build_failed_funds_a_hedge_only_when_it_earns_it() -> None:
+    # B[A=s] failed while A still builds: B is now 0.9 x 0.1 / 0.19 = 0.47 likely good; A, blamed
+    # with B the other suspect, has its odds of being bad times 1 / 0.53: 0.83 good. So B[A=f] is
+    # worth 0.17 x 0.47 = 0.08. Were B's best path exempt from the threshold as before its
+    # failure, a bad head in a line of n open dependencies would be built on up to 2^n of their
+    # outcomes, one after each failure.
+    a = pset("q/A", entry(path("q/A"), "building"))
+    b = pset("q/B", entry(path("q/B", ("q/A", S)), "failed"))
+    s = snap(batch("q/A"), batch("q/B", deps=("q/A",)), sets=(a, b))
+    assert described(speculate(s)) == []
+    assert described(speculate(s, threshold=0.07)) == ["build q/B[q/A=f]"]
+    # Once A has failed, B[A=f] is B's only future and its verdict: built whatever the threshold.
+    s = snap(batch("q/A", state="failed"), batch("q/B", deps=("q/A",)), sets=(b,))
+    assert described(speculate(s, threshold=5.0)) == ["build q/B[q/A=f]"]
+
+
 def test_a_running_low_value_build_is_preempted_for_a_better_candidate() -> None:
     # Budget full: A[] (1.9) and B's hedge B[A=f] (0.09). C[] arrives worth 0.9 > 3 x 0.09.
     running = (

@@ -274,10 +274,15 @@ def candidates(
 
     A head whose best unbuilt path is `margin` times likelier than all its live builds together
     (`live_probability` is their sum: paths of a head are exclusive) is offered that path
-    whatever its value; every other path must clear `threshold`. A cancelled path may be offered
-    again (a new attempt). `stored` is the head's set as `stored_statuses` gives it.
+    whatever its value; every other path must clear `threshold`. Once a build of the head has
+    failed, that exemption is kept for the one path left when every dependency has finished
+    (the head's verdict needs it): before then each hedge must earn its build, or a bad head in
+    a line of n open dependencies would be built on up to 2^n of their outcomes, one per
+    failure. A cancelled path may be offered again (a new attempt). `stored` is the head's set
+    as `stored_statuses` gives it.
     """
     out: list[Valued] = []
+    failed = any(s is PathStatus.FAILED for s in stored.values())
     flips: tuple[int, ...] | None = ()
     while flips is not None and len(out) < limit:
         path = stream.build(flips)
@@ -286,7 +291,11 @@ def candidates(
             probability = math.exp(stream.score(flips))
             value = probability * worth
             density = value / cost_share
-            first = not out and probability > margin * live_probability
+            first = (
+                not out
+                and probability > margin * live_probability
+                and (not failed or probability >= 1.0)
+            )
             if probability <= 0.0 or (not first and density < threshold):
                 break
             out.append(Valued(path=path, value=value, density=density, first=first, rank=len(out)))
