@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from pathlib import Path
 
@@ -178,6 +179,8 @@ def test_a_lock_file_left_by_a_killed_git_is_cleared_and_the_command_runs_again(
     stale = repo.path / "refs" / "sq" / "main.lock"
     stale.parent.mkdir(parents=True)
     stale.write_text("")  # no git of this process runs here: its writer is dead
+    written = time.time() - locks.MIN_AGE_S  # and it is old enough not to be a finishing orphan's
+    os.utime(stale, (written, written))
 
     async def scenario() -> None:
         await repo.fetch(["+refs/heads/main:refs/sq/main"])
@@ -187,7 +190,10 @@ def test_a_lock_file_left_by_a_killed_git_is_cleared_and_the_command_runs_again(
     assert not stale.exists()
 
 
-def test_a_lock_a_running_git_may_hold_is_waited_for_never_removed(sandbox: GitSandbox) -> None:
+def test_a_lock_a_running_git_may_hold_is_waited_for_never_removed(
+    sandbox: GitSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(locks, "MIN_AGE_S", 0.0)  # the lock is old enough: only its holder counts
     repo = workspace(sandbox)
     held = repo.path / "refs" / "sq" / "main.lock"
     held.parent.mkdir(parents=True)
@@ -204,6 +210,26 @@ def test_a_lock_a_running_git_may_hold_is_waited_for_never_removed(sandbox: GitS
             held.unlink()  # the holder is done with it
             await fetching
         assert await repo.resolve("refs/sq/main") == sandbox.origin_ref("refs/heads/main")
+
+    asyncio.run(scenario())
+
+
+def test_a_young_lock_nobody_here_holds_is_waited_for_until_it_is_old(
+    sandbox: GitSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A git our previous incarnation started may outlive it and still be finishing with the lock.
+    monkeypatch.setattr(locks, "MIN_AGE_S", 1.0)
+    repo = workspace(sandbox)
+    young = repo.path / "refs" / "sq" / "main.lock"
+    young.parent.mkdir(parents=True)
+
+    async def scenario() -> None:
+        young.write_text("")
+        fetching = asyncio.create_task(repo.fetch(["+refs/heads/main:refs/sq/main"]))
+        await asyncio.sleep(0.5)
+        assert not fetching.done() and young.exists()
+        await fetching
+        assert not young.exists()
 
     asyncio.run(scenario())
 

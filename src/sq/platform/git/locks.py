@@ -6,10 +6,11 @@ a timeout or a cancellation killed the command) leaves the lock behind for good,
 command that needs it fails: a workspace could stop fetching until someone deleted the file.
 
 Workspaces are private to one process (each has its own data directory), so a lock is stale when
-no git command of this process that could hold it is still running: one in the same repository
-that started before the lock was written. Until then the command waits for the holder, then runs
-again. Locks outside the repository (a local remote's, written by its receive-pack) are never
-touched.
+no git command of this process that could hold it is still running (one in the same repository
+that started before the lock was written) and it is `MIN_AGE_S` old: a git the process's previous
+incarnation started may outlive it (git runs in a session of its own) and still be finishing, and
+git holds these locks for milliseconds. Until then the command waits, then runs again. Locks
+outside the repository (a local remote's, written by its receive-pack) are never touched.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ _SLACK_S = 1.0
 """A command that started this soon after the lock was written may still have written it (file
 times can be coarse)."""
 _POLL_S = 0.05
+MIN_AGE_S = 5.0
+"""A lock younger than this may still belong to a live git that is not ours (see above)."""
 
 
 class _Running:
@@ -93,7 +96,7 @@ def _gone_or_cleared(lock: Path, root: Path) -> bool:
         written_at = lock.stat().st_mtime
     except FileNotFoundError:
         return True
-    if RUNNING.could_hold(root, written_at):
+    if time.time() - written_at < MIN_AGE_S or RUNNING.could_hold(root, written_at):
         return False
     with contextlib.suppress(FileNotFoundError):
         lock.unlink()
