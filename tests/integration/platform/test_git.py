@@ -178,8 +178,8 @@ def test_a_lock_file_left_by_a_killed_git_is_cleared_and_the_command_runs_again(
     repo = workspace(sandbox)
     stale = repo.path / "refs" / "sq" / "main.lock"
     stale.parent.mkdir(parents=True)
-    stale.write_text("")  # no git of this process runs here: its writer is dead
-    written = time.time() - locks.MIN_AGE_S  # and it is old enough not to be a finishing orphan's
+    stale.write_text("")  # written before this process started: its writer died with the last one
+    written = locks.STARTED_AT - locks.MIN_AGE_S
     os.utime(stale, (written, written))
 
     async def scenario() -> None:
@@ -193,7 +193,9 @@ def test_a_lock_file_left_by_a_killed_git_is_cleared_and_the_command_runs_again(
 def test_a_lock_a_running_git_may_hold_is_waited_for_never_removed(
     sandbox: GitSandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(locks, "MIN_AGE_S", 0.0)  # the lock is old enough: only its holder counts
+    # The lock is old enough and predates this "process": only its holder keeps it.
+    monkeypatch.setattr(locks, "MIN_AGE_S", 0.0)
+    monkeypatch.setattr(locks, "STARTED_AT", time.time() + 100)
     repo = workspace(sandbox)
     held = repo.path / "refs" / "sq" / "main.lock"
     held.parent.mkdir(parents=True)
@@ -219,6 +221,7 @@ def test_a_young_lock_nobody_here_holds_is_waited_for_until_it_is_old(
 ) -> None:
     # A git our previous incarnation started may outlive it and still be finishing with the lock.
     monkeypatch.setattr(locks, "MIN_AGE_S", 1.0)
+    monkeypatch.setattr(locks, "STARTED_AT", time.time() + 100)
     repo = workspace(sandbox)
     young = repo.path / "refs" / "sq" / "main.lock"
     young.parent.mkdir(parents=True)
@@ -230,6 +233,28 @@ def test_a_young_lock_nobody_here_holds_is_waited_for_until_it_is_old(
         assert not fetching.done() and young.exists()
         await fetching
         assert not young.exists()
+
+    asyncio.run(scenario())
+
+
+def test_a_lock_written_since_this_process_started_is_left_to_its_writer(
+    sandbox: GitSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A build's command may run git in its worktree: a lock no git of ours holds is not dead
+    # until it is older than any git of ours may run (one we killed on its timeout).
+    monkeypatch.setattr(locks, "MIN_AGE_S", 0.0)
+    repo = workspace(sandbox)
+    theirs = repo.path / "refs" / "sq" / "main.lock"
+    theirs.parent.mkdir(parents=True)
+
+    async def scenario() -> None:
+        theirs.write_text("")
+        with pytest.raises(GitError, match="File exists"):
+            await repo.run("fetch", "origin", "+refs/heads/main:refs/sq/main", timeout_s=0.5)
+        assert theirs.exists()
+        monkeypatch.setattr(locks, "STALE_AFTER_S", 0.0)
+        await repo.fetch(["+refs/heads/main:refs/sq/main"])
+        assert not theirs.exists()
 
     asyncio.run(scenario())
 

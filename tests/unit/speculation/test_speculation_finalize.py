@@ -17,6 +17,7 @@ from sq.submitqueue.core.speculation.finalize import (
 from sq.submitqueue.core.speculation.fold import fold_path_set
 from sq.submitqueue.entity.batch import BatchState
 from sq.submitqueue.entity.build import Build, BuildStatus
+from sq.submitqueue.entity.pathset import MAX_RELAUNCHES
 from sq.submitqueue.entity.proposal import PathAction, Speculation
 
 HEAD = "q/batch/head"
@@ -296,18 +297,22 @@ def test_ci_cancelled_build_is_retried_then_fails_the_head():
     assert [o.kind for o in done.committed] == [OutcomeKind.FAIL]
 
 
-def test_a_build_lost_with_its_runner_is_built_again_however_often():
+def test_a_build_lost_with_its_runner_is_built_again_up_to_its_own_far_larger_cap():
     # A crash of our own process (or an owner that fell silent) loses the build, not CI: the path
-    # is built again every time, and even past the cap the head waits for a verdict, never fails.
+    # is built again though CI's cap is spent, until a build keeps taking its runner down.
     e = entry(path_over(S, S), "building", attempt=3, lost=2)
-    for n in range(1, 6):
+    for n in range(1, MAX_RELAUNCHES):
         e, _ = fold_path_set(pset(HEAD, e), build_for(e, "lost"), 9)
         (e,) = e.paths
         assert (e.status.value, e.attempt, e.lost, e.relaunched) == ("pending", 3 + n, 2, n)
         assert not e.cancelled_for_good
-    assert not rules.built_again(pset(HEAD, e))
-    done = finalize(world("succeeded", "succeeded", pset(HEAD, e)), now_ms=9)
-    assert OutcomeKind.FAIL not in [o.kind for o in done.committed]
+        assert not rules.built_again(pset(HEAD, e))
+        done = finalize(world("succeeded", "succeeded", pset(HEAD, e)), now_ms=9)
+        assert OutcomeKind.FAIL not in [o.kind for o in done.committed]
+    folded, _ = fold_path_set(pset(HEAD, e), build_for(e, "lost"), 9)
+    assert statuses(folded) == ["cancelled"] and folded.paths[0].cancelled_for_good
+    done = finalize(world("succeeded", "succeeded", folded), now_ms=9)
+    assert [o.kind for o in done.committed] == [OutcomeKind.FAIL]
 
 
 def test_a_lost_build_of_a_path_being_stopped_is_cancelled():

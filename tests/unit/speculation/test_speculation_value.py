@@ -7,9 +7,12 @@ not (a build of its right future lands it or lets them move on without it).
 
 from __future__ import annotations
 
+import dataclasses
+
 from speculation_helpers import F, S, TableScorer, batch, entry, path, pset, short, snap
 
 from sq.submitqueue.core.speculation.check import check_proposals
+from sq.submitqueue.entity.pathset import PathEntry
 from sq.submitqueue.entity.proposal import PathAction, Speculation
 from sq.submitqueue.entity.snapshot import SpeculationSnapshot
 from sq.submitqueue.extension.speculator.value import ValueSettings, ValueSpeculator, rank
@@ -102,6 +105,20 @@ def test_a_running_low_value_build_is_preempted_for_a_better_candidate() -> None
     s = snap(batch("q/A"), batch("q/B", deps=("q/A",)), batch("q/C"), sets=running)
     assert described(speculate(s, budget=2)) == ["cancel q/B[q/A=f]"]
     assert described(speculate(s, budget=2, hysteresis=20.0)) == []
+
+
+def test_a_build_relaunched_after_restarts_stays_preemptible() -> None:
+    # Attempts relaunched because the runner went away left CI every try: the hedge on its third
+    # attempt after two restarts is preempted as on its first; after two CI losses it is not.
+    def running(hedge: PathEntry) -> SpeculationSnapshot:
+        sets = (pset("q/A", entry(path("q/A"), "building")), pset("q/B", hedge))
+        return snap(batch("q/A"), batch("q/B", deps=("q/A",)), batch("q/C"), sets=sets)
+
+    hedge = entry(path("q/B", ("q/A", F)), "building", attempt=3)
+    relaunched = dataclasses.replace(hedge, relaunched=2)
+    assert described(speculate(running(relaunched), budget=2)) == ["cancel q/B[q/A=f]"]
+    lost_to_ci = dataclasses.replace(hedge, lost=2)
+    assert described(speculate(running(lost_to_ci), budget=2)) == []
 
 
 def test_a_short_build_is_not_starved_behind_a_long_one() -> None:

@@ -5,11 +5,14 @@ git takes `<file>.lock` while it writes a ref, the config or an index, and a sec
 a timeout or a cancellation killed the command) leaves the lock behind for good, and every later
 command that needs it fails: a workspace could stop fetching until someone deleted the file.
 
-Workspaces are private to one process (each has its own data directory), so a lock is stale when
-no git command of this process that could hold it is still running (one in the same repository
-that started before the lock was written) and it is `MIN_AGE_S` old: a git the process's previous
-incarnation started may outlive it (git runs in a session of its own) and still be finishing, and
-git holds these locks for milliseconds. Until then the command waits, then runs again. Locks
+Workspaces are private to one process (each has its own data directory), but not every git in
+them is ours: a build's command may run git in its worktree, and a git the process's previous
+incarnation started runs in a session of its own and may outlive it. So a lock is stale only when
+no git command of this process that could hold it is running (one in the same repository that
+started before the lock was written), it is `MIN_AGE_S` old (a finishing orphan holds it for
+milliseconds), and it was written before this process started (its writer died with the previous
+incarnation) or `STALE_AFTER_S` ago (longer than any git of ours may run: one we killed on its
+timeout). Until then the command waits for it, up to its own timeout, then runs again. Locks
 outside the repository (a local remote's, written by its receive-pack) are never touched.
 """
 
@@ -25,6 +28,8 @@ from pathlib import Path
 
 import structlog
 
+from sq.platform.git.command import DEFAULT_TIMEOUT_S
+
 log = structlog.get_logger("sq.git")
 
 _HELD = re.compile(
@@ -38,6 +43,10 @@ times can be coarse)."""
 _POLL_S = 0.05
 MIN_AGE_S = 5.0
 """A lock younger than this may still belong to a live git that is not ours (see above)."""
+STALE_AFTER_S = DEFAULT_TIMEOUT_S + 60.0
+"""A lock this old was written by a git that ran past any timeout of ours."""
+STARTED_AT = time.time()
+"""When this process started (when the git layer was first imported), as file times count."""
 
 
 class _Running:
@@ -96,9 +105,15 @@ def _gone_or_cleared(lock: Path, root: Path) -> bool:
         written_at = lock.stat().st_mtime
     except FileNotFoundError:
         return True
-    if time.time() - written_at < MIN_AGE_S or RUNNING.could_hold(root, written_at):
+    age = time.time() - written_at
+    dead = written_at < STARTED_AT or age >= STALE_AFTER_S
+    if age < MIN_AGE_S or not dead or RUNNING.could_hold(root, written_at):
         return False
-    with contextlib.suppress(FileNotFoundError):
+    try:
         lock.unlink()
-        log.warning("removed a git lock its killed writer left behind", lock=str(lock))
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False  # not ours to remove after all: the command's failure stands
+    log.warning("removed a git lock its killed writer left behind", lock=str(lock))
     return True

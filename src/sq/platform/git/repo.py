@@ -116,7 +116,11 @@ class GitRepo:
         if lock is None:
             return False
         common = await run_git(
-            ["rev-parse", "--git-common-dir"], cwd=self.path, ok=(0, 128), timeout_s=patience_s
+            ["rev-parse", "--git-common-dir"],
+            cwd=self.path,
+            ok=(0, 128),
+            timeout_s=patience_s,
+            executable=self.executable,
         )
         if common.returncode != 0:
             return False
@@ -130,9 +134,10 @@ class GitRepo:
     @classmethod
     async def init_bare(cls, path: Path, *, initial_branch: str = "main") -> GitRepo:
         """Create (or re-initialise, harmlessly) a bare repository at `path`."""
-        await run_git(
-            ["init", "--quiet", "--bare", f"--initial-branch={initial_branch}", str(path)]
-        )
+        with locks.RUNNING.command(path):
+            await run_git(
+                ["init", "--quiet", "--bare", f"--initial-branch={initial_branch}", str(path)]
+            )
         return cls(path)
 
     @classmethod

@@ -26,6 +26,10 @@ BUDGET_PATH_STATUSES = frozenset({PathStatus.PENDING, PathStatus.BUILDING, PathS
 """Statuses that hold a slot of the queue's build budget until the build is seen stopped."""
 
 DEFAULT_MAX_ATTEMPTS = 3
+MAX_RELAUNCHES = 10
+"""Builds of one path lost with their runner before the path counts as dead: a restart costs a
+rebuild, but a build that keeps taking its runner down (killed for its memory, say) must not be
+relaunched forever."""
 """Attempts a path gets when CI keeps cancelling its build on its own."""
 
 
@@ -82,8 +86,8 @@ class PathEntry:
     retry cap: a new attempt after an outdated landing (the target moved) is not a lost build."""
     relaunched: int = 0
     """How many of its attempts' builds were lost with the runner that ran them (our process
-    restarted, or its owner fell silent). Like an outdated landing, not CI's doing: these never
-    count against the retry cap, so a crash never fails a change."""
+    restarted, or its owner fell silent). Not CI's doing: these count against `MAX_RELAUNCHES`
+    only, never the retry cap, so a few crashes never fail a change."""
     retried: int = 0
     """How many of its attempts' failed builds were retried as flaky (the queue's
     `flaky_retries`); a failure past that many is the path's verdict."""
@@ -106,9 +110,12 @@ class PathEntry:
 
     @property
     def cancelled_for_good(self) -> bool:
-        """Cancelled, and CI lost its build on every attempt it gets: counted dead. One cancelled
-        earlier was stopped on request (preempted for a better build) and may be built again."""
-        return self.status is PathStatus.CANCELLED and self.lost + 1 >= DEFAULT_MAX_ATTEMPTS
+        """Cancelled, and CI lost its build on every attempt it gets (or its runner went away with
+        it `MAX_RELAUNCHES` times): counted dead. One cancelled earlier was stopped on request
+        (preempted for a better build) and may be built again."""
+        return self.status is PathStatus.CANCELLED and (
+            self.lost + 1 >= DEFAULT_MAX_ATTEMPTS or self.relaunched >= MAX_RELAUNCHES
+        )
 
     @property
     def execution(self) -> PathAttempt:

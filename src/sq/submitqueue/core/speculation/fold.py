@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from sq.submitqueue.entity.build import Build, BuildStatus, is_build_terminal
 from sq.submitqueue.entity.pathset import (
     DEFAULT_MAX_ATTEMPTS,
+    MAX_RELAUNCHES,
     PathAttempt,
     PathEntry,
     PathSet,
@@ -47,8 +48,9 @@ def fold_entry(
     counts as dead, so the head fails instead of waiting forever.
 
     A build `lost` with its runner (our process restarted; its owner fell silent) is built again
-    as a new attempt however often that happens: CI never judged the tree, so it counts neither
-    as a failure nor against `max_attempts`.
+    as a new attempt: CI never judged the tree, so it counts neither as a failure nor against
+    `max_attempts`, only against the far larger `MAX_RELAUNCHES` (a build that keeps taking its
+    runner down ends the path `cancelled` after that many).
 
     A build that `failed` while wanted is retried the same way, as a flaky build, while fewer than
     `flaky_retries` of the entry's failures were retried; the queue's default 0 records the first
@@ -74,6 +76,13 @@ def fold_entry(
     if halted:
         return entry.with_status(status, now_ms)
     if build.status is BuildStatus.LOST and entry.status is not PathStatus.CANCELLING:
+        if entry.relaunched + 1 >= MAX_RELAUNCHES:
+            return dataclasses.replace(
+                entry,
+                status=PathStatus.CANCELLED,
+                relaunched=entry.relaunched + 1,
+                updated_at_ms=now_ms,
+            )
         return dataclasses.replace(
             entry,
             status=PathStatus.PENDING,

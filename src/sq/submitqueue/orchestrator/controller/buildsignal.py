@@ -69,7 +69,8 @@ class BuildSignalController:
             raise
         if not is_build_terminal(status) and await self._unwanted(build, batch):
             try:
-                status = _STATUS[(await runner.cancel(build.id)).state]
+                stopped = await runner.cancel(build.id)
+                status = _status_of(stopped.state, stopped.reason)
             except UnknownBuildError:
                 if self.deps.runs is not None:  # its owner stops it at its next heartbeat
                     await db(self.deps.storage.request_cancel, batch.queue, build.id)

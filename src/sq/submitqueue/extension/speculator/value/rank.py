@@ -183,6 +183,11 @@ def _tried(entry: PathEntry) -> bool:
     )
 
 
+def _tries(entry: PathEntry) -> int:
+    """The entry's attempts less those relaunched after their runner went away (no CI try)."""
+    return entry.attempt - entry.relaunched
+
+
 def _may_pass(entry: PathEntry, finished: Finished) -> bool:
     if entry.status in LIVE_STATUSES:
         return True
@@ -317,7 +322,7 @@ def running_builds(
         if snapshot.state_of(path_set.head) is not BatchState.SPECULATING:
             continue
         for entry in path_set.paths:
-            if entry.status not in LIVE_STATUSES or entry.attempt >= LAST_PREEMPTIBLE_ATTEMPT:
+            if entry.status not in LIVE_STATUSES or _tries(entry) >= LAST_PREEMPTIBLE_ATTEMPT:
                 continue
             value = live_p[entry.id] * worth[path_set.head]
             share = max(remaining_share(path_set.head, entry), MIN_REMAINING_SHARE)
@@ -334,7 +339,7 @@ def any_preemptible(snapshot: SpeculationSnapshot) -> bool:
     """Some live build of a speculating head may still be preempted (what `running_builds`
     lists), without valuing any."""
     return any(
-        entry.status in LIVE_STATUSES and entry.attempt < LAST_PREEMPTIBLE_ATTEMPT
+        entry.status in LIVE_STATUSES and _tries(entry) < LAST_PREEMPTIBLE_ATTEMPT
         for path_set in snapshot.path_sets
         if snapshot.state_of(path_set.head) is BatchState.SPECULATING
         for entry in path_set.paths
@@ -344,7 +349,7 @@ def any_preemptible(snapshot: SpeculationSnapshot) -> bool:
 def preemptible_count(snapshot: SpeculationSnapshot) -> int:
     """How many builds `running_builds` lists, without valuing any."""
     return sum(
-        entry.status in LIVE_STATUSES and entry.attempt < LAST_PREEMPTIBLE_ATTEMPT
+        entry.status in LIVE_STATUSES and _tries(entry) < LAST_PREEMPTIBLE_ATTEMPT
         for path_set in snapshot.path_sets
         if snapshot.state_of(path_set.head) is BatchState.SPECULATING
         for entry in path_set.paths
