@@ -83,32 +83,29 @@ def fold_entry(
                 relaunched=entry.relaunched + 1,
                 updated_at_ms=now_ms,
             )
-        return dataclasses.replace(
-            entry,
-            status=PathStatus.PENDING,
-            attempt=entry.attempt + 1,
-            relaunched=entry.relaunched + 1,
-            updated_at_ms=now_ms,
-        )
+        return _again(entry, now_ms, relaunched=1)
     unsolicited = status is PathStatus.CANCELLED and entry.status is not PathStatus.CANCELLING
     if unsolicited and entry.lost + 1 < max_attempts:
-        return dataclasses.replace(
-            entry,
-            status=PathStatus.PENDING,
-            attempt=entry.attempt + 1,
-            lost=entry.lost + 1,
-            updated_at_ms=now_ms,
-        )
+        return _again(entry, now_ms, lost=1)
     flaky = status is PathStatus.FAILED and entry.status is not PathStatus.CANCELLING
     if flaky and entry.retried < flaky_retries:
-        return dataclasses.replace(
-            entry,
-            status=PathStatus.PENDING,
-            attempt=entry.attempt + 1,
-            retried=entry.retried + 1,
-            updated_at_ms=now_ms,
-        )
+        return _again(entry, now_ms, retried=1)
     return entry.with_status(status, now_ms)
+
+
+def _again(
+    entry: PathEntry, now_ms: int, *, lost: int = 0, relaunched: int = 0, retried: int = 0
+) -> PathEntry:
+    """A new pending attempt of `entry`, the counter of why it is built again raised by one."""
+    return dataclasses.replace(
+        entry,
+        status=PathStatus.PENDING,
+        attempt=entry.attempt + 1,
+        lost=entry.lost + lost,
+        relaunched=entry.relaunched + relaunched,
+        retried=entry.retried + retried,
+        updated_at_ms=now_ms,
+    )
 
 
 def fold_path_set(
