@@ -109,8 +109,8 @@ class _Runners:
 class _CommandRunnersCloser:
     """Cancels the builds this process runs when it stops, so that their ends are recorded as
     stopped with their runner (`lost`, never counted as CI cancelling them) and another instance
-    builds them again at once, not a lease later. The twin's
-    runner (bench only) drops its builds' timers."""
+    builds them again at once, not a lease later. The twin's runner (bench only) drops its
+    builds' timers."""
 
     def __init__(self, profiles: Profiles) -> None:
         self._runners = {

@@ -38,6 +38,9 @@ def sandbox(tmp_path: Path) -> GitSandbox:
     return box
 
 
+FETCH_MAIN = "+refs/heads/main:refs/sq/main"
+
+
 def workspace(box: GitSandbox) -> GitRepo:
     return asyncio.run(GitRepo.open_workspace(box.root / "ws", str(box.origin)))
 
@@ -142,7 +145,7 @@ def test_workspace_fetches_refs_and_commits_by_sha(sandbox: GitSandbox) -> None:
         again = await GitRepo.open_workspace(repo.path, str(sandbox.origin))
         advertised = await again.ls_remote(["refs/heads/main", "refs/heads/gone"])
         assert advertised == {"refs/heads/main": sandbox.origin_ref("refs/heads/main")}
-        await repo.fetch(["+refs/heads/main:refs/sq/main"])
+        await repo.fetch([FETCH_MAIN])
         assert await repo.resolve("refs/sq/main") == advertised["refs/heads/main"]
         assert await repo.fetch_commit(orphan, ref="refs/heads/gone", local_ref="refs/sq/keep")
         assert await repo.resolve("refs/sq/keep") == orphan
@@ -172,18 +175,24 @@ def test_reopening_a_workspace_writes_only_a_setting_that_changed(
     asyncio.run(scenario())
 
 
+def ref_lock(repo: GitRepo) -> Path:
+    """Where git locks `refs/sq/main` (what `FETCH_MAIN` writes), its folder made."""
+    lock = repo.path / "refs" / "sq" / "main.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    return lock
+
+
 def test_a_lock_file_left_by_a_killed_git_is_cleared_and_the_command_runs_again(
     sandbox: GitSandbox,
 ) -> None:
     repo = workspace(sandbox)
-    stale = repo.path / "refs" / "sq" / "main.lock"
-    stale.parent.mkdir(parents=True)
+    stale = ref_lock(repo)
     stale.write_text("")  # written before this process started: its writer died with the last one
     written = locks.STARTED_AT - locks.MIN_AGE_S
     os.utime(stale, (written, written))
 
     async def scenario() -> None:
-        await repo.fetch(["+refs/heads/main:refs/sq/main"])
+        await repo.fetch([FETCH_MAIN])
         assert await repo.resolve("refs/sq/main") == sandbox.origin_ref("refs/heads/main")
 
     asyncio.run(scenario())
@@ -197,16 +206,15 @@ def test_a_lock_a_running_git_may_hold_is_waited_for_never_removed(
     monkeypatch.setattr(locks, "MIN_AGE_S", 0.0)
     monkeypatch.setattr(locks, "STARTED_AT", time.time() + 100)
     repo = workspace(sandbox)
-    held = repo.path / "refs" / "sq" / "main.lock"
-    held.parent.mkdir(parents=True)
+    held = ref_lock(repo)
 
     async def scenario() -> None:
         with locks.RUNNING.command(repo.path):  # a command of ours that started before the lock
             held.write_text("")
             with pytest.raises(GitError, match="File exists"):
-                await repo.run("fetch", "origin", "+refs/heads/main:refs/sq/main", timeout_s=0.3)
+                await repo.run("fetch", "origin", FETCH_MAIN, timeout_s=0.3)
             assert held.exists()
-            fetching = asyncio.create_task(repo.fetch(["+refs/heads/main:refs/sq/main"]))
+            fetching = asyncio.create_task(repo.fetch([FETCH_MAIN]))
             await asyncio.sleep(0.3)
             assert not fetching.done()  # waiting for the holder
             held.unlink()  # the holder is done with it
@@ -223,12 +231,11 @@ def test_a_young_lock_nobody_here_holds_is_waited_for_until_it_is_old(
     monkeypatch.setattr(locks, "MIN_AGE_S", 1.0)
     monkeypatch.setattr(locks, "STARTED_AT", time.time() + 100)
     repo = workspace(sandbox)
-    young = repo.path / "refs" / "sq" / "main.lock"
-    young.parent.mkdir(parents=True)
+    young = ref_lock(repo)
 
     async def scenario() -> None:
         young.write_text("")
-        fetching = asyncio.create_task(repo.fetch(["+refs/heads/main:refs/sq/main"]))
+        fetching = asyncio.create_task(repo.fetch([FETCH_MAIN]))
         await asyncio.sleep(0.5)
         assert not fetching.done() and young.exists()
         await fetching
@@ -244,16 +251,15 @@ def test_a_lock_written_since_this_process_started_is_left_to_its_writer(
     # until it is older than any git of ours may run (one we killed on its timeout).
     monkeypatch.setattr(locks, "MIN_AGE_S", 0.0)
     repo = workspace(sandbox)
-    theirs = repo.path / "refs" / "sq" / "main.lock"
-    theirs.parent.mkdir(parents=True)
+    theirs = ref_lock(repo)
 
     async def scenario() -> None:
         theirs.write_text("")
         with pytest.raises(GitError, match="File exists"):
-            await repo.run("fetch", "origin", "+refs/heads/main:refs/sq/main", timeout_s=0.5)
+            await repo.run("fetch", "origin", FETCH_MAIN, timeout_s=0.5)
         assert theirs.exists()
         monkeypatch.setattr(locks, "STALE_AFTER_S", 0.0)
-        await repo.fetch(["+refs/heads/main:refs/sq/main"])
+        await repo.fetch([FETCH_MAIN])
         assert not theirs.exists()
 
     asyncio.run(scenario())

@@ -26,11 +26,11 @@ BUDGET_PATH_STATUSES = frozenset({PathStatus.PENDING, PathStatus.BUILDING, PathS
 """Statuses that hold a slot of the queue's build budget until the build is seen stopped."""
 
 DEFAULT_MAX_ATTEMPTS = 3
+"""Attempts a path gets when CI keeps cancelling its build on its own."""
 MAX_RELAUNCHES = 10
 """Builds of one path lost with their runner before the path counts as dead: a restart costs a
 rebuild, but a build that keeps taking its runner down (killed for its memory, say) must not be
 relaunched forever."""
-"""Attempts a path gets when CI keeps cancelling its build on its own."""
 
 
 def is_path_terminal(status: PathStatus) -> bool:
@@ -114,7 +114,7 @@ class PathEntry:
         it `MAX_RELAUNCHES` times): counted dead. One cancelled earlier was stopped on request
         (preempted for a better build) and may be built again."""
         return self.status is PathStatus.CANCELLED and (
-            self.lost + 1 >= DEFAULT_MAX_ATTEMPTS or self.relaunched >= MAX_RELAUNCHES
+            self.lost + 1 >= DEFAULT_MAX_ATTEMPTS or self.relaunched + 1 >= MAX_RELAUNCHES
         )
 
     @property

@@ -75,19 +75,13 @@ def fold_entry(
     status = _TERMINAL_STATUS[build.status]
     if halted:
         return entry.with_status(status, now_ms)
-    if build.status is BuildStatus.LOST and entry.status is not PathStatus.CANCELLING:
-        if entry.relaunched + 1 >= MAX_RELAUNCHES:
-            return dataclasses.replace(
-                entry,
-                status=PathStatus.CANCELLED,
-                relaunched=entry.relaunched + 1,
-                updated_at_ms=now_ms,
-            )
+    wanted = entry.status is not PathStatus.CANCELLING
+    if build.status is BuildStatus.LOST and wanted and entry.relaunched + 1 < MAX_RELAUNCHES:
         return _again(entry, now_ms, relaunched=1)
-    unsolicited = status is PathStatus.CANCELLED and entry.status is not PathStatus.CANCELLING
+    unsolicited = build.status is BuildStatus.CANCELLED and wanted
     if unsolicited and entry.lost + 1 < max_attempts:
         return _again(entry, now_ms, lost=1)
-    flaky = status is PathStatus.FAILED and entry.status is not PathStatus.CANCELLING
+    flaky = status is PathStatus.FAILED and wanted
     if flaky and entry.retried < flaky_retries:
         return _again(entry, now_ms, retried=1)
     return entry.with_status(status, now_ms)
